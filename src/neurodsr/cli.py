@@ -1,0 +1,73 @@
+"""The ``neurodsr`` command: one subcommand per pipeline stage.
+
+Each subcommand lives in ``neurodsr.commands.<name>`` and defines ``ORDER`` (its place in
+``--help``), ``add_parser(subparsers)`` and, through ``set_defaults(func=...)``, the function that
+runs it. The subcommands call the same stage functions as the Snakemake rules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+import neurodsr.commands
+from neurodsr import __version__
+from neurodsr.errors import NeurodsrError
+
+DESCRIPTION = """\
+Dynamical-systems reconstruction from neural recordings with sparsely forced RNNs.
+
+The pipeline, stage by stage (each stage is a subcommand; `snakemake --cores 8` runs them all
+over the sessions listed in config.yaml):
+  ingest      read a recording (neo / MNE / calcium formats / arrays) -> recording.nc
+  preprocess  rates, filtering, dF/F, z-scoring, PCA, train/test split -> preprocessed.nc
+  lyapunov    largest Lyapunov exponent of the data -> forcing interval tau = ln2 / lambda_max
+  fit         train sparsely forced RNNs (several seeds) and score them against held-out data
+"""
+
+
+def _command_modules() -> list:
+    mods = [
+        importlib.import_module(f"neurodsr.commands.{m.name}")
+        for m in pkgutil.iter_modules(neurodsr.commands.__path__)
+        if not m.name.startswith("_")
+    ]
+    return sorted(mods, key=lambda m: getattr(m, "ORDER", 100))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every stage's subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="neurodsr",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"neurodsr {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="STAGE")
+    for mod in _command_modules():
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 ok, 2 bad input, 1 other failure)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except NeurodsrError as err:
+        print(f"neurodsr {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Dynamical systems: simulated benchmarks, Lyapunov exponents (data and models), tau choice."""

@@ -1,0 +1,1 @@
+"""Preprocessing per modality (spikes, continuous, calcium) and the common steps."""
