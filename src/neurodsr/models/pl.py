@@ -1,0 +1,183 @@
+"""The piecewise-linear RNN family (DESIGN.md, "Models"), with analytic Jacobians.
+
+All parameters carry a leading ensemble axis E. Latent z has M units; the shallow variants have a
+hidden layer of width L.
+
+- PLRNN:          z' = A z + W relu(z) + h,                          A diagonal, W off-diagonal
+- shPLRNN:        z' = A z + W1 relu(W2 z + h2) + h1,                W1: M x L, W2: L x M
+- clipped shPLRNN z' = A z + W1 [relu(W2 z + h2) - relu(W2 z)] + h1  (bounded orbits if |A| < 1)
+- dendPLRNN:      z' = A z + W sum_b alpha_b relu(z - theta_b) + h,  W off-diagonal
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from neurodsr.models.base import LatentModel, member_generators, stack_init
+
+__all__ = ["PLRNN", "ClippedShallowPLRNN", "DendPLRNN", "ShallowPLRNN"]
+
+
+def _diag_a(gens: Sequence[torch.Generator], m: int) -> Tensor:
+    """Initial diagonal A: values in [0.5, 0.9] (slow, stable linear part)."""
+    return torch.stack([0.5 + 0.4 * torch.rand(m, generator=g) for g in gens]).float()
+
+
+class PLRNN(LatentModel):
+    """PLRNN: z' = A z + W relu(z) + h (A diagonal, W off-diagonal)."""
+
+    name = "plrnn"
+    analytic_jacobian = True
+
+    def __init__(
+        self, obs_dim: int, latent_dim: int, seeds: Sequence[int], observation: str = "identity"
+    ) -> None:
+        super().__init__(obs_dim, latent_dim, seeds, observation)
+        m = latent_dim
+        gens = member_generators(self.seeds)
+        self.A = nn.Parameter(_diag_a(gens, m))
+        self.W = nn.Parameter(stack_init(gens, (m, m), "normal", 0.5 / math.sqrt(m)))
+        self.h = nn.Parameter(torch.zeros(self.n_models, m))
+        self.register_buffer("offdiag", 1.0 - torch.eye(m), persistent=False)
+
+    def weight(self) -> Tensor:
+        """W with its diagonal masked out, (E, M, M)."""
+        return self.W * self.offdiag
+
+    def step(self, z: Tensor) -> Tensor:
+        return torch.baddbmm(self.A.unsqueeze(1) * z + self.h.unsqueeze(1), torch.relu(z),
+                             self.weight().transpose(1, 2))
+
+    def jacobian(self, z: Tensor) -> Tensor:
+        """J = diag(A) + W diag(1[z > 0]), (E, B, M, M)."""
+        w = self.weight().unsqueeze(1)  # (E, 1, M, M)
+        return torch.diag_embed(self.A.unsqueeze(1).expand_as(z)) + w * (z > 0).unsqueeze(-2)
+
+
+class ShallowPLRNN(LatentModel):
+    """Shallow PLRNN (the default): z' = A z + W1 relu(W2 z + h2) + h1.
+
+    Parameters
+    ----------
+    hidden_dim : int
+        L, the width of the hidden layer.
+    Other parameters as :class:`~neurodsr.models.base.LatentModel`.
+    """
+
+    name = "shplrnn"
+    analytic_jacobian = True
+
+    def __init__(
+        self,
+        obs_dim: int,
+        latent_dim: int,
+        seeds: Sequence[int],
+        observation: str = "identity",
+        hidden_dim: int = 50,
+    ) -> None:
+        super().__init__(obs_dim, latent_dim, seeds, observation)
+        m, lw = latent_dim, int(hidden_dim)
+        self.hidden_dim = lw
+        gens = member_generators(self.seeds)
+        self.A = nn.Parameter(_diag_a(gens, m))
+        self.W1 = nn.Parameter(stack_init(gens, (m, lw), "uniform", 1.0 / math.sqrt(lw)))
+        self.W2 = nn.Parameter(stack_init(gens, (lw, m), "uniform", 1.0 / math.sqrt(m)))
+        self.h2 = nn.Parameter(stack_init(gens, (lw,), "uniform", 1.0 / math.sqrt(m)))
+        self.h1 = nn.Parameter(torch.zeros(self.n_models, m))
+
+    def _extra_config(self) -> dict:
+        return {"hidden_dim": self.hidden_dim}
+
+    def _pre(self, z: Tensor) -> Tensor:
+        """W2 z + h2, (E, B, M) -> (E, B, L)."""
+        return torch.baddbmm(self.h2.unsqueeze(1), z, self.W2.transpose(1, 2))
+
+    def _nonlin(self, z: Tensor) -> Tensor:
+        return torch.relu(self._pre(z))
+
+    def step(self, z: Tensor) -> Tensor:
+        return torch.baddbmm(self.A.unsqueeze(1) * z + self.h1.unsqueeze(1), self._nonlin(z),
+                             self.W1.transpose(1, 2))
+
+    def _slope(self, z: Tensor) -> Tensor:
+        """d nonlin / d pre, (E, B, L)."""
+        return (self._pre(z) > 0).to(z.dtype)
+
+    def jacobian(self, z: Tensor) -> Tensor:
+        """J = diag(A) + W1 diag(1[W2 z + h2 > 0]) W2, (E, B, M, M)."""
+        d = self._slope(z)  # (E, B, L)
+        w1d = self.W1.unsqueeze(1) * d.unsqueeze(-2)  # (E, B, M, L)
+        return torch.diag_embed(self.A.unsqueeze(1).expand_as(z)) + w1d @ self.W2.unsqueeze(1)
+
+
+class ClippedShallowPLRNN(ShallowPLRNN):
+    """Clipped shPLRNN: z' = A z + W1 [relu(W2 z + h2) - relu(W2 z)] + h1 (bounded if |A| < 1)."""
+
+    name = "clipped_shplrnn"
+
+    def _nonlin(self, z: Tensor) -> Tensor:
+        lin = torch.bmm(z, self.W2.transpose(1, 2))
+        return torch.relu(lin + self.h2.unsqueeze(1)) - torch.relu(lin)
+
+    def _slope(self, z: Tensor) -> Tensor:
+        lin = torch.bmm(z, self.W2.transpose(1, 2))
+        return (lin + self.h2.unsqueeze(1) > 0).to(z.dtype) - (lin > 0).to(z.dtype)
+
+
+class DendPLRNN(LatentModel):
+    """Dendritic PLRNN: z' = A z + W sum_b alpha_b relu(z - theta_b) + h.
+
+    Parameters
+    ----------
+    n_bases : int
+        Number of ReLU basis functions per unit.
+    Other parameters as :class:`~neurodsr.models.base.LatentModel`.
+    """
+
+    name = "dendplrnn"
+    analytic_jacobian = True
+
+    def __init__(
+        self,
+        obs_dim: int,
+        latent_dim: int,
+        seeds: Sequence[int],
+        observation: str = "identity",
+        n_bases: int = 10,
+    ) -> None:
+        super().__init__(obs_dim, latent_dim, seeds, observation)
+        m = latent_dim
+        self.n_bases = int(n_bases)
+        gens = member_generators(self.seeds)
+        self.A = nn.Parameter(_diag_a(gens, m))
+        self.W = nn.Parameter(stack_init(gens, (m, m), "normal", 0.5 / math.sqrt(m)))
+        self.h = nn.Parameter(torch.zeros(self.n_models, m))
+        self.alpha = nn.Parameter(stack_init(gens, (self.n_bases,), "uniform", 1.0 / n_bases))
+        self.theta = nn.Parameter(stack_init(gens, (self.n_bases, m), "normal", 1.0))
+        self.register_buffer("offdiag", 1.0 - torch.eye(m), persistent=False)
+
+    def _extra_config(self) -> dict:
+        return {"n_bases": self.n_bases}
+
+    def weight(self) -> Tensor:
+        """W with its diagonal masked out, (E, M, M)."""
+        return self.W * self.offdiag
+
+    def _above(self, z: Tensor) -> Tensor:
+        """z - theta_b for every basis, (E, B, n_bases, M)."""
+        return z.unsqueeze(2) - self.theta.unsqueeze(1)
+
+    def step(self, z: Tensor) -> Tensor:
+        phi = torch.einsum("ek,ebkm->ebm", self.alpha, torch.relu(self._above(z)))
+        return torch.baddbmm(self.A.unsqueeze(1) * z + self.h.unsqueeze(1), phi,
+                             self.weight().transpose(1, 2))
+
+    def jacobian(self, z: Tensor) -> Tensor:
+        """J = diag(A) + W diag(sum_b alpha_b 1[z > theta_b]), (E, B, M, M)."""
+        slope = torch.einsum("ek,ebkm->ebm", self.alpha, (self._above(z) > 0).to(z.dtype))
+        w = self.weight().unsqueeze(1)
+        return torch.diag_embed(self.A.unsqueeze(1).expand_as(z)) + w * slope.unsqueeze(-2)

@@ -1,0 +1,132 @@
+"""Training settings, validated on construction (scikit-learn style: fail early, say why)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["TrainConfig"]
+
+
+@dataclass
+class TrainConfig:
+    """How to train a forced RNN.
+
+    Parameters
+    ----------
+    forcing : {"stf", "gtf", "none"}
+        stf: sparse teacher forcing, full forcing every ``tau`` steps. gtf: generalized teacher
+        forcing, every step with strength ``alpha``. none: plain BPTT (only z_0 forced).
+    tau : int or None
+        STF forcing interval in steps (ln 2 / lambda_max is the principled choice). None with
+        forcing="stf" means plain BPTT.
+    alpha : float or "adaptive"
+        GTF strength in [0, 1]; "adaptive" sets alpha = max(0, 1 - 1/G) per member from G, the
+        geometric mean of the Jacobian spectral norms along the training data (updated every
+        epoch).
+    seq_len : int
+        Length T of each training window, in steps (the window holds T + 1 samples).
+    batch_size : int
+        Windows per gradient step (per ensemble member).
+    batches_per_epoch : int
+        Gradient steps per epoch.
+    epochs : int
+        Maximum number of epochs.
+    lr, lr_final : float
+        Learning rate at the first and at the last epoch; it decays exponentially in between.
+    optimizer : {"radam", "adam"}
+    grad_clip : float or None
+        Clip each member's gradient norm to this value (the baseline that STF beats).
+    latent_reg : float
+        Weight of a penalty on the mean squared latent state (keeps orbits bounded); 0 = off.
+    max_minutes : float or None
+        Wall-clock budget; training stops at the end of the epoch that exceeds it.
+    eval_every : int
+        Epochs between validations (free run scored by D_stsp); the best state per member by
+        validation is kept when ``keep_best``.
+    eval_steps : int
+        Length of the validation free run, in steps.
+    keep_best : bool
+        Return each member's best state by validation instead of its last.
+    checkpoint_every : int
+        Epochs between checkpoints (when a checkpoint directory is given).
+    max_failures : int
+        Consecutive non-finite losses (each one restores the last good state and halves the
+        learning rate) after which training stops with an error.
+    device : str
+        "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
+    progress : bool
+        Show a tqdm progress bar.
+    """
+
+    forcing: str = "stf"
+    tau: int | None = 30
+    alpha: float | str = 0.1
+    seq_len: int = 200
+    batch_size: int = 16
+    batches_per_epoch: int = 20
+    epochs: int = 1000
+    lr: float = 2e-3
+    lr_final: float = 1e-4
+    optimizer: str = "radam"
+    grad_clip: float | None = None
+    latent_reg: float = 0.0
+    max_minutes: float | None = None
+    eval_every: int = 25
+    eval_steps: int = 5000
+    keep_best: bool = True
+    checkpoint_every: int = 50
+    max_failures: int = 5
+    device: str = "auto"
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        def bad(name: str, why: str) -> ValueError:
+            return ValueError(f"TrainConfig.{name}={getattr(self, name)!r}: {why}")
+
+        if self.forcing not in ("stf", "gtf", "none"):
+            raise bad("forcing", "must be 'stf', 'gtf' or 'none'")
+        if self.tau is not None and (int(self.tau) != self.tau or self.tau < 1):
+            raise bad("tau", "must be a positive integer number of steps, or None (plain BPTT)")
+        if isinstance(self.alpha, str):
+            if self.alpha != "adaptive":
+                raise bad("alpha", "must be a number in [0, 1] or 'adaptive'")
+        elif not 0.0 <= float(self.alpha) <= 1.0:
+            raise bad("alpha", "must be in [0, 1]")
+        for name in ("seq_len", "batch_size", "batches_per_epoch", "epochs", "eval_every",
+                     "eval_steps", "checkpoint_every", "max_failures"):
+            if int(getattr(self, name)) < 1:
+                raise bad(name, "must be >= 1")
+        if self.lr <= 0 or self.lr_final <= 0:
+            raise bad("lr", "learning rates must be > 0")
+        if self.optimizer not in ("radam", "adam"):
+            raise bad("optimizer", "must be 'radam' or 'adam'")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise bad("grad_clip", "must be > 0 or None")
+        if self.latent_reg < 0:
+            raise bad("latent_reg", "must be >= 0")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise bad("max_minutes", "must be > 0 or None")
+        if self.tau is not None:
+            self.tau = int(self.tau)
+
+    def forcing_schedule(self) -> tuple[int | None, float | str]:
+        """(interval, strength) used by the rollout: STF (tau, 1), GTF (1, alpha), none (None, 0)."""
+        if self.forcing == "stf":
+            return self.tau, 1.0
+        if self.forcing == "gtf":
+            return 1, self.alpha
+        return None, 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict of every setting."""
+        return dataclasses.asdict(self)
+
+    def numerics(self) -> dict[str, Any]:
+        """The settings that change the trained numbers (what a resumed run must share)."""
+        d = self.to_dict()
+        for k in ("max_minutes", "progress", "device", "checkpoint_every", "epochs", "extra"):
+            d.pop(k)
+        return d

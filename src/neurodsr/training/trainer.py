@@ -1,0 +1,339 @@
+"""The training loop: one readable loop over epochs and batches (nanoGPT style).
+
+An ensemble of E members (seeds) trains as one batched model: every member draws its own random
+windows from its own generator and has its own loss, so member e trains exactly as a single
+model with seed e would (up to float rounding of batched kernels).
+
+Robustness: a non-finite loss or gradient restores the last good state (taken at the end of each
+good epoch) and halves the learning rate; after ``max_failures`` in a row training stops with a
+:class:`~neurodsr.errors.TrainingError`. Checkpoints (model, optimizer, sampler state, log) are
+written atomically every ``checkpoint_every`` epochs and a rerun with the same settings resumes
+from the last one.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from neurodsr.errors import TrainingError
+from neurodsr.fileio import atomic_path
+from neurodsr.metrics.core import state_space_divergence
+from neurodsr.models.base import LatentModel
+from neurodsr.training.config import TrainConfig
+
+__all__ = ["TrainLog", "WindowSampler", "resolve_device", "train"]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' -> CUDA when available, else CPU; anything else as given."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available here")
+    return dev
+
+
+class WindowSampler:
+    """Random training windows from one series, independently for each ensemble member.
+
+    Parameters
+    ----------
+    x : Tensor, shape (time, N)
+        The (normalised) training series.
+    seq_len : int
+        T; each window holds T + 1 consecutive samples.
+    seeds : list of int
+        One generator per member (E = len(seeds)).
+    """
+
+    def __init__(self, x: Tensor, seq_len: int, seeds: list[int]) -> None:
+        if x.shape[0] < seq_len + 1:
+            raise ValueError(
+                f"the training series has {x.shape[0]} samples, fewer than one window of "
+                f"seq_len + 1 = {seq_len + 1}; use a shorter seq_len or more data"
+            )
+        self.x = x
+        self.seq_len = seq_len
+        self.gens = [torch.Generator().manual_seed(int(s) + 104729) for s in seeds]
+        self._offsets = torch.arange(seq_len + 1)
+
+    def sample(self, batch_size: int) -> Tensor:
+        """A batch of windows, time-major: (T + 1, E, batch_size, N)."""
+        hi = self.x.shape[0] - self.seq_len
+        starts = torch.stack([torch.randint(0, hi, (batch_size,), generator=g) for g in self.gens])
+        idx = starts.unsqueeze(-1) + self._offsets  # (E, B, T+1)
+        return self.x[idx.to(self.x.device)].permute(2, 0, 1, 3)
+
+    def state(self) -> list[Tensor]:
+        return [g.get_state() for g in self.gens]
+
+    def set_state(self, states: list[Tensor]) -> None:
+        for g, s in zip(self.gens, states, strict=True):
+            g.set_state(s)
+
+
+@dataclass
+class TrainLog:
+    """What happened during training, one row per epoch (lists, JSON-able)."""
+
+    epoch: list[int] = field(default_factory=list)
+    loss: list[list[float]] = field(default_factory=list)  # (epochs, E)
+    lr: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    alpha: list[list[float]] = field(default_factory=list)  # (epochs, E): forcing strength
+    eval_epoch: list[int] = field(default_factory=list)
+    eval_dstsp: list[list[float]] = field(default_factory=list)  # (evals, E)
+    events: list[str] = field(default_factory=list)
+    best_epoch: list[int] = field(default_factory=list)  # (E,)
+    stopped: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainLog:
+        return cls(**d)
+
+
+def _member_norms(params: list[Tensor]) -> Tensor:
+    """Per-member gradient norm over all parameters (every parameter's axis 0 is the member)."""
+    sq = sum(p.grad.pow(2).flatten(1).sum(1) for p in params if p.grad is not None)
+    return torch.as_tensor(sq).sqrt()
+
+
+def _adaptive_alpha(model: LatentModel, x: Tensor, n_states: int, gen: torch.Generator) -> Tensor:
+    """GTF's alpha = max(0, 1 - 1/G) per member, G = geometric mean of ||J(z_t)||_2 over states
+    inferred from ``n_states`` random data points (Hess et al. 2023)."""
+    idx = torch.randint(0, x.shape[0], (n_states,), generator=gen).to(x.device)
+    with torch.no_grad():
+        z = model.init_state(x[idx].unsqueeze(0).expand(model.n_models, -1, -1))
+        norms = torch.linalg.matrix_norm(model.jacobian(z), ord=2)  # (E, n_states)
+        g = norms.clamp_min(1e-12).log().mean(1).exp()
+    return (1.0 - 1.0 / g).clamp(0.0, 1.0)
+
+
+@torch.no_grad()
+def validate(model: LatentModel, x_ref: np.ndarray, n_steps: int, transient: int = 200) -> list[float]:
+    """D_stsp of a free run of each member (started from the first sample of ``x_ref``, after a
+    discarded transient) against ``x_ref`` (time, N). Returns one value per member."""
+    x0 = torch.as_tensor(x_ref[:1], dtype=torch.float32, device=_device_of(model))
+    z0 = model.init_state(x0.unsqueeze(0).expand(model.n_models, -1, -1))
+    states = model.generate(z0, transient + n_steps)[transient:]  # (T, E, 1, D)
+    xs = model.readout(states[:, :, 0].transpose(0, 1)).cpu().numpy()  # (E, T, N)
+    return [
+        float(state_space_divergence(x_ref, xe)) if np.isfinite(xe).all() else math.inf
+        for xe in xs
+    ]
+
+
+def _device_of(model: LatentModel) -> torch.device:
+    return next(model.parameters()).device
+
+
+def train(
+    model: LatentModel,
+    x_train: np.ndarray | Tensor,
+    config: TrainConfig,
+    *,
+    x_val: np.ndarray | None = None,
+    checkpoint_dir: str | Path | None = None,
+) -> TrainLog:
+    """Train ``model`` (in place) on a normalised series with forcing.
+
+    Parameters
+    ----------
+    model : LatentModel
+        The ensemble to train; it is moved to ``config.device``.
+    x_train : array, shape (time, N)
+        Training series, already normalised (z-scored).
+    config : TrainConfig
+    x_val : array, shape (time, N), optional
+        Reference series for validation (free run scored by D_stsp); default ``x_train``.
+    checkpoint_dir : path, optional
+        Where to write ``checkpoint.pt``; a checkpoint there from a run with the same model and
+        settings is resumed.
+
+    Returns
+    -------
+    TrainLog
+        Per-epoch losses per member, learning rates, validations, events (restores, resume).
+    """
+    device = resolve_device(config.device)
+    model.to(device)
+    x = torch.as_tensor(np.asarray(x_train), dtype=torch.float32, device=device)
+    if x.ndim != 2 or x.shape[1] != model.obs_dim:
+        raise ValueError(f"x_train must have shape (time, {model.obs_dim}), got {tuple(x.shape)}")
+    x_ref = np.asarray(x_val if x_val is not None else x_train, dtype=np.float64)
+    n_eval = min(config.eval_steps, len(x_ref))
+    x_ref = x_ref[:n_eval] if x_val is None else x_ref
+
+    sampler = WindowSampler(x, config.seq_len, model.seeds)
+    opt_cls = torch.optim.RAdam if config.optimizer == "radam" else torch.optim.Adam
+    opt = opt_cls(model.parameters(), lr=config.lr)
+    decay = (config.lr_final / config.lr) ** (1.0 / max(1, config.epochs - 1))
+    tau, alpha_setting = config.forcing_schedule()
+    alpha_gen = torch.Generator().manual_seed(model.seeds[0] + 15485863)
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    tlog = TrainLog(best_epoch=[-1] * model.n_models)
+    start_epoch, lr_scale = 0, 1.0
+    best_score = [math.inf] * model.n_models
+    best_state: dict[str, Tensor] | None = None
+    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
+    run_id = json.dumps({"model": model.config(), "train": config.numerics()}, sort_keys=True)
+
+    if ckpt_path is not None and ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location=device, weights_only=True)
+        if ck["run_id"] != run_id:
+            log.warning("checkpoint %s is from other settings: starting afresh", ckpt_path)
+        else:
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            sampler.set_state(ck["sampler"])
+            alpha_gen.set_state(ck["alpha_gen"])
+            tlog = TrainLog.from_dict(json.loads(ck["log"]))
+            start_epoch, lr_scale = int(ck["epoch"]) + 1, float(ck["lr_scale"])
+            best_score = [float(v) for v in ck["best_score"]]
+            best_state = ck.get("best_state")
+            tlog.events.append(f"resumed from checkpoint at epoch {start_epoch}")
+            log.info("resuming from %s at epoch %d", ckpt_path, start_epoch)
+
+    def save_checkpoint(epoch: int) -> None:
+        if ckpt_path is None:
+            return
+        ck = {
+            "run_id": run_id,
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "sampler": sampler.state(),
+            "alpha_gen": alpha_gen.get_state(),
+            "log": json.dumps(tlog.to_dict()),
+            "lr_scale": lr_scale,
+            "best_score": best_score,
+            "best_state": best_state,
+        }
+        with atomic_path(ckpt_path, suffix=".pt") as tmp:
+            torch.save(ck, tmp)
+
+    good_model = copy.deepcopy(model.state_dict())
+    good_opt = copy.deepcopy(opt.state_dict())
+    failures = 0
+    t0 = time.perf_counter()
+    bar = tqdm(
+        range(start_epoch, config.epochs),
+        initial=start_epoch,
+        total=config.epochs,
+        desc=f"train {model.name} x{model.n_models}",
+        disable=not config.progress,
+        mininterval=1.0,
+        dynamic_ncols=True,
+    )
+    for epoch in bar:
+        lr = config.lr * decay**epoch * lr_scale
+        for group in opt.param_groups:
+            group["lr"] = lr
+        if alpha_setting == "adaptive":
+            alpha: float | Tensor = _adaptive_alpha(model, x, 256, alpha_gen)
+        else:
+            alpha = float(alpha_setting)
+        epoch_loss = torch.zeros(model.n_models, device=device)
+        ok = True
+        for _ in range(config.batches_per_epoch):
+            xb = sampler.sample(config.batch_size)  # (T+1, E, B, N)
+            pred = model.rollout(xb, tau, alpha)  # (T, E, B, N)
+            member_loss = (pred - xb[1:]).pow(2).mean(dim=(0, 2, 3))  # (E,)
+            loss = member_loss.sum()
+            if config.latent_reg > 0:
+                loss = loss + config.latent_reg * pred.pow(2).mean(dim=(0, 2, 3)).sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            norms = _member_norms(params)
+            if not (torch.isfinite(member_loss).all() and torch.isfinite(norms).all()):
+                ok = False
+                break
+            if config.grad_clip is not None:
+                scale = (config.grad_clip / (norms + 1e-6)).clamp(max=1.0)
+                for p in params:
+                    if p.grad is not None:
+                        p.grad.mul_(scale.view(-1, *([1] * (p.ndim - 1))))
+            opt.step()
+            epoch_loss += member_loss.detach()
+
+        if not ok:
+            failures += 1
+            lr_scale *= 0.5
+            model.load_state_dict(good_model)
+            opt.load_state_dict(good_opt)
+            msg = (f"epoch {epoch}: non-finite loss or gradient; restored the last good state "
+                   f"and halved the learning rate to {lr * 0.5:.3g} ({failures} in a row)")
+            tlog.events.append(msg)
+            log.warning(msg)
+            if failures >= config.max_failures:
+                tlog.stopped = "diverged"
+                raise TrainingError(
+                    f"training of {model.name} (seeds {model.seeds}) stopped at epoch {epoch}: "
+                    f"{failures} non-finite losses in a row although the learning rate was "
+                    f"lowered to {lr * 0.5:.3g}. Try a smaller tau, forcing='gtf', a lower lr, "
+                    f"or check the data for outliers."
+                )
+            continue
+        failures = 0
+        good_model = copy.deepcopy(model.state_dict())
+        good_opt = copy.deepcopy(opt.state_dict())
+
+        tlog.epoch.append(epoch)
+        tlog.loss.append((epoch_loss / config.batches_per_epoch).tolist())
+        tlog.lr.append(lr)
+        tlog.seconds.append(time.perf_counter() - t0)
+        a = alpha if isinstance(alpha, Tensor) else torch.full((model.n_models,), alpha)
+        tlog.alpha.append([float(v) for v in a])
+        bar.set_postfix(loss=f"{float(epoch_loss.mean()) / config.batches_per_epoch:.4f}")
+
+        last = epoch == config.epochs - 1
+        out_of_time = (
+            config.max_minutes is not None and (time.perf_counter() - t0) / 60 > config.max_minutes
+        )
+        if (epoch + 1) % config.eval_every == 0 or last or out_of_time:
+            scores = validate(model, x_ref, n_eval)
+            tlog.eval_epoch.append(epoch)
+            tlog.eval_dstsp.append(scores)
+            if config.keep_best:
+                best_state = best_state or {k: v.clone() for k, v in model.state_dict().items()}
+                for e, s in enumerate(scores):
+                    if s < best_score[e]:
+                        best_score[e] = s
+                        tlog.best_epoch[e] = epoch
+                        for k, v in model.state_dict().items():
+                            best_state[k][e] = v[e]
+        if ckpt_path is not None and ((epoch + 1) % config.checkpoint_every == 0 or last):
+            save_checkpoint(epoch)
+        if out_of_time:
+            tlog.stopped = f"time budget of {config.max_minutes} min reached at epoch {epoch}"
+            tlog.events.append(tlog.stopped)
+            save_checkpoint(epoch)
+            break
+    bar.close()
+    if not tlog.stopped:
+        tlog.stopped = "completed"
+    if config.keep_best and best_state is not None:
+        model.load_state_dict(best_state)
+        tlog.events.append(f"kept each member's best state by validation: epochs {tlog.best_epoch}")
+    return tlog
