@@ -27,6 +27,7 @@ __all__ = [
     "write_brainvision",
     "write_caiman",
     "write_edf",
+    "write_eeglab",
     "write_neo_nix",
     "write_neo_nwb",
     "write_nwb_ophys",
@@ -409,4 +410,38 @@ def write_nwb_ophys(
     ophys.add(Fluorescence(name=name, roi_response_series=rrs))
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
+    return Path(path)
+
+
+def write_eeglab(path: str | Path, data_uv: np.ndarray, sfreq: float, ch_names: Sequence[str]):
+    """Write an EEGLAB .set (MATLAB 5 file, data inside) with scipy.io.savemat.
+
+    ``mne.export`` would need ``eeglabio``, which is not installed; the EEG struct below holds
+    the fields MNE's ``read_raw_eeglab`` reads (EEGLAB's own layout). ``data_uv`` is
+    (time, channels) in uV.
+    """
+    import scipy.io
+
+    data = np.asarray(data_uv, dtype=np.float64).T
+    n_ch, n = data.shape
+    chanlocs = np.array([(name,) for name in ch_names], dtype=[("labels", object)])
+    eeg = {
+        "setname": "neurodsr test",
+        "nbchan": float(n_ch),
+        "pnts": float(n),
+        "trials": 1.0,
+        "srate": float(sfreq),
+        "xmin": 0.0,
+        "xmax": (n - 1) / sfreq,
+        "data": data,
+        "chanlocs": chanlocs,
+        "event": np.array([]),
+        "epoch": np.array([]),
+        "icawinv": np.array([]),
+        "icasphere": np.array([]),
+        "icaweights": np.array([]),
+        "ref": "common",
+        "times": np.arange(n) / sfreq * 1000.0,
+    }
+    scipy.io.savemat(str(path), {"EEG": eeg}, appendmat=False)
     return Path(path)

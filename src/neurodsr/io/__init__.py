@@ -57,7 +57,7 @@ _MNE_NAMES = {"mne", "edf", "bdf", "brainvision", "fif", "eeglab"}
 _ARRAY_NAMES = {"npy", "csv", "nc", "netcdf", "array"}
 _SELECTION_KEYS = {
     "neo": {"io", "block", "segment", "stream", "channels", "units", "chunk_values"},
-    "mne": {"channels", "chunk_values"},
+    "mne": {"channels", "chunk_values", "allow_truncated"},
     "suite2p": {"plane"},
     "caiman": {"trace"},
     "nwb-ophys": {"series"},

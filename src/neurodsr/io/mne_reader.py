@@ -59,6 +59,7 @@ def read_mne(
     decimate_to: float | None = None,
     max_rate: float | None = None,
     chunk_values: int | None = None,
+    allow_truncated: bool = False,
 ) -> xr.Dataset:
     """Read a raw EEG/MEG/iEEG file with ``mne.io.read_raw`` into a continuous Recording.
 
@@ -70,6 +71,8 @@ def read_mne(
         Channels to keep (default: MNE's data channels, i.e. no stim/annotation channels).
     decimate_to, max_rate : float, optional
         Hz; resample on the way in (see :func:`neurodsr.io.chunked.target_rate`).
+    allow_truncated : bool
+        Read an EDF/BDF whose data records stop before its header says (default: refuse).
 
     Returns
     -------
@@ -84,9 +87,9 @@ def read_mne(
         raise InputError("file not found", file=path, session=session, hint="check the path")
     func = MNE_EXTENSIONS.get(_suffix(path), "read_raw")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            raw = mne.io.read_raw(path, preload=False, verbose="error")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            raw = mne.io.read_raw(path, preload=False, verbose="warning")
     except Exception as err:
         raise InputError(
             f"MNE cannot read this file ({type(err).__name__}: {err})",
@@ -94,6 +97,18 @@ def read_mne(
             session=session,
             hint="check the file is complete (not truncated) and of a format MNE reads",
         ) from err
+    for w in caught:
+        msg = str(w.message)
+        # MNE reads a truncated EDF/BDF (fewer data records than its header says) with only a
+        # warning, inferring the length from the file size; that is refused unless asked for.
+        if "does not match the file size" in msg and not allow_truncated:
+            raise InputError(
+                f"truncated file: {msg}",
+                file=path,
+                session=session,
+                hint="re-export or re-copy the file; to read what is there, pass "
+                "allow_truncated=True",
+            )
     if channels is None:
         picks = mne.pick_types(
             raw.info,

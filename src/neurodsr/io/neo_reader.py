@@ -51,7 +51,10 @@ def open_neo_io(path: str | os.PathLike[str], io: str = "auto", *, session: str 
     if not path.exists():
         raise InputError("file not found", file=path, session=session, hint="check the path")
     if io in ("auto", "neo", None):
-        candidates = neo.io.list_candidate_ios(str(path))
+        try:
+            candidates = neo.io.list_candidate_ios(str(path))
+        except ValueError:  # neo: "<suffix> is not a supported format of any IO"
+            candidates = []
         errors = []
         for cls in candidates:
             try:
@@ -60,7 +63,7 @@ def open_neo_io(path: str | os.PathLike[str], io: str = "auto", *, session: str 
                 errors.append(f"{cls.__name__}: {type(err).__name__}: {err}")
         detail = "; ".join(errors)[:800] if errors else "no neo IO claims this file extension"
         raise InputError(
-            f"no neo IO could read this file ({detail})",
+            f"unknown format: no neo IO could read this file ({detail})",
             file=path,
             session=session,
             hint="give the format explicitly (--format NAME, e.g. NixIO), or check the file "

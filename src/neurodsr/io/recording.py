@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 from neurodsr.errors import InputError
-from neurodsr.provenance import provenance_attrs
+from neurodsr.provenance import netcdf_safe, provenance_attrs
 
 __all__ = [
     "MODALITIES",
@@ -314,7 +314,7 @@ def make_recording(
         reader=reader,
     )
     for key, value in (attrs or {}).items():
-        ds_attrs[key] = value
+        ds_attrs[key] = netcdf_safe(value)  # lists/dicts as JSON, as they will be on disk
     return xr.Dataset(data_vars, coords=coords, attrs=ds_attrs)
 
 
