@@ -152,9 +152,7 @@ def autocorrelation_delay(x: ArrayLike, threshold: float = 1.0 / math.e) -> int:
     return max(1, int(np.median(lags))) if lags else 1
 
 
-def average_mutual_information(
-    x: ArrayLike, max_lag: int, n_bins: int | None = None
-) -> FloatArray:
+def average_mutual_information(x: ArrayLike, max_lag: int, n_bins: int | None = None) -> FloatArray:
     """Average mutual information between ``x[t]`` and ``x[t + lag]``, lag = 0 .. max_lag.
 
     Parameters

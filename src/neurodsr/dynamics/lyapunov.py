@@ -206,8 +206,10 @@ def divergence_curve(
     has = idx[:, 0] >= 0
     refs, idx = refs[has], idx[has]
     if refs.size < 10:
-        raise InputError("fewer than 10 reference points have a neighbour outside the Theiler "
-                         "window", hint="use a longer recording or a smaller Theiler window")
+        raise InputError(
+            "fewer than 10 reference points have a neighbour outside the Theiler window",
+            hint="use a longer recording or a smaller Theiler window",
+        )
     n_blocks = int(min(n_blocks, refs.size))
     block = (np.arange(refs.size) * n_blocks) // refs.size
     sums = np.zeros((n_blocks, max_steps + 1))
@@ -297,7 +299,7 @@ def find_linear_region(
     *,
     start: int = 1,
     half_width: int = 1,
-    max_slope_ratio: float = 1.5,
+    max_slope_ratio: float = 2.0,
     min_rise: float = 1.0,
     min_length: int = 4,
     saturation: float | None = None,
@@ -361,8 +363,9 @@ def find_linear_region(
             continue
         k = np.arange(a, b + 1, dtype=np.float64)
         slope, intercept, lo, hi = stats.theilslopes(y[a : b + 1], k)
-        return LinearRegion(int(a), int(b), float(slope), float(intercept), float(lo),
-                             float(hi), rise)
+        return LinearRegion(
+            int(a), int(b), float(slope), float(intercept), float(lo), float(hi), rise
+        )
     return None
 
 
@@ -566,7 +569,7 @@ def lyapunov_from_data(
     max_steps: int | None = None,
     n_neighbors: int | None = None,
     max_refs: int | None = None,
-    max_slope_ratio: float = 1.5,
+    max_slope_ratio: float = 2.0,
     min_rise: float = 1.0,
     n_boot: int = 200,
     seed: int = 0,

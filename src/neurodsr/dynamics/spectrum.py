@@ -191,4 +191,3 @@ def lyapunov_spectrum(
         n_transient=int(n_transient),
         diverged=diverged,
     )
-

@@ -65,8 +65,7 @@ def choose_tau(
         raw = math.log(2.0) / lambda_max_per_step
         tau = int(np.clip(round(raw), tau_min, tau_max))
         text = (
-            f"tau = ln 2 / lambda_max = ln 2 / {lambda_max_per_step:.4g} per step "
-            f"= {raw:.1f} steps"
+            f"tau = ln 2 / lambda_max = ln 2 / {lambda_max_per_step:.4g} per step = {raw:.1f} steps"
         )
         if tau != round(raw):
             text += f", clipped to [{tau_min}, {tau_max}] -> {tau}"

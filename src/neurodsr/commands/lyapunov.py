@@ -1,0 +1,135 @@
+"""``neurodsr lyapunov DATA --dt DT [--out LYAP.nc]``: lambda_max of a recording, and tau.
+
+Prints one JSON line (lambda_max per unit time and per step, tau, verdict, fit range,
+embedding, advice) and writes the divergence curve and its fit to LYAP.nc.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+ORDER = 30
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``lyapunov`` subcommand."""
+    p = subparsers.add_parser(
+        "lyapunov",
+        help="largest Lyapunov exponent of the data -> forcing interval tau = ln2 / lambda_max",
+        description="Estimate lambda_max of a recording (delay embedding or leading principal "
+        "components, Kantz or Rosenstein divergence curve, automatic fit range, bootstrap "
+        "uncertainty) and choose the forcing interval tau = ln 2 / lambda_max (per step). "
+        "Prints one JSON line; --out writes the curve and its fit as NetCDF.",
+    )
+    p.add_argument(
+        "data",
+        help="series of shape (time,) or (time, dims): .npy, .csv (one column per dim), or .nc "
+        "(variable 'x', e.g. preprocessed.nc, or the only data variable)",
+    )
+    p.add_argument(
+        "--dt",
+        type=float,
+        default=None,
+        help="sampling interval in time units (default: the 'dt' attr of a .nc file)",
+    )
+    p.add_argument("--method", choices=["kantz", "rosenstein"], default="kantz")
+    p.add_argument("--out", default=None, help="write the curve and fit here (LYAP.nc)")
+    p.add_argument("--delay", type=int, default=None, help="embedding delay, samples")
+    p.add_argument("--dim", type=int, default=None, help="embedding dimension (lags)")
+    p.add_argument("--theiler", type=int, default=None, help="Theiler window, samples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tau-min", type=int, default=2)
+    p.add_argument("--tau-max", type=int, default=200)
+    p.add_argument(
+        "--not-chaotic",
+        choices=["tau_max", "bptt"],
+        default="tau_max",
+        help="tau for non-chaotic data: tau_max, or none (plain BPTT)",
+    )
+    p.set_defaults(func=run)
+    return p
+
+
+def _load(path: str) -> tuple[object, float | None]:
+    """Return (array, dt from the file or None)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from neurodsr.errors import InputError
+    from neurodsr.fileio import read_dataset
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("file not found", file=p)
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return np.load(p, allow_pickle=False), None
+        if suffix == ".csv":
+            return np.loadtxt(p, delimiter=",", ndmin=1), None
+        if suffix == ".nc":
+            ds = read_dataset(p)
+            if "x" in ds.data_vars:
+                var = ds["x"]
+            elif len(ds.data_vars) == 1:
+                var = next(iter(ds.data_vars.values()))
+            else:
+                raise InputError(
+                    f"no variable 'x' and {len(ds.data_vars)} data variables",
+                    file=p,
+                    hint="give a file with one data variable or a variable named 'x'",
+                )
+            if "time" in var.dims and var.ndim == 2:
+                var = var.transpose("time", ...)
+            dt = var.attrs.get("dt", ds.attrs.get("dt"))
+            return var.values, None if dt is None else float(dt)
+    except InputError:
+        raise
+    except Exception as err:
+        raise InputError(
+            f"cannot read the data ({type(err).__name__}: {err})",
+            file=p,
+            hint="give a readable .npy, .csv or .nc file",
+        ) from err
+    raise InputError(f"unknown file type {suffix!r}", file=p, hint="use .npy, .csv or .nc")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Estimate lambda_max of ``args.data``, print the JSON line, write ``args.out``; return 0."""
+    import json
+
+    from neurodsr.dynamics.tau import estimate_tau
+    from neurodsr.errors import InputError
+    from neurodsr.fileio import write_dataset
+    from neurodsr.provenance import provenance_attrs
+
+    x, file_dt = _load(args.data)
+    dt = args.dt if args.dt is not None else file_dt
+    if dt is None:
+        raise InputError("no sampling interval", file=args.data, hint="pass --dt")
+    try:
+        _, result = estimate_tau(
+            x,
+            dt,
+            method=args.method,
+            delay=args.delay,
+            dim=args.dim,
+            theiler=args.theiler,
+            seed=args.seed,
+            tau_min=args.tau_min,
+            tau_max=args.tau_max,
+            not_chaotic=args.not_chaotic,
+        )
+    except InputError as err:
+        if err.file is None:
+            raise InputError(err.problem, file=args.data, hint=err.hint) from None
+        raise
+    summary = result.summary()
+    if args.out:
+        ds = result.to_dataset()
+        ds.attrs.update(provenance_attrs(stage="lyapunov", input=str(args.data), **ds.attrs))
+        write_dataset(ds, args.out)
+        summary["out"] = str(args.out)
+    print(json.dumps(summary, sort_keys=True, allow_nan=False))
+    return 0
