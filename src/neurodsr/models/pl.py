@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from neurodsr.models.base import LatentModel, member_generators, stack_init
+from neurodsr.models.fused import fused_pl_rollout
 
 __all__ = ["PLRNN", "ClippedShallowPLRNN", "DendPLRNN", "ShallowPLRNN"]
 
@@ -25,6 +26,25 @@ __all__ = ["PLRNN", "ClippedShallowPLRNN", "DendPLRNN", "ShallowPLRNN"]
 def _diag_a(gens: Sequence[torch.Generator], m: int) -> Tensor:
     """Initial diagonal A: values in [0.5, 0.9] (slow, stable linear part)."""
     return torch.stack([0.5 + 0.4 * torch.rand(m, generator=g) for g in gens]).float()
+
+
+#: bound on the initial map's Lipschitz constant ||J||_2 (see :func:`_contract`)
+INIT_LIPSCHITZ = 0.95
+
+
+@torch.no_grad()
+def _contract(A: Tensor, weight: Tensor, coupling: Tensor) -> None:
+    """Scale ``weight`` (in place, per member) so that max|A| + coupling <= INIT_LIPSCHITZ.
+
+    ``coupling`` (E,) bounds the nonlinear part's Lipschitz constant (e.g. ||W1||_2 ||W2||_2).
+    A random initialisation is otherwise expansive for some seeds, and an untrained expansive
+    map overflows float32 within one forcing interval of ~50-100 free steps, before training
+    can shrink it. The bound makes every initial map a contraction; training grows the
+    coupling as the data requires.
+    """
+    room = (INIT_LIPSCHITZ - A.abs().amax(dim=1)).clamp_min(0.05)
+    scale = (room / coupling.clamp_min(1e-12)).clamp(max=1.0)
+    weight.mul_(scale.view(-1, *([1] * (weight.ndim - 1))))
 
 
 class PLRNN(LatentModel):
@@ -51,6 +71,18 @@ class PLRNN(LatentModel):
     def step(self, z: Tensor) -> Tensor:
         return torch.baddbmm(self.A.unsqueeze(1) * z + self.h.unsqueeze(1), torch.relu(z),
                              self.weight().transpose(1, 2))
+
+    #: use the fused rollout with the hand-written backward pass (identity observation only)
+    fused: bool = True
+
+    def rollout(
+        self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0
+    ) -> Tensor:
+        """Forced rollout (see :meth:`LatentModel.rollout`); fused for the identity model."""
+        if not (self.fused and self.observation == "identity"):
+            return super().rollout(x, tau, alpha)
+        return fused_pl_rollout(x, self.A, self.weight(), None, self.h, None, self.init_map,
+                                tau, alpha)
 
     def jacobian(self, z: Tensor) -> Tensor:
         """J = diag(A) + W diag(1[z > 0]), (E, B, M, M)."""
@@ -88,9 +120,26 @@ class ShallowPLRNN(LatentModel):
         self.W2 = nn.Parameter(stack_init(gens, (lw, m), "uniform", 1.0 / math.sqrt(m)))
         self.h2 = nn.Parameter(stack_init(gens, (lw,), "uniform", 1.0 / math.sqrt(m)))
         self.h1 = nn.Parameter(torch.zeros(self.n_models, m))
+        with torch.no_grad():
+            norms = torch.linalg.matrix_norm(self.W1, ord=2) * torch.linalg.matrix_norm(
+                self.W2, ord=2
+            )
+        _contract(self.A, self.W1, norms)
+
+    #: use the fused rollout with the hand-written backward pass (identity observation only)
+    fused: bool = True
 
     def _extra_config(self) -> dict:
         return {"hidden_dim": self.hidden_dim}
+
+    def rollout(
+        self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0
+    ) -> Tensor:
+        """Forced rollout (see :meth:`LatentModel.rollout`); fused for the identity model."""
+        if not (self.fused and self.observation == "identity"):
+            return super().rollout(x, tau, alpha)
+        return fused_pl_rollout(x, self.A, self.W1, self.W2, self.h1, self.h2, self.init_map,
+                                tau, alpha)
 
     def _pre(self, z: Tensor) -> Tensor:
         """W2 z + h2, (E, B, M) -> (E, B, L)."""
@@ -118,6 +167,7 @@ class ClippedShallowPLRNN(ShallowPLRNN):
     """Clipped shPLRNN: z' = A z + W1 [relu(W2 z + h2) - relu(W2 z)] + h1 (bounded if |A| < 1)."""
 
     name = "clipped_shplrnn"
+    fused = False  # two ReLUs per unit: the generic autograd rollout
 
     def _nonlin(self, z: Tensor) -> Tensor:
         lin = torch.bmm(z, self.W2.transpose(1, 2))
@@ -159,6 +209,9 @@ class DendPLRNN(LatentModel):
         self.alpha = nn.Parameter(stack_init(gens, (self.n_bases,), "uniform", 1.0 / n_bases))
         self.theta = nn.Parameter(stack_init(gens, (self.n_bases, m), "normal", 1.0))
         self.register_buffer("offdiag", 1.0 - torch.eye(m), persistent=False)
+        with torch.no_grad():
+            norms = torch.linalg.matrix_norm(self.weight(), ord=2) * self.alpha.abs().sum(1)
+        _contract(self.A, self.W, norms)
 
     def _extra_config(self) -> dict:
         return {"n_bases": self.n_bases}

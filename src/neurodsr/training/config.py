@@ -69,7 +69,7 @@ class TrainConfig:
     epochs: int = 1000
     lr: float = 2e-3
     lr_final: float = 1e-4
-    optimizer: str = "radam"
+    optimizer: str = "adam"
     grad_clip: float | None = None
     latent_reg: float = 0.0
     max_minutes: float | None = None

@@ -1,0 +1,92 @@
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from neurodsr import fit, load_fit
+from neurodsr.cli import main
+from neurodsr.errors import InputError
+
+QUICK = dict(epochs=6, seq_len=50, batch_size=8, batches_per_epoch=4, eval_every=3,
+             eval_steps=500, progress=False, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def lorenz_raw():
+    from neurodsr.dynamics.systems import lorenz63
+
+    return lorenz63(4000, dt=0.01, seed=7).values  # data units (not z-scored)
+
+
+def test_fit_returns_model_log_and_metrics_in_data_units(lorenz_raw):
+    res = fit(lorenz_raw, 0.01, tau=20, seeds=2, hidden=16, test_fraction=0.25, **QUICK)
+    assert res.n_train == 3000 and res.test.shape == (1000, 3)
+    np.testing.assert_array_equal(res.test, lorenz_raw[3000:])
+    m = res.metrics
+    for key in ("D_stsp", "D_H", "PE", "D_stsp_median", "D_stsp_iqr", "tau", "best_seed"):
+        assert key in m
+    assert m["tau"] == 20 and m["n_generate"] == 1000 and m["seeds"] == [0, 1]
+    assert res.generated.shape == (1000, 3)
+    # generated runs are in data units: the mean of z is near the data's (~23), not 0
+    assert abs(res.generated[:, 2].mean() - lorenz_raw[:, 2].mean()) < 15
+    ds = res.to_dataset()
+    assert ds["test"].dims == ("time", "dim")
+    assert ds["generated"].dims == ("generated_time", "dim")
+    assert ds.attrs["version_torch"] and ds.attrs["version_numpy"] and ds.attrs["version_xarray"]
+
+
+def test_save_and_load_round_trip(tmp_path, lorenz_raw):
+    res = fit(lorenz_raw, 0.01, tau=20, seeds=2, hidden=16, **QUICK)
+    path = res.save(tmp_path / "m.pt")
+    loaded = load_fit(path)
+    x0 = lorenz_raw[100]
+    np.testing.assert_allclose(loaded.simulate(x0, 50), res.simulate(x0, 50), rtol=1e-6)
+    assert loaded.best == res.best and loaded.meta["tau"] == 20
+    with pytest.raises(InputError, match="not a neurodsr"):
+        import torch
+
+        torch.save({"a": torch.zeros(1)}, tmp_path / "other.pt")
+        load_fit(tmp_path / "other.pt")
+
+
+def test_bad_input_gets_clear_errors(lorenz_raw):
+    bad = lorenz_raw.copy()
+    bad[10, 1] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        fit(bad, 0.01, tau=10, **QUICK)
+    const = lorenz_raw.copy()
+    const[:, 2] = 1.0
+    with pytest.raises(InputError, match="constant dims \\[2\\]"):
+        fit(const, 0.01, tau=10, **QUICK)
+    with pytest.raises(InputError, match="too short.*at least seq_len"):
+        fit(lorenz_raw[:60], 0.01, tau=10, **QUICK)
+
+
+def test_cli_fit_writes_fit_nc_and_prints_one_json_line(tmp_path, lorenz_raw, capsys):
+    data = tmp_path / "lorenz.npy"
+    np.save(data, lorenz_raw.astype(np.float32))
+    out = tmp_path / "fit.nc"
+    code = main(["fit", str(data), "--dt", "0.01", "--tau", "20", "--out", str(out),
+                 "--epochs", "4", "--seeds", "2", "--hidden", "16", "--seq-len", "50",
+                 "--test-fraction", "0.2", "--n-generate", "1500", "--no-progress"])
+    assert code == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    metrics = json.loads(line)
+    assert {"D_stsp", "D_H", "PE", "tau"} <= set(metrics) and metrics["tau"] == 20
+    with xr.open_dataset(out, engine="h5netcdf") as ds:
+        assert ds["test"].shape == (800, 3)
+        assert ds["generated"].shape == (1500, 3)  # at least as long as the test part
+        np.testing.assert_allclose(ds["test"].values, lorenz_raw[3200:], rtol=1e-6)
+        assert ds.attrs["metric_D_stsp"] == pytest.approx(metrics["D_stsp"])
+    assert (tmp_path / "fit.pt").exists()
+
+
+def test_cli_reports_bad_files_without_a_traceback(tmp_path, capsys):
+    bad = tmp_path / "x.parquet"
+    bad.write_text("nope")
+    assert main(["fit", str(bad), "--dt", "0.1", "--tau", "5", "--out",
+                 str(tmp_path / "f.nc")]) == 2
+    err = capsys.readouterr().err
+    assert "x.parquet" in err and "unknown file type" in err
+    assert not (tmp_path / "f.nc").exists()

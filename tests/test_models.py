@@ -1,0 +1,138 @@
+import pytest
+import torch
+
+from neurodsr.models import MODELS, make_model, model_from_config
+from neurodsr.models.base import LatentModel
+
+PL = ["shplrnn", "plrnn", "clipped_shplrnn", "dendplrnn"]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_interface_shapes(name):
+    m = make_model(name, obs_dim=3, latent_dim=5, seeds=[0, 1], hidden_dim=8)
+    z = torch.randn(2, 4, m.state_dim)
+    assert m.step(z).shape == z.shape
+    assert m.jacobian(z).shape == (2, 4, m.state_dim, m.state_dim)
+    assert m.readout(z).shape == (2, 4, 3)
+    assert m.init_state(torch.randn(2, 4, 3)).shape == z.shape
+    assert m.rollout(torch.randn(11, 2, 4, 3), tau=3).shape == (10, 2, 4, 3)
+    assert m.generate(z, 7).shape == (7, *z.shape)
+
+
+@pytest.mark.parametrize("name", PL)
+def test_analytic_jacobian_equals_autograd(name):
+    m = make_model(name, obs_dim=3, latent_dim=6, seeds=[0, 1, 2], hidden_dim=16)
+    assert m.analytic_jacobian
+    z = torch.randn(3, 5, 6, dtype=torch.float64)
+    m = m.double()
+    torch.testing.assert_close(m.jacobian(z), LatentModel.jacobian(m, z), rtol=1e-10, atol=1e-10)
+
+
+def test_ensemble_member_equals_single_model_with_its_seed():
+    ens = make_model("shplrnn", 3, 4, seeds=[5, 6, 7], hidden_dim=10)
+    single = make_model("shplrnn", 3, 4, seeds=[6], hidden_dim=10)
+    for k, v in single.state_dict().items():
+        torch.testing.assert_close(ens.state_dict()[k][1], v[0])
+    z = torch.randn(1, 8, 4)
+    torch.testing.assert_close(ens.step(z.expand(3, -1, -1))[1], single.step(z)[0])
+
+
+def _grad_wrt_state(model, x, tau, t_cut):
+    """d(loss after t_cut) / d(state just before the forcing at t_cut), by autograd."""
+    z = model.init_state(x[0])
+    grads = None
+    loss = 0.0
+    for t in range(1, x.shape[0]):
+        z = model.step(z)
+        if t == t_cut:
+            z = z.detach().requires_grad_(True)
+            anchor = z
+        if t > t_cut:
+            loss = loss + (model.readout(z) - x[t]).pow(2).sum()
+        if t < x.shape[0] - 1 and t % tau == 0:
+            z = model.force(z, x[t], 1.0)
+    (grads,) = torch.autograd.grad(loss, anchor, allow_unused=True)
+    return grads
+
+
+@pytest.mark.parametrize(
+    ("name", "latent", "obs"),
+    [("shplrnn", 3, "identity"), ("plrnn", 5, "affine"), ("lstm", 4, "affine")],
+)
+def test_stf_no_gradient_crosses_a_forcing_point(name, latent, obs):
+    m = make_model(name, 3, latent, seeds=[0], observation=obs, hidden_dim=8)
+    x = torch.randn(13, 1, 4, 3)
+    g = _grad_wrt_state(m, x, tau=4, t_cut=8)
+    assert g is None or torch.count_nonzero(g) == 0
+    # control: without forcing at t_cut the gradient is there
+    g_free = _grad_wrt_state(m, x, tau=100, t_cut=8)
+    assert g_free is not None and g_free.abs().sum() > 0
+
+
+def test_identity_forcing_blocks_only_the_forced_units():
+    m = make_model("shplrnn", 2, 5, seeds=[0], hidden_dim=8)
+    x = torch.randn(13, 1, 4, 2)
+    g = _grad_wrt_state(m, x, tau=4, t_cut=8)
+    assert torch.count_nonzero(g[..., :2]) == 0
+    assert g[..., 2:].abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", ["shplrnn", "plrnn", "gru"])
+def test_gtf_alpha_one_is_one_step_teacher_forcing(name):
+    m = make_model(
+        name,
+        3,
+        3,
+        seeds=[0, 1],
+        observation="identity" if name != "gru" else "affine",
+        hidden_dim=8,
+    )
+    x = torch.randn(9, 2, 4, 3)
+    gtf = m.rollout(x, tau=1, alpha=1.0)
+    one_step = torch.stack([m.readout(m.step(m.init_state(x[t - 1]))) for t in range(1, 9)])
+    if name == "gru":  # affine: init_state and forcing both set h = pinv(B)(x - b)
+        torch.testing.assert_close(gtf, one_step, rtol=1e-5, atol=1e-5)
+    else:
+        torch.testing.assert_close(gtf[1:], one_step[1:], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(gtf[0], one_step[0])
+
+
+@pytest.mark.parametrize("name", ["shplrnn", "plrnn"])
+@pytest.mark.parametrize(
+    ("tau", "alpha"),
+    [(7, 1.0), (None, 1.0), (1, 0.3), (3, "per_member")],
+)
+def test_fused_rollout_equals_autograd(name, tau, alpha):
+    """The hand-written backward pass gives autograd's loss and gradients to float32 rounding."""
+    torch.manual_seed(0)
+    m = make_model(name, 3, 5, seeds=[0, 1], hidden_dim=20)
+    with torch.no_grad():
+        m.init_map.normal_()
+    a = torch.tensor([0.2, 0.9]) if alpha == "per_member" else alpha
+    x = torch.randn(41, 2, 4, 3)
+    out = {}
+    for fused in (True, False):
+        m.fused = fused
+        m.zero_grad()
+        pred = m.rollout(x, tau, a)
+        loss = (pred - x[1:]).pow(2).mean()
+        loss.backward()
+        out[fused] = (loss.detach(), {k: p.grad.clone() for k, p in m.named_parameters()})
+    torch.testing.assert_close(out[True][0], out[False][0], rtol=1e-6, atol=1e-7)
+    for k, g in out[False][1].items():
+        torch.testing.assert_close(out[True][1][k], g, rtol=1e-4, atol=1e-6, msg=k)
+
+
+def test_config_round_trip():
+    m = make_model("dendplrnn", 3, 4, seeds=[3, 4], n_bases=5)
+    m2 = model_from_config(m.config())
+    m2.load_state_dict(m.state_dict())
+    z = torch.randn(2, 3, 4)
+    torch.testing.assert_close(m.step(z), m2.step(z))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown model"):
+        make_model("transformer", 3)
+    with pytest.raises(ValueError, match="latent_dim >= obs_dim"):
+        make_model("shplrnn", 5, 3, observation="identity")

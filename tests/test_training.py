@@ -1,0 +1,153 @@
+import numpy as np
+import pytest
+import torch
+
+from neurodsr.errors import TrainingError
+from neurodsr.metrics.evaluate import evaluate
+from neurodsr.models import make_model
+from neurodsr.models.pl import ShallowPLRNN
+from neurodsr.training import TrainConfig, WindowSampler, train
+
+QUICK = dict(
+    seq_len=60,
+    batch_size=8,
+    batches_per_epoch=5,
+    eval_every=5,
+    eval_steps=1000,
+    progress=False,
+    device="cpu",
+)
+
+
+def test_config_is_validated():
+    with pytest.raises(ValueError, match="forcing"):
+        TrainConfig(forcing="sometimes")
+    with pytest.raises(ValueError, match="tau"):
+        TrainConfig(tau=0)
+    with pytest.raises(ValueError, match="alpha"):
+        TrainConfig(forcing="gtf", alpha=1.5)
+    assert TrainConfig(forcing="gtf", alpha="adaptive").forcing_schedule() == (1, "adaptive")
+    assert TrainConfig(forcing="none").forcing_schedule() == (None, 0.0)
+
+
+def test_sampler_windows_are_consecutive_and_seeded():
+    x = torch.arange(100, dtype=torch.float32)[:, None].repeat(1, 2)
+    s1, s2 = WindowSampler(x, 10, [0, 1]), WindowSampler(x, 10, [0, 1])
+    w = s1.sample(4)
+    assert w.shape == (11, 2, 4, 2)
+    assert torch.all(w[1:] - w[:-1] == 1)
+    torch.testing.assert_close(w, s2.sample(4))
+    with pytest.raises(ValueError, match="fewer than one window"):
+        WindowSampler(x[:5], 10, [0])
+
+
+def test_short_stf_fit_on_lorenz_beats_the_untrained_model(lorenz_z):
+    x_train, x_test = lorenz_z[:10_000], lorenz_z[10_000:]
+    model = make_model("shplrnn", 3, 3, seeds=[0, 1], hidden_dim=32)
+    before = evaluate(model, x_test, transient=200).metrics
+    tlog = train(model, x_train, TrainConfig(tau=10, epochs=150, lr=1e-2, **QUICK))
+    after = evaluate(model, x_test, transient=200).metrics
+    d0 = min(m["D_stsp"] for m in before)
+    d1 = min(m["D_stsp"] for m in after)
+    assert np.mean(tlog.loss[-1]) < 0.5 * np.mean(tlog.loss[0])
+    # untrained members settle on a fixed point (D_stsp ~ 13); 750 gradient steps already
+    # give a strange attractor of the right shape (D_stsp ~ 3-5 on this short test part)
+    assert d1 < 0.5 * d0, (d0, d1)
+
+
+def test_interrupted_fit_resumes_from_its_checkpoint(tmp_path, lorenz_z):
+    cfg = TrainConfig(tau=20, epochs=12, checkpoint_every=4, **QUICK)
+    x = lorenz_z[:3000]
+
+    class Interrupted(ShallowPLRNN):
+        calls = 0
+
+        def rollout(self, *a, **k):
+            type(self).calls += 1
+            if type(self).calls > 7 * cfg.batches_per_epoch:  # dies during epoch 7
+                raise KeyboardInterrupt
+            return super().rollout(*a, **k)
+
+    uninterrupted = make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=16)
+    train(uninterrupted, x, cfg)
+
+    broken = Interrupted(3, 3, [0], "identity", hidden_dim=16)
+    with pytest.raises(KeyboardInterrupt):
+        train(broken, x, cfg, checkpoint_dir=tmp_path)
+    assert (tmp_path / "checkpoint.pt").exists()
+    resumed = make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=16)
+    tlog = train(resumed, x, cfg, checkpoint_dir=tmp_path)
+    assert any("resumed from checkpoint at epoch 4" in e for e in tlog.events)
+    assert tlog.epoch == list(range(12))
+    # the resumed run continues exactly where the interrupted one stopped
+    for k, v in uninterrupted.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[k], v, rtol=1e-5, atol=1e-6)
+
+
+def test_checkpoint_from_other_settings_is_not_resumed(tmp_path, lorenz_z):
+    x = lorenz_z[:3000]
+    train(
+        make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=8),
+        x,
+        TrainConfig(tau=20, epochs=4, **QUICK),
+        checkpoint_dir=tmp_path,
+    )
+    tlog = train(
+        make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=8),
+        x,
+        TrainConfig(tau=10, epochs=4, **QUICK),
+        checkpoint_dir=tmp_path,
+    )
+    assert not any("resumed" in e for e in tlog.events)
+
+
+class _NaNOnce(ShallowPLRNN):
+    """Returns NaN predictions on the given rollout calls (a stand-in for a blow-up)."""
+
+    bad_calls: set[int] = set()
+    calls = 0
+
+    def rollout(self, *a, **k):
+        type(self).calls += 1
+        out = super().rollout(*a, **k)
+        return out * float("nan") if type(self).calls in self.bad_calls else out
+
+
+def test_injected_nan_is_survived(lorenz_z):
+    _NaNOnce.bad_calls, _NaNOnce.calls = {12}, 0
+    model = _NaNOnce(3, 3, [0, 1], "identity", hidden_dim=16)
+    tlog = train(model, lorenz_z[:3000], TrainConfig(tau=20, epochs=6, **QUICK))
+    assert any("non-finite" in e for e in tlog.events)
+    # the bad epoch is skipped (state restored), the others are logged
+    assert tlog.stopped == "completed" and len(tlog.epoch) == 5
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert tlog.lr[-1] < TrainConfig(tau=20, epochs=6, **QUICK).lr  # lowered
+
+
+def test_repeated_failures_stop_with_a_clear_message(lorenz_z):
+    _NaNOnce.bad_calls, _NaNOnce.calls = set(range(1000)), 0
+    model = _NaNOnce(3, 3, [0], "identity", hidden_dim=8)
+    with pytest.raises(TrainingError, match="non-finite losses in a row"):
+        train(model, lorenz_z[:3000], TrainConfig(tau=20, epochs=20, max_failures=3, **QUICK))
+
+
+@pytest.mark.parametrize("kind", ["gtf-fixed", "gtf-adaptive", "bptt-clipped"])
+def test_other_forcing_schemes_train(kind, lorenz_z):
+    cfg = {
+        "gtf-fixed": dict(forcing="gtf", alpha=0.2),
+        "gtf-adaptive": dict(forcing="gtf", alpha="adaptive"),
+        "bptt-clipped": dict(forcing="none", grad_clip=1.0),
+    }[kind]
+    model = make_model("shplrnn", 3, 3, seeds=[0, 1], hidden_dim=16)
+    tlog = train(model, lorenz_z[:3000], TrainConfig(epochs=5, **cfg, **QUICK))
+    assert np.isfinite(tlog.loss).all() and len(tlog.epoch) == 5
+    if kind == "gtf-adaptive":
+        assert all(0.0 <= a <= 1.0 for row in tlog.alpha for a in row)
+
+
+def test_time_budget_stops_training(lorenz_z):
+    model = make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=8)
+    tlog = train(
+        model, lorenz_z[:3000], TrainConfig(tau=20, epochs=10_000, max_minutes=0.02, **QUICK)
+    )
+    assert "time budget" in tlog.stopped and len(tlog.epoch) < 10_000
