@@ -1,0 +1,92 @@
+"""Lyapunov spectrum of models by QR iteration: Lorenz-63 as an RK4 map, a random PLRNN."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from neurodsr.dynamics.spectrum import kaplan_yorke_dimension, lyapunov_spectrum
+
+DT = 0.01
+
+
+def _lorenz(s: torch.Tensor) -> torch.Tensor:
+    x, y, z = s[..., 0], s[..., 1], s[..., 2]
+    return torch.stack([10.0 * (y - x), x * (28.0 - z) - y, x * y - 8.0 / 3.0 * z], dim=-1)
+
+
+def _rk4(s: torch.Tensor) -> torch.Tensor:
+    k1 = _lorenz(s)
+    k2 = _lorenz(s + 0.5 * DT * k1)
+    k3 = _lorenz(s + 0.5 * DT * k2)
+    k4 = _lorenz(s + DT * k3)
+    return s + DT / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+
+class LorenzRK4(nn.Module):
+    """The Lorenz-63 flow over dt = 0.01 as a map, following the model protocol (E = 1)."""
+
+    n_models = 1
+    state_dim = 3
+
+    def step(self, z: torch.Tensor) -> torch.Tensor:
+        return _rk4(z)
+
+    def jacobian(self, z: torch.Tensor) -> torch.Tensor:
+        flat = z.reshape(-1, 3)
+        jac = torch.func.vmap(torch.func.jacrev(_rk4))(flat)
+        return jac.reshape(*z.shape, 3)
+
+
+class TinyPLRNN:
+    """z' = A z + W relu(z) + h for E models, analytic Jacobian A + W diag(z > 0)."""
+
+    def __init__(self, n_models: int, dim: int, seed: int = 0) -> None:
+        g = torch.Generator().manual_seed(seed)
+        self.n_models, self.state_dim = n_models, dim
+        self.a = 0.5 + 0.4 * torch.rand(n_models, dim, generator=g, dtype=torch.float64)
+        w = 0.8 * torch.randn(n_models, dim, dim, generator=g, dtype=torch.float64) / dim**0.5
+        self.w = w * (1 - torch.eye(dim, dtype=torch.float64))
+        self.h = 0.5 * torch.randn(n_models, 1, dim, generator=g, dtype=torch.float64)
+
+    def step(self, z: torch.Tensor) -> torch.Tensor:
+        return self.a[:, None] * z + torch.relu(z) @ self.w.transpose(-1, -2) + self.h
+
+    def jacobian(self, z: torch.Tensor) -> torch.Tensor:
+        mask = (z > 0).to(z.dtype)
+        return torch.diag_embed(self.a[:, None].expand_as(z)) + self.w[:, None] * mask[..., None, :]
+
+
+def test_lorenz_rk4_spectrum_matches_reference() -> None:
+    torch.manual_seed(0)
+    model = LorenzRK4().double()
+    z0 = torch.tensor([1.0, 1.0, 20.0], dtype=torch.float64) + 5 * torch.randn(
+        1, 64, 3, dtype=torch.float64
+    )
+    spec = lyapunov_spectrum(model, z0=z0, n_steps=6000, n_transient=1000, seed=0)
+    l1, l2, l3 = spec.exponents[0] / DT
+    assert l1 == pytest.approx(0.9056, rel=0.02)
+    assert abs(l2) < 0.02
+    assert l3 == pytest.approx(-14.5723, rel=0.02)
+    # trace of the Lorenz Jacobian: sum of the exponents = -(sigma + 1 + beta)
+    assert (spec.exponents[0].sum() / DT) == pytest.approx(-(10 + 1 + 8 / 3), rel=1e-3)
+    assert spec.kaplan_yorke[0] == pytest.approx(2.0 + 0.9056 / 14.5723, abs=0.01)
+    assert spec.per_orbit.shape == (1, 64, 3)
+    assert not spec.diverged.any()
+
+
+def test_plrnn_sum_of_exponents_is_mean_log_det() -> None:
+    model = TinyPLRNN(n_models=3, dim=5, seed=1)
+    spec = lyapunov_spectrum(model, n_steps=2000, n_transient=200, n_orbits=4, seed=2)
+    assert spec.exponents.shape == (3, 5)
+    np.testing.assert_allclose(spec.per_orbit.sum(axis=-1), spec.log_det, rtol=1e-9, atol=1e-12)
+    # exponents are sorted, descending
+    assert np.all(np.diff(spec.per_orbit, axis=-1) <= 1e-12)
+
+
+def test_kaplan_yorke_edge_cases() -> None:
+    assert kaplan_yorke_dimension([-0.1, -0.5]) == 0.0
+    assert kaplan_yorke_dimension([0.3, 0.1]) == 2.0
+    assert kaplan_yorke_dimension([0.5, 0.0, -1.0]) == pytest.approx(2.5)
