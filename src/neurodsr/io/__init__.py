@@ -10,6 +10,7 @@ Every reader returns an :class:`xarray.Dataset` following the ``recording.nc`` c
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +177,12 @@ def read_recording(
         raise InputError("file not found", file=path, session=session, hint="check the path")
     fmt = detect_format(path, modality) if format in (None, "auto") else format
     key = fmt.lower()
+    if sampling_rate is not None and key not in _ARRAY_NAMES | {"suite2p", "caiman"}:
+        warnings.warn(
+            f"sampling_rate={sampling_rate} ignored: {fmt} files carry their own rate",
+            UserWarning,
+            stacklevel=2,
+        )
     rate_kw = {"decimate_to": decimate_to, "max_rate": max_rate}
     if key in _MNE_NAMES:
         _check_selection("mne", selection, path, session)

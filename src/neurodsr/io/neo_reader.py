@@ -176,6 +176,7 @@ def read_neo(
     try:
         if hasattr(neo_io, "parse_header"):
             sig, spikes, extra = _read_rawio(
+                modality,
                 neo_io,
                 path,
                 block,
@@ -305,6 +306,7 @@ def _mixed_rates(rates: dict[str, float], path: Path, session: str | None) -> In
 
 
 def _read_rawio(
+    modality: str | None,
     rio: Any,
     path: Path,
     block: int,
@@ -324,7 +326,10 @@ def _read_rawio(
     all_channels = header["signal_channels"]
     sig = None
     extra: dict[str, Any] = {"attrs": {}}
-    if streams.size and all_channels.size:
+    # modality "spikes" on a file with sorted units: the raw signals (possibly hours at 30 kHz)
+    # are not needed and not read
+    skip_signals = modality == "spikes" and header["spike_channels"].size > 0
+    if streams.size and all_channels.size and not skip_signals:
         if stream is not None:
             names = [str(s) for s in streams["name"]]
             stream_indexes = _select(names, [stream], "stream", path, session)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +112,6 @@ class PreprocessConfig:
     baseline_window: float = 60.0
     baseline_percentile: float = 8.0
     cells_only: bool = True
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         problems = []
@@ -149,7 +148,7 @@ class PreprocessConfig:
     def from_dict(cls, values: dict[str, Any] | None) -> PreprocessConfig:
         """Build from a dict (e.g. a parsed YAML section); unknown keys are an InputError."""
         values = dict(values or {})
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise InputError(
@@ -159,10 +158,8 @@ class PreprocessConfig:
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
-        """The parameters as a plain dict (without ``extra``)."""
-        d = dataclasses.asdict(self)
-        d.pop("extra", None)
-        return d
+        """The parameters as a plain dict."""
+        return dataclasses.asdict(self)
 
     def to_json(self) -> str:
         """The parameters as a sorted JSON string (stored in ``preprocess_config``)."""
