@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -69,6 +71,12 @@ def test_unknown_format_and_unreadable(tmp_path):
         read_recording(f)
     with _raises("unknown neo IO 'FooIO'", "notes.xyz"):
         read_recording(f, format="FooIO")
+    # neo's EDFIO needs pyedflib (not installed here): say so, and how else to read EDF
+    if importlib.util.find_spec("pyedflib") is None:
+        edf = write_edf(tmp_path / "x.edf", np.zeros((500, 1)) + 1.0, 250.0, ["a"])
+        with _raises("needs a library that is not installed", "x.edf") as info:
+            read_recording(edf, format="EDFIO")
+        assert "--format mne" in info.value.hint
     with _raises("file not found", "missing.nix"):
         read_recording(tmp_path / "missing.nix")
 

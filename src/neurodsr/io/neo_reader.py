@@ -85,7 +85,15 @@ def open_neo_io(path: str | os.PathLike[str], io: str = "auto", *, session: str 
         )
     try:
         return _instantiate(cls, path)
-    except ImportError as err:
+    except (ImportError, ValueError) as err:
+        # neo signals a missing optional library with ImportError or ValueError("Requires X")
+        if isinstance(err, ValueError) and not str(err).startswith("Requires"):
+            raise InputError(
+                f"{cls.__name__} cannot read this file: {type(err).__name__}: {err}",
+                file=path,
+                session=session,
+                hint="check the file is complete and of this format",
+            ) from err
         raise InputError(
             f"neo's {cls.__name__} needs a library that is not installed ({err})",
             file=path,
