@@ -1,10 +1,10 @@
 """Writers of small test recordings in the formats neurodsr reads.
 
 Where the format's own library can write (neo's NixIO / NWBIO, MNE's ``Raw.save`` for FIF,
-pynwb for NWB ophys, h5py for CaImAn, numpy for suite2p and Phy) these helpers use it. EDF and
-BrainVision would be written with ``mne.export.export_raw``, but that needs ``edfio`` / ``pybv``,
-which are not installed in this environment, so those two are written here by hand to their
-published layouts:
+``mne.export.export_raw`` for EDF (edfio) and BrainVision (pybv), pynwb for NWB ophys, h5py for
+CaImAn, numpy for suite2p and Phy) these helpers use it. When ``edfio`` / ``pybv`` are not
+installed, EDF and BrainVision are written here by hand to their published layouts (pass
+``by_hand=True`` to force that path):
 
 - EDF: https://www.edfplus.info/specs/edf.html (256-byte ASCII header, 256 bytes per signal,
   then data records of little-endian int16, signal after signal).
@@ -52,12 +52,17 @@ def write_edf(
     *,
     record_seconds: float = 1.0,
     phys_range: float | None = None,
+    by_hand: bool = False,
 ) -> Path:
     """Write ``data_uv`` (time, channels), in microvolts, as an EDF file (int16 records).
 
-    The signal is cut to a whole number of data records of ``record_seconds``.
+    With ``mne.export.export_raw`` (edfio) when installed; else by hand, the signal cut to a
+    whole number of data records of ``record_seconds``.
     """
     path = Path(path)
+    if not by_hand and _has("edfio"):
+        _export(path, data_uv, sfreq, ch_names, "EDF")
+        return path
     data = np.asarray(data_uv, dtype=np.float64)
     n_ch = data.shape[1]
     per_rec = round(sfreq * record_seconds)
@@ -107,9 +112,17 @@ def write_brainvision(
     ch_names: Sequence[str],
     *,
     resolution: float = 0.1,
+    by_hand: bool = False,
 ) -> Path:
-    """Write ``data_uv`` (time, channels), in microvolts, as BrainVision .vhdr/.vmrk/.eeg."""
+    """Write ``data_uv`` (time, channels), in microvolts, as BrainVision .vhdr/.vmrk/.eeg.
+
+    With ``mne.export.export_raw`` (pybv) when installed; else by hand (INT_16, ``resolution``
+    uV per bit).
+    """
     vhdr = Path(vhdr)
+    if not by_hand and _has("pybv"):
+        _export(vhdr, data_uv, sfreq, ch_names, "BrainVision")
+        return vhdr
     eeg, vmrk = vhdr.with_suffix(".eeg"), vhdr.with_suffix(".vmrk")
     raw = np.clip(np.round(np.asarray(data_uv) / resolution), -32768, 32767).astype("<i2")
     eeg.write_bytes(np.ascontiguousarray(raw).tobytes())  # multiplexed: sample after sample
@@ -136,6 +149,21 @@ def write_brainvision(
         encoding="utf-8",
     )
     return vhdr
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _export(path: Path, data_uv: np.ndarray, sfreq: float, ch_names: Sequence[str], fmt: str):
+    import mne
+
+    info = mne.create_info(list(ch_names), float(sfreq), "eeg")
+    info.set_meas_date(dt.datetime(2024, 1, 1, 12, tzinfo=dt.UTC))
+    raw = mne.io.RawArray(np.asarray(data_uv, dtype=np.float64).T * 1e-6, info, verbose="error")
+    mne.export.export_raw(path, raw, fmt=fmt, overwrite=True, verbose="error")
 
 
 def write_openephys_binary(

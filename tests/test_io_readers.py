@@ -153,8 +153,11 @@ def test_phy_folder(tmp_path, column):
         np.testing.assert_allclose(got, np.sort(samples[clusters == c]) / 30000.0)
 
 
-def test_brainvision_neo_and_mne_agree(tmp_path, eeg):
-    vhdr = write_brainvision(tmp_path / "rec.vhdr", eeg, 250.0, EEG_NAMES)
+@pytest.mark.parametrize("by_hand", [False, True], ids=["mne_export_float32", "int16_by_hand"])
+def test_brainvision_neo_and_mne_agree(tmp_path, eeg, by_hand):
+    if not by_hand:
+        pytest.importorskip("pybv")
+    vhdr = write_brainvision(tmp_path / "rec.vhdr", eeg, 250.0, EEG_NAMES, by_hand=by_hand)
     by_mne = read_recording(vhdr)
     _check_contract(by_mne, "continuous", "mne.read_raw_brainvision", ("mne",))
     by_neo = read_recording(vhdr, format="BrainVisionIO")
@@ -167,8 +170,11 @@ def test_brainvision_neo_and_mne_agree(tmp_path, eeg):
     assert json.loads(by_mne.attrs["channel_types"]) == ["eeg"] * 4
 
 
-def test_edf_through_mne(tmp_path, eeg):
-    path = write_edf(tmp_path / "rec.edf", eeg, 250.0, EEG_NAMES)
+@pytest.mark.parametrize("by_hand", [False, True], ids=["mne_export_edfio", "by_hand"])
+def test_edf_through_mne(tmp_path, eeg, by_hand):
+    if not by_hand:
+        pytest.importorskip("edfio")
+    path = write_edf(tmp_path / "rec.edf", eeg, 250.0, EEG_NAMES, by_hand=by_hand)
     ds = read_recording(path)
     _check_contract(ds, "continuous", "mne.read_raw_edf", ("mne",))
     assert list(ds.channel.values) == EEG_NAMES and ds.signal.attrs["units"] == "uV"

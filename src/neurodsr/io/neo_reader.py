@@ -380,6 +380,10 @@ def _read_rawio(
                 u, f = _units_scale(str(c["units"]))
                 stored_units.add(u)
                 scales.append(f)
+            fix = _brainvision_float_resolution(rio, chans)
+            if fix is not None:
+                scales = list(np.asarray(scales) * fix[local_arr])
+                extra["attrs"]["resolution_fix"] = "BrainVision float resolution applied"
 
             def get(a: int, b: int, si=si, idx=local_arr) -> np.ndarray:
                 raw = rio.get_analogsignal_chunk(
@@ -432,6 +436,35 @@ def _read_rawio(
         if isinstance(fs_spk, int | float):
             extra["spike_rate"] = float(fs_spk)
     return sig, spikes, extra
+
+
+def _brainvision_float_resolution(rio: Any, chans: np.ndarray) -> np.ndarray | None:
+    """Per-channel resolution that neo 0.14 leaves out for IEEE_FLOAT_32 BrainVision data.
+
+    The BrainVision format scales every stored value by the channel's resolution, integer or
+    float (MNE and pybv do so); neo's BrainVisionRawIO applies it to INT_16/INT_32 only, so
+    float files written with a resolution other than 1 (pybv's default is 0.1 uV) come out
+    wrong by that factor. The resolutions are read from the .vhdr ``[Channel Infos]``
+    (``Ch<n>=<name>,<ref>,<resolution>,<unit>``). Returns None when nothing needs fixing.
+    """
+    if type(rio).__name__ != "BrainVisionIO" or len(chans) == 0:
+        return None
+    if np.dtype(str(chans["dtype"][0])).kind != "f" or np.any(chans["gain"] != 1):
+        return None
+    import re
+
+    res: dict[int, float] = {}
+    section = ""
+    with open(rio.filename, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            line = line.strip()
+            if line.startswith("["):
+                section = line
+            m = re.match(r"Ch(\d+)=([^,]*),([^,]*),([^,]*)", line)
+            if section == "[Channel Infos]" and m:
+                res[int(m.group(1))] = float(m.group(4)) if m.group(4).strip() else 1.0
+    factors = np.array([res.get(i + 1, 1.0) for i in range(len(chans))])
+    return None if np.all(factors == 1.0) else factors
 
 
 # ---------------------------------------------------------------------------- object path
