@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 import numpy as np
 import pytest
 import torch
@@ -45,13 +47,13 @@ def test_short_stf_fit_on_lorenz_beats_the_untrained_model(lorenz_z):
     x_train, x_test = lorenz_z[:10_000], lorenz_z[10_000:]
     model = make_model("shplrnn", 3, 3, seeds=[0, 1], hidden_dim=32)
     before = evaluate(model, x_test, transient=200).metrics
-    tlog = train(model, x_train, TrainConfig(tau=10, epochs=150, lr=1e-2, **QUICK))
+    tlog = train(model, x_train, TrainConfig(tau=10, epochs=300, lr=1e-2, **QUICK))
     after = evaluate(model, x_test, transient=200).metrics
     d0 = min(m["D_stsp"] for m in before)
-    d1 = min(m["D_stsp"] for m in after)
+    d1 = max(m["D_stsp"] for m in after)  # every seed, not just the luckiest
     assert np.mean(tlog.loss[-1]) < 0.5 * np.mean(tlog.loss[0])
-    # untrained members settle on a fixed point (D_stsp ~ 13); 750 gradient steps already
-    # give a strange attractor of the right shape (D_stsp ~ 3-5 on this short test part)
+    # untrained members settle on a fixed point (D_stsp ~ 13); 1500 gradient steps already
+    # give every seed an attractor of the right shape (D_stsp ~ 3.5-5 on this short test part)
     assert d1 < 0.5 * d0, (d0, d1)
 
 
@@ -104,7 +106,7 @@ def test_checkpoint_from_other_settings_is_not_resumed(tmp_path, lorenz_z):
 class _NaNOnce(ShallowPLRNN):
     """Returns NaN predictions on the given rollout calls (a stand-in for a blow-up)."""
 
-    bad_calls: set[int] = set()
+    bad_calls: ClassVar[set[int]] = set()
     calls = 0
 
     def rollout(self, *a, **k):

@@ -185,6 +185,9 @@ class FitResult(FittedModel):
             train_seconds=self.meta.get("train_seconds"),
             epochs_run=len(self.log.epoch),
             stopped=self.log.stopped,
+            lambda_max_data=(self.meta.get("lyapunov") or {}).get("lambda_max"),
+            lambda_max_model=_at((self.meta.get("model_lyapunov") or {}).get("lambda_max"),
+                                 self.best),
         )
         out.update(self.evaluation.summary())
         return out
@@ -236,21 +239,50 @@ class FitResult(FittedModel):
         return ds
 
 
+def _at(values: list | None, i: int) -> float | None:
+    return None if not values else float(values[i])
+
+
 def _resolve_tau(
-    tau: int | str | None, x_train: np.ndarray, dt: float
+    tau: int | str | None, x_train: np.ndarray, dt: float, seed: int = 0
 ) -> tuple[int | None, str, dict[str, Any]]:
+    """The forcing interval: given, None (BPTT), or "auto" (ln 2 / lambda_max of the data)."""
     if tau == "auto":
         from neurodsr.dynamics.tau import estimate_tau
 
-        value, lyap = estimate_tau(x_train, dt)
-        info = lyap.summary() if hasattr(lyap, "summary") else {}
-        reason = info.get("tau_reason") or info.get("explanation") or "estimated from the data"
-        return value, str(reason), info
+        value, lyap = estimate_tau(x_train, dt, seed=seed)
+        return value, str(lyap.tau_explanation), lyap.summary()
     if tau is None:
         return None, "tau = None: plain BPTT (only the initial state is forced)", {}
-    if int(tau) != tau or int(tau) < 1:
+    if isinstance(tau, str) or int(tau) != tau or int(tau) < 1:
         raise InputError(f"tau must be a positive number of steps, 'auto' or None, got {tau!r}")
     return int(tau), f"tau = {int(tau)} steps, given by the user", {}
+
+
+def model_lyapunov(
+    model: LatentModel, x_train: np.ndarray, dt: float, n_steps: int = 5000, seed: int = 0
+) -> dict[str, Any]:
+    """The Lyapunov spectrum of every member (QR along free runs started from data states).
+
+    Returns a JSON-able dict: ``spectrum`` (E, D) per unit time, ``lambda_max`` (E,) per unit
+    time, ``kaplan_yorke`` (E,), ``diverged`` (E,).
+    """
+    from neurodsr.dynamics.spectrum import lyapunov_spectrum
+
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(x_train), 4)
+    x0 = torch.as_tensor(x_train[idx], dtype=torch.float32, device=next(model.parameters()).device)
+    with torch.no_grad():
+        z0 = model.init_state(x0.unsqueeze(0).expand(model.n_models, -1, -1).contiguous())
+    spec = lyapunov_spectrum(model, n_steps=n_steps, n_transient=1000, z0=z0, seed=seed)
+    ex = np.asarray(spec.exponents, dtype=np.float64) / dt
+    return {
+        "spectrum": ex.tolist(),
+        "lambda_max": ex[:, 0].tolist(),
+        "kaplan_yorke": np.asarray(spec.kaplan_yorke, dtype=np.float64).tolist(),
+        "diverged": np.asarray(spec.diverged).astype(bool).tolist(),
+        "n_steps": n_steps,
+    }
 
 
 def fit(
@@ -272,6 +304,8 @@ def fit(
     n_train: int | None = None,
     n_generate: int | None = None,
     n_pe: int = 20,
+    model_spectrum: bool = True,
+    refit_on_mismatch: bool = False,
     device: str = "auto",
     checkpoint_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
@@ -311,6 +345,12 @@ def fit(
         Length of the scored free run (default: the test part's length).
     n_pe : int
         Horizon of the prediction error PE(n), in steps.
+    model_spectrum : bool
+        Compute every member's Lyapunov spectrum after training and compare its lambda_max
+        with the data's (when tau was estimated).
+    refit_on_mismatch : bool
+        With ``tau="auto"``: when the best member's lambda_max and the data's differ by more
+        than a factor of two, refit once with the tau that the model's exponent gives.
     device : str
         "auto" (CUDA when present), "cpu", "cuda".
     checkpoint_dir : path, optional
@@ -327,7 +367,7 @@ def fit(
     if n_train is None:
         if not 0.0 <= test_fraction < 1.0:
             raise InputError(f"test_fraction must be in [0, 1), got {test_fraction}")
-        n_train = int(round(t_len * (1.0 - test_fraction)))
+        n_train = round(t_len * (1.0 - test_fraction))
     n_train = int(n_train)
     cfg = TrainConfig(
         forcing=forcing, alpha=alpha, epochs=epochs, max_minutes=max_minutes, device=device,
@@ -347,34 +387,71 @@ def fit(
     x_train = (train_raw - mean) / std
     x_test = (test_raw - mean) / std
 
-    tau_value, tau_reason, tau_info = _resolve_tau(tau, x_train, dt)
-    if forcing == "stf":
-        cfg.tau = tau_value
+    tau_value, tau_reason, tau_info = _resolve_tau(tau, x_train, dt, seed=seed)
     seed_list = list(range(seed, seed + int(seeds))) if isinstance(seeds, int) else list(seeds)
     net = make_model(model, n_dim, latent, seeds=seed_list, observation=observation,
                      hidden_dim=hidden)
-    log.info("fitting %s (M=%d, %d seeds) on %d x %d samples, forcing=%s, tau=%s on %s",
-             model, net.latent_dim, len(seed_list), n_train, n_dim, forcing, cfg.tau,
-             resolve_device(device))
-    t0 = time.perf_counter()
-    tlog = train(net, x_train, cfg, checkpoint_dir=checkpoint_dir)
-    seconds = time.perf_counter() - t0
+    def run(forcing_tau: int | None) -> tuple[LatentModel, TrainLog, float]:
+        if forcing == "stf":
+            cfg.tau = forcing_tau
+        net = make_model(model, n_dim, latent, seeds=seed_list, observation=observation,
+                         hidden_dim=hidden)
+        log.info("fitting %s (M=%d, %d seeds) on %d x %d samples, forcing=%s, tau=%s on %s",
+                 model, net.latent_dim, len(seed_list), n_train, n_dim, forcing, cfg.tau,
+                 resolve_device(device))
+        t0 = time.perf_counter()
+        tlog = train(net, x_train, cfg, checkpoint_dir=checkpoint_dir)
+        return net, tlog, time.perf_counter() - t0
+
+    seed_list = list(range(seed, seed + int(seeds))) if isinstance(seeds, int) else list(seeds)
+    net, tlog, seconds = run(tau_value)
     net.eval()
-    ev = evaluate(net, x_test, n_generate=n_generate, n_pe=n_pe)
     # choose the member by validation on the *training* data (never by the test scores)
-    last_val = np.array([np.min(v) for v in zip(*tlog.eval_dstsp, strict=True)]) \
-        if tlog.eval_dstsp else np.zeros(net.n_models)
-    best = int(np.nanargmin(np.where(np.isfinite(last_val), last_val, np.inf)))
+    val = _validation_scores(tlog, net.n_models)
+    best = int(np.argmin(np.where(np.isfinite(val), val, np.inf)))
+    spectrum: dict[str, Any] = {}
+    comparison = ""
+    if model_spectrum and net.state_dim <= 256:
+        spectrum = model_lyapunov(net, x_train, dt, seed=seed)
+        lam_data = tau_info.get("lambda_max")
+        lam_model = spectrum["lambda_max"][best]
+        if lam_data and lam_data > 0 and np.isfinite(lam_model):
+            ratio = lam_model / lam_data
+            comparison = (f"model lambda_max {lam_model:.4g} vs data {lam_data:.4g} per unit "
+                          f"time (ratio {ratio:.2f})")
+            if (ratio > 2 or ratio < 0.5) and refit_on_mismatch and tau == "auto" and lam_model > 0:
+                from neurodsr.dynamics.tau import choose_tau
+
+                new_tau = choose_tau(lam_model * dt, "chaotic").tau
+                comparison += f"; refitted with tau = {new_tau} from the model's exponent"
+                tau_reason += f" Refitted with tau = {new_tau}: {comparison}."
+                tau_value = new_tau
+                net, tlog, more = run(new_tau)
+                seconds += more
+                net.eval()
+                val = _validation_scores(tlog, net.n_models)
+                best = int(np.argmin(np.where(np.isfinite(val), val, np.inf)))
+                spectrum = model_lyapunov(net, x_train, dt, seed=seed)
+    ev = evaluate(net, x_test, n_generate=n_generate, n_pe=n_pe)
     meta = {
         "train_config": cfg.to_dict(),
         "tau": cfg.tau if forcing == "stf" else None,
         "tau_reason": tau_reason,
         "lyapunov": tau_info,
+        "model_lyapunov": spectrum,
+        "lyapunov_comparison": comparison,
         "train_seconds": seconds,
-        "validation_dstsp": last_val.tolist(),
+        "validation_dstsp": val.tolist(),
         "versions": library_versions(),
     }
     return FitResult(
         model=net, mean=mean, std=std, dt=float(dt), best=best, meta=meta, log=tlog,
         evaluation=ev, test=test_raw, n_train=n_train,
     )
+
+
+def _validation_scores(tlog: TrainLog, n_models: int) -> np.ndarray:
+    """Each member's best validation D_stsp (the state that training kept)."""
+    if not tlog.eval_dstsp:
+        return np.zeros(n_models)
+    return np.array([np.min(v) for v in zip(*tlog.eval_dstsp, strict=True)])

@@ -92,7 +92,7 @@ class _FusedPLRollout(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, g_pred: Tensor) -> tuple[Tensor | None, ...]:
-        x, A, W1, W2, init_map, alpha, zs, r_all = ctx.saved_tensors
+        x, A, W1, W2, _init_map, alpha, zs, r_all = ctx.saved_tensors
         z_in = zs[:-1]
         n_t, e, b, m = z_in.shape
         n = x.shape[-1]
@@ -100,7 +100,7 @@ class _FusedPLRollout(torch.autograd.Function):
         a = A.unsqueeze(1)
         keep = torch.ones(e, 1, m, dtype=x.dtype, device=x.device)
         keep[..., :n] = (1.0 - alpha).reshape(-1, 1, 1)
-        mask = r_all > 0
+        mask = (r_all > 0).to(x.dtype)  # float: no type promotion inside the loop
         g_full = x.new_zeros(n_t + 1, e, b, m)  # row i + 1 <- dLoss/dp at step i; row 0 stays 0
         g_full[1:, ..., :n] = g_pred
         # delta[i] = dLoss/dz_{i+1} before forcing; filled backwards. The loss gradient of the

@@ -113,7 +113,7 @@ class TrainConfig:
             self.tau = int(self.tau)
 
     def forcing_schedule(self) -> tuple[int | None, float | str]:
-        """(interval, strength) used by the rollout: STF (tau, 1), GTF (1, alpha), none (None, 0)."""
+        """(interval, strength) for the rollout: STF (tau, 1), GTF (1, alpha), none (None, 0)."""
         if self.forcing == "stf":
             return self.tau, 1.0
         if self.forcing == "gtf":

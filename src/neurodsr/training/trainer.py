@@ -33,7 +33,14 @@ from neurodsr.metrics.core import state_space_divergence
 from neurodsr.models.base import LatentModel
 from neurodsr.training.config import TrainConfig
 
-__all__ = ["TrainLog", "WindowSampler", "resolve_device", "train"]
+__all__ = [
+    "TrainLog",
+    "WindowSampler",
+    "gradient_step",
+    "make_optimizer",
+    "resolve_device",
+    "train",
+]
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +136,54 @@ def _adaptive_alpha(model: LatentModel, x: Tensor, n_states: int, gen: torch.Gen
     return (1.0 - 1.0 / g).clamp(0.0, 1.0)
 
 
+def make_optimizer(model: LatentModel, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or RAdam over the model's parameters; the fused kernel where torch has one."""
+    if config.optimizer == "radam":
+        return torch.optim.RAdam(model.parameters(), lr=config.lr)
+    try:
+        return torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+    except (RuntimeError, TypeError):  # pragma: no cover - devices without a fused Adam
+        return torch.optim.Adam(model.parameters(), lr=config.lr)
+
+
+def gradient_step(
+    model: LatentModel,
+    opt: torch.optim.Optimizer,
+    xb: Tensor,
+    tau: int | None,
+    alpha: float | Tensor,
+    config: TrainConfig,
+) -> Tensor | None:
+    """One gradient step on a batch of windows (T + 1, E, B, N) for every member at once.
+
+    Loss: each member's MSE of its predictions of x_1..x_T (plus the optional latent penalty),
+    summed over members so that each member gets the gradient of its own loss. Returns the
+    per-member losses (E,), or None (and no update) if a loss or gradient is not finite.
+    This is the whole hot path of training; ``benchmarks/train_speed.py`` times exactly it.
+    """
+    pred = model.rollout(xb, tau, alpha)  # (T, E, B, N)
+    member_loss = (pred - xb[1:]).pow(2).mean(dim=(0, 2, 3))  # (E,)
+    loss = member_loss.sum()
+    if config.latent_reg > 0:
+        loss = loss + config.latent_reg * pred.pow(2).mean(dim=(0, 2, 3)).sum()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    params = [p for p in model.parameters() if p.grad is not None]
+    norms = _member_norms(params)
+    if not bool(torch.isfinite(loss.detach() + norms.sum())):
+        return None
+    if config.grad_clip is not None:
+        scale = (config.grad_clip / (norms + 1e-6)).clamp(max=1.0)
+        for p in params:
+            p.grad.mul_(scale.view(-1, *([1] * (p.ndim - 1))))
+    opt.step()
+    return member_loss.detach()
+
+
 @torch.no_grad()
-def validate(model: LatentModel, x_ref: np.ndarray, n_steps: int, transient: int = 200) -> list[float]:
+def validate(
+    model: LatentModel, x_ref: np.ndarray, n_steps: int, transient: int = 200
+) -> list[float]:
     """D_stsp of a free run of each member (started from the first sample of ``x_ref``, after a
     discarded transient) against ``x_ref`` (time, N). Returns one value per member."""
     x0 = torch.as_tensor(x_ref[:1], dtype=torch.float32, device=_device_of(model))
@@ -185,12 +238,10 @@ def train(
     x_ref = x_ref[:n_eval] if x_val is None else x_ref
 
     sampler = WindowSampler(x, config.seq_len, model.seeds)
-    opt_cls = torch.optim.RAdam if config.optimizer == "radam" else torch.optim.Adam
-    opt = opt_cls(model.parameters(), lr=config.lr)
+    opt = make_optimizer(model, config)
     decay = (config.lr_final / config.lr) ** (1.0 / max(1, config.epochs - 1))
     tau, alpha_setting = config.forcing_schedule()
     alpha_gen = torch.Generator().manual_seed(model.seeds[0] + 15485863)
-    params = [p for p in model.parameters() if p.requires_grad]
 
     tlog = TrainLog(best_epoch=[-1] * model.n_models)
     start_epoch, lr_scale = 0, 1.0
@@ -257,25 +308,13 @@ def train(
         epoch_loss = torch.zeros(model.n_models, device=device)
         ok = True
         for _ in range(config.batches_per_epoch):
-            xb = sampler.sample(config.batch_size)  # (T+1, E, B, N)
-            pred = model.rollout(xb, tau, alpha)  # (T, E, B, N)
-            member_loss = (pred - xb[1:]).pow(2).mean(dim=(0, 2, 3))  # (E,)
-            loss = member_loss.sum()
-            if config.latent_reg > 0:
-                loss = loss + config.latent_reg * pred.pow(2).mean(dim=(0, 2, 3)).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            norms = _member_norms(params)
-            if not (torch.isfinite(member_loss).all() and torch.isfinite(norms).all()):
+            member_loss = gradient_step(
+                model, opt, sampler.sample(config.batch_size), tau, alpha, config
+            )
+            if member_loss is None:
                 ok = False
                 break
-            if config.grad_clip is not None:
-                scale = (config.grad_clip / (norms + 1e-6)).clamp(max=1.0)
-                for p in params:
-                    if p.grad is not None:
-                        p.grad.mul_(scale.view(-1, *([1] * (p.ndim - 1))))
-            opt.step()
-            epoch_loss += member_loss.detach()
+            epoch_loss += member_loss
 
         if not ok:
             failures += 1
