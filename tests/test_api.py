@@ -57,9 +57,9 @@ def test_bad_input_gets_clear_errors(lorenz_raw):
         fit(bad, 0.01, tau=10, **QUICK)
     const = lorenz_raw.copy()
     const[:, 2] = 1.0
-    with pytest.raises(InputError, match="constant dims \\[2\\]"):
+    with pytest.raises(InputError, match=r"constant dims \[2\]"):
         fit(const, 0.01, tau=10, **QUICK)
-    with pytest.raises(InputError, match="too short.*at least seq_len"):
+    with pytest.raises(InputError, match=r"too short.*at least seq_len"):
         fit(lorenz_raw[:60], 0.01, tau=10, **QUICK)
 
 

@@ -1,4 +1,7 @@
-"""Exceptions with messages a user can act on: which session, which file, what is wrong, what to do."""
+"""Exceptions with messages a user can act on.
+
+Each names the session, the file, what is wrong and what to do.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import os
 
 
 class NeurodsrError(Exception):
-    """Base class of every error neurodsr raises on purpose. The CLI prints these without a trace."""
+    """Base class of every error neurodsr raises on purpose (the CLI prints them, no trace)."""
 
 
 class InputError(NeurodsrError, ValueError):

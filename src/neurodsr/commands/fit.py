@@ -16,7 +16,9 @@ def _tau(value: str) -> int | str | None:
     try:
         tau = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"tau must be an integer, 'auto' or 'none': {value!r}")
+        raise argparse.ArgumentTypeError(
+            f"tau must be an integer, 'auto' or 'none': {value!r}"
+        ) from None
     if tau < 1:
         raise argparse.ArgumentTypeError("tau must be >= 1")
     return tau

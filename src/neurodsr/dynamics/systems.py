@@ -268,7 +268,9 @@ def duffing(
     seed: int = 0,
     noise: float = 0.0,
 ) -> xr.DataArray:
-    """Simulate the forced Duffing oscillator x'' + delta x' + alpha x + beta x^3 = gamma cos(omega t).
+    """Simulate the forced Duffing oscillator.
+
+    x'' + delta x' + alpha x + beta x^3 = gamma cos(omega t).
 
     The defaults (double well, gamma 0.5, omega 1.2) are chaotic. The forcing phase is returned
     as a third variable, so the series is autonomous in (x, dx/dt, cos(omega t)).
@@ -310,7 +312,9 @@ def mackey_glass(
     seed: int = 0,
     noise: float = 0.0,
 ) -> xr.DataArray:
-    """Simulate the Mackey–Glass delay equation dx/dt = beta x(t-delay) / (1 + x(t-delay)^n) - gamma x.
+    """Simulate the Mackey–Glass delay equation.
+
+    dx/dt = beta x(t - delay) / (1 + x(t - delay)^n) - gamma x.
 
     scipy has no solver for delay equations, so this integrates by hand with RK4 at a fixed
     internal step ``h = dt / substeps``; the delayed value at half steps is the mean of its two
