@@ -90,3 +90,25 @@ def test_cli_reports_bad_files_without_a_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "x.parquet" in err and "unknown file type" in err
     assert not (tmp_path / "f.nc").exists()
+
+
+def test_cli_chain_ingest_preprocess_fit(tmp_path, lorenz_raw, capsys):
+    """fit reads a preprocessed.nc: its dt, its train/test split and its dim names."""
+    raw = tmp_path / "lorenz.npy"
+    np.save(raw, lorenz_raw.astype(np.float32))
+    rec, pre, out = tmp_path / "recording.nc", tmp_path / "preprocessed.nc", tmp_path / "fit.nc"
+    assert main(["ingest", str(raw), "--sampling-rate", "100", "--modality", "continuous",
+                 "--out", str(rec)]) == 0
+    cfg = tmp_path / "pre.yaml"
+    cfg.write_text("preprocess:\n  dt: 0.01\n  l_freq: null\n  line_freq: null\n")
+    assert main(["preprocess", str(rec), "--config", str(cfg), "--out", str(pre)]) == 0
+    with xr.open_dataset(pre, engine="h5netcdf") as p:
+        n_train, n_total, dims = p.attrs["n_train"], p.sizes["time"], list(p.dim.values)
+    capsys.readouterr()
+    assert main(["fit", str(pre), "--tau", "20", "--out", str(out), "--epochs", "2",
+                 "--hidden", "8", "--seq-len", "50", "--no-progress"]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert metrics["n_test"] == n_total - n_train
+    with xr.open_dataset(out, engine="h5netcdf") as ds:
+        assert ds.attrs["dt"] == 0.01 and ds.attrs["n_train"] == n_train
+        assert list(ds.dim.values) == dims
