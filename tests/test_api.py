@@ -112,3 +112,19 @@ def test_cli_chain_ingest_preprocess_fit(tmp_path, lorenz_raw, capsys):
     with xr.open_dataset(out, engine="h5netcdf") as ds:
         assert ds.attrs["dt"] == 0.01 and ds.attrs["n_train"] == n_train
         assert list(ds.dim.values) == dims
+
+
+def test_tau_auto_uses_the_data_exponent_and_compares_with_the_model(lorenz_raw):
+    from neurodsr.dynamics.systems import lorenz63
+
+    x = lorenz63(12_000, dt=0.01, seed=11).values
+    res = fit(x, 0.01, tau="auto", seeds=2, hidden=16, **QUICK)
+    lam = res.meta["lyapunov"]["lambda_max"]
+    assert 0.8 < lam < 1.05  # Lorenz-63: 0.9056 per unit time
+    assert res.meta["tau"] == round(np.log(2) / (lam * 0.01))
+    assert "ln 2" in res.meta["tau_reason"]
+    spec = res.meta["model_lyapunov"]
+    assert np.shape(spec["spectrum"]) == (2, 3) and len(spec["lambda_max"]) == 2
+    assert "model lambda_max" in res.meta["lyapunov_comparison"]
+    assert res.metrics["lambda_max_data"] == pytest.approx(lam)
+    assert res.metrics["lambda_max_model"] == pytest.approx(spec["lambda_max"][res.best])

@@ -68,6 +68,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-fraction", type=float, default=0.2)
     p.add_argument("--n-generate", type=int, default=None,
                    help="length of the scored free run (default: the test part's length)")
+    p.add_argument("--refit-on-mismatch", action="store_true",
+                   help="with --tau auto: if the trained model's lambda_max and the data's differ "
+                   "by more than a factor of 2, refit once with the tau the model suggests")
     p.add_argument("--checkpoint-dir", type=Path, default=None,
                    help="checkpoints; a rerun with the same settings resumes from them")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
@@ -95,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             n_generate=args.n_generate, device=args.device,
             checkpoint_dir=args.checkpoint_dir, progress=not args.no_progress,
             seq_len=args.seq_len, batch_size=args.batch_size, lr=args.lr,
-            grad_clip=args.grad_clip,
+            grad_clip=args.grad_clip, refit_on_mismatch=args.refit_on_mismatch,
         )
     except InputError as err:
         if err.file is None:
