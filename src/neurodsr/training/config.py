@@ -63,11 +63,11 @@ class TrainConfig:
     forcing: str = "stf"
     tau: int | None = 30
     alpha: float | str = 0.1
-    seq_len: int = 200
-    batch_size: int = 16
+    seq_len: int = 100
+    batch_size: int = 32
     batches_per_epoch: int = 20
     epochs: int = 1000
-    lr: float = 2e-3
+    lr: float = 5e-3
     lr_final: float = 1e-4
     optimizer: str = "adam"
     grad_clip: float | None = None
