@@ -1,0 +1,436 @@
+"""HTML reports: one self-contained page per session and an index over all sessions.
+
+>>> from neurodsr.report import write_session_report, write_index
+>>> write_session_report("results/demo_spikes")                         # doctest: +SKIP
+>>> write_index("results", ["demo_spikes", "demo_lfp"])                  # doctest: +SKIP
+
+Pages embed their figures as base64 PNG (matplotlib, Agg) and hold no scripts and no links to
+anything outside the results folder, so they open offline and can be mailed around.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from neurodsr.errors import InputError
+from neurodsr.report import figures as F
+from neurodsr.report.html import escape, figure_html, fmt, page, section, table
+
+__all__ = [
+    "METRIC_HELP",
+    "SUMMARY_COLUMNS",
+    "index_html",
+    "session_report_html",
+    "summary_csv",
+    "write_index",
+    "write_session_report",
+]
+
+#: metric -> (what it is, what is good). Shown under the metrics table.
+METRIC_HELP: dict[str, tuple[str, str]] = {
+    "D_stsp": (
+        "State-space divergence: Kullback-Leibler divergence between where the data and the "
+        "free-running model spend their time (binned below 6 dims, Gaussian mixtures above).",
+        "0 means the same attractor geometry. Depends on length: compare sessions only at "
+        "equal n_generate (two independent Lorenz-63 runs of 10^4 points give ~0.5).",
+    ),
+    "D_H": (
+        "Hellinger distance between the smoothed power spectra of data and free-running model, "
+        "mean over dims.",
+        "0 = the same temporal structure, 1 = no overlap; below ~0.3 the rhythms match well.",
+    ),
+    "PE": (
+        "PE(n): mean squared error of n-step-ahead predictions started from states inferred "
+        "from the data (z-scored units).",
+        "0 is perfect; ~1 is no better than predicting the mean.",
+    ),
+    "frac_outside": (
+        "Fraction of the free run outside the data's range (plus 10% of its std).",
+        "Should be ~0; large values mean the model's orbits leave the data's region.",
+    ),
+    "lambda_max": (
+        "Largest Lyapunov exponent (1/s) of the model (QR along its free runs) and of the data "
+        "(divergence of nearby states).",
+        "A model that captured the dynamics is about as chaotic as the data: ratio near 1; a "
+        "negative model exponent means it settled on a fixed point or cycle.",
+    ),
+    "VPT": (
+        "Valid prediction time: how long a free prediction from a data state stays within the "
+        "error threshold (normalised RMSE), median over starts; in s and in Lyapunov times "
+        "(1 / lambda_max of the data).",
+        "Chaos limits it to a few Lyapunov times; ~1 Lyapunov time or more is good.",
+    ),
+    "kaplan_yorke": (
+        "Kaplan-Yorke dimension of the model's attractor, from its Lyapunov spectrum.",
+        "Near the data's fractal dimension (Lorenz-63: 2.06); 0 for a fixed point.",
+    ),
+}
+
+#: columns of results/summary.csv
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "session", "status", "stage", "modality", "n_dims", "dt", "lambda_max_data",
+    "lyapunov_verdict", "tau", "lambda_max_model", "lambda_ratio", "D_stsp", "D_stsp_median",
+    "D_stsp_iqr", "D_H", "D_H_median", "D_H_iqr", "PE", "PE_median", "PE_iqr", "vpt_seconds",
+    "vpt_lyapunov_times", "kaplan_yorke", "frac_outside", "diverged", "best_seed", "seeds",
+    "epochs_run", "train_seconds", "n_test", "n_generate", "error",
+)
+
+
+def _read_nc(path: Path, what: str, session: str) -> xr.Dataset:
+    from neurodsr.fileio import read_dataset
+
+    if not path.is_file():
+        raise InputError(f"no {what}", file=path, session=session,
+                         hint="run the earlier stages first (snakemake does this for you)")
+    try:
+        return read_dataset(path)
+    except Exception as err:
+        raise InputError(f"cannot read the {what} ({type(err).__name__}: {err})", file=path,
+                         session=session, hint="delete it and run its stage again") from err
+
+
+def _read_json(path: Path, what: str, session: str, required: bool = True) -> Any:
+    if not path.is_file():
+        if required:
+            raise InputError(f"no {what}", file=path, session=session,
+                             hint="run the earlier stages first")
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError as err:
+        raise InputError(f"the {what} is not valid JSON ({err})", file=path, session=session,
+                         hint="delete it and run its stage again") from err
+
+
+def _img(fig_fn: Any, *args: Any, alt: str, caption: str) -> str:
+    """Draw a figure; a figure that fails is reported in place (the rest of the page stands)."""
+    try:
+        fig = fig_fn(*args)
+        return figure_html(F.png_base64(fig), alt, caption)
+    except Exception as err:  # one broken figure must not cost the whole report
+        return (f'<div class="bad">Figure "{escape(alt)}" could not be drawn: '
+                f"{escape(type(err).__name__)}: {escape(err)}</div>")
+
+
+def _metrics_table(m: dict[str, Any]) -> str:
+    n = m.get("PE_n") or m.get("n_pred")
+    rows = [
+        ("D_stsp", m.get("D_stsp"), m.get("D_stsp_median"), m.get("D_stsp_iqr")),
+        ("D_H", m.get("D_H"), m.get("D_H_median"), m.get("D_H_iqr")),
+        (f"PE({n})", m.get("PE"), m.get("PE_median"), m.get("PE_iqr")),
+        ("frac_outside", m.get("frac_outside"), m.get("frac_outside_median"),
+         m.get("frac_outside_iqr")),
+        ("lambda_max model (1/s)", m.get("lambda_max_model"), None, None),
+        ("lambda_max data (1/s)", m.get("lambda_max_data"), None, None),
+        ("ratio model / data", m.get("lambda_ratio"), None, None),
+        ("VPT (s)", m.get("vpt_seconds"), None, None),
+        ("VPT (Lyapunov times)", m.get("vpt_lyapunov_times"), None, None),
+        ("Kaplan-Yorke dimension", m.get("kaplan_yorke"), None, None),
+    ]
+    out = table(["metric", f"best seed ({m.get('best_seed')})", "median over seeds",
+                 "IQR over seeds"], rows)
+    help_rows = [(k, what, good) for k, (what, good) in METRIC_HELP.items()]
+    out += "<h3>What the metrics mean</h3>" + table(["metric", "what it is", "what is good"],
+                                                     help_rows)
+    return out
+
+
+def _model_notes(m: dict[str, Any]) -> str:
+    notes = []
+    if m.get("diverged") or (m.get("n_diverged") or 0) > 0:
+        notes.append(f"{m.get('n_diverged', 1)} seed(s) diverged (their free run left the "
+                     "numbers); their D_stsp is infinite.")
+    if (m.get("frac_outside") or 0) > 0.05:
+        notes.append("The best seed's free run spends more than 5% of its time outside the "
+                     "data's range: its D_stsp flatters it.")
+    lam = m.get("lambda_max_model")
+    if isinstance(lam, int | float) and lam < -1e-3 * (1 / (m.get("dt") or 1)):
+        notes.append("The model's largest exponent is negative: it settled on a fixed point or "
+                     "limit cycle instead of chaos. Train longer (epochs / max_minutes), or try "
+                     "a smaller tau or GTF.")
+    if m.get("vpt_capped"):
+        notes.append("Predictions never left the threshold within the horizon checked: the "
+                     "VPT is a lower bound.")
+    return "".join(f'<div class="note">{escape(n)}</div>' for n in notes)
+
+
+def session_report_html(session_dir: str | os.PathLike[str]) -> str:
+    """The HTML report of one session from its results folder (see :mod:`neurodsr.pipeline`).
+
+    Needs recording.nc, preprocessed.nc, lyapunov.nc/.json, reconstruction.nc and
+    metrics.json; models/log.json (training curves) is optional.
+    """
+    from neurodsr.pipeline import session_files
+
+    root = Path(session_dir)
+    session = root.name
+    files = session_files(root.parent, session)
+    rec = _read_nc(files["recording"], "recording", session)
+    pre = _read_nc(files["preprocessed"], "preprocessed data", session)
+    ly = _read_nc(files["lyapunov"], "Lyapunov estimate", session)
+    ly_json = _read_json(files["lyapunov_json"], "Lyapunov summary", session)
+    recon = _read_nc(files["reconstruction"], "reconstruction", session)
+    m = _read_json(files["metrics"], "metrics", session)
+    train_log = _read_json(files["train_log"], "training log", session, required=False)
+    model_cfg = _read_json(files["model_config"], "model config", session, required=False) or {}
+
+    modality = str(rec.attrs.get("modality", "?"))
+    source = str(rec.attrs.get("source_file", ""))
+    seeds = [int(s) for s in recon["member"].values]
+    best = int(m.get("best_member", 0))
+    steps = F._attr_json(pre, "steps", {}) or {}
+    dropped = F._attr_json(pre, "dropped_channels", []) or []
+    pp_set = (_read_json(files["preprocess_config"], "preprocessing options", session,
+                         required=False) or {}).get("preprocess", {})
+
+    parts: list[str] = []
+    parts.append(f"<h1>Session {escape(session)}</h1>")
+    parts.append(
+        f'<p class="lead">{escape(modality)} recording <code>{escape(source)}</code>, read with '
+        f"{escape(rec.attrs.get('reader', '?'))}. Dynamical-systems reconstruction with a "
+        f"{escape(model_cfg.get('model', {}).get('name', 'forced RNN'))} trained on "
+        f"{len(seeds)} seeds. Report written "
+        f"{_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}.</p>"
+    )
+    parts.append(
+        '<nav><a href="#data">Data</a><a href="#lyapunov">Chaos and tau</a>'
+        '<a href="#training">Training</a><a href="#reconstruction">Reconstruction</a>'
+        '<a href="#metrics">Metrics</a><a href="#spectrum">Lyapunov spectrum</a>'
+        '<a href="../index.html">All sessions</a></nav>'
+    )
+    parts.append(_model_notes(m))
+
+    # ---- data and preprocessing
+    fs = rec.attrs.get("sampling_rate")
+    kv = [
+        ("modality", modality),
+        ("sampling rate", f"{fmt(fs)} Hz" if fs else "-"),
+        ("channels / units", str(rec.sizes.get("channel", rec.sizes.get("unit", "-")))),
+        ("model step dt", f"{fmt(pre.attrs.get('dt'))} s"),
+        ("steps (train / test)", f"{pre.attrs['n_train']} / "
+                                 f"{pre.sizes['time'] - int(pre.attrs['n_train'])}"),
+        ("dims after preprocessing", str(pre.sizes["dim"])),
+        ("steps applied", json.dumps(steps) if steps else "z-scoring"),
+        ("options set", ", ".join(f"{k}={v}" for k, v in sorted(pp_set.items()))
+         or "none (defaults)"),
+    ]
+    dl = "<dl class=\"kv\">" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>"
+                                       for k, v in kv) + "</dl>"
+    if dropped:
+        dl += "<p>Dropped channels: " + escape(", ".join(
+            f"{d.get('channel')} ({d.get('reason')})" for d in dropped[:20])) + (
+            f" and {len(dropped) - 20} more" if len(dropped) > 20 else "") + "</p>"
+    body = dl
+    order = None
+    if modality == "spikes" and "loadings" in pre and pre.sizes["dim"] >= 2:
+        load = np.asarray(pre["loadings"].values)
+        names = [str(u) for u in rec["unit"].values] if "unit" in rec else []
+        chans = [str(c) for c in pre["channel"].values]
+        angle = np.arctan2(load[1], load[0])
+        pos = {c: i for i, c in enumerate(names)}
+        ranked = [pos[c] for c in np.asarray(chans)[np.argsort(angle)] if c in pos]
+        order = np.asarray(ranked + [i for i in range(len(names)) if i not in set(ranked)])
+    body += _img(F.recording_figure, rec, None, order, alt="recording",
+                 caption="The recording as read (first seconds).")
+    body += _img(F.preprocessing_figure, rec, pre, alt="preprocessing",
+                 caption="What preprocessing made of it: the model-ready series (the grey part "
+                 "is held out for testing), how much variance the principal components keep, "
+                 "and for sampled signals the power spectrum before and after filtering "
+                 "(line noise and drifts removed).")
+    parts.append(section("Data and preprocessing", body, "data"))
+
+    # ---- lyapunov and tau
+    lam = ly_json.get("lambda_max")
+    lam_text = (f"lambda_max = {fmt(lam)} &plusmn; {fmt(ly_json.get('lambda_std'))} per s"
+                if lam is not None else "lambda_max could not be estimated")
+    body = (
+        f"<p><b>{lam_text}</b> (verdict: {escape(ly_json.get('verdict'))}): "
+        f"{escape(ly_json.get('reason', ''))}.</p>"
+        f"<p><b>Forcing interval tau = {escape(fmt(m.get('tau')))} steps.</b> "
+        f"{escape(m.get('tau_reason') or ly_json.get('tau_explanation') or '')}</p>"
+        f"<p>{escape(ly_json.get('advice', ''))}</p>"
+    )
+    body += _img(F.lyapunov_figure, ly, alt="lyapunov divergence",
+                 caption="How fast nearby states of the data separate: the slope of the straight "
+                 "part (shaded, found automatically) is lambda_max; tau = ln 2 / lambda_max is "
+                 "the time a perturbation takes to double. Right: the local slope, flat where "
+                 "the divergence is exponential.")
+    parts.append(section("How chaotic is it? lambda_max and the forcing interval", body,
+                         "lyapunov"))
+
+    # ---- training
+    stopped = (train_log or {}).get("stopped") or m.get("stopped") or ""
+    events = (train_log or {}).get("events") or []
+    body = (f"<p>{fmt(m.get('epochs_run'))} epochs in {fmt(m.get('train_seconds'))} s "
+            f"({escape(stopped)}). The seed kept is the one with the lowest validation "
+            f"D_stsp on the training part: seed {escape(m.get('best_seed'))}.</p>")
+    body += _img(F.training_figure, train_log, seeds, best, alt="training curves",
+                 caption="Left: training loss (forced, mean squared error) per epoch, one line "
+                 "per seed, the kept seed bold. Right: validation, D_stsp of a free run against "
+                 "the training data, lower is better.")
+    if events:
+        body += "<details><summary>Training events</summary><pre>" + escape(
+            "\n".join(events[-30:])) + "</pre></details>"
+    parts.append(section("Training", body, "training"))
+
+    # ---- reconstruction
+    body = _img(F.timeseries_figure, recon, alt="time series",
+                caption="Held-out data with the model's n-step predictions (left) and the model "
+                "running on its own from the first held-out state, after a discarded transient "
+                "(right). A chaotic model's free run is not expected to follow the data in "
+                "time, only to look like it.")
+    body += _img(F.attractor_figure, recon, alt="attractor",
+                 caption="The attractor: where data (blue) and free-running model (red) go in "
+                 "state space, as 2-D projections and a 3-D view.")
+    body += _img(F.power_spectra_figure, recon, alt="power spectra",
+                 caption="Power spectra of data and free-running model per dim (what D_H "
+                 "compares).")
+    body += _img(F.prediction_figure, recon, lam, alt="prediction error",
+                 caption="Left: how long free predictions started from data states stay valid "
+                 "(below the threshold). Right: k-step prediction error per seed.")
+    parts.append(section("Data against the reconstructed model", body, "reconstruction"))
+
+    # ---- metrics
+    parts.append(section(
+        "Metrics",
+        f"<p>On the held-out last part ({fmt(m.get('n_test'))} steps; free runs of "
+        f"{fmt(m.get('n_generate'))} steps). Best seed chosen by validation on the training "
+        "part, never by these test scores.</p>" + _metrics_table(m),
+        "metrics",
+    ))
+
+    # ---- spectrum
+    body = _img(F.lyapunov_spectrum_figure, recon, m.get("lambda_max_data"),
+                m.get("lambda_max_data_std"), alt="lyapunov spectrum",
+                caption="The model's Lyapunov exponents (QR along free runs, error bars: spread "
+                "over orbits), every seed, against the data's lambda_max (dashed, band: its "
+                "standard error). A flow sampled finely has one exponent near 0.")
+    ex = recon["lyapunov_spectrum"].values
+    body += table(["seed"] + [f"lambda_{i + 1} (1/s)" for i in range(ex.shape[1])]
+                  + ["Kaplan-Yorke"],
+                  [[seeds[e]] + [float(v) for v in ex[e]]
+                   + [float(recon["kaplan_yorke"].values[e])] for e in range(len(seeds))])
+    parts.append(section("Lyapunov spectrum of the model", body, "spectrum"))
+
+    # ---- provenance
+    versions = {k[len("version_"):]: v for k, v in recon.attrs.items()
+                if k.startswith("version_")}
+    body = "<dl class=\"kv\">" + "".join(
+        f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in sorted(versions.items())
+    ) + "</dl>"
+    body += ("<p>Files: recording.nc, preprocessed.nc, lyapunov.nc, models/fit.nc, "
+             "models/fit.pt, reconstruction.nc, metrics.json (beside this page).</p>")
+    parts.append(section("Provenance", body, "provenance"))
+    return page(f"neurodsr: {session}", "".join(parts))
+
+
+def write_session_report(
+    session_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None
+) -> Path:
+    """Write ``report.html`` of a session (default inside its folder) atomically."""
+    from neurodsr.fileio import atomic_path
+
+    out = Path(out) if out is not None else Path(session_dir) / "report.html"
+    text = session_report_html(session_dir)
+    with atomic_path(out, suffix=".html") as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return out
+
+
+def _status_cell(row: dict[str, Any]) -> str:
+    status = str(row.get("status"))
+    return f'<span class="{escape(status)}">{escape(status)}</span>'
+
+
+def index_html(rows: list[dict[str, Any]], title: str = "neurodsr: all sessions") -> str:
+    """The index page: one row per session with key numbers, its report and, for failures,
+    the stage, the error and the tail of its log."""
+    n_ok = sum(r.get("status") == "ok" for r in rows)
+    parts = [f"<h1>{escape(title)}</h1>",
+             f'<p class="lead">{n_ok} of {len(rows)} sessions reconstructed. Generated '
+             f"{_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}. Table also in "
+             '<a href="summary.csv">summary.csv</a>.</p>']
+    header = ["session", "status", "modality", "lambda_max data (1/s)", "tau (steps)",
+              "lambda_max model (1/s)", "D_stsp (median, IQR)", "D_H (median, IQR)",
+              "PE (best)", "VPT (Lyapunov times)", "report / log"]
+    body_rows = []
+    for r in rows:
+        s = str(r["session"])
+        if r.get("status") == "ok":
+            link = f'<a href="{escape(s)}/report.html">report</a>'
+        elif r.get("log"):
+            rel = Path(r["log"])
+            rel_s = "/".join(rel.parts[-3:])
+            link = f'<a href="{escape(rel_s)}">{escape(r.get("stage"))} log</a>'
+        else:
+            link = "-"
+        body_rows.append([
+            f'<a href="#{escape(s)}">{escape(s)}</a>' if r.get("status") != "ok" else escape(s),
+            _status_cell(r) + (f" at {escape(r.get('stage'))}" if r.get("stage") else ""),
+            escape(r.get("modality") or "-"),
+            escape(fmt(r.get("lambda_max_data"))),
+            escape(fmt(r.get("tau"))),
+            escape(fmt(r.get("lambda_max_model"))),
+            escape(f"{fmt(r.get('D_stsp_median'))} ({fmt(r.get('D_stsp_iqr'))})"),
+            escape(f"{fmt(r.get('D_H_median'))} ({fmt(r.get('D_H_iqr'))})"),
+            escape(fmt(r.get("PE"))),
+            escape(fmt(r.get("vpt_lyapunov_times"))),
+            link,
+        ])
+    parts.append(table(header, body_rows, raw=True))
+    failed = [r for r in rows if r.get("status") != "ok"]
+    if failed:
+        parts.append("<h2>Sessions that did not finish</h2>")
+        for r in failed:
+            parts.append(
+                f'<div class="bad" id="{escape(r["session"])}"><b>{escape(r["session"])}</b>: '
+                f"{escape(r.get('status'))} at the {escape(r.get('stage'))} stage. "
+                f"{escape(r.get('error') or '')}</div>"
+            )
+            if r.get("log_tail"):
+                parts.append(f"<details><summary>last lines of {escape(r.get('log'))}</summary>"
+                             f"<pre>{escape(r['log_tail'])}</pre></details>")
+        parts.append('<p>Fix the cause and run <code>snakemake --cores 8 --keep-going</code> '
+                     "again: finished sessions are not recomputed.</p>")
+    return page(title, "".join(parts))
+
+
+def summary_csv(rows: list[dict[str, Any]]) -> str:
+    """results/summary.csv's text: :data:`SUMMARY_COLUMNS`, one row per session."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(SUMMARY_COLUMNS), extrasaction="ignore",
+                            lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: (json.dumps(v) if isinstance(v, list | dict) else
+                             ("" if v is None else v)) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def write_index(
+    results: str | os.PathLike[str],
+    sessions: list[str],
+    html_out: str | os.PathLike[str] | None = None,
+    csv_out: str | os.PathLike[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Write results/index.html and results/summary.csv (atomically); return the rows."""
+    from neurodsr.fileio import atomic_path
+    from neurodsr.pipeline import summarize_sessions
+
+    rows = summarize_sessions(results, sessions)
+    html_out = Path(html_out) if html_out else Path(results) / "index.html"
+    csv_out = Path(csv_out) if csv_out else Path(results) / "summary.csv"
+    with atomic_path(html_out, suffix=".html") as tmp:
+        tmp.write_text(index_html(rows), encoding="utf-8")
+    with atomic_path(csv_out, suffix=".csv") as tmp:
+        tmp.write_text(summary_csv(rows), encoding="utf-8")
+    return rows

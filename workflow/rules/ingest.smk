@@ -1,0 +1,20 @@
+# Read each session's recording (neo / MNE / calcium formats / arrays) into recording.nc.
+
+
+rule ingest:
+    input:
+        session_path,
+    output:
+        "results/{session}/recording.nc",
+    params:
+        args=ingest_args,
+    log:
+        "results/{session}/logs/ingest.log",
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards: mem("ingest"),
+        runtime=30,
+    conda:
+        "../../envs/neurodsr.yaml"
+    shell:
+        "neurodsr ingest {input:q} {params.args} --out {output:q} > {log:q} 2>&1"

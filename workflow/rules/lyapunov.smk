@@ -1,0 +1,22 @@
+# lambda_max of the data and the forcing interval tau = ln 2 / lambda_max.
+
+
+rule lyapunov:
+    input:
+        "results/{session}/preprocessed.nc",
+    output:
+        nc="results/{session}/lyapunov.nc",
+        json="results/{session}/lyapunov.json",
+    params:
+        args=lyapunov_args,
+    log:
+        "results/{session}/logs/lyapunov.log",
+    threads: threads("lyapunov")
+    resources:
+        mem_mb=lambda wildcards: mem("lyapunov"),
+        runtime=30,
+    conda:
+        "../../envs/neurodsr.yaml"
+    shell:
+        "neurodsr lyapunov {input:q} {params.args} --out {output.nc:q} "
+        "> {output.json:q}.tmp 2> {log:q} && mv {output.json:q}.tmp {output.json:q}"

@@ -1,0 +1,30 @@
+# One self-contained HTML report per session.
+
+
+rule report:
+    input:
+        recording="results/{session}/recording.nc",
+        preprocessed="results/{session}/preprocessed.nc",
+        lyapunov="results/{session}/lyapunov.nc",
+        lyapunov_json="results/{session}/lyapunov.json",
+        reconstruction="results/{session}/reconstruction.nc",
+        metrics="results/{session}/metrics.json",
+        train_log="results/{session}/models/log.json",
+    output:
+        report(
+            "results/{session}/report.html",
+            caption="../report/session.rst",
+            category="Sessions",
+            subcategory="{session}",
+            labels={"session": "{session}", "file": "report.html"},
+        ),
+    log:
+        "results/{session}/logs/report.log",
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards: mem("report"),
+        runtime=15,
+    conda:
+        "../../envs/neurodsr.yaml"
+    shell:
+        "neurodsr report results/{wildcards.session:q} --out {output:q} > {log:q} 2>&1"

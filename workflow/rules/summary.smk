@@ -1,0 +1,34 @@
+# The index over all sessions. When a session fails, Snakemake cannot run this rule (its input
+# is missing), so the Snakefile's onerror handler runs the same command with what exists: the
+# index then lists the failed sessions with their stage, error and log (see the Snakefile).
+
+
+rule summary:
+    input:
+        expand("results/{session}/report.html", session=session_names()),
+    output:
+        html=report(
+            "results/index.html",
+            caption="../report/index.rst",
+            category="Summary",
+            labels={"file": "index.html"},
+        ),
+        csv=report(
+            "results/summary.csv",
+            caption="../report/summary.rst",
+            category="Summary",
+            labels={"file": "summary.csv"},
+        ),
+    params:
+        sessions=session_names(),
+    log:
+        "results/logs/summary.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/neurodsr.yaml"
+    shell:
+        "neurodsr summary {params.sessions:q} --results results --html {output.html:q} "
+        "--csv {output.csv:q} > {log:q} 2>&1"
