@@ -23,13 +23,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow"
 
-# Demo: fit a sparsely forced shPLRNN to a generated Lorenz-63 series and score it.
+# Demo: the Snakemake workflow over the bundled demo sessions (config.yaml): generates three
+# recordings in lab formats under resources/demo/, reconstructs each, writes results/index.html.
 demo: $(STAMP)
-	mkdir -p results/demo
-	$(BIN)/python -m neurodsr.dynamics.systems lorenz63 --n-steps 30000 --dt 0.01 --seed 1 \
-		--noise 0.01 --out results/demo/lorenz63.npy
-	$(BIN)/neurodsr fit results/demo/lorenz63.npy --dt 0.01 --tau 77 --epochs 400 \
-		--seeds 2 --max-minutes 5 --out results/demo/fit.nc
+	$(BIN)/snakemake --cores 8
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
