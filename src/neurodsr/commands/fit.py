@@ -74,6 +74,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-dir", type=Path, default=None,
                    help="checkpoints; a rerun with the same settings resumes from them")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: torch's; 1 is fastest for small models "
+                   "and when several jobs share the cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -99,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
             checkpoint_dir=args.checkpoint_dir, progress=not args.no_progress,
             seq_len=args.seq_len, batch_size=args.batch_size, lr=args.lr,
             grad_clip=args.grad_clip, refit_on_mismatch=args.refit_on_mismatch,
+            threads=args.threads,
         )
     except InputError as err:
         if err.file is None:

@@ -56,6 +56,10 @@ class TrainConfig:
         learning rate) after which training stops with an error.
     device : str
         "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
+    threads : int or None
+        CPU threads for torch during training (None: leave torch's setting). The kernels of
+        small models (M, L < ~100) are fastest on 1 thread, and more threads than free cores
+        (several pipeline jobs at once) slow training down many times over.
     progress : bool
         Show a tqdm progress bar.
     """
@@ -79,6 +83,7 @@ class TrainConfig:
     checkpoint_every: int = 50
     max_failures: int = 5
     device: str = "auto"
+    threads: int | None = None
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -107,6 +112,8 @@ class TrainConfig:
             raise bad("grad_clip", "must be > 0 or None")
         if self.latent_reg < 0:
             raise bad("latent_reg", "must be >= 0")
+        if self.threads is not None and int(self.threads) < 1:
+            raise bad("threads", "must be >= 1 or None")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise bad("max_minutes", "must be > 0 or None")
         if self.tau is not None:
@@ -127,6 +134,7 @@ class TrainConfig:
     def numerics(self) -> dict[str, Any]:
         """The settings that change the trained numbers (what a resumed run must share)."""
         d = self.to_dict()
-        for k in ("max_minutes", "progress", "device", "checkpoint_every", "epochs", "extra"):
+        for k in ("max_minutes", "progress", "device", "threads", "checkpoint_every", "epochs",
+                  "extra"):
             d.pop(k)
         return d

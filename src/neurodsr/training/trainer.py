@@ -229,6 +229,8 @@ def train(
         Per-epoch losses per member, learning rates, validations, events (restores, resume).
     """
     device = resolve_device(config.device)
+    if config.threads is not None:
+        torch.set_num_threads(int(config.threads))
     model.to(device)
     x = torch.as_tensor(np.asarray(x_train), dtype=torch.float32, device=device)
     if x.ndim != 2 or x.shape[1] != model.obs_dim:
