@@ -153,3 +153,15 @@ def test_time_budget_stops_training(lorenz_z):
         model, lorenz_z[:3000], TrainConfig(tau=20, epochs=10_000, max_minutes=0.02, **QUICK)
     )
     assert "time budget" in tlog.stopped and len(tlog.epoch) < 10_000
+
+
+def test_manifold_attractor_regularisation_pulls_units_to_a_line_attractor(lorenz_z):
+    x = lorenz_z[:3000]
+    m = make_model("plrnn", 3, 6, seeds=[0], hidden_dim=None)
+    reg_units = slice(3, 6)
+    before = m.latent_penalty(0.5).item()
+    assert before > 0
+    train(m, x, TrainConfig(tau=20, epochs=20, lr=2e-2, latent_reg=10.0, keep_best=False, **QUICK))
+    assert m.latent_penalty(0.5).item() < 0.2 * before
+    torch.testing.assert_close(m.A[0, reg_units], torch.ones(3), atol=0.15, rtol=0)
+    assert make_model("lstm", 3, 4).latent_penalty(0.5).item() == 0.0

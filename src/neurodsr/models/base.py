@@ -236,6 +236,27 @@ class LatentModel(nn.Module):
             out[t] = z
         return out
 
+    # ----------------------------------------------------------------- regularisation
+    def latent_penalty(self, fraction: float = 0.5) -> Tensor:
+        """Manifold-attractor regularisation (Schmidt et al., ICLR 2021), per member (E,).
+
+        For the last ``fraction`` of the latent units, the squared distance of their
+        parameters from a line attractor: (A_ii - 1)^2 plus the squares of the weights that
+        drive them and of their bias. Such units keep slow, long-memory directions. The PL
+        family overrides :meth:`_regularised_params`; other models have no penalty.
+        """
+        n_reg = round(fraction * self.latent_dim)
+        zero = torch.zeros(self.n_models, device=next(self.parameters()).device)
+        if n_reg == 0:
+            return zero
+        terms = self._regularised_params(slice(self.latent_dim - n_reg, self.latent_dim))
+        if not terms:
+            return zero
+        return sum(t.pow(2).flatten(1).sum(1) for t in terms)
+
+    def _regularised_params(self, units: slice) -> list[Tensor]:
+        return []
+
     # ----------------------------------------------------------------- bookkeeping
     def config(self) -> dict:
         """The constructor arguments, as a JSON-able dict (for saving and loading)."""

@@ -68,6 +68,9 @@ class PLRNN(LatentModel):
         """W with its diagonal masked out, (E, M, M)."""
         return self.W * self.offdiag
 
+    def _regularised_params(self, units: slice) -> list[Tensor]:
+        return [self.A[:, units] - 1.0, self.weight()[:, units], self.h[:, units]]
+
     def step(self, z: Tensor) -> Tensor:
         return torch.baddbmm(self.A.unsqueeze(1) * z + self.h.unsqueeze(1), torch.relu(z),
                              self.weight().transpose(1, 2))
@@ -131,6 +134,9 @@ class ShallowPLRNN(LatentModel):
 
     def _extra_config(self) -> dict:
         return {"hidden_dim": self.hidden_dim}
+
+    def _regularised_params(self, units: slice) -> list[Tensor]:
+        return [self.A[:, units] - 1.0, self.W1[:, units], self.h1[:, units]]
 
     def rollout(
         self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0
@@ -215,6 +221,9 @@ class DendPLRNN(LatentModel):
 
     def _extra_config(self) -> dict:
         return {"n_bases": self.n_bases}
+
+    def _regularised_params(self, units: slice) -> list[Tensor]:
+        return [self.A[:, units] - 1.0, self.weight()[:, units], self.h[:, units]]
 
     def weight(self) -> Tensor:
         """W with its diagonal masked out, (E, M, M)."""

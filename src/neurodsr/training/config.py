@@ -39,7 +39,11 @@ class TrainConfig:
     grad_clip : float or None
         Clip each member's gradient norm to this value (the baseline that STF beats).
     latent_reg : float
-        Weight of a penalty on the mean squared latent state (keeps orbits bounded); 0 = off.
+        Weight of the manifold-attractor regularisation (Schmidt et al. 2021): a fraction of
+        the latent units is pulled towards a line attractor (A_ii -> 1, their weights and bias
+        -> 0), which keeps slow directions for long time scales; 0 = off (PL family only).
+    latent_reg_fraction : float
+        Fraction of the latent units that the regularisation acts on.
     max_minutes : float or None
         Wall-clock budget; training stops at the end of the epoch that exceeds it.
     eval_every : int
@@ -76,6 +80,7 @@ class TrainConfig:
     optimizer: str = "adam"
     grad_clip: float | None = None
     latent_reg: float = 0.0
+    latent_reg_fraction: float = 0.5
     max_minutes: float | None = None
     eval_every: int = 25
     eval_steps: int = 5000
@@ -112,6 +117,8 @@ class TrainConfig:
             raise bad("grad_clip", "must be > 0 or None")
         if self.latent_reg < 0:
             raise bad("latent_reg", "must be >= 0")
+        if not 0.0 <= self.latent_reg_fraction <= 1.0:
+            raise bad("latent_reg_fraction", "must be in [0, 1]")
         if self.threads is not None and int(self.threads) < 1:
             raise bad("threads", "must be >= 1 or None")
         if self.max_minutes is not None and self.max_minutes <= 0:

@@ -156,7 +156,8 @@ def gradient_step(
 ) -> Tensor | None:
     """One gradient step on a batch of windows (T + 1, E, B, N) for every member at once.
 
-    Loss: each member's MSE of its predictions of x_1..x_T (plus the optional latent penalty),
+    Loss: each member's MSE of its predictions of x_1..x_T (plus the optional manifold-
+    attractor penalty, :meth:`~neurodsr.models.base.LatentModel.latent_penalty`),
     summed over members so that each member gets the gradient of its own loss. Returns the
     per-member losses (E,), or None (and no update) if a loss or gradient is not finite.
     This is the whole hot path of training; ``benchmarks/train_speed.py`` times exactly it.
@@ -165,7 +166,7 @@ def gradient_step(
     member_loss = (pred - xb[1:]).pow(2).mean(dim=(0, 2, 3))  # (E,)
     loss = member_loss.sum()
     if config.latent_reg > 0:
-        loss = loss + config.latent_reg * pred.pow(2).mean(dim=(0, 2, 3)).sum()
+        loss = loss + config.latent_reg * model.latent_penalty(config.latent_reg_fraction).sum()
     opt.zero_grad(set_to_none=True)
     loss.backward()
     params = [p for p in model.parameters() if p.grad is not None]
