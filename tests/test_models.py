@@ -136,3 +136,15 @@ def test_bad_arguments():
         make_model("transformer", 3)
     with pytest.raises(ValueError, match="latent_dim >= obs_dim"):
         make_model("shplrnn", 5, 3, observation="identity")
+
+
+@pytest.mark.parametrize("name", PL)
+def test_initial_maps_are_contractions(name):
+    """Every seed starts with ||J||_2 < 1, so untrained free runs cannot overflow."""
+    m = make_model(name, 3, 8, seeds=list(range(16)), hidden_dim=100)
+    z = torch.randn(16, 256, 8) * 3
+    norms = torch.linalg.matrix_norm(m.jacobian(z), ord=2)
+    assert norms.max() < 1.0
+    with torch.no_grad():
+        run = m.generate(torch.randn(16, 4, 8) * 3, 500)
+    assert torch.isfinite(run).all() and run[-1].abs().max() < 100

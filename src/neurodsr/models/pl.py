@@ -47,18 +47,11 @@ def _contract(A: Tensor, weight: Tensor, coupling: Tensor) -> None:
     weight.mul_(scale.view(-1, *([1] * (weight.ndim - 1))))
 
 
-class PLRNN(LatentModel):
-    """PLRNN: z' = A z + W relu(z) + h (A diagonal, W off-diagonal)."""
+class _DiagOffDiag(LatentModel):
+    """Shared by PLRNN and dendPLRNN: diagonal A, off-diagonal W (M x M) and bias h."""
 
-    name = "plrnn"
-    analytic_jacobian = True
-
-    def __init__(
-        self, obs_dim: int, latent_dim: int, seeds: Sequence[int], observation: str = "identity"
-    ) -> None:
-        super().__init__(obs_dim, latent_dim, seeds, observation)
-        m = latent_dim
-        gens = member_generators(self.seeds)
+    def _init_linear(self, gens: Sequence[torch.Generator]) -> None:
+        m = self.latent_dim
         self.A = nn.Parameter(_diag_a(gens, m))
         self.W = nn.Parameter(stack_init(gens, (m, m), "normal", 0.5 / math.sqrt(m)))
         self.h = nn.Parameter(torch.zeros(self.n_models, m))
@@ -70,6 +63,21 @@ class PLRNN(LatentModel):
 
     def _regularised_params(self, units: slice) -> list[Tensor]:
         return [self.A[:, units] - 1.0, self.weight()[:, units], self.h[:, units]]
+
+
+class PLRNN(_DiagOffDiag):
+    """PLRNN: z' = A z + W relu(z) + h (A diagonal, W off-diagonal)."""
+
+    name = "plrnn"
+    analytic_jacobian = True
+
+    def __init__(
+        self, obs_dim: int, latent_dim: int, seeds: Sequence[int], observation: str = "identity"
+    ) -> None:
+        super().__init__(obs_dim, latent_dim, seeds, observation)
+        self._init_linear(member_generators(self.seeds))
+        with torch.no_grad():
+            _contract(self.A, self.W, torch.linalg.matrix_norm(self.weight(), ord=2))
 
     def step(self, z: Tensor) -> Tensor:
         return torch.baddbmm(self.A.unsqueeze(1) * z + self.h.unsqueeze(1), torch.relu(z),
@@ -184,7 +192,7 @@ class ClippedShallowPLRNN(ShallowPLRNN):
         return (lin + self.h2.unsqueeze(1) > 0).to(z.dtype) - (lin > 0).to(z.dtype)
 
 
-class DendPLRNN(LatentModel):
+class DendPLRNN(_DiagOffDiag):
     """Dendritic PLRNN: z' = A z + W sum_b alpha_b relu(z - theta_b) + h.
 
     Parameters
@@ -209,25 +217,15 @@ class DendPLRNN(LatentModel):
         m = latent_dim
         self.n_bases = int(n_bases)
         gens = member_generators(self.seeds)
-        self.A = nn.Parameter(_diag_a(gens, m))
-        self.W = nn.Parameter(stack_init(gens, (m, m), "normal", 0.5 / math.sqrt(m)))
-        self.h = nn.Parameter(torch.zeros(self.n_models, m))
+        self._init_linear(gens)
         self.alpha = nn.Parameter(stack_init(gens, (self.n_bases,), "uniform", 1.0 / n_bases))
         self.theta = nn.Parameter(stack_init(gens, (self.n_bases, m), "normal", 1.0))
-        self.register_buffer("offdiag", 1.0 - torch.eye(m), persistent=False)
         with torch.no_grad():
             norms = torch.linalg.matrix_norm(self.weight(), ord=2) * self.alpha.abs().sum(1)
         _contract(self.A, self.W, norms)
 
     def _extra_config(self) -> dict:
         return {"n_bases": self.n_bases}
-
-    def _regularised_params(self, units: slice) -> list[Tensor]:
-        return [self.A[:, units] - 1.0, self.weight()[:, units], self.h[:, units]]
-
-    def weight(self) -> Tensor:
-        """W with its diagonal masked out, (E, M, M)."""
-        return self.W * self.offdiag
 
     def _above(self, z: Tensor) -> Tensor:
         """z - theta_b for every basis, (E, B, n_bases, M)."""
