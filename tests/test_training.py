@@ -165,3 +165,15 @@ def test_manifold_attractor_regularisation_pulls_units_to_a_line_attractor(loren
     assert m.latent_penalty(0.5).item() < 0.2 * before
     torch.testing.assert_close(m.A[0, reg_units], torch.ones(3), atol=0.15, rtol=0)
     assert make_model("lstm", 3, 4).latent_penalty(0.5).item() == 0.0
+
+
+def test_unavailable_device_is_a_clear_input_error():
+    from neurodsr.errors import InputError
+    from neurodsr.training import resolve_device
+
+    assert resolve_device("cpu").type == "cpu"
+    with pytest.raises(InputError, match="unknown device"):
+        resolve_device("tpu7")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="CUDA is not available"):
+            resolve_device("cuda")

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from neurodsr.errors import TrainingError
+from neurodsr.errors import InputError, TrainingError
 from neurodsr.fileio import atomic_path
 from neurodsr.metrics.core import state_space_divergence
 from neurodsr.models.base import LatentModel
@@ -51,9 +51,15 @@ def resolve_device(device: str = "auto") -> torch.device:
     """'auto' -> CUDA when available, else CPU; anything else as given."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise InputError(f"unknown device {device!r}", hint="use auto, cpu, cuda or cuda:N") from err
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but CUDA is not available here")
+        raise InputError(
+            f"device {device!r} asked for, but CUDA is not available on this machine",
+            hint="use --device auto (CUDA when present, else CPU) or cpu",
+        )
     return dev
 
 
