@@ -54,7 +54,9 @@ def resolve_device(device: str = "auto") -> torch.device:
     try:
         dev = torch.device(device)
     except RuntimeError as err:
-        raise InputError(f"unknown device {device!r}", hint="use auto, cpu, cuda or cuda:N") from err
+        raise InputError(
+            f"unknown device {device!r}", hint="use auto, cpu, cuda or cuda:N"
+        ) from err
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InputError(
             f"device {device!r} asked for, but CUDA is not available on this machine",
