@@ -30,16 +30,25 @@ DEMO_FILES = {
     "calcium": ["calcium/suite2p"],
 }
 
-try:
-    validate(config, SCHEMA)
-except WorkflowError as err:
-    raise WorkflowError(
-        f"the config does not match {Path(workflow.basedir) / 'schemas/config.schema.yaml'}. "
-        "The messages below name the wrong key ('On instance[...]') and what it may be; "
-        "fix config.yaml (or the file given with --configfile).",
-        err,
-    ) from None
+def _validate(data, where, set_default=True):
+    """Validate ``data`` against the config schema (filling defaults); on failure raise an
+    error that names the key (as section.key), the bad value and the schema."""
+    import jsonschema
 
+    try:
+        validate(data, SCHEMA, set_default=set_default)
+    except WorkflowError as err:
+        ve = err.__cause__ or err.__context__  # snakemake raises it while handling this
+        if not isinstance(ve, jsonschema.ValidationError):
+            raise
+        key = ".".join(str(p) for p in ve.absolute_path) or "(top level)"
+        raise WorkflowError(
+            f"{where}: {key}: {ve.message}. The keys and values allowed are described in "
+            "workflow/schemas/config.schema.yaml."
+        ) from None
+
+
+_validate(config, "config")
 
 def _put_neurodsr_on_path():
     """Shell rules call `neurodsr`: make the one installed beside this Python visible.
@@ -132,16 +141,9 @@ def _resolve_sessions(cfg):
         )
     out = {}
     for name, entry in sessions.items():
-        try:
-            validate({"sessions": {name: copy.deepcopy(entry)}}, SCHEMA, set_default=False)
-            eff = {s: _merge(cfg.get(s, {}), entry.get(s)) for s in SECTIONS}
-            validate(dict(eff), SCHEMA)
-        except WorkflowError as err:
-            raise WorkflowError(
-                f"session {name!r}: its entry or overrides do not match the config schema "
-                "(the message names the key)",
-                err,
-            ) from None
+        _validate({"sessions": {name: copy.deepcopy(entry)}}, "config", set_default=False)
+        eff = {s: _merge(cfg.get(s, {}), entry.get(s)) for s in SECTIONS}
+        _validate(eff, f"config, session {name!r} (its overrides merged over the defaults)")
         if not entry.get("enabled", True):
             continue
         eff.update({k: entry[k] for k in INGEST_KEYS if k in entry})
@@ -201,10 +203,9 @@ def train_args(wildcards):
     args = [
         "--model", tr["model"], "--forcing", tr["forcing"], "--alpha", str(tr["alpha"]),
         "--epochs", str(tr["epochs"]), "--seeds", str(tr["seeds"]), "--seed", str(tr["seed"]),
-        "--seq-len", str(tr["seq_len"]), "--batch-size", str(tr["batch_size"]),
-        "--lr", str(tr["lr"]), "--device", tr["device"],
+        "--device", tr["device"],
     ]
-    for key in ("latent", "hidden", "max_minutes", "grad_clip"):
+    for key in ("latent", "hidden", "max_minutes", "grad_clip", "seq_len", "batch_size", "lr"):
         if tr.get(key) is not None:
             args += [f"--{key.replace('_', '-')}", str(tr[key])]
     return shlex.join(args)

@@ -38,8 +38,8 @@ rule train:
         fi
         mkdir -p "$ckpt"
         echo "$stamp" > "$ckpt/inputs.txt"
-        neurodsr fit {input.data:q} --tau {params.tau} {params.args} --checkpoint-dir "$ckpt" \
-            --no-progress --out {output.fit:q} --weights {output.weights:q} \
+        neurodsr fit {input.data:q} --tau {params.tau} {params.args} --threads {threads} \
+            --checkpoint-dir "$ckpt" --no-progress --out {output.fit:q} --weights {output.weights:q} \
             > {output.metrics:q}.tmp 2>> {log:q}
         mv {output.metrics:q}.tmp {output.metrics:q}
         """
