@@ -1,0 +1,251 @@
+"""Tables (CSV + markdown), figures (PNG) and docs/RESULTS.md from the sweep and real-data results.
+
+Reads ``benchmarks/paper/results/sweep_*.jsonl`` and ``real_data.jsonl`` (one line per trained
+member) and writes ``benchmarks/paper/results/{sweep,real_data}_summary.csv``,
+``docs/figures/*.png`` and ``docs/RESULTS.md`` (hand-written prose from
+``benchmarks/paper/RESULTS_template.md`` with the tables filled in).
+
+    .venv/bin/python benchmarks/paper/make_figures.py
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+RES = HERE / "results"
+FIG = ROOT / "docs" / "figures"
+OUT_OF_RANGE = 0.05  # a member whose free run leaves the data's range more than this is flagged
+CEIL = 50.0  # D_stsp plotted at most here (diverged members have D_stsp = inf)
+NONE_X = 500.0  # where "no forcing" sits on the tau axis
+
+
+def load(pattern: str) -> pd.DataFrame:
+    rows = []
+    for path in sorted(RES.glob(pattern)):
+        rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return pd.DataFrame(rows)
+
+
+def q(v: pd.Series, p: float) -> float:
+    a = np.asarray(v, dtype=np.float64)
+    a = np.where(np.isnan(a), np.inf, a)  # NaN D_H of a diverged member counts as worst
+    return float(np.percentile(a, p)) if len(a) else math.nan
+
+
+def summarise(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Median, 25th and 75th percentile per group, and the fraction of bad members."""
+    out = []
+    for keys, g in df.groupby(by, dropna=False, sort=False):
+        row = dict(zip(by, keys if isinstance(keys, tuple) else (keys,), strict=True))
+        row["n"] = len(g)
+        for k in ("D_stsp", "D_H", "PE20"):
+            row[f"{k}_median"] = q(g[k], 50)
+            row[f"{k}_q25"] = q(g[k], 25)
+            row[f"{k}_q75"] = q(g[k], 75)
+        row["frac_diverged"] = float(g["diverged"].mean())
+        row["frac_out_of_range"] = float((g["frac_outside"] > OUT_OF_RANGE).mean())
+        row["epochs_run_min"] = int(g["epochs_run"].min())
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def fmt(x: float) -> str:
+    if not np.isfinite(x):
+        return "inf"
+    if abs(x) >= 100:
+        return f"{x:.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    if abs(x) >= 0.01:
+        return f"{x:.2f}"
+    return f"{x:.1e}"
+
+
+def cell(r: pd.Series, k: str) -> str:
+    return f"{fmt(r[f'{k}_median'])} [{fmt(r[f'{k}_q25'])}, {fmt(r[f'{k}_q75'])}]"
+
+
+def label(r: pd.Series) -> str:
+    if r["method"] == "stf":
+        return f"STF tau={int(r['tau'])}"
+    if r["method"] == "bptt":
+        return "BPTT, no forcing"
+    return f"BPTT, clip {r['clip']:g}"
+
+
+def sweep_table(s: pd.DataFrame) -> str:
+    lines = ["| system | model | training | D_stsp | D_H | PE(20) | diverged | out of range |",
+             "|---|---|---|---|---|---|---|---|"]
+    for _, r in s.iterrows():
+        lines.append(
+            f"| {r['system']} | {r['model']} | {label(r)} | {cell(r, 'D_stsp')} | "
+            f"{cell(r, 'D_H')} | {cell(r, 'PE20')} | {r['frac_diverged']:.0%} | "
+            f"{r['frac_out_of_range']:.0%} |"
+        )
+    return "\n".join(lines)
+
+
+def plot_sweep(df: pd.DataFrame, s: pd.DataFrame, system: str) -> Path:
+    sub = s[s["system"] == system]
+    tau_star = int(df[df["system"] == system]["tau_star"].iloc[0])
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), gridspec_kw={"width_ratios": [3, 1.3]},
+                             sharey="row")
+    colors = {"shplrnn": "C0", "plrnn": "C1", "lstm": "C2"}
+    for row, k in enumerate(("D_stsp", "D_H")):
+        ax, axc = axes[row]
+        for model, g in sub.groupby("model", sort=False):
+            f = g[g["method"] != "clip"].copy()
+            f["x"] = [NONE_X if m == "bptt" else t for m, t in zip(f["method"], f["tau"],
+                                                                     strict=True)]
+            f = f.sort_values("x")
+            ceil = CEIL if k == "D_stsp" else 1.0
+            med = np.minimum(f[f"{k}_median"].to_numpy(dtype=float), ceil)
+            lo = np.minimum(f[f"{k}_q25"].to_numpy(dtype=float), ceil)
+            hi = np.minimum(f[f"{k}_q75"].to_numpy(dtype=float), ceil)
+            c = colors.get(str(model), None)
+            ax.errorbar(f["x"], med, yerr=[med - lo, hi - med], marker="o", color=c,
+                        capsize=3, label=str(model))
+            cl = g[g["method"] == "clip"].sort_values("clip")
+            if len(cl):
+                med = np.minimum(cl[f"{k}_median"].to_numpy(dtype=float), ceil)
+                lo = np.minimum(cl[f"{k}_q25"].to_numpy(dtype=float), ceil)
+                hi = np.minimum(cl[f"{k}_q75"].to_numpy(dtype=float), ceil)
+                axc.errorbar(cl["clip"], med, yerr=[med - lo, hi - med], marker="s", color=c,
+                             capsize=3, label=str(model))
+        ax.axvline(tau_star, color="k", ls="--", lw=1)
+        ax.text(tau_star, 1.01, " ln2/lambda", transform=ax.get_xaxis_transform(), fontsize=8)
+        ax.set_xscale("log")
+        ticks = [*sorted({int(t) for t in sub["tau"].dropna()}), NONE_X]
+        ax.set_xticks(ticks, [str(t) for t in ticks[:-1]] + ["none"], fontsize=8)
+        ax.minorticks_off()
+        axc.set_xscale("log")
+        axc.set_xticks([1, 10, 100, 1000], ["1", "10", "100", "1000"], fontsize=8)
+        axc.minorticks_off()
+        if k == "D_stsp":
+            ax.set_yscale("log")
+        ax.set_ylabel(f"{k} (median, IQR)")
+        ax.grid(alpha=0.3)
+        axc.grid(alpha=0.3)
+    axes[1, 0].set_xlabel("STF forcing interval tau (steps)")
+    axes[1, 1].set_xlabel("BPTT, grad-norm clip")
+    axes[0, 0].legend(fontsize=8)
+    axes[0, 0].set_title(f"{system}: sparse teacher forcing")
+    axes[0, 1].set_title("gradient clipping")
+    fig.tight_layout()
+    FIG.mkdir(parents=True, exist_ok=True)
+    path = FIG / f"tau_sweep_{system}.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def real_table(s: pd.DataFrame) -> str:
+    lines = ["| data | forcing | tau | D_stsp | D_H | PE(20) | diverged | out of range |",
+             "|---|---|---|---|---|---|---|---|"]
+    for _, r in s.iterrows():
+        tau = "" if pd.isna(r["tau"]) else str(int(r["tau"]))
+        lines.append(
+            f"| {r['data']} | {r['config']} | {tau} | {cell(r, 'D_stsp')} | {cell(r, 'D_H')} | "
+            f"{cell(r, 'PE20')} | {r['frac_diverged']:.0%} | {r['frac_out_of_range']:.0%} |"
+        )
+    return "\n".join(lines)
+
+
+def plot_real(s: pd.DataFrame) -> Path:
+    data = list(dict.fromkeys(s["data"]))
+    configs = list(dict.fromkeys(s["config"]))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    w = 0.8 / len(configs)
+    for ax, k in zip(axes, ("D_stsp", "D_H"), strict=True):
+        ceil = CEIL if k == "D_stsp" else 1.0
+        for j, c in enumerate(configs):
+            g = s[s["config"] == c].set_index("data").reindex(data)
+            med = np.minimum(g[f"{k}_median"].to_numpy(dtype=float), ceil)
+            lo = np.minimum(g[f"{k}_q25"].to_numpy(dtype=float), ceil)
+            hi = np.minimum(g[f"{k}_q75"].to_numpy(dtype=float), ceil)
+            x = np.arange(len(data)) + (j - (len(configs) - 1) / 2) * w
+            ax.bar(x, med, w, label=c, yerr=[med - lo, hi - med], capsize=2)
+        ax.set_xticks(np.arange(len(data)), data, fontsize=8, rotation=15)
+        ax.set_ylabel(f"{k} (median, IQR)")
+        if k == "D_stsp":
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3, axis="y")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    path = FIG / "real_data.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def main() -> None:
+    FIG.mkdir(parents=True, exist_ok=True)
+    fills: dict[str, str] = {}
+    sw = load("sweep_*.jsonl")
+    if len(sw):
+        sw["tau"] = sw["tau"].astype("Float64")
+        sw["clip"] = sw["clip"].astype("Float64")
+        s = summarise(sw, ["system", "model", "method", "tau", "clip"])
+        order = {"stf": 0, "bptt": 1, "clip": 2}
+        s = s.assign(_o=s["method"].map(order)).sort_values(
+            ["system", "model", "_o", "tau", "clip"]).drop(columns="_o")
+        s.to_csv(RES / "sweep_summary.csv", index=False, float_format="%.5g")
+        for system in s["system"].unique():
+            plot_sweep(sw, s, system)
+            fills[f"SWEEP_TABLE_{system.upper()}"] = sweep_table(s[s["system"] == system])
+        stars = sw.groupby("system")["tau_star"].first().astype(int).to_dict()
+        fills["SWEEP_MINIMA"] = minima(s, stars)
+    rd = load("real_data.jsonl")
+    if len(rd):
+        r = summarise(rd, ["data", "config", "tau"])
+        r.to_csv(RES / "real_data_summary.csv", index=False, float_format="%.5g")
+        plot_real(r)
+        fills["REAL_TABLE"] = real_table(r)
+    template = (HERE / "RESULTS_template.md").read_text()
+    for k, v in fills.items():
+        template = template.replace("{{" + k + "}}", v)
+    (ROOT / "docs" / "RESULTS.md").write_text(template)
+    print("wrote docs/RESULTS.md,", ", ".join(p.name for p in sorted(FIG.glob("*.png"))))
+
+
+def minima(s: pd.DataFrame, tau_star: dict[str, int]) -> str:
+    """Per system and model: the best tau by median D_stsp, tau = ln 2 / lambda_max, no forcing
+    and the best clipping run (median D_stsp)."""
+    lines = ["| system | model | best STF tau: D_stsp | tau = ln2/lambda: D_stsp | no forcing | "
+             "best clip: D_stsp |", "|---|---|---|---|---|---|"]
+    for (system, model), g in s.groupby(["system", "model"], sort=False):
+        stf = g[g["method"] == "stf"]
+        cl = g[g["method"] == "clip"]
+        bp = g[g["method"] == "bptt"]
+        star = stf[stf["tau"] == tau_star[system]]
+        cells = [str(system), str(model)]
+        if len(stf):
+            b = stf.loc[stf["D_stsp_median"].idxmin()]
+            cells.append(f"{int(b['tau'])}: {fmt(b['D_stsp_median'])}")
+        else:
+            cells.append("-")
+        cells.append(f"{tau_star[system]}: {fmt(star['D_stsp_median'].iloc[0])}" if len(star)
+                     else "-")
+        cells.append(fmt(bp["D_stsp_median"].iloc[0]) if len(bp) else "-")
+        if len(cl):
+            b = cl.loc[cl["D_stsp_median"].idxmin()]
+            cells.append(f"{b['clip']:g}: {fmt(b['D_stsp_median'])}")
+        else:
+            cells.append("-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
