@@ -324,8 +324,19 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
     # ---- provenance
     versions = {k[len("version_"):]: v for k, v in recon.attrs.items()
                 if k.startswith("version_")}
+    model = model_cfg.get("model") or {}
+    train = model_cfg.get("train") or {}
+    setup = [
+        ("model", f"{model.get('name', '?')}, latent M = {model.get('latent_dim', '?')}, "
+                  f"hidden L = {model.get('hidden_dim', '-')}, "
+                  f"{model.get('observation', '?')} observation"),
+        ("training", ", ".join(f"{k} = {train[k]}" for k in (
+            "forcing", "tau", "alpha", "seq_len", "batch_size", "lr", "epochs", "max_minutes")
+            if k in train)),
+        ("seeds", f"{seeds} (kept: {m.get('best_seed')})"),
+    ] + [(f"version {k}", v) for k, v in sorted(versions.items())]
     body = "<dl class=\"kv\">" + "".join(
-        f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in sorted(versions.items())
+        f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in setup
     ) + "</dl>"
     body += ("<p>Files: recording.nc, preprocessed.nc, lyapunov.nc, models/fit.nc, "
              "models/fit.pt, reconstruction.nc, metrics.json (beside this page).</p>")

@@ -381,28 +381,37 @@ def prediction_figure(rec: xr.Dataset, lambda_max: float | None) -> Figure:
 def lyapunov_spectrum_figure(
     rec: xr.Dataset, lambda_data: float | None, lambda_data_std: float | None
 ) -> Figure:
-    """The model's Lyapunov exponents (every seed) against the data's lambda_max."""
+    """The model's Lyapunov exponents (every seed; left all, right the largest) against the
+    data's lambda_max."""
     ex = np.asarray(rec["lyapunov_spectrum"].values)
     sd = np.asarray(rec["lyapunov_spectrum_std"].values)
     seeds = [int(s) for s in rec["member"].values]
     best = int(rec.attrs.get("metric_best_member", 0))
-    fig = _figure(8, 3.2)
-    ax = fig.add_subplot()
+    fig = _figure(11, 3.2)
+    ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.5, 1]})
     k = np.arange(ex.shape[1])
     width = 0.8 / max(1, ex.shape[0])
     for e in range(ex.shape[0]):
+        color = MEMBER_COLORS[e % len(MEMBER_COLORS)]
+        label = f"seed {seeds[e]}" + (" (best)" if e == best else "")
         ax.errorbar(k + (e - (ex.shape[0] - 1) / 2) * width, ex[e], yerr=sd[e], fmt="o",
-                    ms=6 if e == best else 4, color=MEMBER_COLORS[e % len(MEMBER_COLORS)],
-                    label=f"model, seed {seeds[e]}" + (" (best)" if e == best else ""))
-    ax.axhline(0, color="0.6", lw=0.8)
-    if lambda_data is not None:
-        ax.axhline(lambda_data, color=DATA_COLOR, ls="--", lw=1.2,
-                   label=f"data lambda_max = {lambda_data:.3g} / s")
-        if lambda_data_std:
-            ax.axhspan(lambda_data - lambda_data_std, lambda_data + lambda_data_std,
-                       color=DATA_COLOR, alpha=0.12)
+                    ms=6 if e == best else 4, color=color, label=label)
+        ax2.errorbar([e], ex[e, :1], yerr=sd[e, :1], fmt="o", ms=8 if e == best else 5,
+                     color=color)
+    for a in (ax, ax2):
+        a.axhline(0, color="0.6", lw=0.8)
+        if lambda_data is not None:
+            a.axhline(lambda_data, color=DATA_COLOR, ls="--", lw=1.2,
+                      label=f"data lambda_max = {lambda_data:.3g} / s")
+            if lambda_data_std:
+                a.axhspan(lambda_data - lambda_data_std, lambda_data + lambda_data_std,
+                          color=DATA_COLOR, alpha=0.12)
     ax.set_xticks(k, [f"lambda_{i + 1}" for i in k])
     ax.set_ylabel("exponent (1/s)")
-    ax.set_title("Lyapunov spectrum of the model vs the data's largest exponent", fontsize=10)
+    ax.set_title("Model spectrum, every seed", fontsize=10)
     ax.legend(fontsize=8, loc="lower left")
+    ax2.set_xticks(np.arange(len(seeds)), [f"seed {s}" for s in seeds])
+    ax2.set_xlim(-0.6, len(seeds) - 0.4)
+    ax2.set_ylabel("lambda_max (1/s)")
+    ax2.set_title("Largest exponent: model vs data", fontsize=10)
     return fig
