@@ -64,7 +64,8 @@ def configs(system: str, models: list[str], taus: list[str], clips: list[str]) -
 
 
 def key(rec: dict) -> tuple:
-    return (rec["system"], rec["model"], rec["method"], rec["tau"], rec["clip"])
+    return (rec["system"], rec["model"], rec["method"], rec["tau"], rec["clip"],
+            rec.get("seed0", 0))
 
 
 def done_keys(path: Path) -> set[tuple]:
@@ -85,6 +86,7 @@ def main() -> None:
                    help="comma list; 'star' = ln 2 / lambda_max, 'none' = plain BPTT")
     p.add_argument("--clips", default="1,10,100,1000", help="grad-norm clips of plain BPTT")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seed0", type=int, default=0, help="first seed (more seeds: rerun with 3)")
     p.add_argument("--epochs", type=int, default=100, help="epochs of 20 gradient steps")
     p.add_argument("--cap-min", type=float, default=1.5, help="wall-clock cap per config")
     p.add_argument("--n-train", type=int, default=50_000)
@@ -105,7 +107,7 @@ def main() -> None:
                    [c for c in args.clips.split(",") if c])
     done = done_keys(out)
     for cfg in todo:
-        rec0 = {"system": args.system, **cfg}
+        rec0 = {"system": args.system, **cfg, "seed0": args.seed0}
         if key(rec0) in done:
             continue
         model = cfg["model"]
@@ -113,8 +115,9 @@ def main() -> None:
         t0 = time.perf_counter()
         res = fit(
             x, dt, tau=cfg["tau"], model=model, latent=m, hidden=h, seeds=args.seeds,
-            epochs=args.epochs, max_minutes=args.cap_min, n_train=args.n_train, n_generate=200,
-            model_spectrum=False, seq_len=args.seq_len, batch_size=args.batch_size, lr=args.lr,
+            seed=args.seed0, epochs=args.epochs, max_minutes=args.cap_min, n_train=args.n_train,
+            n_generate=200, model_spectrum=False, seq_len=args.seq_len,
+            batch_size=args.batch_size, lr=args.lr,
             grad_clip=cfg["clip"], device="cpu", progress=False, threads=1,
         )
         train_s = time.perf_counter() - t0
