@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Regenerates everything in docs/RESULTS.md: the tau sweeps on Lorenz-63 and Rössler, the
+# real-data comparison of forcing defaults, then the tables, figures and docs/RESULTS.md.
+# Two processes at a time, each torch on 1 thread; about 75 minutes on 2 cores. Resumable:
+# configs already in benchmarks/paper/results/*.jsonl are skipped (delete them to start over).
+#   bash benchmarks/paper/run_all.sh [DATA_DIR]      # DATA_DIR default: ../shared/data
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+data=${1:-../shared/data}
+py=.venv/bin/python
+bash benchmarks/paper/run_sweeps.sh lorenz &
+bash benchmarks/paper/run_sweeps.sh roessler &
+wait
+$py benchmarks/paper/real_data.py --data "$data" --datasets eeg_10d,temperature_5d,duffing \
+    --out benchmarks/paper/results/real_data.jsonl.a &
+$py benchmarks/paper/real_data.py --data "$data" --datasets lorenz63,roessler \
+    --out benchmarks/paper/results/real_data.jsonl.b &
+wait
+cat benchmarks/paper/results/real_data.jsonl.a benchmarks/paper/results/real_data.jsonl.b \
+    > benchmarks/paper/results/real_data.jsonl
+$py benchmarks/paper/make_figures.py
