@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 #: The demo sessions: name -> (what it is, the path the pipeline reads, relative to the folder).
 DEMO_KINDS: dict[str, tuple[str, str]] = {
-    "spikes": ("160 Poisson units driven by Lorenz-63, neo NixIO", "spikes.nix"),
+    "spikes": ("240 Poisson units driven by Lorenz-63, neo NixIO", "spikes.nix"),
     "lfp": ("16-channel LFP of a Rössler system with 50 Hz line noise, BrainVision", "lfp.vhdr"),
     "calcium": ("45 GCaMP-like ROIs driven by Lorenz-63, suite2p folder", "calcium/suite2p"),
 }
@@ -113,7 +113,7 @@ def write_spikes_demo(
     out: str | os.PathLike[str],
     *,
     duration_s: float = 300.0,
-    n_units: int = 160,
+    n_units: int = 240,
     seconds_per_unit: float = 1.0,
     mean_rate_hz: tuple[float, float] = (30.0, 90.0),
     gain: float = 0.5,
@@ -134,7 +134,7 @@ def write_spikes_demo(
         Recording length, s.
     n_units : int
         Number of units. Poisson noise hides the dynamics from the Lyapunov estimate unless
-        the population is large and fast: at 160 units of 30-90 Hz smoothed with 80 ms
+        the population is large and fast: at 240 units of 30-90 Hz smoothed with 60 ms
         kernels lambda_max is found, at 100 units of 20-60 Hz it is not.
     seconds_per_unit : float
         Seconds per Lorenz time unit (1: a mean period of ~0.75 s, lambda_max ~0.9 / s).
