@@ -31,6 +31,7 @@ import torch
 
 from neurodsr import fit
 from neurodsr.dynamics.systems import LORENZ63_SPECTRUM, ROESSLER_LAMBDA_MAX, lorenz63, roessler
+from neurodsr.errors import TrainingError
 from neurodsr.metrics.evaluate import evaluate
 
 HERE = Path(__file__).resolve().parent
@@ -113,13 +114,25 @@ def main() -> None:
         model = cfg["model"]
         m, h = SIZES[model]
         t0 = time.perf_counter()
-        res = fit(
-            x, dt, tau=cfg["tau"], model=model, latent=m, hidden=h, seeds=args.seeds,
-            seed=args.seed0, epochs=args.epochs, max_minutes=args.cap_min, n_train=args.n_train,
-            n_generate=200, model_spectrum=False, seq_len=args.seq_len,
-            batch_size=args.batch_size, lr=args.lr,
-            grad_clip=cfg["clip"], device="cpu", progress=False, threads=1,
-        )
+        try:
+            res = fit(
+                x, dt, tau=cfg["tau"], model=model, latent=m, hidden=h, seeds=args.seeds,
+                seed=args.seed0, epochs=args.epochs, max_minutes=args.cap_min, n_train=args.n_train,
+                n_generate=200, model_spectrum=False, seq_len=args.seq_len,
+                batch_size=args.batch_size, lr=args.lr,
+                grad_clip=cfg["clip"], device="cpu", progress=False, threads=1,
+            )
+        except TrainingError as err:  # every member failed: record them as diverged
+            print(f"{args.system} {model} {cfg}: training failed: {err}", flush=True)
+            with out.open("a") as f:
+                for sd in range(args.seed0, args.seed0 + args.seeds):
+                    f.write(json.dumps({
+                        **rec0, "seed": sd, "D_stsp": float("inf"), "D_H": float("nan"),
+                        "PE20": float("nan"), "frac_outside": 1.0, "diverged": True,
+                        "epochs_planned": args.epochs, "epochs_run": 0,
+                        "train_failed": str(err)[:200], "tau_star": tau_star(args.system),
+                    }) + "\n")
+            continue
         train_s = time.perf_counter() - t0
         ev = evaluate(res.model, res.normalise(ref), n_generate=args.n_ref, n_pe=20)
         with out.open("a") as f:
