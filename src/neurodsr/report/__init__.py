@@ -213,7 +213,7 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
     fs = rec.attrs.get("sampling_rate")
     kv = [
         ("modality", modality),
-        ("sampling rate", f"{fmt(fs)} Hz" if fs else "-"),
+        ("sampling rate", f"{fmt(fs)} Hz" if fs else "spike times (not sampled)"),
         ("channels / units", str(rec.sizes.get("channel", rec.sizes.get("unit", "-")))),
         ("model step dt", f"{fmt(pre.attrs.get('dt'))} s"),
         ("steps (train / test)", f"{pre.attrs['n_train']} / "
