@@ -21,12 +21,11 @@ from neurodsr.errors import NeurodsrError
 DESCRIPTION = """\
 Dynamical-systems reconstruction from neural recordings with sparsely forced RNNs.
 
-The pipeline, stage by stage (each stage is a subcommand; `snakemake --cores 8` runs them all
-over the sessions listed in config.yaml):
-  ingest      read a recording (neo / MNE / calcium formats / arrays) -> recording.nc
-  preprocess  rates, filtering, dF/F, z-scoring, PCA, train/test split -> preprocessed.nc
-  lyapunov    largest Lyapunov exponent of the data -> forcing interval tau = ln2 / lambda_max
-  fit         train sparsely forced RNNs (several seeds) and score them against held-out data
+Per session the stages run in this order, each one a subcommand below:
+  ingest -> preprocess -> lyapunov -> fit -> evaluate -> report,   then summary (all sessions)
+`snakemake --cores 8` runs them over every session in config.yaml (see README.md, "The
+pipeline"); `neurodsr demo` writes three demo sessions in lab formats. Every stage reads and
+writes NetCDF4 (HDF5) files; `neurodsr STAGE --help` lists a stage's options.
 """
 
 
