@@ -109,6 +109,12 @@ def test_cli_chain_ingest_preprocess_fit(tmp_path, lorenz_raw, capsys):
                  "--hidden", "8", "--seq-len", "50", "--no-progress"]) == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert metrics["n_test"] == n_total - n_train
+    log = json.loads((tmp_path / "fit.log.json").read_text())
+    assert len(log["train_log"]["loss"]) == 2 and log["tau"] == 20
+    # tau is a training setting: lyapunov on a preprocessed.nc sees the training part only
+    assert main(["lyapunov", str(pre)]) == 0
+    lyap = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert lyap["n_samples"] == n_train
     with xr.open_dataset(out, engine="h5netcdf") as ds:
         assert ds.attrs["dt"] == 0.01 and ds.attrs["n_train"] == n_train
         assert list(ds.dim.values) == dims

@@ -177,3 +177,12 @@ def test_unavailable_device_is_a_clear_input_error():
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def test_checkpoint_from_other_data_is_not_resumed(tmp_path, lorenz_z):
+    cfg = TrainConfig(tau=20, epochs=4, **QUICK)
+    train(make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=8), lorenz_z[:3000], cfg,
+          checkpoint_dir=tmp_path)
+    tlog = train(make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=8), lorenz_z[3000:6000], cfg,
+                 checkpoint_dir=tmp_path)
+    assert not any("resumed" in e for e in tlog.events)

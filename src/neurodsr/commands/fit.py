@@ -37,7 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "score them on the held-out last part. FIT.nc holds test(time, dim), "
             "generated(generated_time, dim) (free run of the best seed, data units), every "
             "seed's run and metrics; the metrics are printed as one JSON line. The weights go "
-            "to FIT.pt beside it."
+            "to FIT.pt beside it, the training log per seed and the tau reasoning to "
+            "FIT.log.json."
         ),
     )
     p.add_argument("data", type=Path, help=".npy / .csv / .nc array (time, dims), or "
@@ -68,6 +69,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-fraction", type=float, default=0.2)
     p.add_argument("--n-generate", type=int, default=None,
                    help="length of the scored free run (default: the test part's length)")
+    p.add_argument("--checkpoint-every", type=int, default=50,
+                   help="epochs between checkpoints (with --checkpoint-dir)")
     p.add_argument("--refit-on-mismatch", action="store_true",
                    help="with --tau auto: if the trained model's lambda_max and the data's differ "
                    "by more than a factor of 2, refit once with the tau the model suggests")
@@ -85,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from neurodsr.api import fit
     from neurodsr.commands._data import load_array
     from neurodsr.errors import InputError
-    from neurodsr.fileio import write_dataset
+    from neurodsr.fileio import write_dataset, write_json
 
     data = load_array(args.data)
     dt = args.dt if args.dt is not None else data.dt
@@ -102,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             checkpoint_dir=args.checkpoint_dir, progress=not args.no_progress,
             seq_len=args.seq_len, batch_size=args.batch_size, lr=args.lr,
             grad_clip=args.grad_clip, refit_on_mismatch=args.refit_on_mismatch,
-            threads=args.threads,
+            threads=args.threads, checkpoint_every=args.checkpoint_every,
         )
     except InputError as err:
         if err.file is None:
@@ -115,8 +118,10 @@ def run(args: argparse.Namespace) -> int:
     write_dataset(ds, args.out)
     weights = args.weights or args.out.with_suffix(".pt")
     result.save(weights)
+    log_path = weights.with_name(weights.stem + ".log.json")
+    write_json({"train_log": result.log.to_dict(), **result.meta}, log_path)
     metrics = {k: v for k, v in result.metrics.items()}
-    metrics.update(out=str(args.out), weights=str(weights))
+    metrics.update(out=str(args.out), weights=str(weights), log=str(log_path))
     print(json.dumps(metrics, default=float))
     sys.stdout.flush()
     return 0

@@ -33,6 +33,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="sampling interval in time units (default: the 'dt' attr of a .nc file)",
     )
     p.add_argument("--method", choices=["kantz", "rosenstein"], default="kantz")
+    p.add_argument(
+        "--all-samples",
+        action="store_true",
+        help="for a preprocessed.nc: use the test part too (default: the training part only, "
+        "since tau is a training setting)",
+    )
     p.add_argument("--out", default=None, help="write the curve and fit here (LYAP.nc)")
     p.add_argument("--delay", type=int, default=None, help="embedding delay, samples")
     p.add_argument("--dim", type=int, default=None, help="embedding dimension (lags)")
@@ -50,62 +56,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-def _load(path: str) -> tuple[object, float | None]:
-    """Return (array, dt from the file or None)."""
-    from pathlib import Path
-
-    import numpy as np
-
-    from neurodsr.errors import InputError
-    from neurodsr.fileio import read_dataset
-
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("file not found", file=p)
-    suffix = p.suffix.lower()
-    try:
-        if suffix == ".npy":
-            return np.load(p, allow_pickle=False), None
-        if suffix == ".csv":
-            return np.loadtxt(p, delimiter=",", ndmin=1), None
-        if suffix == ".nc":
-            ds = read_dataset(p)
-            if "x" in ds.data_vars:
-                var = ds["x"]
-            elif len(ds.data_vars) == 1:
-                var = next(iter(ds.data_vars.values()))
-            else:
-                raise InputError(
-                    f"no variable 'x' and {len(ds.data_vars)} data variables",
-                    file=p,
-                    hint="give a file with one data variable or a variable named 'x'",
-                )
-            if "time" in var.dims and var.ndim == 2:
-                var = var.transpose("time", ...)
-            dt = var.attrs.get("dt", ds.attrs.get("dt"))
-            return var.values, None if dt is None else float(dt)
-    except InputError:
-        raise
-    except Exception as err:
-        raise InputError(
-            f"cannot read the data ({type(err).__name__}: {err})",
-            file=p,
-            hint="give a readable .npy, .csv or .nc file",
-        ) from err
-    raise InputError(f"unknown file type {suffix!r}", file=p, hint="use .npy, .csv or .nc")
-
-
 def run(args: argparse.Namespace) -> int:
     """Estimate lambda_max of ``args.data``, print the JSON line, write ``args.out``; return 0."""
     import json
 
+    from neurodsr.commands._data import load_array
     from neurodsr.dynamics.tau import estimate_tau
     from neurodsr.errors import InputError
     from neurodsr.fileio import write_dataset
     from neurodsr.provenance import provenance_attrs
 
-    x, file_dt = _load(args.data)
-    dt = args.dt if args.dt is not None else file_dt
+    data = load_array(args.data)
+    x = data.values
+    if data.n_train is not None and not args.all_samples:
+        # tau is a training setting: estimate it from the training part only (no test leak)
+        x = x[: data.n_train]
+    dt = args.dt if args.dt is not None else data.dt
     if dt is None:
         raise InputError("no sampling interval", file=args.data, hint="pass --dt")
     try:

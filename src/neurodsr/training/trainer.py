@@ -14,6 +14,7 @@ from the last one.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import math
@@ -259,7 +260,11 @@ def train(
     best_score = [math.inf] * model.n_models
     best_state: dict[str, Tensor] | None = None
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
-    run_id = json.dumps({"model": model.config(), "train": config.numerics()}, sort_keys=True)
+    # a checkpoint is resumed only by the same model, settings *and* data
+    data_id = hashlib.sha1(np.ascontiguousarray(x.cpu().numpy()).tobytes()).hexdigest()
+    run_id = json.dumps(
+        {"model": model.config(), "train": config.numerics(), "data": data_id}, sort_keys=True
+    )
 
     if ckpt_path is not None and ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=device, weights_only=True)
