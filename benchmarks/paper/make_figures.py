@@ -1,7 +1,7 @@
 """Tables (CSV + markdown), figures (PNG) and docs/RESULTS.md from the sweep and real-data results.
 
-Reads ``benchmarks/paper/results/sweep_*.jsonl`` and ``real_data.jsonl`` (one line per trained
-member) and writes ``benchmarks/paper/results/{sweep,real_data}_summary.csv``,
+Reads ``benchmarks/paper/results/sweep_*.jsonl`` and ``real_data.jsonl*`` (one line per
+trained member) and writes ``benchmarks/paper/results/{sweep,real_data}_summary.csv``,
 ``docs/figures/*.png`` and ``docs/RESULTS.md`` (hand-written prose from
 ``benchmarks/paper/RESULTS_template.md`` with the tables filled in).
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -22,12 +23,16 @@ import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 ROOT = HERE.parents[1]
 RES = HERE / "results"
 FIG = ROOT / "docs" / "figures"
 OUT_OF_RANGE = 0.05  # a member whose free run leaves the data's range more than this is flagged
 CEIL = 50.0  # D_stsp plotted at most here (diverged members have D_stsp = inf)
-NONE_X = 500.0  # where "no forcing" sits on the tau axis
+NONE_X = 500.0
+BIG = 1e300  # stands in for inf in percentiles
+FLOORS: dict[str, tuple[float, float]] = {}
+MODEL_ORDER = {"shplrnn": 0, "plrnn": 1, "lstm": 2}  # where "no forcing" sits on the tau axis
 
 
 def load(pattern: str) -> pd.DataFrame:
@@ -39,8 +44,11 @@ def load(pattern: str) -> pd.DataFrame:
 
 def q(v: pd.Series, p: float) -> float:
     a = np.asarray(v, dtype=np.float64)
-    a = np.where(np.isnan(a), np.inf, a)  # NaN D_H of a diverged member counts as worst
-    return float(np.percentile(a, p)) if len(a) else math.nan
+    a = np.where(np.isfinite(a), a, BIG)  # a diverged member (inf / NaN) counts as worst
+    if not len(a):
+        return math.nan
+    v = float(np.percentile(a, p))
+    return math.inf if v >= BIG / 10 else v
 
 
 def summarise(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -55,6 +63,7 @@ def summarise(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
             row[f"{k}_q75"] = q(g[k], 75)
         row["frac_diverged"] = float(g["diverged"].mean())
         row["frac_out_of_range"] = float((g["frac_outside"] > OUT_OF_RANGE).mean())
+        row["outside_median"] = float(np.median(g["frac_outside"]))
         row["epochs_run_min"] = int(g["epochs_run"].min())
         out.append(row)
     return pd.DataFrame(out)
@@ -85,20 +94,39 @@ def label(r: pd.Series) -> str:
 
 
 def sweep_table(s: pd.DataFrame) -> str:
-    lines = ["| system | model | training | D_stsp | D_H | PE(20) | diverged | out of range |",
+    lines = ["| system | model | training | D_stsp | D_H | PE(20) | diverged | outside |",
              "|---|---|---|---|---|---|---|---|"]
     for _, r in s.iterrows():
         lines.append(
             f"| {r['system']} | {r['model']} | {label(r)} | {cell(r, 'D_stsp')} | "
             f"{cell(r, 'D_H')} | {cell(r, 'PE20')} | {r['frac_diverged']:.0%} | "
-            f"{r['frac_out_of_range']:.0%} |"
+            f"{r['outside_median']:.1%} |"
         )
     return "\n".join(lines)
 
 
+def floor(system: str, n_train: int, n_ref: int) -> tuple[float, float]:
+    """D_stsp and D_H of a second independent trajectory against the reference (the best a
+    perfect model can score at these lengths)."""
+    from sweep import SYSTEMS
+
+    from neurodsr.metrics.core import power_spectrum_distance, state_space_divergence
+
+    sim, dt, _ = SYSTEMS[system]
+    x = sim(n_train + 200, dt=dt, seed=1).values[:n_train]
+    ref = sim(n_ref, dt=dt, seed=12345).values
+    other = sim(n_ref, dt=dt, seed=777).values
+    mu, sd = x.mean(0), x.std(0)
+    r, o = (ref - mu) / sd, (other - mu) / sd
+    return state_space_divergence(r, o), power_spectrum_distance(r, o)
+
+
 def plot_sweep(df: pd.DataFrame, s: pd.DataFrame, system: str) -> Path:
     sub = s[s["system"] == system]
-    tau_star = int(df[df["system"] == system]["tau_star"].iloc[0])
+    d = df[df["system"] == system]
+    tau_star = int(d["tau_star"].iloc[0])
+    fl = floor(system, int(d["n_train"].dropna().iloc[0]), int(d["n_ref"].dropna().iloc[0]))
+    FLOORS[system] = fl
     fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), gridspec_kw={"width_ratios": [3, 1.3]},
                              sharey="row")
     colors = {"shplrnn": "C0", "plrnn": "C1", "lstm": "C2"}
@@ -124,7 +152,10 @@ def plot_sweep(df: pd.DataFrame, s: pd.DataFrame, system: str) -> Path:
                 axc.errorbar(cl["clip"], med, yerr=[med - lo, hi - med], marker="s", color=c,
                              capsize=3, label=str(model))
         ax.axvline(tau_star, color="k", ls="--", lw=1)
-        ax.text(tau_star, 1.01, " ln2/lambda", transform=ax.get_xaxis_transform(), fontsize=8)
+        ax.text(tau_star, 0.02, " ln2/lambda", transform=ax.get_xaxis_transform(), fontsize=8)
+        for a in (ax, axc):
+            a.axhline(fl[row], color="grey", ls=":", lw=1)
+        ax.text(1, fl[row], "data vs data", color="grey", fontsize=7, va="bottom")
         ax.set_xscale("log")
         ticks = [*sorted({int(t) for t in sub["tau"].dropna()}), NONE_X]
         ax.set_xticks(ticks, [str(t) for t in ticks[:-1]] + ["none"], fontsize=8)
@@ -151,13 +182,13 @@ def plot_sweep(df: pd.DataFrame, s: pd.DataFrame, system: str) -> Path:
 
 
 def real_table(s: pd.DataFrame) -> str:
-    lines = ["| data | forcing | tau | D_stsp | D_H | PE(20) | diverged | out of range |",
+    lines = ["| data | forcing | tau | D_stsp | D_H | PE(20) | diverged | outside |",
              "|---|---|---|---|---|---|---|---|"]
     for _, r in s.iterrows():
         tau = "" if pd.isna(r["tau"]) else str(int(r["tau"]))
         lines.append(
             f"| {r['data']} | {r['config']} | {tau} | {cell(r, 'D_stsp')} | {cell(r, 'D_H')} | "
-            f"{cell(r, 'PE20')} | {r['frac_diverged']:.0%} | {r['frac_out_of_range']:.0%} |"
+            f"{cell(r, 'PE20')} | {r['frac_diverged']:.0%} | {r['outside_median']:.1%} |"
         )
     return "\n".join(lines)
 
@@ -198,16 +229,19 @@ def main() -> None:
         sw["clip"] = sw["clip"].astype("Float64")
         s = summarise(sw, ["system", "model", "method", "tau", "clip"])
         order = {"stf": 0, "bptt": 1, "clip": 2}
-        s = s.assign(_o=s["method"].map(order)).sort_values(
-            ["system", "model", "_o", "tau", "clip"]).drop(columns="_o")
+        s = s.assign(_o=s["method"].map(order), _m=s["model"].map(MODEL_ORDER)).sort_values(
+            ["system", "_m", "_o", "tau", "clip"]).drop(columns=["_o", "_m"])
         s.to_csv(RES / "sweep_summary.csv", index=False, float_format="%.5g")
         for system in s["system"].unique():
             plot_sweep(sw, s, system)
             fills[f"SWEEP_TABLE_{system.upper()}"] = sweep_table(s[s["system"] == system])
         stars = sw.groupby("system")["tau_star"].first().astype(int).to_dict()
         fills["SWEEP_MINIMA"] = minima(s, stars)
-    rd = load("real_data.jsonl")
+        fills["FLOORS"] = "; ".join(f"{k}: D_stsp {v[0]:.2f}, D_H {v[1]:.3f}"
+                                    for k, v in FLOORS.items())
+    rd = load("real_data.jsonl*")
     if len(rd):
+        rd = rd.drop_duplicates(["data", "config", "seed"], keep="last")
         r = summarise(rd, ["data", "config", "tau"])
         r.to_csv(RES / "real_data_summary.csv", index=False, float_format="%.5g")
         plot_real(r)

@@ -16,6 +16,4 @@ $py benchmarks/paper/real_data.py --data "$data" --datasets eeg_10d,temperature_
 $py benchmarks/paper/real_data.py --data "$data" --datasets lorenz63,roessler \
     --out benchmarks/paper/results/real_data.jsonl.b &
 wait
-cat benchmarks/paper/results/real_data.jsonl.a benchmarks/paper/results/real_data.jsonl.b \
-    > benchmarks/paper/results/real_data.jsonl
 $py benchmarks/paper/make_figures.py
