@@ -158,7 +158,9 @@ def plot_sweep(df: pd.DataFrame, s: pd.DataFrame, system: str) -> Path:
         ax.text(1, fl[row], "data vs data", color="grey", fontsize=7, va="bottom")
         ax.set_xscale("log")
         ticks = [*sorted({int(t) for t in sub["tau"].dropna()}), NONE_X]
-        ax.set_xticks(ticks, [str(t) for t in ticks[:-1]] + ["none"], fontsize=8)
+        labels = [str(t) if i == 0 or t / ticks[i - 1] > 1.15 else "" for i, t in
+                  enumerate(ticks[:-1])]
+        ax.set_xticks(ticks, [*labels, "none"], fontsize=8)
         ax.minorticks_off()
         axc.set_xscale("log")
         axc.set_xticks([1, 10, 100, 1000], ["1", "10", "100", "1000"], fontsize=8)
@@ -239,6 +241,13 @@ def main() -> None:
         fills["SWEEP_MINIMA"] = minima(s, stars)
         fills["FLOORS"] = "; ".join(f"{k}: D_stsp {v[0]:.2f}, D_H {v[1]:.3f}"
                                     for k, v in FLOORS.items())
+    lg = load("long_*.jsonl")
+    if len(lg):
+        lg["tau"] = lg["tau"].astype("Float64")
+        lg["clip"] = lg["clip"].astype("Float64")
+        s = summarise(lg, ["system", "model", "method", "tau", "clip"])
+        s.to_csv(RES / "long_summary.csv", index=False, float_format="%.5g")
+        fills["LONG_TABLE"] = sweep_table(s)
     rd = load("real_data.jsonl*")
     if len(rd):
         rd = rd.drop_duplicates(["data", "config", "seed"], keep="last")
