@@ -94,11 +94,11 @@ def label(r: pd.Series) -> str:
 
 
 def sweep_table(s: pd.DataFrame) -> str:
-    lines = ["| system | model | training | D_stsp | D_H | PE(20) | diverged | outside |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| system | model | training | n | D_stsp | D_H | PE(20) | diverged | outside |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for _, r in s.iterrows():
         lines.append(
-            f"| {r['system']} | {r['model']} | {label(r)} | {cell(r, 'D_stsp')} | "
+            f"| {r['system']} | {r['model']} | {label(r)} | {r['n']} | {cell(r, 'D_stsp')} | "
             f"{cell(r, 'D_H')} | {cell(r, 'PE20')} | {r['frac_diverged']:.0%} | "
             f"{r['outside_median']:.1%} |"
         )
