@@ -134,3 +134,14 @@ def test_tau_auto_uses_the_data_exponent_and_compares_with_the_model(lorenz_raw)
     assert "model lambda_max" in res.meta["lyapunov_comparison"]
     assert res.metrics["lambda_max_data"] == pytest.approx(lam)
     assert res.metrics["lambda_max_model"] == pytest.approx(spec["lambda_max"][res.best])
+
+
+def test_tau_auto_on_a_recording_too_short_for_lyapunov_falls_back_and_says_why():
+    # a slow oscillation (period ~600 samples) of 4000 samples: no room for a divergence curve
+    t = np.arange(4000)
+    rng = np.random.default_rng(0)
+    x = np.c_[np.sin(2 * np.pi * t / 600), np.cos(2 * np.pi * t / 610)]
+    x = x + 0.05 * rng.standard_normal(x.shape)
+    res = fit(x, 1.0, tau="auto", hidden=8, **QUICK)
+    assert res.meta["lyapunov"]["verdict"] == "unclear"
+    assert res.meta["tau"] == 20 and "No Lyapunov estimate" in res.meta["tau_reason"]

@@ -248,9 +248,19 @@ def _resolve_tau(
 ) -> tuple[int | None, str, dict[str, Any]]:
     """The forcing interval: given, None (BPTT), or "auto" (ln 2 / lambda_max of the data)."""
     if tau == "auto":
-        from neurodsr.dynamics.tau import estimate_tau
+        from neurodsr.dynamics.tau import choose_tau, estimate_tau
 
-        value, lyap = estimate_tau(x_train, dt, seed=seed)
+        try:
+            value, lyap = estimate_tau(x_train, dt, seed=seed)
+        except InputError as err:
+            # Too short for a divergence curve (e.g. ~10^4 samples of a slow, delay-embedded
+            # EEG): train anyway, with the rule for an unclear estimate, and say why.
+            choice = choose_tau(float("nan"), "unclear")
+            log.warning("no Lyapunov estimate (%s); tau = %s", err, choice.tau)
+            reason = f"No Lyapunov estimate from the training data: {err}. {choice.explanation}"
+            info = {"verdict": "unclear", "reason": str(err), "lambda_max": None,
+                    "tau": choice.tau, "tau_explanation": reason}
+            return choice.tau, reason, info
         return value, str(lyap.tau_explanation), lyap.summary()
     if tau is None:
         return None, "tau = None: plain BPTT (only the initial state is forced)", {}
