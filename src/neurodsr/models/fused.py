@@ -106,29 +106,27 @@ class _FusedPLRollout(torch.autograd.Function):
         n = x.shape[-1]
         forced = _forcing_steps(n_t, ctx.tau)
         a = A.unsqueeze(1)
-        keep = torch.ones(e, 1, m, dtype=x.dtype, device=x.device)
-        keep[..., :n] = (1.0 - alpha).reshape(-1, 1, 1)
         # relu'(pre) = 1[r > 0] = sign(r) for r >= 0; one float op over all steps (a bool
         # mask converted to float costs ~4x more, a bool mask in the loop promotes each step)
         mask = torch.sign(r_all)
-        g_full = x.new_zeros(n_t + 1, e, b, m)  # row i + 1 <- dLoss/dp at step i; row 0 stays 0
-        g_full[1:, ..., :n] = g_pred
-        # delta[i] = dLoss/dz_{i+1} before forcing; filled backwards. The loss gradient of the
-        # next step down is folded into each update: delta[i-1] = g[i] + A*d + W2^T u.
-        delta = x.new_empty(n_t + 1, e, b, m)
-        delta[n_t] = g_full[n_t]
+        # delta[i] = dLoss/dz_i (z_i before forcing), filled backwards. It starts out holding
+        # the loss gradient of each prediction (rows 1..T, first N units), and each step adds
+        # what flows back from the step after it: delta[i] += A*d + W2^T u.
+        delta = x.new_zeros(n_t + 1, e, b, m)
+        delta[1:, ..., :n] = g_pred
+        keep_n = (1.0 - alpha).reshape(-1, 1, 1)
         u_all = torch.empty_like(r_all)
-        dv, gv, uv, mv = delta.unbind(0), g_full.unbind(0), u_all.unbind(0), mask.unbind(0)
-        bmm, addcmul = torch.bmm, torch.addcmul
+        dv, uv, mv = delta.unbind(0), u_all.unbind(0), mask.unbind(0)
+        bmm = torch.bmm
         for i in range(n_t - 1, -1, -1):
             d = dv[i + 1]
             if i + 1 in forced:
                 # the forcing at step i + 1 came after its prediction: scale only the part of
-                # the gradient that flowed through the forced state, not the loss term
-                g = gv[i + 1]
-                d.sub_(g).mul_(keep).add_(g)
+                # the gradient that flowed through the forced units, not their loss term
+                gp = g_pred[i]
+                d[..., :n].sub_(gp).mul_(keep_n).add_(gp)
             u = bmm(d, W1, out=uv[i]).mul_(mv[i])
-            nxt = addcmul(gv[i], a, d, out=dv[i])
+            nxt = dv[i].addcmul_(a, d)
             if W2 is None:
                 nxt.add_(u)
             else:
