@@ -56,8 +56,9 @@ class TrainConfig:
     checkpoint_every : int
         Epochs between checkpoints (when a checkpoint directory is given).
     max_failures : int
-        Consecutive non-finite losses (each one restores the last good state and halves the
-        learning rate) after which training stops with an error.
+        Consecutive non-finite losses of one seed (each restores that seed's last good state
+        and halves its step size) after which that seed is stopped; training ends with an
+        error only when every seed is stopped.
     device : str
         "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
     threads : int or None

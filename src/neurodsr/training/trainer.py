@@ -4,11 +4,13 @@ An ensemble of E members (seeds) trains as one batched model: every member draws
 windows from its own generator and has its own loss, so member e trains exactly as a single
 model with seed e would (up to float rounding of batched kernels).
 
-Robustness: a non-finite loss or gradient restores the last good state (taken at the end of each
-good epoch) and halves the learning rate; after ``max_failures`` in a row training stops with a
-:class:`~neurodsr.errors.TrainingError`. Checkpoints (model, optimizer, sampler state, log) are
-written atomically every ``checkpoint_every`` epochs and a rerun with the same settings resumes
-from the last one.
+Robustness, per member: a non-finite loss or gradient in one seed restores that seed alone to
+its last good state (taken at the end of each epoch) and halves its step size; the other seeds
+keep their progress. A seed that fails ``max_failures`` times in a row is stopped (kept at its
+last good state) while the others train on; only when every seed is stopped does training end
+with a :class:`~neurodsr.errors.TrainingError`. Checkpoints (model, optimizer, sampler state,
+log) are written atomically every ``checkpoint_every`` epochs and a rerun with the same model,
+settings and data resumes from the last one.
 """
 
 from __future__ import annotations
@@ -162,17 +164,35 @@ def gradient_step(
     tau: int | None,
     alpha: float | Tensor,
     config: TrainConfig,
-) -> Tensor | None:
+    step_scale: Tensor | None = None,
+    frozen: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
     """One gradient step on a batch of windows (T + 1, E, B, N) for every member at once.
 
     Loss: each member's MSE of its predictions of x_1..x_T (plus the optional manifold-
     attractor penalty, :meth:`~neurodsr.models.base.LatentModel.latent_penalty`),
-    summed over members so that each member gets the gradient of its own loss. Returns the
-    per-member losses (E,), or None (and no update) if a loss or gradient is not finite.
+    summed over members so that each member gets the gradient of its own loss (members share
+    no parameters, so one member's NaN does not reach the others' gradients).
     This is the whole hot path of training; ``benchmarks/train_speed.py`` times exactly it.
+
+    Parameters
+    ----------
+    step_scale : Tensor (E,), optional
+        Per-member factor on the optimizer's update (a member whose loss blew up gets a smaller
+        step than the others; Adam's update ignores a gradient's scale, hence on the update).
+    frozen : Tensor (E,) bool, optional
+        Members that are no longer trained (their parameters stay as they are).
+
+    Returns
+    -------
+    member_loss : Tensor (E,)
+    bad : Tensor (E,) bool
+        Members (not frozen) whose loss or gradient is not finite. If any, no update is made.
     """
     pred = model.rollout(xb, tau, alpha)  # (T, E, B, N)
     member_loss = (pred - xb[1:]).pow(2).mean(dim=(0, 2, 3))  # (E,)
+    if frozen is not None and bool(frozen.any()):
+        member_loss = torch.where(frozen, torch.zeros_like(member_loss), member_loss)
     loss = member_loss.sum()
     if config.latent_reg > 0:
         loss = loss + config.latent_reg * model.latent_penalty(config.latent_reg_fraction).sum()
@@ -180,14 +200,48 @@ def gradient_step(
     loss.backward()
     params = [p for p in model.parameters() if p.grad is not None]
     norms = _member_norms(params)
-    if not bool(torch.isfinite(loss.detach() + norms.sum())):
-        return None
+    bad = ~torch.isfinite(member_loss.detach() + norms)
+    if frozen is not None:
+        bad &= ~frozen
+    if bool(bad.any()):
+        return member_loss.detach(), bad
     if config.grad_clip is not None:
         scale = (config.grad_clip / (norms + 1e-6)).clamp(max=1.0)
         for p in params:
             p.grad.mul_(scale.view(-1, *([1] * (p.ndim - 1))))
+    if step_scale is None:
+        opt.step()
+        return member_loss.detach(), bad
+    # only after a member failed: scale each member's update (0 keeps a frozen member as is)
+    for p in params:
+        p.grad.nan_to_num_(0.0, 0.0, 0.0)
+    old = [p.detach().clone() for p in params]
     opt.step()
-    return member_loss.detach()
+    with torch.no_grad():
+        for p, o in zip(params, old, strict=True):
+            f = step_scale.view(-1, *([1] * (p.ndim - 1)))
+            p.copy_(torch.where(f > 0, o + f * (p - o), o))
+    return member_loss.detach(), bad
+
+
+@torch.no_grad()
+def _restore_members(
+    model: LatentModel,
+    opt: torch.optim.Optimizer,
+    good_model: dict[str, Tensor],
+    good_opt: dict,
+    members: Tensor,
+) -> None:
+    """Put the given members (bool (E,)) back to the snapshot: parameters and Adam moments.
+    The other members keep their progress."""
+    for k, v in model.state_dict().items():
+        v[members] = good_model[k][members]
+    params = [p for g in opt.param_groups for p in g["params"]]
+    for i, p in enumerate(params):
+        saved = good_opt["state"].get(i, {})
+        for key, value in opt.state.get(p, {}).items():
+            if key in saved and value.ndim > 0 and value.shape[0] == members.shape[0]:
+                value[members] = saved[key][members]
 
 
 @torch.no_grad()
@@ -256,7 +310,12 @@ def train(
     alpha_gen = torch.Generator().manual_seed(model.seeds[0] + 15485863)
 
     tlog = TrainLog(best_epoch=[-1] * model.n_models)
-    start_epoch, lr_scale = 0, 1.0
+    start_epoch = 0
+    n_e = model.n_models
+    step_scale = torch.ones(n_e, device=device)  # per-member factor on the update
+    fails = torch.zeros(n_e, dtype=torch.long, device=device)  # consecutive failures
+    frozen = torch.zeros(n_e, dtype=torch.bool, device=device)  # members given up on
+    scaled = False  # True once any member's step was scaled (keeps the hot path lean)
     best_score = [math.inf] * model.n_models
     best_state: dict[str, Tensor] | None = None
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
@@ -276,7 +335,9 @@ def train(
             sampler.set_state(ck["sampler"])
             alpha_gen.set_state(ck["alpha_gen"])
             tlog = TrainLog.from_dict(json.loads(ck["log"]))
-            start_epoch, lr_scale = int(ck["epoch"]) + 1, float(ck["lr_scale"])
+            start_epoch = int(ck["epoch"]) + 1
+            step_scale, frozen = ck["step_scale"].to(device), ck["frozen"].to(device)
+            scaled = bool((step_scale < 1).any())
             best_score = [float(v) for v in ck["best_score"]]
             best_state = ck.get("best_state")
             tlog.events.append(f"resumed from checkpoint at epoch {start_epoch}")
@@ -293,7 +354,8 @@ def train(
             "sampler": sampler.state(),
             "alpha_gen": alpha_gen.get_state(),
             "log": json.dumps(tlog.to_dict()),
-            "lr_scale": lr_scale,
+            "step_scale": step_scale,
+            "frozen": frozen,
             "best_score": best_score,
             "best_state": best_state,
         }
@@ -302,7 +364,6 @@ def train(
 
     good_model = copy.deepcopy(model.state_dict())
     good_opt = copy.deepcopy(opt.state_dict())
-    failures = 0
     t0 = time.perf_counter()
     bar = tqdm(
         range(start_epoch, config.epochs),
@@ -314,53 +375,62 @@ def train(
         dynamic_ncols=True,
     )
     for epoch in bar:
-        lr = config.lr * decay**epoch * lr_scale
+        lr = config.lr * decay**epoch
         for group in opt.param_groups:
             group["lr"] = lr
         if alpha_setting == "adaptive":
             alpha: float | Tensor = _adaptive_alpha(model, x, 256, alpha_gen)
         else:
             alpha = float(alpha_setting)
-        epoch_loss = torch.zeros(model.n_models, device=device)
-        ok = True
+        epoch_loss = torch.zeros(n_e, device=device)
+        n_good = 0
         for _ in range(config.batches_per_epoch):
-            member_loss = gradient_step(
-                model, opt, sampler.sample(config.batch_size), tau, alpha, config
+            member_loss, bad = gradient_step(
+                model, opt, sampler.sample(config.batch_size), tau, alpha, config,
+                step_scale=step_scale if scaled else None, frozen=frozen if scaled else None,
             )
-            if member_loss is None:
-                ok = False
-                break
+            if bool(bad.any()):
+                _restore_members(model, opt, good_model, good_opt, bad)
+                fails[bad] += 1
+                step_scale[bad] *= 0.5
+                scaled = True
+                seeds = [model.seeds[e] for e in bad.nonzero().flatten().tolist()]
+                msg = (f"epoch {epoch}: non-finite loss or gradient in seed(s) {seeds}; "
+                       f"restored their last good state and halved their step size")
+                give_up = bad & (fails >= config.max_failures)
+                if bool(give_up.any()):
+                    frozen |= give_up
+                    step_scale[give_up] = 0.0
+                    lost = [model.seeds[e] for e in give_up.nonzero().flatten().tolist()]
+                    msg += (f"; seed(s) {lost} stopped after {config.max_failures} non-finite "
+                            f"losses in a row (kept at their last good state)")
+                tlog.events.append(msg)
+                log.warning(msg)
+                if bool(frozen.all()):
+                    tlog.stopped = "diverged"
+                    raise TrainingError(
+                        f"training of {model.name} (seeds {model.seeds}) stopped at epoch "
+                        f"{epoch}: every seed had {config.max_failures} non-finite losses in "
+                        f"a row although its step size was lowered each time. Try a smaller "
+                        f"tau, forcing='gtf', a lower lr, or check the data for outliers."
+                    )
+                continue
+            fails.zero_()
             epoch_loss += member_loss
-
-        if not ok:
-            failures += 1
-            lr_scale *= 0.5
-            model.load_state_dict(good_model)
-            opt.load_state_dict(good_opt)
-            msg = (f"epoch {epoch}: non-finite loss or gradient; restored the last good state "
-                   f"and halved the learning rate to {lr * 0.5:.3g} ({failures} in a row)")
-            tlog.events.append(msg)
-            log.warning(msg)
-            if failures >= config.max_failures:
-                tlog.stopped = "diverged"
-                raise TrainingError(
-                    f"training of {model.name} (seeds {model.seeds}) stopped at epoch {epoch}: "
-                    f"{failures} non-finite losses in a row although the learning rate was "
-                    f"lowered to {lr * 0.5:.3g}. Try a smaller tau, forcing='gtf', a lower lr, "
-                    f"or check the data for outliers."
-                )
+            n_good += 1
+        if n_good == 0:
             continue
-        failures = 0
         good_model = copy.deepcopy(model.state_dict())
         good_opt = copy.deepcopy(opt.state_dict())
 
         tlog.epoch.append(epoch)
-        tlog.loss.append((epoch_loss / config.batches_per_epoch).tolist())
+        mean_loss = epoch_loss / n_good
+        tlog.loss.append(torch.where(frozen, torch.nan, mean_loss).tolist())
         tlog.lr.append(lr)
         tlog.seconds.append(time.perf_counter() - t0)
         a = alpha if isinstance(alpha, Tensor) else torch.full((model.n_models,), alpha)
         tlog.alpha.append([float(v) for v in a])
-        bar.set_postfix(loss=f"{float(epoch_loss.mean()) / config.batches_per_epoch:.4f}")
+        bar.set_postfix(loss=f"{float(mean_loss[~frozen].mean()):.4f}")
 
         last = epoch == config.epochs - 1
         out_of_time = (
