@@ -61,8 +61,9 @@ class _FusedPLRollout(torch.autograd.Function):
         m = A.shape[1]
         forced = _forcing_steps(n_t, tau)
         a = A.unsqueeze(1)  # (E, 1, M)
-        w1t = W1.transpose(1, 2)  # (E, L, M)
-        w2t = None if W2 is None else W2.transpose(1, 2)  # (E, M, L)
+        # transposed weights made contiguous once: the batched GEMM then reads them row-wise
+        w1t = W1.transpose(1, 2).contiguous()  # (E, L, M)
+        w2t = None if W2 is None else W2.transpose(1, 2).contiguous()  # (E, M, L)
         al = alpha.reshape(-1, 1, 1)
         lw = W1.shape[2]
         # Biases expanded to full, contiguous (E, B, .) once: each step then writes its result
