@@ -136,12 +136,24 @@ def test_tau_auto_uses_the_data_exponent_and_compares_with_the_model(lorenz_raw)
     assert res.metrics["lambda_max_model"] == pytest.approx(spec["lambda_max"][res.best])
 
 
-def test_tau_auto_on_a_recording_too_short_for_lyapunov_falls_back_and_says_why():
-    # a slow oscillation (period ~600 samples) of 4000 samples: no room for a divergence curve
+def test_tau_auto_on_a_short_slow_recording_shortens_the_theiler_window():
+    # a slow oscillation (period ~600 samples) of 4000 samples: one period on each side of
+    # every reference point does not fit, so the window is shortened and the estimate is made
     t = np.arange(4000)
     rng = np.random.default_rng(0)
     x = np.c_[np.sin(2 * np.pi * t / 600), np.cos(2 * np.pi * t / 610)]
     x = x + 0.05 * rng.standard_normal(x.shape)
     res = fit(x, 1.0, tau="auto", hidden=8, **QUICK)
+    lyap = res.meta["lyapunov"]
+    assert lyap["verdict"] == "not chaotic"
+    assert "Theiler window shortened" in lyap["reason"]
+    assert res.meta["tau"] == 200 and "not chaotic" in res.meta["tau_reason"]
+
+
+def test_tau_auto_on_a_recording_too_short_for_lyapunov_falls_back_and_says_why():
+    # 100 training samples: too few for any divergence curve
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((130, 2)).cumsum(0)
+    res = fit(x, 1.0, tau="auto", hidden=8, n_train=100, **QUICK)
     assert res.meta["lyapunov"]["verdict"] == "unclear"
     assert res.meta["tau"] == 20 and "No Lyapunov estimate" in res.meta["tau_reason"]

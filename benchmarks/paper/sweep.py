@@ -52,8 +52,10 @@ def tau_star(system: str) -> int:
     return round(math.log(2) / (lam * dt))
 
 
-def configs(system: str, models: list[str], taus: list[str], clips: list[str]) -> list[dict]:
-    """Every (model, method, tau, clip) of the sweep, in the order they run."""
+def configs(
+    system: str, models: list[str], taus: list[str], clips: list[str], alphas: list[str] = ()
+) -> list[dict]:
+    """Every (model, method, tau, clip, alpha) of the sweep, in the order they run."""
     out = []
     for m in models:
         for t in taus:
@@ -61,12 +63,15 @@ def configs(system: str, models: list[str], taus: list[str], clips: list[str]) -
             out.append({"model": m, "method": "stf" if tau else "bptt", "tau": tau, "clip": None})
         for c in clips:
             out.append({"model": m, "method": "clip", "tau": None, "clip": float(c)})
+        for a in alphas:
+            alpha = a if a == "adaptive" else float(a)
+            out.append({"model": m, "method": "gtf", "tau": None, "clip": None, "alpha": alpha})
     return out
 
 
 def key(rec: dict) -> tuple:
     return (rec["system"], rec["model"], rec["method"], rec["tau"], rec["clip"],
-            rec.get("seed0", 0))
+            rec.get("alpha"), rec.get("seed0", 0))
 
 
 def done_keys(path: Path) -> set[tuple]:
@@ -86,6 +91,8 @@ def main() -> None:
     p.add_argument("--taus", default="1,5,10,20,30,50,star,100,200,none",
                    help="comma list; 'star' = ln 2 / lambda_max, 'none' = plain BPTT")
     p.add_argument("--clips", default="1,10,100,1000", help="grad-norm clips of plain BPTT")
+    p.add_argument("--alphas", default="",
+                   help="GTF strengths (comma list of numbers in [0, 1] or 'adaptive')")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--seed0", type=int, default=0, help="first seed (more seeds: rerun with 3)")
     p.add_argument("--epochs", type=int, default=100, help="epochs of 20 gradient steps")
@@ -104,8 +111,9 @@ def main() -> None:
     sim, dt, _ = SYSTEMS[args.system]
     x = sim(args.n_train + 200, dt=dt, seed=1).values
     ref = sim(args.n_ref, dt=dt, seed=12345).values  # a separate trajectory
-    todo = configs(args.system, args.models.split(","), args.taus.split(","),
-                   [c for c in args.clips.split(",") if c])
+    todo = configs(args.system, args.models.split(","), [t for t in args.taus.split(",") if t],
+                   [c for c in args.clips.split(",") if c],
+                   [a for a in args.alphas.split(",") if a])
     done = done_keys(out)
     for cfg in todo:
         rec0 = {"system": args.system, **cfg, "seed0": args.seed0}
@@ -116,7 +124,9 @@ def main() -> None:
         t0 = time.perf_counter()
         try:
             res = fit(
-                x, dt, tau=cfg["tau"], model=model, latent=m, hidden=h, seeds=args.seeds,
+                x, dt, tau=cfg["tau"], model=model,
+                forcing="gtf" if cfg["method"] == "gtf" else "stf", alpha=cfg.get("alpha", 0.1),
+                latent=m, hidden=h, seeds=args.seeds,
                 seed=args.seed0, epochs=args.epochs, max_minutes=args.cap_min, n_train=args.n_train,
                 n_generate=200, model_spectrum=False, seq_len=args.seq_len,
                 batch_size=args.batch_size, lr=args.lr,
@@ -148,7 +158,8 @@ def main() -> None:
                 }
                 f.write(json.dumps(rec) + "\n")
         med = np.median([mt["D_stsp"] for mt in ev.metrics])
-        print(f"{args.system} {model} {cfg['method']} tau={cfg['tau']} clip={cfg['clip']}: "
+        print(f"{args.system} {model} {cfg['method']} tau={cfg['tau']} clip={cfg['clip']} "
+              f"alpha={cfg.get('alpha')}: "
               f"D_stsp median {med:.3f}, {len(res.log.epoch)} epochs, {train_s:.0f} s",
               flush=True)
 

@@ -592,7 +592,8 @@ def lyapunov_from_data(
         A ready reconstruction; default :func:`embed_for_lyapunov` (``delay``, ``dim`` and
         ``embed_kw`` are passed on).
     theiler : int, optional
-        Theiler window, samples; default one mean period of the embedded series.
+        Theiler window, samples; default one mean period of the embedded series, shortened
+        (and said so in the result's ``reason``) where the recording is too short for it.
     max_steps : int, optional
         Longest divergence horizon, steps; default 15 mean periods (at most a quarter of the
         series). The curve stops once saturated.
@@ -623,11 +624,22 @@ def lyapunov_from_data(
     pts = embedding.points
     n = pts.shape[0]
     period = embedding.mean_period
-    if theiler is None:
-        theiler = max(1, round(period))
+    shortened = ""
     if max_steps is None:
         max_steps = int(max(30, 15 * period))
     max_steps = int(min(max_steps, n // 4))
+    if theiler is None:
+        theiler = max(1, round(period))
+        # a short recording cannot afford one mean period on each side of every reference
+        # point (divergence_curve needs n - max_steps >= 10 (2 theiler + 1) reference states):
+        # shorten the window to what the data allow and say so, rather than giving no estimate
+        fits = int(((n - max_steps) // 10 - 1) // 2)
+        if 1 <= fits < theiler:
+            shortened = (
+                f"; Theiler window shortened from one mean period ({theiler} samples) to {fits}"
+                f" because the recording has only {n} states"
+            )
+            theiler = fits
     dc = divergence_curve(
         pts,
         method=method,
@@ -697,6 +709,7 @@ def lyapunov_from_data(
                 f"S(k) grows by {rise:.2f} nats but has no straight part over "
                 f">= {min_rise} e-foldings with a slope varying less than x{max_slope_ratio}"
             )
+    reason += shortened
     return LyapunovResult(
         lambda_max_per_step=float(lam),
         lambda_std_per_step=float(lam_std),
