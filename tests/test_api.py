@@ -6,6 +6,7 @@ import xarray as xr
 
 from neurodsr import fit, load_fit
 from neurodsr.cli import main
+from neurodsr.dynamics.systems import lorenz63
 from neurodsr.errors import InputError
 
 QUICK = dict(epochs=6, seq_len=50, batch_size=8, batches_per_epoch=4, eval_every=3,
@@ -20,7 +21,8 @@ def lorenz_raw():
 
 
 def test_fit_returns_model_log_and_metrics_in_data_units(lorenz_raw):
-    res = fit(lorenz_raw, 0.01, tau=20, seeds=2, hidden=16, test_fraction=0.25, **QUICK)
+    res = fit(lorenz_raw, 0.01, tau=20, forcing="stf", seeds=2, hidden=16, test_fraction=0.25,
+              **QUICK)
     assert res.n_train == 3000 and res.test.shape == (1000, 3)
     np.testing.assert_array_equal(res.test, lorenz_raw[3000:])
     m = res.metrics
@@ -37,7 +39,7 @@ def test_fit_returns_model_log_and_metrics_in_data_units(lorenz_raw):
 
 
 def test_save_and_load_round_trip(tmp_path, lorenz_raw):
-    res = fit(lorenz_raw, 0.01, tau=20, seeds=2, hidden=16, **QUICK)
+    res = fit(lorenz_raw, 0.01, tau=20, forcing="stf", seeds=2, hidden=16, **QUICK)
     path = res.save(tmp_path / "m.pt")
     loaded = load_fit(path)
     x0 = lorenz_raw[100]
@@ -67,9 +69,10 @@ def test_cli_fit_writes_fit_nc_and_prints_one_json_line(tmp_path, lorenz_raw, ca
     data = tmp_path / "lorenz.npy"
     np.save(data, lorenz_raw.astype(np.float32))
     out = tmp_path / "fit.nc"
-    code = main(["fit", str(data), "--dt", "0.01", "--tau", "20", "--out", str(out),
-                 "--epochs", "4", "--seeds", "2", "--hidden", "16", "--seq-len", "50",
-                 "--test-fraction", "0.2", "--n-generate", "1500", "--no-progress"])
+    code = main(["fit", str(data), "--dt", "0.01", "--tau", "20", "--forcing", "stf",
+                 "--out", str(out), "--epochs", "4", "--seeds", "2", "--hidden", "16",
+                 "--seq-len", "50", "--test-fraction", "0.2", "--n-generate", "1500",
+                 "--no-progress"])
     assert code == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     metrics = json.loads(line)
@@ -105,8 +108,8 @@ def test_cli_chain_ingest_preprocess_fit(tmp_path, lorenz_raw, capsys):
     with xr.open_dataset(pre, engine="h5netcdf") as p:
         n_train, n_total, dims = p.attrs["n_train"], p.sizes["time"], list(p.dim.values)
     capsys.readouterr()
-    assert main(["fit", str(pre), "--tau", "20", "--out", str(out), "--epochs", "2",
-                 "--hidden", "8", "--seq-len", "50", "--no-progress"]) == 0
+    assert main(["fit", str(pre), "--tau", "20", "--forcing", "stf", "--out", str(out),
+                 "--epochs", "2", "--hidden", "8", "--seq-len", "50", "--no-progress"]) == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert metrics["n_test"] == n_total - n_train
     log = json.loads((tmp_path / "fit.log.json").read_text())
@@ -124,7 +127,7 @@ def test_tau_auto_uses_the_data_exponent_and_compares_with_the_model(lorenz_raw)
     from neurodsr.dynamics.systems import lorenz63
 
     x = lorenz63(12_000, dt=0.01, seed=11).values
-    res = fit(x, 0.01, tau="auto", seeds=2, hidden=16, **QUICK)
+    res = fit(x, 0.01, tau="auto", forcing="stf", seeds=2, hidden=16, **QUICK)
     lam = res.meta["lyapunov"]["lambda_max"]
     assert 0.8 < lam < 1.05  # Lorenz-63: 0.9056 per unit time
     assert res.meta["tau"] == round(np.log(2) / (lam * 0.01))
@@ -143,7 +146,7 @@ def test_tau_auto_on_a_short_slow_recording_shortens_the_theiler_window():
     rng = np.random.default_rng(0)
     x = np.c_[np.sin(2 * np.pi * t / 600), np.cos(2 * np.pi * t / 610)]
     x = x + 0.05 * rng.standard_normal(x.shape)
-    res = fit(x, 1.0, tau="auto", hidden=8, **QUICK)
+    res = fit(x, 1.0, tau="auto", forcing="stf", hidden=8, **QUICK)
     lyap = res.meta["lyapunov"]
     assert lyap["verdict"] == "not chaotic"
     assert "Theiler window shortened" in lyap["reason"]
@@ -154,6 +157,19 @@ def test_tau_auto_on_a_recording_too_short_for_lyapunov_falls_back_and_says_why(
     # 100 training samples: too few for any divergence curve
     rng = np.random.default_rng(0)
     x = rng.standard_normal((130, 2)).cumsum(0)
-    res = fit(x, 1.0, tau="auto", hidden=8, n_train=100, **QUICK)
+    res = fit(x, 1.0, tau="auto", forcing="stf", hidden=8, n_train=100, **QUICK)
     assert res.meta["lyapunov"]["verdict"] == "unclear"
     assert res.meta["tau"] == 20 and "No Lyapunov estimate" in res.meta["tau_reason"]
+
+
+def test_default_forcing_is_gtf_and_still_compares_lyapunov_exponents():
+    x = lorenz63(6000, dt=0.01, seed=3).values
+    res = fit(x, 0.01, seeds=2, hidden=16, **QUICK)
+    cfg = res.meta["train_config"]
+    assert cfg["forcing"] == "gtf" and cfg["alpha"] == 0.1
+    assert res.metrics["forcing"] == "gtf" and res.metrics["alpha"] == 0.1
+    assert res.meta["tau"] is None and res.meta["forcing_reason"].startswith("GTF")
+    # tau="auto" (the default) still estimates the data's exponent for the comparison
+    assert res.meta["lyapunov"]["verdict"] == "chaotic"
+    assert "model lambda_max" in res.meta["lyapunov_comparison"]
+    assert res.to_dataset().attrs["forcing_reason"] == res.meta["forcing_reason"]

@@ -11,6 +11,7 @@ from neurodsr.models.pl import ShallowPLRNN
 from neurodsr.training import TrainConfig, WindowSampler, train
 
 QUICK = dict(
+    forcing="stf",
     seq_len=60,
     batch_size=8,
     batches_per_epoch=5,
@@ -165,7 +166,7 @@ def test_other_forcing_schemes_train(kind, lorenz_z):
         "bptt-clipped": dict(forcing="none", grad_clip=1.0),
     }[kind]
     model = make_model("shplrnn", 3, 3, seeds=[0, 1], hidden_dim=16)
-    tlog = train(model, lorenz_z[:3000], TrainConfig(epochs=5, **cfg, **QUICK))
+    tlog = train(model, lorenz_z[:3000], TrainConfig(epochs=5, **{**QUICK, **cfg}))
     assert np.isfinite(tlog.loss).all() and len(tlog.epoch) == 5
     if kind == "gtf-adaptive":
         assert all(0.0 <= a <= 1.0 for row in tlog.alpha for a in row)

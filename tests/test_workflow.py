@@ -231,7 +231,9 @@ def test_outputs_follow_the_data_contracts(tiny_run):
         assert key in metrics, key
     assert metrics["best_seed"] in metrics["seeds"]
     lyap = json.loads((root / "lyapunov.json").read_text())
-    assert metrics["tau"] == lyap["tau"]  # the fit used the Lyapunov stage's tau
+    # the default forcing is GTF: tau (from the Lyapunov stage) is reported but not trained with
+    assert metrics["forcing"] == "gtf" and metrics["alpha"] == 0.1 and metrics["tau"] is None
+    assert metrics["forcing_reason"].startswith("GTF") and lyap["tau"] >= 2
     for name in ("recording.nc", "preprocessed.nc", "lyapunov.nc"):
         ds = read_dataset(root / name)
         assert any(k.startswith("version_") for k in ds.attrs), name

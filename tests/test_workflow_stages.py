@@ -72,8 +72,8 @@ def session_dir(tmp_path_factory):
     write_json({"lambda_max": 0.9, "lambda_std": 0.05, "tau": 38, "verdict": "chaotic",
                 "tau_explanation": "tau = ln 2 / lambda_max -> 38"}, files["lyapunov_json"])
     torch.set_num_threads(1)
-    result = fit(x, 0.02, tau=38, seeds=2, epochs=3, n_train=2400, seq_len=30, batch_size=4,
-                 progress=False, checkpoint_dir=files["checkpoints"], eval_every=1,
+    result = fit(x, 0.02, tau=38, forcing="stf", seeds=2, epochs=3, n_train=2400, seq_len=30,
+                 batch_size=4, progress=False, checkpoint_dir=files["checkpoints"], eval_every=1,
                  eval_steps=500)
     ds = result.to_dataset().assign_coords(dim=["pc0", "pc1", "pc2"])
     write_dataset(ds, files["fit"])

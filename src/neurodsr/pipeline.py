@@ -323,6 +323,7 @@ def evaluate_session(
         kaplan_yorke=_num(spec.kaplan_yorke[best]),
         tau=metrics.get("tau"),
         tau_reason=_tau_reason(fit_ds, lyapunov, metrics.get("tau")),
+        forcing_reason=str(fit_ds.attrs.get("forcing_reason", "")),
         vpt_steps=vpt_steps,
         vpt_seconds=vpt_steps * dt,
         vpt_lyapunov_times=vpt_steps * dt / lyap_time if lyap_time else None,

@@ -47,8 +47,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="sampling interval in s (or the system's time units); "
                    "default: the file's dt attr")
     p.add_argument("--tau", type=_tau, default="auto",
-                   help="forcing interval in steps, 'auto' (ln2/lambda_max from the data, "
-                   "default) or 'none' (plain BPTT)")
+                   help="STF forcing interval in steps, 'auto' (ln2/lambda_max from the data, "
+                   "default; with GTF only compared with the model's) or 'none' (plain BPTT)")
     p.add_argument("--out", type=Path, required=True, help="FIT.nc to write")
     p.add_argument("--weights", type=Path, default=None, help="default: FIT.pt beside --out")
     p.add_argument("--model", default="shplrnn",
@@ -56,7 +56,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                             "gru"])
     p.add_argument("--latent", type=int, default=None, help="latent size M (default: dims)")
     p.add_argument("--hidden", type=int, default=None, help="hidden width L (default 50)")
-    p.add_argument("--forcing", default="stf", choices=["stf", "gtf", "none"])
+    p.add_argument("--forcing", default="gtf", choices=["gtf", "stf", "none"],
+                   help="gtf (default): every step with strength --alpha; stf: full forcing "
+                   "every --tau steps; none: plain BPTT")
     p.add_argument("--alpha", type=_alpha, default=0.1, help="GTF strength or 'adaptive'")
     p.add_argument("--epochs", type=int, default=1000)
     p.add_argument("--seq-len", type=int, default=100, help="training window, steps")

@@ -163,6 +163,25 @@ def _model_notes(m: dict[str, Any]) -> str:
     return "".join(f'<div class="note">{escape(n)}</div>' for n in notes)
 
 
+def _forcing_html(m: dict[str, Any], ly_json: dict[str, Any]) -> str:
+    """How training was forced, and the tau the data suggest (what STF would use)."""
+    tau_text = escape(m.get("tau_reason") or ly_json.get("tau_explanation") or "")
+    forcing = m.get("forcing") or "stf"
+    if forcing == "gtf":
+        tau_text = escape(ly_json.get("tau_explanation") or m.get("tau_reason") or "")
+        alpha = m.get("alpha")
+        alpha_text = "adaptive" if alpha == "adaptive" else escape(fmt(alpha))
+        return (
+            f"<p><b>Forcing: GTF, alpha = {alpha_text} at every step.</b> "
+            f"{escape(m.get('forcing_reason') or '')}</p>"
+            f"<p>The forcing interval the data suggest for STF: "
+            f"{escape(fmt(ly_json.get('tau')))} steps. {tau_text}</p>"
+        )
+    if forcing == "none" or m.get("tau") is None:
+        return f"<p><b>Forcing: plain BPTT</b> (only each window's first state). {tau_text}</p>"
+    return f"<p><b>Forcing: STF, tau = {escape(fmt(m.get('tau')))} steps.</b> {tau_text}</p>"
+
+
 def session_report_html(session_dir: str | os.PathLike[str]) -> str:
     """The HTML report of one session from its results folder (see :mod:`neurodsr.pipeline`).
 
@@ -255,8 +274,7 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
     body = (
         f"<p><b>{lam_text}</b> (verdict: {escape(ly_json.get('verdict'))}): "
         f"{escape(ly_json.get('reason', ''))}.</p>"
-        f"<p><b>Forcing interval tau = {escape(fmt(m.get('tau')))} steps.</b> "
-        f"{escape(m.get('tau_reason') or ly_json.get('tau_explanation') or '')}</p>"
+        f"{_forcing_html(m, ly_json)}"
         f"<p>{escape(ly_json.get('advice', ''))}</p>"
     )
     body += _img(F.lyapunov_figure, ly, alt="lyapunov divergence",
@@ -264,7 +282,7 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
                  "part (shaded, found automatically) is lambda_max; tau = ln 2 / lambda_max is "
                  "the time a perturbation takes to double. Right: the local slope, flat where "
                  "the divergence is exponential.")
-    parts.append(section("How chaotic is it? lambda_max and the forcing interval", body,
+    parts.append(section("How chaotic is it? lambda_max and the forcing", body,
                          "lyapunov"))
 
     # ---- training
