@@ -123,6 +123,32 @@ def test_fused_rollout_equals_autograd(name, tau, alpha):
         torch.testing.assert_close(out[True][1][k], g, rtol=1e-4, atol=1e-6, msg=k)
 
 
+@pytest.mark.parametrize("name", ["shplrnn", "plrnn"])
+@pytest.mark.parametrize(("tau", "alpha"), [(7, 1.0), (1, 0.1), (3, "per_member")])
+def test_fused_loss_equals_autograd(name, tau, alpha):
+    """rollout_loss (loss inside the fused op) gives autograd's per-member losses and
+    gradients, also when the members' losses are weighted differently (and twice in a row)."""
+    torch.manual_seed(1)
+    m = make_model(name, 3, 5, seeds=[0, 1], hidden_dim=20)
+    with torch.no_grad():
+        m.init_map.normal_()
+    a = torch.tensor([0.2, 0.9]) if alpha == "per_member" else alpha
+    x = torch.randn(41, 2, 4, 3)
+    weights = torch.tensor([1.0, 3.0])
+    out = {}
+    for fused in (True, False):
+        m.fused = fused
+        m.zero_grad()
+        losses = m.rollout_loss(x, tau, a)
+        assert losses.shape == (2,)
+        (losses * weights).sum().backward(retain_graph=True)
+        (losses * weights).sum().backward()  # a second pass must see the same saved values
+        out[fused] = (losses.detach(), {k: p.grad.clone() for k, p in m.named_parameters()})
+    torch.testing.assert_close(out[True][0], out[False][0], rtol=1e-6, atol=1e-7)
+    for k, g in out[False][1].items():
+        torch.testing.assert_close(out[True][1][k], g, rtol=1e-4, atol=1e-6, msg=k)
+
+
 def test_config_round_trip():
     m = make_model("dendplrnn", 3, 4, seeds=[3, 4], n_bases=5)
     m2 = model_from_config(m.config())

@@ -226,6 +226,16 @@ class LatentModel(nn.Module):
                 z = self.force(z, x[t], alpha)
         return torch.stack(preds)
 
+    def rollout_loss(
+        self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0
+    ) -> Tensor:
+        """Each member's mean squared error of its forced rollout's predictions of x_1..x_T.
+
+        Parameters as :meth:`rollout`. Returns a Tensor of shape (E,), in squared units of x.
+        Models with a fused rollout compute it inside the fused op (same value and gradients).
+        """
+        return (self.rollout(x, tau, alpha) - x[1:]).pow(2).mean(dim=(0, 2, 3))
+
     @torch.no_grad()
     def generate(self, z0: Tensor, n_steps: int) -> Tensor:
         """Free run from z0 (E, B, D) for n_steps; returns the states, (n_steps, E, B, D)."""

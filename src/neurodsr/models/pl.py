@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from neurodsr.models.base import LatentModel, member_generators, stack_init
-from neurodsr.models.fused import fused_pl_rollout
+from neurodsr.models.fused import fused_pl_loss, fused_pl_rollout
 
 __all__ = ["PLRNN", "ClippedShallowPLRNN", "DendPLRNN", "ShallowPLRNN"]
 
@@ -95,6 +95,15 @@ class PLRNN(_DiagOffDiag):
         return fused_pl_rollout(x, self.A, self.weight(), None, self.h, None, self.init_map,
                                 tau, alpha)
 
+    def rollout_loss(
+        self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0
+    ) -> Tensor:
+        """Per-member MSE (see :meth:`LatentModel.rollout_loss`); fused for the identity model."""
+        if not (self.fused and self.observation == "identity"):
+            return super().rollout_loss(x, tau, alpha)
+        return fused_pl_loss(x, self.A, self.weight(), None, self.h, None, self.init_map,
+                             tau, alpha)
+
     def jacobian(self, z: Tensor) -> Tensor:
         """J = diag(A) + W diag(1[z > 0]), (E, B, M, M)."""
         w = self.weight().unsqueeze(1)  # (E, 1, M, M)
@@ -154,6 +163,15 @@ class ShallowPLRNN(LatentModel):
             return super().rollout(x, tau, alpha)
         return fused_pl_rollout(x, self.A, self.W1, self.W2, self.h1, self.h2, self.init_map,
                                 tau, alpha)
+
+    def rollout_loss(
+        self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0
+    ) -> Tensor:
+        """Per-member MSE (see :meth:`LatentModel.rollout_loss`); fused for the identity model."""
+        if not (self.fused and self.observation == "identity"):
+            return super().rollout_loss(x, tau, alpha)
+        return fused_pl_loss(x, self.A, self.W1, self.W2, self.h1, self.h2, self.init_map,
+                             tau, alpha)
 
     def _pre(self, z: Tensor) -> Tensor:
         """W2 z + h2, (E, B, M) -> (E, B, L)."""
