@@ -65,11 +65,11 @@ def test_interrupted_fit_resumes_from_its_checkpoint(tmp_path, lorenz_z):
     class Interrupted(ShallowPLRNN):
         calls = 0
 
-        def rollout(self, *a, **k):
+        def rollout_loss(self, *a, **k):
             type(self).calls += 1
             if type(self).calls > 7 * cfg.batches_per_epoch:  # dies during epoch 7
                 raise KeyboardInterrupt
-            return super().rollout(*a, **k)
+            return super().rollout_loss(*a, **k)
 
     uninterrupted = make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=16)
     train(uninterrupted, x, cfg)
@@ -105,14 +105,14 @@ def test_checkpoint_from_other_settings_is_not_resumed(tmp_path, lorenz_z):
 
 
 class _NaNOnce(ShallowPLRNN):
-    """Returns NaN predictions on the given rollout calls (a stand-in for a blow-up)."""
+    """Returns NaN losses on the given training calls (a stand-in for a blow-up)."""
 
     bad_calls: ClassVar[set[int]] = set()
     calls = 0
 
-    def rollout(self, *a, **k):
+    def rollout_loss(self, *a, **k):
         type(self).calls += 1
-        out = super().rollout(*a, **k)
+        out = super().rollout_loss(*a, **k)
         return out * float("nan") if type(self).calls in self.bad_calls else out
 
 
@@ -128,13 +128,11 @@ def test_injected_nan_is_survived(lorenz_z):
 
 
 class _OneSeedBlowsUp(ShallowPLRNN):
-    """Member 0 always returns NaN predictions; member 1 is healthy."""
+    """Member 0's loss is always NaN; member 1 is healthy."""
 
-    def rollout(self, *a, **k):
-        out = super().rollout(*a, **k)
-        mask = torch.zeros_like(out)
-        mask[:, 0] = float("nan")
-        return out + mask
+    def rollout_loss(self, *a, **k):
+        out = super().rollout_loss(*a, **k)
+        return out + torch.tensor([float("nan"), 0.0])
 
 
 def test_one_failing_seed_is_stopped_while_the_others_train(lorenz_z):
