@@ -149,6 +149,35 @@ def test_fused_loss_equals_autograd(name, tau, alpha):
         torch.testing.assert_close(out[True][1][k], g, rtol=1e-4, atol=1e-6, msg=k)
 
 
+@pytest.mark.parametrize("name", ["shplrnn", "plrnn"])
+@pytest.mark.parametrize(("tau", "alpha"), [(7, 1.0), (1, 0.1), (3, "per_member")])
+def test_loss_and_grad_equals_autograd(name, tau, alpha):
+    """The trainer's fast path (gradients written without autograd) equals autograd through
+    the plain loop, with per-member weights, and accumulates into existing gradients."""
+    torch.manual_seed(2)
+    m = make_model(name, 3, 5, seeds=[0, 1], hidden_dim=20)
+    with torch.no_grad():
+        m.init_map.normal_()
+    a = torch.tensor([0.2, 0.9]) if alpha == "per_member" else alpha
+    x = torch.randn(41, 2, 4, 3)
+    weight = torch.tensor([0.0, 2.0])
+    m.fused = False
+    m.zero_grad()
+    ref_loss = m.rollout_loss(x, tau, a)
+    (ref_loss * weight).sum().backward()
+    ref = {k: p.grad.clone() for k, p in m.named_parameters()}
+    m.fused = True
+    m.zero_grad(set_to_none=True)
+    loss = m.loss_and_grad(x, tau, a, weight)
+    torch.testing.assert_close(loss, ref_loss.detach(), rtol=1e-6, atol=1e-7)
+    for k, p in m.named_parameters():
+        torch.testing.assert_close(p.grad, ref[k], rtol=1e-4, atol=1e-6, msg=k)
+    m.loss_and_grad(x, tau, a, weight)  # accumulates, as backward() does
+    for k, p in m.named_parameters():
+        torch.testing.assert_close(p.grad, 2 * ref[k], rtol=1e-4, atol=1e-6, msg=k)
+    assert make_model("lstm", 3, 5, seeds=[0]).loss_and_grad(x[:, :1]) is None
+
+
 def test_config_round_trip():
     m = make_model("dendplrnn", 3, 4, seeds=[3, 4], n_bases=5)
     m2 = model_from_config(m.config())

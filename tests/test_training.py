@@ -65,11 +65,11 @@ def test_interrupted_fit_resumes_from_its_checkpoint(tmp_path, lorenz_z):
     class Interrupted(ShallowPLRNN):
         calls = 0
 
-        def rollout_loss(self, *a, **k):
+        def loss_and_grad(self, *a, **k):
             type(self).calls += 1
             if type(self).calls > 7 * cfg.batches_per_epoch:  # dies during epoch 7
                 raise KeyboardInterrupt
-            return super().rollout_loss(*a, **k)
+            return super().loss_and_grad(*a, **k)
 
     uninterrupted = make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=16)
     train(uninterrupted, x, cfg)
@@ -110,9 +110,9 @@ class _NaNOnce(ShallowPLRNN):
     bad_calls: ClassVar[set[int]] = set()
     calls = 0
 
-    def rollout_loss(self, *a, **k):
+    def loss_and_grad(self, *a, **k):
         type(self).calls += 1
-        out = super().rollout_loss(*a, **k)
+        out = super().loss_and_grad(*a, **k)
         return out * float("nan") if type(self).calls in self.bad_calls else out
 
 
@@ -130,8 +130,8 @@ def test_injected_nan_is_survived(lorenz_z):
 class _OneSeedBlowsUp(ShallowPLRNN):
     """Member 0's loss is always NaN; member 1 is healthy."""
 
-    def rollout_loss(self, *a, **k):
-        out = super().rollout_loss(*a, **k)
+    def loss_and_grad(self, *a, **k):
+        out = super().loss_and_grad(*a, **k)
         return out + torch.tensor([float("nan"), 0.0])
 
 

@@ -236,6 +236,31 @@ class LatentModel(nn.Module):
         """
         return (self.rollout(x, tau, alpha) - x[1:]).pow(2).mean(dim=(0, 2, 3))
 
+    def loss_and_grad(
+        self,
+        x: Tensor,
+        tau: int | None = None,
+        alpha: float | Tensor = 1.0,
+        weight: Tensor | None = None,
+    ) -> Tensor | None:
+        """:meth:`rollout_loss` with the gradient of ``sum(weight * loss)`` added to each
+        parameter's ``.grad`` by a hand-written backward pass, without autograd.
+
+        Parameters as :meth:`rollout`; ``weight`` (E,) defaults to ones. Returns the per-member
+        losses (E,), or None when the model has no such pass (the caller then uses autograd
+        on :meth:`rollout_loss`).
+        """
+        return None
+
+    def _add_grads(self, grads: dict[str, Tensor]) -> None:
+        """Accumulate hand-computed gradients into ``.grad``, as ``backward()`` would."""
+        for name, g in grads.items():
+            p = getattr(self, name)
+            if p.grad is None:
+                p.grad = g
+            else:
+                p.grad.add_(g)
+
     @torch.no_grad()
     def generate(self, z0: Tensor, n_steps: int) -> Tensor:
         """Free run from z0 (E, B, D) for n_steps; returns the states, (n_steps, E, B, D)."""

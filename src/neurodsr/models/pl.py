@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from neurodsr.models.base import LatentModel, member_generators, stack_init
-from neurodsr.models.fused import fused_pl_loss, fused_pl_rollout
+from neurodsr.models.fused import fused_pl_loss, fused_pl_loss_and_grads, fused_pl_rollout
 
 __all__ = ["PLRNN", "ClippedShallowPLRNN", "DendPLRNN", "ShallowPLRNN"]
 
@@ -104,6 +104,22 @@ class PLRNN(_DiagOffDiag):
         return fused_pl_loss(x, self.A, self.weight(), None, self.h, None, self.init_map,
                              tau, alpha)
 
+    def loss_and_grad(
+        self,
+        x: Tensor,
+        tau: int | None = None,
+        alpha: float | Tensor = 1.0,
+        weight: Tensor | None = None,
+    ) -> Tensor | None:
+        """See :meth:`LatentModel.loss_and_grad`; the fused pass for the identity model."""
+        if not (self.fused and self.observation == "identity"):
+            return None
+        loss, (g_a, g_w, _, g_h, _, g_init) = fused_pl_loss_and_grads(
+            x, self.A.detach(), self.weight().detach(), None, self.h.detach(), None,
+            self.init_map.detach(), tau, alpha, weight)
+        self._add_grads({"A": g_a, "W": g_w.mul_(self.offdiag), "h": g_h, "init_map": g_init})
+        return loss
+
     def jacobian(self, z: Tensor) -> Tensor:
         """J = diag(A) + W diag(1[z > 0]), (E, B, M, M)."""
         w = self.weight().unsqueeze(1)  # (E, 1, M, M)
@@ -172,6 +188,23 @@ class ShallowPLRNN(LatentModel):
             return super().rollout_loss(x, tau, alpha)
         return fused_pl_loss(x, self.A, self.W1, self.W2, self.h1, self.h2, self.init_map,
                              tau, alpha)
+
+    def loss_and_grad(
+        self,
+        x: Tensor,
+        tau: int | None = None,
+        alpha: float | Tensor = 1.0,
+        weight: Tensor | None = None,
+    ) -> Tensor | None:
+        """See :meth:`LatentModel.loss_and_grad`; the fused pass for the identity model."""
+        if not (self.fused and self.observation == "identity"):
+            return None
+        params = [self.A, self.W1, self.W2, self.h1, self.h2, self.init_map]
+        loss, grads = fused_pl_loss_and_grads(x, *(p.detach() for p in params), tau, alpha,
+                                              weight)
+        self._add_grads(dict(zip(("A", "W1", "W2", "h1", "h2", "init_map"), grads,
+                                 strict=True)))
+        return loss
 
     def _pre(self, z: Tensor) -> Tensor:
         """W2 z + h2, (E, B, M) -> (E, B, L)."""

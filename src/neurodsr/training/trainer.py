@@ -192,14 +192,26 @@ def gradient_step(
     bad : Tensor (E,) bool
         Members (not frozen) whose loss or gradient is not finite. If any, no update is made.
     """
-    member_loss = model.rollout_loss(xb, tau, alpha)  # (E,): MSE of the predictions of x_1..x_T
-    if frozen is not None and bool(frozen.any()):
-        member_loss = torch.where(frozen, torch.zeros_like(member_loss), member_loss)
-    loss = member_loss.sum()
-    if config.latent_reg > 0:
-        loss = loss + config.latent_reg * model.latent_penalty(config.latent_reg_fraction).sum()
+    any_frozen = frozen is not None and bool(frozen.any())
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    # the PL family's fused pass writes the gradients itself (no autograd graph); other
+    # models, and the fused ones with an affine read-out, go through autograd
+    weight = (~frozen).to(xb.dtype) if any_frozen else None
+    member_loss = model.loss_and_grad(xb, tau, alpha, weight)  # (E,) or None
+    if member_loss is None:
+        member_loss = model.rollout_loss(xb, tau, alpha)  # (E,): MSE of predicting x_1..x_T
+        if any_frozen:
+            member_loss = torch.where(frozen, torch.zeros_like(member_loss), member_loss)
+        loss = member_loss.sum()
+    else:
+        if any_frozen:
+            member_loss = torch.where(frozen, torch.zeros_like(member_loss), member_loss)
+        loss = None
+    if config.latent_reg > 0:
+        penalty = config.latent_reg * model.latent_penalty(config.latent_reg_fraction).sum()
+        loss = penalty if loss is None else loss + penalty
+    if loss is not None:
+        loss.backward()
     params = [p for p in model.parameters() if p.grad is not None]
     norms = _member_norms(params)
     bad = ~torch.isfinite(member_loss.detach() + norms)
