@@ -37,6 +37,8 @@ def main() -> None:
     p.add_argument("--hidden", type=int, default=None, help="L (default: latent)")
     p.add_argument("--obs", type=int, default=None, help="observed dims N (default: latent)")
     p.add_argument("--tau", type=int, default=30)
+    p.add_argument("--alpha", type=float, default=None,
+                   help="GTF instead of STF: forcing strength alpha at every step (tau = 1)")
     p.add_argument("--seq-len", type=int, default=100)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--steps", type=int, default=200)
@@ -55,8 +57,11 @@ def main() -> None:
                        hidden_dim=args.hidden or args.latent).to(device)
     if args.autograd:
         model.fused = False
-    cfg = TrainConfig(tau=args.tau, seq_len=args.seq_len, batch_size=args.batch,
-                      device=args.device, progress=False)
+    forcing = "stf" if args.alpha is None else "gtf"
+    cfg = TrainConfig(forcing=forcing, tau=args.tau, alpha=args.alpha or 0.1,
+                      seq_len=args.seq_len, batch_size=args.batch, device=args.device,
+                      progress=False)
+    tau, alpha = cfg.forcing_schedule()  # STF: (tau, 1); GTF: (1, alpha), as train() uses
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(max(20_000, 4 * args.seq_len), n_obs, generator=gen).to(device)
     sampler = WindowSampler(x, args.seq_len, model.seeds)
@@ -64,7 +69,7 @@ def main() -> None:
 
     def run(n: int) -> None:
         for _ in range(n):
-            gradient_step(model, opt, sampler.sample(args.batch), args.tau, 1.0, cfg)
+            gradient_step(model, opt, sampler.sample(args.batch), tau, alpha, cfg)
         if device.type == "cuda":
             torch.cuda.synchronize()
 
@@ -76,7 +81,8 @@ def main() -> None:
     ref = REFERENCE_STEPS_PER_S.get(args.model)
     print(json.dumps({
         "model": args.model, "latent": args.latent, "hidden": args.hidden or args.latent,
-        "tau": args.tau, "seq_len": args.seq_len, "batch": args.batch,
+        "forcing": forcing, "tau": tau, "alpha": alpha, "seq_len": args.seq_len,
+        "batch": args.batch,
         "ensemble": args.ensemble, "device": str(device), "threads": torch.get_num_threads(),
         "fused": bool(getattr(model, "fused", False)) and model.observation == "identity",
         "steps_per_s": round(sps, 1), "model_steps_per_s": round(sps * args.ensemble, 1),

@@ -52,35 +52,39 @@ def _forward(
     init_map: Tensor,
     tau: int | None,
     alpha: Tensor,
-) -> tuple[Tensor, Tensor, dict[int, Tensor]]:
+) -> tuple[Tensor, Tensor, Tensor]:
     """The forced forward loop. Returns the states z_0..z_T (T+1, E, B, M; z_t after forcing),
-    the hidden activations r_1..r_T (T, E, B, L) and, for each forcing step t, z_t[:N] before
-    it was forced (keyed by t - 1, the row of its prediction)."""
+    the hidden activations r_1..r_T (T, E, B, L) and the prediction errors
+    z_t[:N] - x_t before forcing, t = 1..T (T, E, B, N)."""
     n_t = x.shape[0] - 1
     e, b, n = x.shape[1:]
     m = A.shape[1]
     forced = _forcing_steps(n_t, tau)
+    every = tau == 1  # GTF: every step is forced, and its error is computed in the loop
     a = A.unsqueeze(1)  # (E, 1, M)
     # transposed weights made contiguous once: the batched GEMM then reads them row-wise
     w1t = W1.transpose(1, 2).contiguous()  # (E, L, M)
     w2t = None if W2 is None else W2.transpose(1, 2).contiguous()  # (E, M, L)
-    al = alpha.reshape(-1, 1, 1)
+    neg_al = alpha.neg().reshape(-1, 1, 1)
     lw = W1.shape[2]
     # Biases expanded to full, contiguous (E, B, .) once: each step then writes its result
     # in place (addcmul/baddbmm into the state buffer) instead of copying a broadcast
     # bias into a fresh output, which costs as much as the matrix product at these sizes.
     h1f = h1.unsqueeze(1).expand(e, b, m).contiguous()
     h2f = None if h2 is None else h2.unsqueeze(1).expand(e, b, lw).contiguous()
-    # states z_0..z_T written in place (z_t after forcing); predictions are z_t[:N] before
-    # forcing, so only the few forcing steps keep a copy of their pre-forcing values
+    # states z_0..z_T written in place (z_t after forcing); a forcing step first takes its
+    # prediction error (the loss needs the state before forcing), then forces:
+    # z[:N] <- z[:N] - alpha (z[:N] - x) = (1 - alpha) z[:N] + alpha x
     zs = x.new_empty(n_t + 1, e, b, m)
     torch.cat([x[0], torch.bmm(x[0], init_map.transpose(1, 2))], dim=-1, out=zs[0])
     r_all = x.new_empty(n_t, e, b, lw)
-    before_forcing = {}
+    diff = x.new_empty(n_t, e, b, n) if every else None
+    errors = {}
     # views of every step made once (unbind, in C++), and kernels bound to local names:
     # at ~1 us per kernel, Python's indexing and attribute lookups are a third of the time
     zv, rv = zs.unbind(0), r_all.unbind(0)
-    baddbmm, addcmul, clamp_min = torch.baddbmm, torch.addcmul, torch.clamp_min
+    dv = diff.unbind(0) if every else None
+    baddbmm, addcmul, clamp_min, sub = torch.baddbmm, torch.addcmul, torch.clamp_min, torch.sub
     for i in range(n_t):
         z = zv[i]
         if w2t is None:
@@ -88,11 +92,18 @@ def _forward(
         else:
             r = baddbmm(h2f, z, w2t, out=rv[i]).clamp_min_(0.0)
         addcmul(h1f, a, z, out=zv[i + 1]).baddbmm_(r, w1t)
-        if i + 1 in forced:
+        if every:
             head = zv[i + 1][..., :n]
-            before_forcing[i] = head.clone()
-            head.lerp_(x[i + 1], al)
-    return zs, r_all, before_forcing
+            head.addcmul_(sub(head, x[i + 1], out=dv[i]), neg_al)
+        elif i + 1 in forced:
+            head = zv[i + 1][..., :n]
+            err = errors[i] = sub(head, x[i + 1])
+            head.addcmul_(err, neg_al)
+    if not every:
+        diff = torch.sub(zs[1:, ..., :n], x[1:])  # rows of forcing steps replaced below
+        for i, err in errors.items():
+            diff[i] = err
+    return zs, r_all, diff
 
 
 def _backward(
@@ -119,26 +130,47 @@ def _backward(
     mask = torch.sign(r_all)
     # delta[i] = dLoss/dz_i (z_i before forcing), filled backwards. It starts out holding
     # the loss gradient of each prediction (rows 1..T, first N units), and each step adds
-    # what flows back from the step after it: delta[i] += A*d + W2^T u.
+    # what flows back from the step after it: delta[i] += A*d + W2^T u. At a forcing step
+    # the forcing came after the prediction, so only the part that flowed back through the
+    # forced units is scaled by keep = 1 - alpha, not the loss term.
     delta = x.new_zeros(n_t + 1, e, b, m)
     delta[1:, ..., :n] = g_pred
-    keep_n = (1.0 - alpha).reshape(-1, 1, 1)
+    keep = torch.ones(e, 1, m, dtype=x.dtype, device=x.device)
+    keep[..., :n] = (1.0 - alpha).reshape(-1, 1, 1)
+    every = len(forced) == n_t - 1  # GTF: every step but the last is forced
+    a_in, w2_in = a, W2  # what flows into a forced row: the same, scaled by keep
+    if every:
+        # fold keep into the weights of the recursion (A*keep, W2*keep; the PLRNN, whose u
+        # flows back unweighted, into the mask rows of the forced steps): no per-step op
+        a_in = a * keep
+        if W2 is None:
+            mask[1:].mul_(keep)
+        else:
+            w2_in = W2 * keep
+    else:
+        for t in forced:  # few (STF): these rows get their loss term after the scaling
+            delta[t, ..., :n] = 0.0
     u_all = torch.empty_like(r_all)
-    dv, uv, mv = delta.unbind(0), u_all.unbind(0), mask.unbind(0)
-    bmm = torch.bmm
+    dv, uv, mv, gv = delta.unbind(0), u_all.unbind(0), mask.unbind(0), g_pred.unbind(0)
+    bmm, addcmul = torch.bmm, torch.addcmul
     for i in range(n_t - 1, -1, -1):
         d = dv[i + 1]
-        if i + 1 in forced:
-            # the forcing at step i + 1 came after its prediction: scale only the part of
-            # the gradient that flowed through the forced units, not their loss term
-            gp = g_pred[i]
-            d[..., :n].sub_(gp).mul_(keep_n).add_(gp)
+        if not every and i + 1 in forced:
+            head = d[..., :n]
+            addcmul(gv[i], head, keep[..., :n], out=head)
         u = bmm(d, W1, out=uv[i]).mul_(mv[i])
-        nxt = dv[i].addcmul_(a, d)
-        if W2 is None:
-            nxt.add_(u)
-        else:
-            nxt.baddbmm_(u, W2)
+        if i > 0:
+            nxt = dv[i].addcmul_(a_in, d)
+            if W2 is None:
+                nxt.add_(u)
+            else:
+                nxt.baddbmm_(u, w2_in)
+        else:  # into z_0, which is not forced
+            nxt = dv[0].addcmul_(a, d)
+            if W2 is None:
+                nxt.add_(u)
+            else:
+                nxt.baddbmm_(u, W2)
     c = delta[0]  # dLoss/dz_0
     delta = delta[1:]
 
@@ -164,10 +196,8 @@ class _FusedPLRollout(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, A: Tensor, W1: Tensor, W2: Tensor | None, h1: Tensor,
                 h2: Tensor | None, init_map: Tensor, tau: int | None, alpha: Tensor) -> Tensor:
-        zs, r_all, before_forcing = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha)
-        preds = zs[1:, ..., : x.shape[-1]].clone()
-        for i, v in before_forcing.items():
-            preds[i] = v
+        zs, r_all, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha)
+        preds = diff.add_(x[1:])  # the predictions themselves (before forcing)
         ctx.save_for_backward(x, A, W1, W2, alpha, zs, r_all)
         ctx.tau = tau
         return preds
@@ -189,11 +219,7 @@ class _FusedPLLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, A: Tensor, W1: Tensor, W2: Tensor | None, h1: Tensor,
                 h2: Tensor | None, init_map: Tensor, tau: int | None, alpha: Tensor) -> Tensor:
-        zs, r_all, before_forcing = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha)
-        n = x.shape[-1]
-        diff = torch.sub(zs[1:, ..., :n], x[1:])  # prediction errors (T, E, B, N)
-        for i, v in before_forcing.items():
-            torch.sub(v, x[i + 1], out=diff[i])
+        zs, r_all, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha)
         loss = diff.square().mean(dim=(0, 2, 3))
         ctx.save_for_backward(x, A, W1, W2, alpha, zs, r_all, diff)
         ctx.tau = tau
@@ -282,13 +308,9 @@ def fused_pl_loss_and_grads(
     """
     if not isinstance(alpha, Tensor):
         alpha = torch.full((A.shape[0],), float(alpha), dtype=x.dtype, device=x.device)
-    zs, r_all, before_forcing = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha)
-    n = x.shape[-1]
-    diff = torch.sub(zs[1:, ..., :n], x[1:])
-    for i, v in before_forcing.items():
-        torch.sub(v, x[i + 1], out=diff[i])
+    zs, r_all, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha)
     loss = diff.square().mean(dim=(0, 2, 3))
-    n_t, e, b, _ = diff.shape
+    n_t, e, b, n = diff.shape
     scale = torch.full((e,), 2.0 / (n_t * b * n), dtype=x.dtype, device=x.device)
     if weight is not None:
         scale = scale * weight.to(scale)
