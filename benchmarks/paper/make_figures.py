@@ -1,8 +1,9 @@
 """Tables (CSV + markdown), figures (PNG) and docs/RESULTS.md from the sweep and real-data results.
 
-Reads ``benchmarks/paper/results/sweep_*.jsonl`` and ``real_data.jsonl*`` (one line per
-trained member) and writes ``benchmarks/paper/results/{sweep,real_data}_summary.csv``,
-``docs/figures/*.png`` and ``docs/RESULTS.md`` (hand-written prose from
+Reads ``benchmarks/paper/results/sweep_*.jsonl``, ``gtf_*.jsonl``, ``long_*.jsonl`` and
+``real_data.jsonl*`` (one line per trained member) and writes the summaries
+``benchmarks/paper/results/*_summary.csv``, ``docs/figures/*.png`` and ``docs/RESULTS.md``
+(hand-written prose from
 ``benchmarks/paper/RESULTS_template.md`` with the tables filled in).
 
     .venv/bin/python benchmarks/paper/make_figures.py
@@ -90,6 +91,9 @@ def label(r: pd.Series) -> str:
         return f"STF tau={int(r['tau'])}"
     if r["method"] == "bptt":
         return "BPTT, no forcing"
+    if r["method"] == "gtf":
+        a = r["alpha"]
+        return "GTF, adaptive alpha" if a == "adaptive" else f"GTF alpha={float(a):g}"
     return f"BPTT, clip {r['clip']:g}"
 
 
@@ -183,13 +187,53 @@ def plot_sweep(df: pd.DataFrame, s: pd.DataFrame, system: str) -> Path:
     return path
 
 
+def plot_gtf(gs: pd.DataFrame, s: pd.DataFrame) -> Path:
+    """D_stsp and D_H against GTF's alpha per system, with the best STF interval's median."""
+    systems = list(dict.fromkeys(gs["system"]))
+    fig, axes = plt.subplots(2, len(systems), figsize=(4.2 * len(systems), 5.5), squeeze=False)
+    for col, system in enumerate(systems):
+        g = gs[(gs["system"] == system) & (gs["alpha"] != "adaptive")]
+        a = g["alpha"].astype(float).to_numpy()
+        stf = s[(s["system"] == system) & (s["model"].isin(g["model"])) & (s["method"] == "stf")]
+        for row, k in enumerate(("D_stsp", "D_H")):
+            ax = axes[row, col]
+            ceil = CEIL if k == "D_stsp" else 1.0
+            med = np.minimum(g[f"{k}_median"].to_numpy(dtype=float), ceil)
+            lo = np.minimum(g[f"{k}_q25"].to_numpy(dtype=float), ceil)
+            hi = np.minimum(g[f"{k}_q75"].to_numpy(dtype=float), ceil)
+            ax.errorbar(a, med, yerr=[med - lo, hi - med], marker="o", capsize=3,
+                        label="GTF (shPLRNN)")
+            if len(stf):
+                b = stf.loc[stf[f"{k}_median"].idxmin()]
+                ax.axhline(min(b[f"{k}_median"], ceil), color="C3", ls="--", lw=1,
+                           label=f"best STF (tau={int(b['tau'])})")
+            if system in FLOORS:
+                ax.axhline(FLOORS[system][row], color="grey", ls=":", lw=1, label="data vs data")
+            ax.set_xscale("log")
+            ax.set_xticks(a, [f"{v:g}" for v in a], fontsize=8)
+            ax.minorticks_off()
+            if k == "D_stsp":
+                ax.set_yscale("log")
+                ax.set_title(f"{system}: generalized teacher forcing")
+            ax.set_ylabel(f"{k} (median, IQR)")
+            ax.grid(alpha=0.3)
+        axes[1, col].set_xlabel("GTF alpha")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    path = FIG / "gtf_alpha.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 def real_table(s: pd.DataFrame) -> str:
-    lines = ["| data | forcing | tau | D_stsp | D_H | PE(20) | diverged | outside |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| data | forcing | tau | n | D_stsp | D_H | PE(20) | diverged | outside |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for _, r in s.iterrows():
         tau = "" if pd.isna(r["tau"]) else str(int(r["tau"]))
         lines.append(
-            f"| {r['data']} | {r['config']} | {tau} | {cell(r, 'D_stsp')} | {cell(r, 'D_H')} | "
+            f"| {r['data']} | {r['config']} | {tau} | {r['n']} | {cell(r, 'D_stsp')} | "
+            f"{cell(r, 'D_H')} | "
             f"{cell(r, 'PE20')} | {r['frac_diverged']:.0%} | {r['outside_median']:.1%} |"
         )
     return "\n".join(lines)
@@ -238,20 +282,37 @@ def main() -> None:
             plot_sweep(sw, s, system)
             fills[f"SWEEP_TABLE_{system.upper()}"] = sweep_table(s[s["system"] == system])
         stars = sw.groupby("system")["tau_star"].first().astype(int).to_dict()
-        fills["SWEEP_MINIMA"] = minima(s, stars)
+        gt = load("gtf_*.jsonl")
+        gs = None
+        if len(gt):
+            gt["alpha"] = gt["alpha"].astype(str)
+            gs = summarise(gt, ["system", "model", "method", "alpha"])
+            gs = gs.assign(_a=[9.0 if a == "adaptive" else float(a) for a in gs["alpha"]])
+            gs = gs.sort_values(["system", "_a"]).drop(columns=["_a"])
+            gs.to_csv(RES / "gtf_summary.csv", index=False, float_format="%.5g")
+            fills["GTF_TABLE"] = sweep_table(gs)
+            plot_gtf(gs, s)
+        fills["SWEEP_MINIMA"] = minima(s, stars, gs)
         fills["FLOORS"] = "; ".join(f"{k}: D_stsp {v[0]:.2f}, D_H {v[1]:.3f}"
                                     for k, v in FLOORS.items())
     lg = load("long_*.jsonl")
     if len(lg):
         lg["tau"] = lg["tau"].astype("Float64")
         lg["clip"] = lg["clip"].astype("Float64")
-        s = summarise(lg, ["system", "model", "method", "tau", "clip"])
+        lg["alpha"] = lg["alpha"].astype(str) if "alpha" in lg else "nan"
+        s = summarise(lg, ["system", "model", "method", "tau", "clip", "alpha"])
         s.to_csv(RES / "long_summary.csv", index=False, float_format="%.5g")
         fills["LONG_TABLE"] = sweep_table(s)
     rd = load("real_data.jsonl*")
     if len(rd):
         rd = rd.drop_duplicates(["data", "config", "seed"], keep="last")
         r = summarise(rd, ["data", "config", "tau"])
+        data_order = {d: i for i, d in enumerate(dict.fromkeys(
+            ["eeg_10d", "temperature_5d", "duffing", "lorenz63", "roessler", *r["data"]]))}
+        cfg_order = {c: i for i, c in enumerate(dict.fromkeys(
+            ["stf_auto", "stf_auto/3", "gtf_adaptive", "gtf_0.1", *r["config"]]))}
+        r = r.assign(_d=r["data"].map(data_order), _c=r["config"].map(cfg_order)).sort_values(
+            ["_d", "_c"]).drop(columns=["_d", "_c"])
         r.to_csv(RES / "real_data_summary.csv", index=False, float_format="%.5g")
         plot_real(r)
         fills["REAL_TABLE"] = real_table(r)
@@ -262,11 +323,11 @@ def main() -> None:
     print("wrote docs/RESULTS.md,", ", ".join(p.name for p in sorted(FIG.glob("*.png"))))
 
 
-def minima(s: pd.DataFrame, tau_star: dict[str, int]) -> str:
-    """Per system and model: the best tau by median D_stsp, tau = ln 2 / lambda_max, no forcing
-    and the best clipping run (median D_stsp)."""
+def minima(s: pd.DataFrame, tau_star: dict[str, int], gtf: pd.DataFrame | None = None) -> str:
+    """Per system and model: the best tau by median D_stsp, tau = ln 2 / lambda_max, no forcing,
+    the best clipping run and GTF at alpha = 0.1 (median D_stsp)."""
     lines = ["| system | model | best STF tau: D_stsp | tau = ln2/lambda: D_stsp | no forcing | "
-             "best clip: D_stsp |", "|---|---|---|---|---|---|"]
+             "best clip: D_stsp | GTF alpha=0.1: D_stsp |", "|---|---|---|---|---|---|---|"]
     for (system, model), g in s.groupby(["system", "model"], sort=False):
         stf = g[g["method"] == "stf"]
         cl = g[g["method"] == "clip"]
@@ -286,6 +347,9 @@ def minima(s: pd.DataFrame, tau_star: dict[str, int]) -> str:
             cells.append(f"{b['clip']:g}: {fmt(b['D_stsp_median'])}")
         else:
             cells.append("-")
+        g01 = (gtf[(gtf["system"] == system) & (gtf["model"] == model) & (gtf["alpha"] == "0.1")]
+               if gtf is not None else [])
+        cells.append(fmt(g01["D_stsp_median"].iloc[0]) if len(g01) else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

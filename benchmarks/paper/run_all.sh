@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates everything in docs/RESULTS.md: the tau sweeps on Lorenz-63 and Rössler, the
 # real-data comparison of forcing defaults, then the tables, figures and docs/RESULTS.md.
-# Two processes at a time, each torch on 1 thread; about 80 minutes on 2 cores. Resumable:
+# Two processes at a time, each torch on 1 thread; about 2 hours on 2 cores. Resumable:
 # configs already in benchmarks/paper/results/*.jsonl are skipped (delete them to start over).
 #   bash benchmarks/paper/run_all.sh [DATA_DIR]      # DATA_DIR default: ../shared/data
 set -euo pipefail

@@ -17,5 +17,5 @@ for s0 in 0 3; do
         --epochs 100 --cap-min 1.5 --out "benchmarks/paper/results/gtf_$sys.jsonl"
 done
 if [ "$sys" = lorenz ]; then long_taus=10,20,30,star; else long_taus=5,20,star; fi
-$py --models shplrnn --taus "$long_taus" --clips 10 --epochs 500 --cap-min 4 \
+$py --models shplrnn --taus "$long_taus" --clips 10 --alphas 0.1 --epochs 500 --cap-min 4 \
     --out "benchmarks/paper/results/long_$sys.jsonl"
