@@ -51,10 +51,14 @@ CONFIGS = {
 
 
 def done_keys(path: Path) -> set[tuple[str, str, int]]:
-    if not path.exists():
-        return set()
-    return {(r["data"], r["config"], r.get("seed0", 0))
-            for r in map(json.loads, path.read_text().splitlines())}
+    """(data, config, first seed) already in ``path`` or its siblings ``real_data.jsonl*``
+    (runs split over several files, e.g. one per process)."""
+    keys = set()
+    for f in {path, *path.parent.glob("real_data.jsonl*")}:
+        if f.exists():
+            rows = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+            keys |= {(r["data"], r["config"], r.get("seed0", 0)) for r in rows}
+    return keys
 
 
 def auto_tau(x: np.ndarray, dt: float) -> tuple[int | None, float | None, str]:
