@@ -42,6 +42,13 @@ def _forcing_steps(n_t: int, tau: int | None) -> set[int]:
     return {t for t in range(tau, n_t, tau)}
 
 
+def _per_member(alpha: float | Tensor, e: int, like: Tensor) -> Tensor:
+    """The forcing strength as a detached (E,) tensor."""
+    if isinstance(alpha, Tensor):
+        return alpha.detach()
+    return torch.full((e,), float(alpha), dtype=like.dtype, device=like.device)
+
+
 def _forward(
     x: Tensor,
     A: Tensor,
@@ -260,9 +267,8 @@ def fused_pl_rollout(
     alpha : float or Tensor (E,)
         Forcing strength at the forcing steps.
     """
-    if not isinstance(alpha, Tensor):
-        alpha = torch.full((A.shape[0],), float(alpha), dtype=x.dtype, device=x.device)
-    return _FusedPLRollout.apply(x.detach(), A, W1, W2, h1, h2, init_map, tau, alpha.detach())
+    alpha = _per_member(alpha, A.shape[0], x)
+    return _FusedPLRollout.apply(x.detach(), A, W1, W2, h1, h2, init_map, tau, alpha)
 
 
 def fused_pl_loss(
@@ -279,9 +285,8 @@ def fused_pl_loss(
     """Each member's MSE of its forced rollout's predictions of x_1..x_T, (E,): the same value
     and gradients as ``(fused_pl_rollout(...) - x[1:]).pow(2).mean(dim=(0, 2, 3))``, faster.
     Parameters as :func:`fused_pl_rollout`."""
-    if not isinstance(alpha, Tensor):
-        alpha = torch.full((A.shape[0],), float(alpha), dtype=x.dtype, device=x.device)
-    return _FusedPLLoss.apply(x.detach(), A, W1, W2, h1, h2, init_map, tau, alpha.detach())
+    alpha = _per_member(alpha, A.shape[0], x)
+    return _FusedPLLoss.apply(x.detach(), A, W1, W2, h1, h2, init_map, tau, alpha)
 
 
 @torch.no_grad()
@@ -306,8 +311,7 @@ def fused_pl_loss_and_grads(
     ``weight`` (E,) defaults to ones (0 for a member means no gradient for it). Parameters as
     :func:`fused_pl_rollout`; the gradients of W2 and h2 are None for the PLRNN.
     """
-    if not isinstance(alpha, Tensor):
-        alpha = torch.full((A.shape[0],), float(alpha), dtype=x.dtype, device=x.device)
+    alpha = _per_member(alpha, A.shape[0], x)
     zs, r_all, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha)
     loss = diff.square().mean(dim=(0, 2, 3))
     n_t, e, b, n = diff.shape

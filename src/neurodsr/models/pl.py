@@ -47,6 +47,56 @@ def _contract(A: Tensor, weight: Tensor, coupling: Tensor) -> None:
     weight.mul_(scale.view(-1, *([1] * (weight.ndim - 1))))
 
 
+class _FusedPL(LatentModel):
+    """The PL family's fused pass (:mod:`neurodsr.models.fused`) behind the generic API:
+    ``rollout``, ``rollout_loss`` and ``loss_and_grad`` use it for the identity observation
+    (``fused`` False: the generic autograd loop). Subclasses say which tensors are
+    (A, W1, W2, h1, h2, init_map) and which parameters their gradients belong to."""
+
+    #: use the fused rollout with the hand-written backward pass (identity observation only)
+    fused: bool = True
+
+    def _fused_args(self) -> tuple[Tensor, ...]:
+        raise NotImplementedError
+
+    def _fused_grads(self, grads: tuple[Tensor | None, ...]) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def _use_fused(self) -> bool:
+        return self.fused and self.observation == "identity"
+
+    def rollout(
+        self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0
+    ) -> Tensor:
+        """Forced rollout (see :meth:`LatentModel.rollout`); fused for the identity model."""
+        if not self._use_fused():
+            return super().rollout(x, tau, alpha)
+        return fused_pl_rollout(x, *self._fused_args(), tau, alpha)
+
+    def rollout_loss(
+        self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0
+    ) -> Tensor:
+        """Per-member MSE (see :meth:`LatentModel.rollout_loss`); fused for the identity model."""
+        if not self._use_fused():
+            return super().rollout_loss(x, tau, alpha)
+        return fused_pl_loss(x, *self._fused_args(), tau, alpha)
+
+    def loss_and_grad(
+        self,
+        x: Tensor,
+        tau: int | None = None,
+        alpha: float | Tensor = 1.0,
+        weight: Tensor | None = None,
+    ) -> Tensor | None:
+        """See :meth:`LatentModel.loss_and_grad`; the fused pass for the identity model."""
+        if not self._use_fused():
+            return None
+        args = (t if t is None else t.detach() for t in self._fused_args())
+        loss, grads = fused_pl_loss_and_grads(x, *args, tau, alpha, weight)
+        self._add_grads(self._fused_grads(grads))
+        return loss
+
+
 class _DiagOffDiag(LatentModel):
     """Shared by PLRNN and dendPLRNN: diagonal A, off-diagonal W (M x M) and bias h."""
 
@@ -65,7 +115,7 @@ class _DiagOffDiag(LatentModel):
         return [self.A[:, units] - 1.0, self.weight()[:, units], self.h[:, units]]
 
 
-class PLRNN(_DiagOffDiag):
+class PLRNN(_FusedPL, _DiagOffDiag):
     """PLRNN: z' = A z + W relu(z) + h (A diagonal, W off-diagonal)."""
 
     name = "plrnn"
@@ -83,42 +133,12 @@ class PLRNN(_DiagOffDiag):
         return torch.baddbmm(self.A.unsqueeze(1) * z + self.h.unsqueeze(1), torch.relu(z),
                              self.weight().transpose(1, 2))
 
-    #: use the fused rollout with the hand-written backward pass (identity observation only)
-    fused: bool = True
+    def _fused_args(self) -> tuple[Tensor, ...]:
+        return self.A, self.weight(), None, self.h, None, self.init_map
 
-    def rollout(
-        self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0
-    ) -> Tensor:
-        """Forced rollout (see :meth:`LatentModel.rollout`); fused for the identity model."""
-        if not (self.fused and self.observation == "identity"):
-            return super().rollout(x, tau, alpha)
-        return fused_pl_rollout(x, self.A, self.weight(), None, self.h, None, self.init_map,
-                                tau, alpha)
-
-    def rollout_loss(
-        self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0
-    ) -> Tensor:
-        """Per-member MSE (see :meth:`LatentModel.rollout_loss`); fused for the identity model."""
-        if not (self.fused and self.observation == "identity"):
-            return super().rollout_loss(x, tau, alpha)
-        return fused_pl_loss(x, self.A, self.weight(), None, self.h, None, self.init_map,
-                             tau, alpha)
-
-    def loss_and_grad(
-        self,
-        x: Tensor,
-        tau: int | None = None,
-        alpha: float | Tensor = 1.0,
-        weight: Tensor | None = None,
-    ) -> Tensor | None:
-        """See :meth:`LatentModel.loss_and_grad`; the fused pass for the identity model."""
-        if not (self.fused and self.observation == "identity"):
-            return None
-        loss, (g_a, g_w, _, g_h, _, g_init) = fused_pl_loss_and_grads(
-            x, self.A.detach(), self.weight().detach(), None, self.h.detach(), None,
-            self.init_map.detach(), tau, alpha, weight)
-        self._add_grads({"A": g_a, "W": g_w.mul_(self.offdiag), "h": g_h, "init_map": g_init})
-        return loss
+    def _fused_grads(self, grads: tuple[Tensor | None, ...]) -> dict[str, Tensor]:
+        g_a, g_w, _, g_h, _, g_init = grads
+        return {"A": g_a, "W": g_w.mul_(self.offdiag), "h": g_h, "init_map": g_init}
 
     def jacobian(self, z: Tensor) -> Tensor:
         """J = diag(A) + W diag(1[z > 0]), (E, B, M, M)."""
@@ -126,7 +146,7 @@ class PLRNN(_DiagOffDiag):
         return torch.diag_embed(self.A.unsqueeze(1).expand_as(z)) + w * (z > 0).unsqueeze(-2)
 
 
-class ShallowPLRNN(LatentModel):
+class ShallowPLRNN(_FusedPL):
     """Shallow PLRNN (the default): z' = A z + W1 relu(W2 z + h2) + h1.
 
     Parameters
@@ -162,8 +182,6 @@ class ShallowPLRNN(LatentModel):
             )
         _contract(self.A, self.W1, norms)
 
-    #: use the fused rollout with the hand-written backward pass (identity observation only)
-    fused: bool = True
 
     def _extra_config(self) -> dict:
         return {"hidden_dim": self.hidden_dim}
@@ -171,40 +189,11 @@ class ShallowPLRNN(LatentModel):
     def _regularised_params(self, units: slice) -> list[Tensor]:
         return [self.A[:, units] - 1.0, self.W1[:, units], self.h1[:, units]]
 
-    def rollout(
-        self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0
-    ) -> Tensor:
-        """Forced rollout (see :meth:`LatentModel.rollout`); fused for the identity model."""
-        if not (self.fused and self.observation == "identity"):
-            return super().rollout(x, tau, alpha)
-        return fused_pl_rollout(x, self.A, self.W1, self.W2, self.h1, self.h2, self.init_map,
-                                tau, alpha)
+    def _fused_args(self) -> tuple[Tensor, ...]:
+        return self.A, self.W1, self.W2, self.h1, self.h2, self.init_map
 
-    def rollout_loss(
-        self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0
-    ) -> Tensor:
-        """Per-member MSE (see :meth:`LatentModel.rollout_loss`); fused for the identity model."""
-        if not (self.fused and self.observation == "identity"):
-            return super().rollout_loss(x, tau, alpha)
-        return fused_pl_loss(x, self.A, self.W1, self.W2, self.h1, self.h2, self.init_map,
-                             tau, alpha)
-
-    def loss_and_grad(
-        self,
-        x: Tensor,
-        tau: int | None = None,
-        alpha: float | Tensor = 1.0,
-        weight: Tensor | None = None,
-    ) -> Tensor | None:
-        """See :meth:`LatentModel.loss_and_grad`; the fused pass for the identity model."""
-        if not (self.fused and self.observation == "identity"):
-            return None
-        params = [self.A, self.W1, self.W2, self.h1, self.h2, self.init_map]
-        loss, grads = fused_pl_loss_and_grads(x, *(p.detach() for p in params), tau, alpha,
-                                              weight)
-        self._add_grads(dict(zip(("A", "W1", "W2", "h1", "h2", "init_map"), grads,
-                                 strict=True)))
-        return loss
+    def _fused_grads(self, grads: tuple[Tensor | None, ...]) -> dict[str, Tensor]:
+        return dict(zip(("A", "W1", "W2", "h1", "h2", "init_map"), grads, strict=True))
 
     def _pre(self, z: Tensor) -> Tensor:
         """W2 z + h2, (E, B, M) -> (E, B, L)."""
