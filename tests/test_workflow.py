@@ -99,7 +99,7 @@ def test_defaults_are_filled_from_the_schema(tmp_path):
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
     assert "--sampling-rate 100" in out
-    assert "--seeds 3" in out and "--forcing stf" in out and "--max-minutes 2.5" in out
+    assert "--seeds 3" in out and "--forcing gtf" in out and "--max-minutes 2.5" in out
     assert "--method kantz" in out and "--tau-max 200" in out
 
 
@@ -310,4 +310,4 @@ def test_snakemake_report_with_captions(tiny_run):
                     "results/lfp/report.html", timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     text = (work / "report.html").read_text(errors="replace")
-    assert "spikes" in text and "sparsely forced RNNs" in text
+    assert "spikes" in text and "forced RNNs" in text
