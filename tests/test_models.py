@@ -178,6 +178,32 @@ def test_loss_and_grad_equals_autograd(name, tau, alpha):
     assert make_model("lstm", 3, 5, seeds=[0]).loss_and_grad(x[:, :1]) is None
 
 
+@pytest.mark.parametrize("name", ["shplrnn", "plrnn"])
+@pytest.mark.parametrize("seeds", [[0], [0, 1, 2]])
+def test_loss_and_grad_feeds_fused_adam_like_autograd(name, seeds):
+    """The hand-written gradients have their parameters' layout, so torch's fused Adam (the
+    trainer's optimizer, which reads a gradient's memory in its parameter's layout) takes the
+    same step as after autograd; also for a single model and when the window shape changes
+    between calls (the fused pass reuses its buffers)."""
+    torch.manual_seed(3)
+    x_a, x_b = torch.randn(31, len(seeds), 4, 3), torch.randn(21, len(seeds), 6, 3)
+    params = {}
+    for fused in (True, False):
+        m = make_model(name, 3, 3, seeds=seeds, hidden_dim=7)
+        m.fused = fused
+        opt = torch.optim.Adam(m.parameters(), lr=1e-2, fused=True)
+        for x in (x_a, x_b, x_a):
+            opt.zero_grad(set_to_none=True)
+            if m.loss_and_grad(x, 1, 0.1) is None:
+                m.rollout_loss(x, 1, 0.1).sum().backward()
+            for p in m.parameters():
+                assert p.grad.stride() == p.stride()
+            opt.step()
+        params[fused] = {k: p.detach().clone() for k, p in m.named_parameters()}
+    for k, p in params[False].items():
+        torch.testing.assert_close(params[True][k], p, rtol=1e-5, atol=1e-6, msg=k)
+
+
 def test_config_round_trip():
     m = make_model("dendplrnn", 3, 4, seeds=[3, 4], n_bases=5)
     m2 = model_from_config(m.config())

@@ -253,11 +253,14 @@ class LatentModel(nn.Module):
         return None
 
     def _add_grads(self, grads: dict[str, Tensor]) -> None:
-        """Accumulate hand-computed gradients into ``.grad``, as ``backward()`` would."""
+        """Accumulate hand-computed gradients into ``.grad``, as ``backward()`` would,
+        including its layout contract: a new ``.grad`` has its parameter's strides (torch's
+        fused Adam reads a gradient's memory in the parameter's layout, so a strided view
+        there would update the wrong elements)."""
         for name, g in grads.items():
             p = getattr(self, name)
             if p.grad is None:
-                p.grad = g
+                p.grad = g if g.stride() == p.stride() else torch.empty_like(p).copy_(g)
             else:
                 p.grad.add_(g)
 

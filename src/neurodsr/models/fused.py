@@ -4,9 +4,11 @@ Autograd through a Python loop over time records ~10 small operations per step a
 backwards one by one; at the sizes DSR uses (M ~ 3-100, B ~ 16-32) the time goes into
 per-operation overhead, not arithmetic. The PL family's Jacobians are analytic, so the backward
 pass can be written by hand: a loop of four batched kernels per step for the adjoint, and the
-weight gradients accumulated after the loop as one large matrix product each. No library does
-this (torch.compile of a 100-step loop compiles for minutes and still replays per-step kernels),
-hence the hand-written code.
+weight gradients accumulated after the loop as one large matrix product each (one batched
+product and a sum over steps for an ensemble). No library does this (torch.compile of a
+100-step loop compiles for minutes and still replays per-step kernels), hence the hand-written
+code. The trainer's path (:func:`fused_pl_loss_and_grads`) keeps its activation buffers in a
+workspace between calls.
 
 Model (identity observation, first N of M latent units observed; E members, B windows):
 
@@ -23,7 +25,7 @@ Adjoint, t = T..1, with c the gradient arriving from step t + 1:
     u_t    = 1[pre_t > 0] * (W1^T d_t)
     c      = A * d_t + W2^T u_t
 Gradients: dA = sum d_t * z_{t-1}, dW1 = sum d_t r_t^T, dh1 = sum d_t, dW2 = sum u_t z_{t-1}^T,
-dh2 = sum u_t, dL = c_0[N:] x_0^T. tests/test_fused.py checks all of them against autograd.
+dh2 = sum u_t, dL = c_0[N:] x_0^T. tests/test_models.py checks all of them against autograd.
 """
 
 from __future__ import annotations
@@ -49,6 +51,23 @@ def _per_member(alpha: float | Tensor, e: int, like: Tensor) -> Tensor:
     return torch.full((e,), float(alpha), dtype=like.dtype, device=like.device)
 
 
+def _buffer(
+    ws: dict[str, Tensor] | None, name: str, shape: tuple[int, ...], like: Tensor
+) -> Tensor:
+    """An uninitialised tensor of ``shape`` like ``like``: from the workspace ``ws`` when one
+    is given (allocated there once, reused by later calls of the same shape), else fresh.
+
+    Reuse matters for ensembles: the activation buffers are ~10 MB each at E = 16, which the
+    C allocator maps fresh from the OS on every call, and the first-touch page faults then
+    cost about a third of the step (measured 21 -> 15 ms per step, Lorenz-sized shPLRNN)."""
+    if ws is None:
+        return like.new_empty(shape)
+    buf = ws.get(name)
+    if buf is None or buf.shape != shape or buf.dtype != like.dtype or buf.device != like.device:
+        buf = ws[name] = like.new_empty(shape)
+    return buf
+
+
 def _forward(
     x: Tensor,
     A: Tensor,
@@ -59,55 +78,70 @@ def _forward(
     init_map: Tensor,
     tau: int | None,
     alpha: Tensor,
+    ws: dict[str, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """The forced forward loop. Returns the states z_0..z_T (T+1, E, B, M; z_t after forcing),
+    """The forced forward loop. Returns the states z_0..z_T (T+1, E, B, M'; z_t after forcing),
     the hidden activations r_1..r_T (T, E, B, L) and the prediction errors
-    z_t[:N] - x_t before forcing, t = 1..T (T, E, B, N)."""
+    z_t[:N] - x_t before forcing, t = 1..T (T, E, B, N).
+
+    For the shPLRNN (W2 given) the states carry one more unit that stays exactly 1 (M' = M + 1):
+    h2 then rides in the hidden layer's matrix product as its last row (no per-step bias copy),
+    and its gradient comes out of W2's as the last column. The PLRNN's states are M wide."""
     n_t = x.shape[0] - 1
     e, b, n = x.shape[1:]
     m = A.shape[1]
+    lw = W1.shape[2]
     forced = _forcing_steps(n_t, tau)
     every = tau == 1  # GTF: every step is forced, and its error is computed in the loop
+    aug = W2 is not None
+    m1 = m + 1 if aug else m
     a = A.unsqueeze(1)  # (E, 1, M)
     # transposed weights made contiguous once: the batched GEMM then reads them row-wise
     w1t = W1.transpose(1, 2).contiguous()  # (E, L, M)
-    w2t = None if W2 is None else W2.transpose(1, 2).contiguous()  # (E, M, L)
+    h1f = h1.unsqueeze(1)
+    if aug:  # the constant unit: A = 1, h1 = 0, no input from r; W2's extra row is h2
+        ones = x.new_ones(e, 1)
+        a = torch.cat([A, ones], dim=1).unsqueeze(1)
+        w1t = torch.cat([w1t, x.new_zeros(e, lw, 1)], dim=2)
+        h1f = torch.cat([h1, ones.new_zeros(e, 1)], dim=1).unsqueeze(1)
+        w2t = torch.cat([W2.transpose(1, 2), h2.unsqueeze(1)], dim=1)  # (E, M + 1, L)
     neg_al = alpha.neg().reshape(-1, 1, 1)
-    lw = W1.shape[2]
-    # Biases expanded to full, contiguous (E, B, .) once: each step then writes its result
-    # in place (addcmul/baddbmm into the state buffer) instead of copying a broadcast
-    # bias into a fresh output, which costs as much as the matrix product at these sizes.
-    h1f = h1.unsqueeze(1).expand(e, b, m).contiguous()
-    h2f = None if h2 is None else h2.unsqueeze(1).expand(e, b, lw).contiguous()
+    # h1 expanded to full, contiguous (E, B, M') once: each step then writes its result in
+    # place (addcmul into the state buffer) instead of copying a broadcast bias into a fresh
+    # output, which costs as much as the matrix product at these sizes.
+    h1f = h1f.expand(e, b, m1).contiguous()
     # states z_0..z_T written in place (z_t after forcing); a forcing step first takes its
     # prediction error (the loss needs the state before forcing), then forces:
     # z[:N] <- z[:N] - alpha (z[:N] - x) = (1 - alpha) z[:N] + alpha x
-    zs = x.new_empty(n_t + 1, e, b, m)
-    torch.cat([x[0], torch.bmm(x[0], init_map.transpose(1, 2))], dim=-1, out=zs[0])
-    r_all = x.new_empty(n_t, e, b, lw)
-    diff = x.new_empty(n_t, e, b, n) if every else None
+    zs = _buffer(ws, "zs", (n_t + 1, e, b, m1), x)
+    parts = [x[0], torch.bmm(x[0], init_map.transpose(1, 2))]
+    if aug:
+        parts.append(x.new_ones(e, b, 1))
+    torch.cat(parts, dim=-1, out=zs[0])
+    r_all = _buffer(ws, "r", (n_t, e, b, lw), x)
+    diff = _buffer(ws, "diff", (n_t, e, b, n), x)
     errors = {}
     # views of every step made once (unbind, in C++), and kernels bound to local names:
     # at ~1 us per kernel, Python's indexing and attribute lookups are a third of the time
     zv, rv = zs.unbind(0), r_all.unbind(0)
-    dv = diff.unbind(0) if every else None
-    baddbmm, addcmul, clamp_min, sub = torch.baddbmm, torch.addcmul, torch.clamp_min, torch.sub
+    if every:  # the observed units' views, the data's and the errors', for forcing
+        hv, xv, dv = zs[..., :n].unbind(0), x.unbind(0), diff.unbind(0)
+    bmm, addcmul, clamp_min, sub = torch.bmm, torch.addcmul, torch.clamp_min, torch.sub
     for i in range(n_t):
         z = zv[i]
-        if w2t is None:
-            r = clamp_min(z, 0.0, out=rv[i])
+        if aug:
+            r = bmm(z, w2t, out=rv[i]).clamp_min_(0.0)
         else:
-            r = baddbmm(h2f, z, w2t, out=rv[i]).clamp_min_(0.0)
+            r = clamp_min(z, 0.0, out=rv[i])
         addcmul(h1f, a, z, out=zv[i + 1]).baddbmm_(r, w1t)
         if every:
-            head = zv[i + 1][..., :n]
-            head.addcmul_(sub(head, x[i + 1], out=dv[i]), neg_al)
+            hv[i + 1].addcmul_(sub(hv[i + 1], xv[i + 1], out=dv[i]), neg_al)
         elif i + 1 in forced:
             head = zv[i + 1][..., :n]
             err = errors[i] = sub(head, x[i + 1])
             head.addcmul_(err, neg_al)
     if not every:
-        diff = torch.sub(zs[1:, ..., :n], x[1:])  # rows of forcing steps replaced below
+        torch.sub(zs[1:, ..., :n], x[1:], out=diff)  # rows of forcing steps replaced below
         for i, err in errors.items():
             diff[i] = err
     return zs, r_all, diff
@@ -123,24 +157,27 @@ def _backward(
     zs: Tensor,
     r_all: Tensor,
     tau: int | None,
+    ws: dict[str, Tensor] | None = None,
 ) -> tuple[Tensor, ...]:
-    """The adjoint loop and the weight gradients, from dLoss/dpredictions (T, E, B, N).
-    Returns the gradients of (A, W1, W2, h1, h2, init_map); W2's and h2's are None for the
-    PLRNN."""
-    z_in = zs[:-1]
-    n_t, e, b, m = z_in.shape
+    """The adjoint loop and the weight gradients, from dLoss/dpredictions (T, E, B, N) and
+    :func:`_forward`'s states and activations. Returns the gradients of
+    (A, W1, W2, h1, h2, init_map); W2's and h2's are None for the PLRNN."""
+    n_t, e, b, _ = r_all.shape
+    m = A.shape[1]
     n = x.shape[-1]
+    z_in = zs[:-1]  # (T, E, B, M'), the shPLRNN's with its constant unit last
     forced = _forcing_steps(n_t, tau)
     a = A.unsqueeze(1)
     # relu'(pre) = 1[r > 0] = sign(r) for r >= 0; one float op over all steps (a bool
-    # mask converted to float costs ~4x more, a bool mask in the loop promotes each step)
-    mask = torch.sign(r_all)
+    # mask converted to float costs ~4x more, a bool mask in the loop promotes each step,
+    # aten's threshold_backward in the loop is ~20 % slower)
+    mask = torch.sign(r_all, out=_buffer(ws, "mask", r_all.shape, r_all))
     # delta[i] = dLoss/dz_i (z_i before forcing), filled backwards. It starts out holding
     # the loss gradient of each prediction (rows 1..T, first N units), and each step adds
     # what flows back from the step after it: delta[i] += A*d + W2^T u. At a forcing step
     # the forcing came after the prediction, so only the part that flowed back through the
     # forced units is scaled by keep = 1 - alpha, not the loss term.
-    delta = x.new_zeros(n_t + 1, e, b, m)
+    delta = _buffer(ws, "delta", (n_t + 1, e, b, m), x).zero_()
     delta[1:, ..., :n] = g_pred
     keep = torch.ones(e, 1, m, dtype=x.dtype, device=x.device)
     keep[..., :n] = (1.0 - alpha).reshape(-1, 1, 1)
@@ -157,14 +194,14 @@ def _backward(
     else:
         for t in forced:  # few (STF): these rows get their loss term after the scaling
             delta[t, ..., :n] = 0.0
-    u_all = torch.empty_like(r_all)
-    dv, uv, mv, gv = delta.unbind(0), u_all.unbind(0), mask.unbind(0), g_pred.unbind(0)
+    u_all = _buffer(ws, "u", r_all.shape, r_all)
+    dv, uv, mv = delta.unbind(0), u_all.unbind(0), mask.unbind(0)
     bmm, addcmul = torch.bmm, torch.addcmul
     for i in range(n_t - 1, -1, -1):
         d = dv[i + 1]
         if not every and i + 1 in forced:
             head = d[..., :n]
-            addcmul(gv[i], head, keep[..., :n], out=head)
+            addcmul(g_pred[i], head, keep[..., :n], out=head)
         u = bmm(d, W1, out=uv[i]).mul_(mv[i])
         if i > 0:
             nxt = dv[i].addcmul_(a_in, d)
@@ -181,20 +218,31 @@ def _backward(
     c = delta[0]  # dLoss/dz_0
     delta = delta[1:]
 
-    # weight gradients: one large product each, over all steps and windows at once
-    d_flat = delta.permute(1, 0, 2, 3).reshape(e, n_t * b, m)
-    z_flat = z_in.permute(1, 0, 2, 3).reshape(e, n_t * b, m)
-    u_flat = u_all.permute(1, 0, 2, 3).reshape(e, n_t * b, -1)
-    r_flat = r_all.permute(1, 0, 2, 3).reshape(e, n_t * b, -1)
-    g_a = (d_flat * z_flat).sum(1)
-    g_w1 = torch.bmm(d_flat.transpose(1, 2), r_flat)
-    g_h1 = d_flat.sum(1)
+    # weight gradients: sums over all steps and windows of outer products
+    g_a = (delta * z_in[..., :m]).sum(dim=(0, 2))
+    g_h1 = delta.sum(dim=(0, 2))
+    g_w1 = _outer_sum(delta, r_all)
     g_w2 = g_h2 = None
     if W2 is not None:
-        g_w2 = torch.bmm(u_flat.transpose(1, 2), z_flat)
-        g_h2 = u_flat.sum(1)
+        g_w2h = _outer_sum(u_all, z_in)  # (E, L, M + 1): W2's gradient, then h2's
+        g_w2, g_h2 = g_w2h[..., :m].contiguous(), g_w2h[..., m].contiguous()
     g_init = torch.bmm(c[..., n:].transpose(1, 2), x[0])
     return g_a, g_w1, g_w2, g_h1, g_h2, g_init
+
+
+def _outer_sum(p: Tensor, q: Tensor) -> Tensor:
+    """sum over steps t and windows b of p[t, e, b]^T q[t, e, b]: (T, E, B, P), (T, E, B, Q)
+    -> (E, P, Q).
+
+    One member's rows are not one matrix in the time-major layout (E sits between T and B),
+    and transposing the buffers member-major costs two copies of ~10 MB at E = 16. So for an
+    ensemble, one product per (step, member), batched, then a sum over steps; for a single
+    model the layout is already one (T*B, .) matrix."""
+    n_t, e, b, _ = p.shape
+    if e == 1:
+        return torch.mm(p.reshape(-1, p.shape[-1]).t(), q.reshape(-1, q.shape[-1])).unsqueeze(0)
+    pq = torch.bmm(p.reshape(n_t * e, b, -1).transpose(1, 2), q.reshape(n_t * e, b, -1))
+    return pq.view(n_t, e, *pq.shape[1:]).sum(0)
 
 
 class _FusedPLRollout(torch.autograd.Function):
@@ -301,6 +349,7 @@ def fused_pl_loss_and_grads(
     tau: int | None,
     alpha: float | Tensor,
     weight: Tensor | None = None,
+    workspace: dict[str, Tensor] | None = None,
 ) -> tuple[Tensor, tuple[Tensor | None, ...]]:
     """Each member's MSE (E,) and the gradients of ``sum(weight * loss)`` with respect to
     (A, W1, W2, h1, h2, init_map), without autograd.
@@ -308,15 +357,17 @@ def fused_pl_loss_and_grads(
     The training step's fast path: the same numbers as :func:`fused_pl_loss` and
     ``backward()``, without the autograd graph, whose per-call bookkeeping (the Function
     node, saved tensors and the engine) costs about a tenth of a step at these sizes.
-    ``weight`` (E,) defaults to ones (0 for a member means no gradient for it). Parameters as
+    ``weight`` (E,) defaults to ones (0 for a member means no gradient for it).
+    ``workspace``, a dict the caller keeps between calls (the model does), holds the
+    activation buffers for reuse; the returned tensors never alias it. Other parameters as
     :func:`fused_pl_rollout`; the gradients of W2 and h2 are None for the PLRNN.
     """
     alpha = _per_member(alpha, A.shape[0], x)
-    zs, r_all, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha)
+    zs, r_all, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha, workspace)
     loss = diff.square().mean(dim=(0, 2, 3))
     n_t, e, b, n = diff.shape
     scale = torch.full((e,), 2.0 / (n_t * b * n), dtype=x.dtype, device=x.device)
     if weight is not None:
         scale = scale * weight.to(scale)
     g_pred = diff.mul_(scale.view(1, -1, 1, 1))
-    return loss, _backward(g_pred, x, A, W1, W2, alpha, zs, r_all, tau)
+    return loss, _backward(g_pred, x, A, W1, W2, alpha, zs, r_all, tau, workspace)

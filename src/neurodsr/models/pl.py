@@ -92,7 +92,9 @@ class _FusedPL(LatentModel):
         if not self._use_fused():
             return None
         args = (t if t is None else t.detach() for t in self._fused_args())
-        loss, grads = fused_pl_loss_and_grads(x, *args, tau, alpha, weight)
+        # the activation buffers, kept between training steps (not state: never saved)
+        ws = self.__dict__.setdefault("_fused_workspace", {})
+        loss, grads = fused_pl_loss_and_grads(x, *args, tau, alpha, weight, ws)
         self._add_grads(self._fused_grads(grads))
         return loss
 
