@@ -3,6 +3,7 @@ import torch
 
 from neurodsr.models import MODELS, make_model, model_from_config
 from neurodsr.models.base import LatentModel
+from neurodsr.models.fused import _loop_threads
 
 PL = ["shplrnn", "plrnn", "clipped_shplrnn", "dendplrnn"]
 
@@ -202,6 +203,24 @@ def test_loss_and_grad_feeds_fused_adam_like_autograd(name, seeds):
         params[fused] = {k: p.detach().clone() for k, p in m.named_parameters()}
     for k, p in params[False].items():
         torch.testing.assert_close(params[True][k], p, rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_fused_pass_restores_the_thread_count():
+    """An ensemble's small time loops run on one thread; the caller's setting comes back,
+    also when the pass fails half-way."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        m = make_model("shplrnn", 3, 3, seeds=[0, 1, 2], hidden_dim=7)
+        x = torch.randn(11, 3, 4, 3)
+        assert m.loss_and_grad(x, 1, 0.1) is not None
+        assert torch.get_num_threads() == 2
+        with pytest.raises(ValueError), _loop_threads(x, 1):
+            assert torch.get_num_threads() == 1
+            raise ValueError("failed inside the loop")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_config_round_trip():

@@ -30,6 +30,8 @@ dh2 = sum u_t, dL = c_0[N:] x_0^T. tests/test_models.py checks all of them again
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -49,6 +51,33 @@ def _per_member(alpha: float | Tensor, e: int, like: Tensor) -> Tensor:
     if isinstance(alpha, Tensor):
         return alpha.detach()
     return torch.full((e,), float(alpha), dtype=like.dtype, device=like.device)
+
+
+#: Below this many multiply-adds per batched matrix product (E * B * K * N), an ensemble's
+#: time loops run on one thread: OpenMP's fork and join in each small kernel costs more than
+#: the second core gives. Measured on 2 cores (GTF, ms per step, two threads -> one in the loops):
+#: shPLRNN M 3, L 50, B 32, E 16: 11.4 -> 10.1 (1.0e5); E 3: 4.6 -> 4.1; PLRNN M 30, B 32,
+#: E 3: 4.5 -> 4.3 (8.6e4); but E 16: 13.9 -> 15.4 (4.6e5), shPLRNN M 10, L 50, E 16: 12.0 ->
+#: 12.3 (2.8e5), shPLRNN M 30, L 100, E 16: 27 -> 38 (1.6e6). A single model's product goes to one
+#: GEMM call that MKL threads well, so E = 1 keeps its threads.
+SINGLE_THREAD_LOOP_MACS = 2e5
+
+
+@contextmanager
+def _loop_threads(like: Tensor, macs: int) -> Iterator[None]:
+    """Run the enclosed time loop on one CPU thread when its per-step products are small
+    (see :data:`SINGLE_THREAD_LOOP_MACS`); the thread count is restored afterwards."""
+    n_threads = torch.get_num_threads()
+    single = (like.device.type == "cpu" and n_threads > 1 and like.shape[1] > 1
+              and macs < SINGLE_THREAD_LOOP_MACS)
+    if not single:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n_threads)
 
 
 def _buffer(
@@ -127,19 +156,20 @@ def _forward(
     if every:  # the observed units' views, the data's and the errors', for forcing
         hv, xv, dv = zs[..., :n].unbind(0), x.unbind(0), diff.unbind(0)
     bmm, addcmul, clamp_min, sub = torch.bmm, torch.addcmul, torch.clamp_min, torch.sub
-    for i in range(n_t):
-        z = zv[i]
-        if aug:
-            r = bmm(z, w2t, out=rv[i]).clamp_min_(0.0)
-        else:
-            r = clamp_min(z, 0.0, out=rv[i])
-        addcmul(h1f, a, z, out=zv[i + 1]).baddbmm_(r, w1t)
-        if every:
-            hv[i + 1].addcmul_(sub(hv[i + 1], xv[i + 1], out=dv[i]), neg_al)
-        elif i + 1 in forced:
-            head = zv[i + 1][..., :n]
-            err = errors[i] = sub(head, x[i + 1])
-            head.addcmul_(err, neg_al)
+    with _loop_threads(x, e * b * m1 * lw):
+        for i in range(n_t):
+            z = zv[i]
+            if aug:
+                r = bmm(z, w2t, out=rv[i]).clamp_min_(0.0)
+            else:
+                r = clamp_min(z, 0.0, out=rv[i])
+            addcmul(h1f, a, z, out=zv[i + 1]).baddbmm_(r, w1t)
+            if every:
+                hv[i + 1].addcmul_(sub(hv[i + 1], xv[i + 1], out=dv[i]), neg_al)
+            elif i + 1 in forced:
+                head = zv[i + 1][..., :n]
+                err = errors[i] = sub(head, x[i + 1])
+                head.addcmul_(err, neg_al)
     if not every:
         torch.sub(zs[1:, ..., :n], x[1:], out=diff)  # rows of forcing steps replaced below
         for i, err in errors.items():
@@ -197,24 +227,25 @@ def _backward(
     u_all = _buffer(ws, "u", r_all.shape, r_all)
     dv, uv, mv = delta.unbind(0), u_all.unbind(0), mask.unbind(0)
     bmm, addcmul = torch.bmm, torch.addcmul
-    for i in range(n_t - 1, -1, -1):
-        d = dv[i + 1]
-        if not every and i + 1 in forced:
-            head = d[..., :n]
-            addcmul(g_pred[i], head, keep[..., :n], out=head)
-        u = bmm(d, W1, out=uv[i]).mul_(mv[i])
-        if i > 0:
-            nxt = dv[i].addcmul_(a_in, d)
-            if W2 is None:
-                nxt.add_(u)
-            else:
-                nxt.baddbmm_(u, w2_in)
-        else:  # into z_0, which is not forced
-            nxt = dv[0].addcmul_(a, d)
-            if W2 is None:
-                nxt.add_(u)
-            else:
-                nxt.baddbmm_(u, W2)
+    with _loop_threads(x, e * b * W1.shape[1] * W1.shape[2]):
+        for i in range(n_t - 1, -1, -1):
+            d = dv[i + 1]
+            if not every and i + 1 in forced:
+                head = d[..., :n]
+                addcmul(g_pred[i], head, keep[..., :n], out=head)
+            u = bmm(d, W1, out=uv[i]).mul_(mv[i])
+            if i > 0:
+                nxt = dv[i].addcmul_(a_in, d)
+                if W2 is None:
+                    nxt.add_(u)
+                else:
+                    nxt.baddbmm_(u, w2_in)
+            else:  # into z_0, which is not forced
+                nxt = dv[0].addcmul_(a, d)
+                if W2 is None:
+                    nxt.add_(u)
+                else:
+                    nxt.baddbmm_(u, W2)
     c = delta[0]  # dLoss/dz_0
     delta = delta[1:]
 
