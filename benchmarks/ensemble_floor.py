@@ -1,7 +1,7 @@
 """The floor under an ensemble's gradient step: the fused PL pass's per-step kernels alone.
 
     .venv/bin/python benchmarks/ensemble_floor.py [--latent 3 --hidden 50 --seq-len 200
-        --batch 16 --threads 2 --ensembles 1 4 16]
+        --batch 16 --threads 1 --ensembles 1 4 16]
 
 Runs, for each ensemble size E, the eight batched kernels that the shPLRNN's fused pass
 (:mod:`neurodsr.models.fused`) issues per time step (forward: hidden-layer product, ReLU, state
@@ -63,7 +63,7 @@ def main() -> None:
     p.add_argument("--hidden", type=int, default=50)
     p.add_argument("--seq-len", type=int, default=200)
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--ensembles", type=int, nargs="+", default=[1, 4, 16])
     args = p.parse_args()
