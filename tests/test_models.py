@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from neurodsr.models import MODELS, make_model, model_from_config
+from neurodsr.models import fused as fused_module
 from neurodsr.models.base import LatentModel
 from neurodsr.models.fused import _loop_threads
 
@@ -101,7 +102,7 @@ def test_gtf_alpha_one_is_one_step_teacher_forcing(name):
 @pytest.mark.parametrize("name", ["shplrnn", "plrnn"])
 @pytest.mark.parametrize(
     ("tau", "alpha"),
-    [(7, 1.0), (None, 1.0), (1, 0.3), (3, "per_member")],
+    [(7, 1.0), (None, 1.0), (1, 0.3), (1, 1.0), (3, "per_member"), (1, "per_member")],
 )
 def test_fused_rollout_equals_autograd(name, tau, alpha):
     """The hand-written backward pass gives autograd's loss and gradients to float32 rounding."""
@@ -151,7 +152,9 @@ def test_fused_loss_equals_autograd(name, tau, alpha):
 
 
 @pytest.mark.parametrize("name", ["shplrnn", "plrnn"])
-@pytest.mark.parametrize(("tau", "alpha"), [(7, 1.0), (1, 0.1), (3, "per_member")])
+@pytest.mark.parametrize(
+    ("tau", "alpha"), [(7, 1.0), (1, 0.1), (3, "per_member"), (1, "per_member")]
+)
 def test_loss_and_grad_equals_autograd(name, tau, alpha):
     """The trainer's fast path (gradients written without autograd) equals autograd through
     the plain loop, with per-member weights, and accumulates into existing gradients."""
@@ -203,6 +206,37 @@ def test_loss_and_grad_feeds_fused_adam_like_autograd(name, seeds):
         params[fused] = {k: p.detach().clone() for k, p in m.named_parameters()}
     for k, p in params[False].items():
         torch.testing.assert_close(params[True][k], p, rtol=1e-5, atol=1e-6, msg=k)
+
+
+@pytest.mark.parametrize("name", ["shplrnn", "plrnn"])
+@pytest.mark.parametrize("alpha", [0.3, 1.0, "per_member"])
+def test_gtf_folded_and_in_loop_equal_autograd(name, alpha, monkeypatch):
+    """GTF's two fused forms (forcing folded into the step's weights, for small products;
+    two forcing ops per step, for large ones) both give autograd's loss and gradients."""
+    torch.manual_seed(4)
+    m = make_model(name, 3, 5, seeds=[0, 1], hidden_dim=20)
+    with torch.no_grad():
+        m.init_map.normal_()
+    a = torch.tensor([0.2, 0.9]) if alpha == "per_member" else alpha
+    x = torch.randn(41, 2, 4, 3)
+
+    def losses_and_grads(fused: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        m.fused = fused
+        m.zero_grad(set_to_none=True)
+        loss = m.loss_and_grad(x, 1, a) if fused else None
+        if loss is None:
+            loss = m.rollout_loss(x, 1, a)
+            loss.sum().backward()
+        return loss.detach(), {k: p.grad.clone() for k, p in m.named_parameters()}
+
+    ref = losses_and_grads(False)
+    folded = losses_and_grads(True)
+    monkeypatch.setattr(fused_module, "FOLD_GTF_MACS", 0)
+    in_loop = losses_and_grads(True)
+    for got in (folded, in_loop):
+        torch.testing.assert_close(got[0], ref[0], rtol=1e-6, atol=1e-7)
+        for k, g in ref[1].items():
+            torch.testing.assert_close(got[1][k], g, rtol=1e-4, atol=1e-6, msg=k)
 
 
 def test_fused_pass_restores_the_thread_count():

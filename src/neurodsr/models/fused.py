@@ -63,6 +63,15 @@ def _per_member(alpha: float | Tensor, e: int, like: Tensor) -> Tensor:
 SINGLE_THREAD_LOOP_MACS = 2e5
 
 
+#: GTF folds its forcing into the step's weights (no per-step forcing ops, the prediction
+#: errors recomputed after the loop) when the recomputation, E * B * L * N multiply-adds per
+#: step, is below this; above it the two per-step ops are cheaper. Measured (ms per step, in
+#: loop -> folded): one shPLRNN M 30, L 30, B 32: 3.4 -> 2.8; M 3, L 50, B 16, seq 200:
+#: 5.2-5.7 -> 3.9; three M 3, L 50, B 32: 4.1-4.2 -> 3.7 (1.4e4); sixteen PLRNNs M 30, B 32:
+#: 16.0 -> 17.9 (4.6e5).
+FOLD_GTF_MACS = 5e4
+
+
 @contextmanager
 def _loop_threads(like: Tensor, macs: int) -> Iterator[None]:
     """Run the enclosed time loop on one CPU thread when its per-step products are small
@@ -120,8 +129,9 @@ def _forward(
     e, b, n = x.shape[1:]
     m = A.shape[1]
     lw = W1.shape[2]
-    forced = _forcing_steps(n_t, tau)
-    every = tau == 1  # GTF: every step is forced, and its error is computed in the loop
+    every = tau == 1  # GTF: every step is forced
+    fold = every and e * b * lw * n < FOLD_GTF_MACS
+    forced = set() if every else _forcing_steps(n_t, tau)
     aug = W2 is not None
     m1 = m + 1 if aug else m
     a = A.unsqueeze(1)  # (E, 1, M)
@@ -139,21 +149,34 @@ def _forward(
     # place (addcmul into the state buffer) instead of copying a broadcast bias into a fresh
     # output, which costs as much as the matrix product at these sizes.
     h1f = h1f.expand(e, b, m1).contiguous()
-    # states z_0..z_T written in place (z_t after forcing); a forcing step first takes its
-    # prediction error (the loss needs the state before forcing), then forces:
+    # states z_0..z_T written in place (z_t after forcing); an STF forcing step first takes
+    # its prediction error (the loss needs the state before forcing), then forces:
     # z[:N] <- z[:N] - alpha (z[:N] - x) = (1 - alpha) z[:N] + alpha x
     zs = _buffer(ws, "zs", (n_t + 1, e, b, m1), x)
     parts = [x[0], torch.bmm(x[0], init_map.transpose(1, 2))]
     if aug:
         parts.append(x.new_ones(e, b, 1))
     torch.cat(parts, dim=-1, out=zs[0])
+    if fold:
+        # GTF's forcing is linear in the state the step computes, so it folds into the step:
+        # the forced units' rows of A, W1 and h1 scaled by keep = 1 - alpha, and alpha x added
+        # to their bias, which is written for all steps at once; each step then adds onto its
+        # bias in place. The loop is the unforced one; the prediction errors (before forcing)
+        # are recomputed after it from the saved activations.
+        keep = x.new_ones(e, 1, m1)
+        keep[..., :n] = (1.0 - alpha).reshape(-1, 1, 1)
+        a, w1t = a * keep, w1t * keep
+        torch.mul(h1f, keep, out=zs[1])
+        zs[2:] = zs[1]
+        zs[1:, ..., :n].addcmul_(x[1:], alpha.reshape(-1, 1, 1))
     r_all = _buffer(ws, "r", (n_t, e, b, lw), x)
     diff = _buffer(ws, "diff", (n_t, e, b, n), x)
     errors = {}
     # views of every step made once (unbind, in C++), and kernels bound to local names:
     # at ~1 us per kernel, Python's indexing and attribute lookups are a third of the time
     zv, rv = zs.unbind(0), r_all.unbind(0)
-    if every:  # the observed units' views, the data's and the errors', for forcing
+    in_loop = every and not fold  # GTF forcing as two ops per step
+    if in_loop:  # the observed units' views, the data's and the errors'
         hv, xv, dv = zs[..., :n].unbind(0), x.unbind(0), diff.unbind(0)
     bmm, addcmul, clamp_min, sub = torch.bmm, torch.addcmul, torch.clamp_min, torch.sub
     with _loop_threads(x, e * b * m1 * lw):
@@ -163,14 +186,26 @@ def _forward(
                 r = bmm(z, w2t, out=rv[i]).clamp_min_(0.0)
             else:
                 r = clamp_min(z, 0.0, out=rv[i])
-            addcmul(h1f, a, z, out=zv[i + 1]).baddbmm_(r, w1t)
-            if every:
+            if fold:
+                zv[i + 1].addcmul_(a, z).baddbmm_(r, w1t)
+            else:
+                addcmul(h1f, a, z, out=zv[i + 1]).baddbmm_(r, w1t)
+            if in_loop:
                 hv[i + 1].addcmul_(sub(hv[i + 1], xv[i + 1], out=dv[i]), neg_al)
             elif i + 1 in forced:
                 head = zv[i + 1][..., :n]
                 err = errors[i] = sub(head, x[i + 1])
                 head.addcmul_(err, neg_al)
-    if not every:
+    if fold:
+        # z_{t+1}[:N] before forcing = A z_t + W1 r_t + h1 on the first N units, all t at once
+        w1h = W1[:, :n, :]  # (E, N, L)
+        if e == 1:  # one (T*B, L) x (L, N) product
+            torch.mm(r_all.view(-1, lw), w1h[0].t(), out=diff.view(-1, n))
+        else:
+            torch.matmul(r_all, w1h.transpose(1, 2), out=diff)
+        diff.add_(h1[:, :n].unsqueeze(1)).addcmul_(A[:, :n].unsqueeze(1), zs[:-1, ..., :n])
+        diff.sub_(x[1:])
+    elif not every:
         torch.sub(zs[1:, ..., :n], x[1:], out=diff)  # rows of forcing steps replaced below
         for i, err in errors.items():
             diff[i] = err
