@@ -204,6 +204,8 @@ def test_loss_and_grad_feeds_fused_adam_like_autograd(name, seeds):
                 assert p.grad.stride() == p.stride()
             opt.step()
         params[fused] = {k: p.detach().clone() for k, p in m.named_parameters()}
+        m.release_buffers()
+        assert "_fused_workspace" not in vars(m)
     for k, p in params[False].items():
         torch.testing.assert_close(params[True][k], p, rtol=1e-5, atol=1e-6, msg=k)
 

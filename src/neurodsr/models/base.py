@@ -252,6 +252,11 @@ class LatentModel(nn.Module):
         """
         return None
 
+    def release_buffers(self) -> None:
+        """Free the memory a model keeps between training steps (the fused pass's activation
+        buffers, tens of MB for an ensemble); the next training step allocates it again.
+        A no-op for models that keep none."""
+
     def _add_grads(self, grads: dict[str, Tensor]) -> None:
         """Accumulate hand-computed gradients into ``.grad``, as ``backward()`` would,
         including its layout contract: a new ``.grad`` has its parameter's strides (torch's

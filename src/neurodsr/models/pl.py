@@ -98,6 +98,10 @@ class _FusedPL(LatentModel):
         self._add_grads(self._fused_grads(grads))
         return loss
 
+    def release_buffers(self) -> None:
+        """See :meth:`LatentModel.release_buffers`."""
+        self.__dict__.pop("_fused_workspace", None)
+
 
 class _DiagOffDiag(LatentModel):
     """Shared by PLRNN and dendPLRNN: diagonal A, off-diagonal W (M x M) and bias h."""

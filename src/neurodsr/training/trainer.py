@@ -470,6 +470,7 @@ def train(
             save_checkpoint(epoch)
             break
     bar.close()
+    model.release_buffers()
     if not tlog.stopped:
         tlog.stopped = "completed"
     if config.keep_best and best_state is not None:
