@@ -99,6 +99,24 @@ def test_gtf_alpha_one_is_one_step_teacher_forcing(name):
         torch.testing.assert_close(gtf[0], one_step[0])
 
 
+def _fused_case(name: str, alpha, seed: int):
+    """A two-member PL model (N = 3 of M = 5 units observed, L = 20), its forcing strength
+    (``"per_member"``: 0.2 and 0.9) and 40-step windows (41, 2, 4, 3)."""
+    torch.manual_seed(seed)
+    m = make_model(name, 3, 5, seeds=[0, 1], hidden_dim=20)
+    with torch.no_grad():
+        m.init_map.normal_()
+    a = torch.tensor([0.2, 0.9]) if alpha == "per_member" else alpha
+    return m, a, torch.randn(41, 2, 4, 3)
+
+
+def _assert_same(got, ref) -> None:
+    """(loss, {parameter: gradient}) equal to float32 rounding."""
+    torch.testing.assert_close(got[0], ref[0], rtol=1e-6, atol=1e-7)
+    for k, g in ref[1].items():
+        torch.testing.assert_close(got[1][k], g, rtol=1e-4, atol=1e-6, msg=k)
+
+
 @pytest.mark.parametrize("name", ["shplrnn", "plrnn"])
 @pytest.mark.parametrize(
     ("tau", "alpha"),
@@ -106,12 +124,7 @@ def test_gtf_alpha_one_is_one_step_teacher_forcing(name):
 )
 def test_fused_rollout_equals_autograd(name, tau, alpha):
     """The hand-written backward pass gives autograd's loss and gradients to float32 rounding."""
-    torch.manual_seed(0)
-    m = make_model(name, 3, 5, seeds=[0, 1], hidden_dim=20)
-    with torch.no_grad():
-        m.init_map.normal_()
-    a = torch.tensor([0.2, 0.9]) if alpha == "per_member" else alpha
-    x = torch.randn(41, 2, 4, 3)
+    m, a, x = _fused_case(name, alpha, seed=0)
     out = {}
     for fused in (True, False):
         m.fused = fused
@@ -120,9 +133,7 @@ def test_fused_rollout_equals_autograd(name, tau, alpha):
         loss = (pred - x[1:]).pow(2).mean()
         loss.backward()
         out[fused] = (loss.detach(), {k: p.grad.clone() for k, p in m.named_parameters()})
-    torch.testing.assert_close(out[True][0], out[False][0], rtol=1e-6, atol=1e-7)
-    for k, g in out[False][1].items():
-        torch.testing.assert_close(out[True][1][k], g, rtol=1e-4, atol=1e-6, msg=k)
+    _assert_same(out[True], out[False])
 
 
 @pytest.mark.parametrize("name", ["shplrnn", "plrnn"])
@@ -130,12 +141,7 @@ def test_fused_rollout_equals_autograd(name, tau, alpha):
 def test_fused_loss_equals_autograd(name, tau, alpha):
     """rollout_loss (loss inside the fused op) gives autograd's per-member losses and
     gradients, also when the members' losses are weighted differently (and twice in a row)."""
-    torch.manual_seed(1)
-    m = make_model(name, 3, 5, seeds=[0, 1], hidden_dim=20)
-    with torch.no_grad():
-        m.init_map.normal_()
-    a = torch.tensor([0.2, 0.9]) if alpha == "per_member" else alpha
-    x = torch.randn(41, 2, 4, 3)
+    m, a, x = _fused_case(name, alpha, seed=1)
     weights = torch.tensor([1.0, 3.0])
     out = {}
     for fused in (True, False):
@@ -146,9 +152,7 @@ def test_fused_loss_equals_autograd(name, tau, alpha):
         (losses * weights).sum().backward(retain_graph=True)
         (losses * weights).sum().backward()  # a second pass must see the same saved values
         out[fused] = (losses.detach(), {k: p.grad.clone() for k, p in m.named_parameters()})
-    torch.testing.assert_close(out[True][0], out[False][0], rtol=1e-6, atol=1e-7)
-    for k, g in out[False][1].items():
-        torch.testing.assert_close(out[True][1][k], g, rtol=1e-4, atol=1e-6, msg=k)
+    _assert_same(out[True], out[False])
 
 
 @pytest.mark.parametrize("name", ["shplrnn", "plrnn"])
@@ -158,12 +162,7 @@ def test_fused_loss_equals_autograd(name, tau, alpha):
 def test_loss_and_grad_equals_autograd(name, tau, alpha):
     """The trainer's fast path (gradients written without autograd) equals autograd through
     the plain loop, with per-member weights, and accumulates into existing gradients."""
-    torch.manual_seed(2)
-    m = make_model(name, 3, 5, seeds=[0, 1], hidden_dim=20)
-    with torch.no_grad():
-        m.init_map.normal_()
-    a = torch.tensor([0.2, 0.9]) if alpha == "per_member" else alpha
-    x = torch.randn(41, 2, 4, 3)
+    m, a, x = _fused_case(name, alpha, seed=2)
     weight = torch.tensor([0.0, 2.0])
     m.fused = False
     m.zero_grad()
@@ -215,12 +214,7 @@ def test_loss_and_grad_feeds_fused_adam_like_autograd(name, seeds):
 def test_gtf_folded_and_in_loop_equal_autograd(name, alpha, monkeypatch):
     """GTF's two fused forms (forcing folded into the step's weights, for small products;
     two forcing ops per step, for large ones) both give autograd's loss and gradients."""
-    torch.manual_seed(4)
-    m = make_model(name, 3, 5, seeds=[0, 1], hidden_dim=20)
-    with torch.no_grad():
-        m.init_map.normal_()
-    a = torch.tensor([0.2, 0.9]) if alpha == "per_member" else alpha
-    x = torch.randn(41, 2, 4, 3)
+    m, a, x = _fused_case(name, alpha, seed=4)
 
     def losses_and_grads(fused: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         m.fused = fused
@@ -235,10 +229,8 @@ def test_gtf_folded_and_in_loop_equal_autograd(name, alpha, monkeypatch):
     folded = losses_and_grads(True)
     monkeypatch.setattr(fused_module, "FOLD_GTF_MACS", 0)
     in_loop = losses_and_grads(True)
-    for got in (folded, in_loop):
-        torch.testing.assert_close(got[0], ref[0], rtol=1e-6, atol=1e-7)
-        for k, g in ref[1].items():
-            torch.testing.assert_close(got[1][k], g, rtol=1e-4, atol=1e-6, msg=k)
+    _assert_same(folded, ref)
+    _assert_same(in_loop, ref)
 
 
 def test_fused_pass_restores_the_thread_count():
