@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-fast demo lint bench clean
+.PHONY: install test test-fast demo lint format bench clean
 
 install: $(STAMP)
 
@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml envs/constraints.txt
 # The whole suite, slow end-to-end tests included (this is what .ci/run runs).
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow
 	$(BIN)/pytest -q
 
 # Everything but the slow end-to-end tests.
@@ -31,6 +33,12 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow
+
+# Format everything the lint checks.
+format: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/snakefmt Snakefile workflow
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lorenz_fit.py

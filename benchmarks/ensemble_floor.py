@@ -72,11 +72,20 @@ def main() -> None:
     base = kernels_ms(1, *sizes)
     for e in args.ensembles:
         ms = base if e == 1 else kernels_ms(e, *sizes)
-        print(json.dumps({
-            "ensemble": e, "latent": args.latent, "hidden": args.hidden,
-            "seq_len": args.seq_len, "batch": args.batch, "threads": args.threads,
-            "ms_per_step": round(ms, 3), "ratio_to_e1": round(ms / base, 2),
-        }))
+        print(
+            json.dumps(
+                {
+                    "ensemble": e,
+                    "latent": args.latent,
+                    "hidden": args.hidden,
+                    "seq_len": args.seq_len,
+                    "batch": args.batch,
+                    "threads": args.threads,
+                    "ms_per_step": round(ms, 3),
+                    "ratio_to_e1": round(ms / base, 2),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

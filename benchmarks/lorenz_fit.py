@@ -51,10 +51,21 @@ def main() -> None:
 
     t0 = time.perf_counter()
     result = fit(
-        x, 0.01, tau=args.tau, model=args.model, latent=args.latent, hidden=args.hidden,
-        seeds=args.seeds, epochs=args.epochs, max_minutes=args.max_minutes,
-        n_train=args.n_train, seq_len=args.seq_len, batch_size=args.batch_size, lr=args.lr,
-        device="cpu", progress=False,
+        x,
+        0.01,
+        tau=args.tau,
+        model=args.model,
+        latent=args.latent,
+        hidden=args.hidden,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        max_minutes=args.max_minutes,
+        n_train=args.n_train,
+        seq_len=args.seq_len,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        device="cpu",
+        progress=False,
     )
     train_s = time.perf_counter() - t0
     ev = evaluate(result.model, result.normalise(ref), n_generate=args.n_ref, n_pe=20)
@@ -62,17 +73,30 @@ def main() -> None:
     print(f"{'seed':>6} {'D_stsp':>8} {'D_H':>7} {'PE(20)':>8} {'outside':>8}")
     for m in ev.metrics:
         mark = " <- best by validation" if m["seed"] == result.model.seeds[result.best] else ""
-        print(f"{m['seed']:>6} {m['D_stsp']:8.3f} {m['D_H']:7.3f} {m['PE']:8.4f} "
-              f"{m['frac_outside']:8.4f}{mark}")
+        print(
+            f"{m['seed']:>6} {m['D_stsp']:8.3f} {m['D_H']:7.3f} {m['PE']:8.4f} "
+            f"{m['frac_outside']:8.4f}{mark}"
+        )
     best = ev.metrics[result.best]
-    print(json.dumps({
-        "D_stsp": best["D_stsp"], "D_H": best["D_H"], "PE20": best["PE"],
-        "D_stsp_median": float(np.median([m["D_stsp"] for m in ev.metrics])),
-        "train_seconds": round(train_s, 1), "total_seconds": round(total_s, 1),
-        "epochs_run": len(result.log.epoch), "tau": args.tau, "seeds": args.seeds,
-        "n_ref": args.n_ref, "model": args.model, "hidden": args.hidden,
-        "torch_threads": torch.get_num_threads(),
-    }))
+    print(
+        json.dumps(
+            {
+                "D_stsp": best["D_stsp"],
+                "D_H": best["D_H"],
+                "PE20": best["PE"],
+                "D_stsp_median": float(np.median([m["D_stsp"] for m in ev.metrics])),
+                "train_seconds": round(train_s, 1),
+                "total_seconds": round(total_s, 1),
+                "epochs_run": len(result.log.epoch),
+                "tau": args.tau,
+                "seeds": args.seeds,
+                "n_ref": args.n_ref,
+                "model": args.model,
+                "hidden": args.hidden,
+                "torch_threads": torch.get_num_threads(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -9,8 +9,16 @@ from neurodsr.cli import main
 from neurodsr.dynamics.systems import lorenz63
 from neurodsr.errors import InputError
 
-QUICK = dict(epochs=6, seq_len=50, batch_size=8, batches_per_epoch=4, eval_every=3,
-             eval_steps=500, progress=False, device="cpu")
+QUICK = dict(
+    epochs=6,
+    seq_len=50,
+    batch_size=8,
+    batches_per_epoch=4,
+    eval_every=3,
+    eval_steps=500,
+    progress=False,
+    device="cpu",
+)
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +29,9 @@ def lorenz_raw():
 
 
 def test_fit_returns_model_log_and_metrics_in_data_units(lorenz_raw):
-    res = fit(lorenz_raw, 0.01, tau=20, forcing="stf", seeds=2, hidden=16, test_fraction=0.25,
-              **QUICK)
+    res = fit(
+        lorenz_raw, 0.01, tau=20, forcing="stf", seeds=2, hidden=16, test_fraction=0.25, **QUICK
+    )
     assert res.n_train == 3000 and res.test.shape == (1000, 3)
     np.testing.assert_array_equal(res.test, lorenz_raw[3000:])
     m = res.metrics
@@ -69,10 +78,33 @@ def test_cli_fit_writes_fit_nc_and_prints_one_json_line(tmp_path, lorenz_raw, ca
     data = tmp_path / "lorenz.npy"
     np.save(data, lorenz_raw.astype(np.float32))
     out = tmp_path / "fit.nc"
-    code = main(["fit", str(data), "--dt", "0.01", "--tau", "20", "--forcing", "stf",
-                 "--out", str(out), "--epochs", "4", "--seeds", "2", "--hidden", "16",
-                 "--seq-len", "50", "--test-fraction", "0.2", "--n-generate", "1500",
-                 "--no-progress"])
+    code = main(
+        [
+            "fit",
+            str(data),
+            "--dt",
+            "0.01",
+            "--tau",
+            "20",
+            "--forcing",
+            "stf",
+            "--out",
+            str(out),
+            "--epochs",
+            "4",
+            "--seeds",
+            "2",
+            "--hidden",
+            "16",
+            "--seq-len",
+            "50",
+            "--test-fraction",
+            "0.2",
+            "--n-generate",
+            "1500",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     metrics = json.loads(line)
@@ -88,8 +120,9 @@ def test_cli_fit_writes_fit_nc_and_prints_one_json_line(tmp_path, lorenz_raw, ca
 def test_cli_reports_bad_files_without_a_traceback(tmp_path, capsys):
     bad = tmp_path / "x.parquet"
     bad.write_text("nope")
-    assert main(["fit", str(bad), "--dt", "0.1", "--tau", "5", "--out",
-                 str(tmp_path / "f.nc")]) == 2
+    assert (
+        main(["fit", str(bad), "--dt", "0.1", "--tau", "5", "--out", str(tmp_path / "f.nc")]) == 2
+    )
     err = capsys.readouterr().err
     assert "x.parquet" in err and "unknown file type" in err
     assert not (tmp_path / "f.nc").exists()
@@ -100,16 +133,49 @@ def test_cli_chain_ingest_preprocess_fit(tmp_path, lorenz_raw, capsys):
     raw = tmp_path / "lorenz.npy"
     np.save(raw, lorenz_raw.astype(np.float32))
     rec, pre, out = tmp_path / "recording.nc", tmp_path / "preprocessed.nc", tmp_path / "fit.nc"
-    assert main(["ingest", str(raw), "--sampling-rate", "100", "--modality", "continuous",
-                 "--out", str(rec)]) == 0
+    assert (
+        main(
+            [
+                "ingest",
+                str(raw),
+                "--sampling-rate",
+                "100",
+                "--modality",
+                "continuous",
+                "--out",
+                str(rec),
+            ]
+        )
+        == 0
+    )
     cfg = tmp_path / "pre.yaml"
     cfg.write_text("preprocess:\n  dt: 0.01\n  l_freq: null\n  line_freq: null\n")
     assert main(["preprocess", str(rec), "--config", str(cfg), "--out", str(pre)]) == 0
     with xr.open_dataset(pre, engine="h5netcdf") as p:
         n_train, n_total, dims = p.attrs["n_train"], p.sizes["time"], list(p.dim.values)
     capsys.readouterr()
-    assert main(["fit", str(pre), "--tau", "20", "--forcing", "stf", "--out", str(out),
-                 "--epochs", "2", "--hidden", "8", "--seq-len", "50", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(pre),
+                "--tau",
+                "20",
+                "--forcing",
+                "stf",
+                "--out",
+                str(out),
+                "--epochs",
+                "2",
+                "--hidden",
+                "8",
+                "--seq-len",
+                "50",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert metrics["n_test"] == n_total - n_train
     log = json.loads((tmp_path / "fit.log.json").read_text())

@@ -63,8 +63,9 @@ def test_lfp_demo_is_brainvision_with_line_noise(tmp_path):
 
 
 def test_calcium_demo_is_a_suite2p_folder(tmp_path):
-    s = write_calcium_demo(tmp_path / "suite2p", duration_s=40, n_rois=12, n_not_cells=2,
-                           fs=15.0, seed=0)
+    s = write_calcium_demo(
+        tmp_path / "suite2p", duration_s=40, n_rois=12, n_not_cells=2, fs=15.0, seed=0
+    )
     plane = tmp_path / "suite2p" / "plane0"
     ops = np.load(plane / "ops.npy", allow_pickle=True).item()
     assert ops["fs"] == 15.0
@@ -89,8 +90,21 @@ def test_gcamp_kernel_rises_then_decays():
 
 
 def test_write_demo_and_cli(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--only", "lfp", "calcium", "--options",
-                 json.dumps({"lfp": {"duration_s": 10}, "calcium": {"duration_s": 20}})]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                "--out",
+                str(tmp_path),
+                "--only",
+                "lfp",
+                "calcium",
+                "--options",
+                json.dumps({"lfp": {"duration_s": 10}, "calcium": {"duration_s": 20}}),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "lfp:" in out and "calcium:" in out
     assert (tmp_path / "lfp.vhdr").is_file()

@@ -9,8 +9,10 @@ from neurodsr.fileio import atomic_path, read_dataset, write_dataset, write_json
 
 
 def test_write_dataset_round_trip_with_awkward_attrs(tmp_path):
-    ds = xr.Dataset({"x": (("time",), np.arange(5.0))},
-                    attrs={"cfg": {"a": 1}, "flag": True, "none": None, "lst": [1, 2]})
+    ds = xr.Dataset(
+        {"x": (("time",), np.arange(5.0))},
+        attrs={"cfg": {"a": 1}, "flag": True, "none": None, "lst": [1, 2]},
+    )
     path = write_dataset(ds, tmp_path / "sub" / "x.nc")
     back = read_dataset(path)
     np.testing.assert_array_equal(back.x.values, ds.x.values)

@@ -26,9 +26,16 @@ from neurodsr.report import figures as F
 from neurodsr.report.html import fmt, page, table
 
 CHROMIUM_FLAGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-    "--enable-logging=stderr", "--v=0",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--enable-logging=stderr",
+    "--v=0",
 ]
 
 _CHECK = """<script>
@@ -68,24 +75,45 @@ def render(chromium: str, page_path: Path, tmp: Path, screenshot: Path | None = 
     profile = tmp / "chromium-profile"
     try:
         res = subprocess.run(
-            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-             "--virtual-time-budget=10000", "--dump-dom", probe.resolve().as_uri()],
-            capture_output=True, text=True, timeout=120,
+            [
+                chromium,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                "--virtual-time-budget=10000",
+                "--dump-dom",
+                probe.resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     finally:
         probe.unlink(missing_ok=True)
     m = re.search(r'<pre id="neurodsr-check">(.*?)</pre>', res.stdout, re.S)
     assert m, f"chromium did not load the page: rc {res.returncode}\n{res.stderr[-2000:]}"
     result = json.loads(html_lib.unescape(m.group(1)))
-    console = [line for line in res.stderr.splitlines()
-               if "CONSOLE" in line and re.search(r"Uncaught|Error|Failed|Refused", line)
-               and "neurodsr-check" not in line]
+    console = [
+        line
+        for line in res.stderr.splitlines()
+        if "CONSOLE" in line
+        and re.search(r"Uncaught|Error|Failed|Refused", line)
+        and "neurodsr-check" not in line
+    ]
     result["errors"] = list(result.get("errors", [])) + console
     if screenshot is not None:
         subprocess.run(
-            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1280,6000",
-             f"--screenshot={screenshot}", page_path.resolve().as_uri()],
-            capture_output=True, text=True, timeout=120, check=False,
+            [
+                chromium,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                "--window-size=1280,6000",
+                f"--screenshot={screenshot}",
+                page_path.resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
     return result
 
@@ -94,16 +122,34 @@ def render(chromium: str, page_path: Path, tmp: Path, screenshot: Path | None = 
 def _rows(tmp_path: Path) -> list[dict]:
     """A results folder with one finished and one failed session."""
     ok = tmp_path / "good"
-    for name in ("recording.nc", "preprocessed.nc", "lyapunov.json", "models/fit.json",
-                 "report.html"):
+    for name in (
+        "recording.nc",
+        "preprocessed.nc",
+        "lyapunov.json",
+        "models/fit.json",
+        "report.html",
+    ):
         (ok / name).parent.mkdir(parents=True, exist_ok=True)
         (ok / name).write_text("{}")
-    (ok / "metrics.json").write_text(json.dumps({
-        "modality": "spikes", "D_stsp": 0.4, "D_stsp_median": 0.5, "D_stsp_iqr": 0.1,
-        "D_H": 0.2, "D_H_median": 0.25, "D_H_iqr": 0.05, "PE": 0.1, "tau": 40,
-        "lambda_max_data": 0.9, "lambda_max_model": 0.8, "vpt_lyapunov_times": 1.5,
-        "seeds": [0, 1, 2],
-    }))
+    (ok / "metrics.json").write_text(
+        json.dumps(
+            {
+                "modality": "spikes",
+                "D_stsp": 0.4,
+                "D_stsp_median": 0.5,
+                "D_stsp_iqr": 0.1,
+                "D_H": 0.2,
+                "D_H_median": 0.25,
+                "D_H_iqr": 0.05,
+                "PE": 0.1,
+                "tau": 40,
+                "lambda_max_data": 0.9,
+                "lambda_max_model": 0.8,
+                "vpt_lyapunov_times": 1.5,
+                "seeds": [0, 1, 2],
+            }
+        )
+    )
     bad = tmp_path / "bad" / "logs"
     bad.mkdir(parents=True)
     (bad / "ingest.log").write_text(
@@ -177,11 +223,20 @@ def _fake_reconstruction(n: int = 400, dims: int = 3, members: int = 2) -> xr.Da
             "lyapunov_spectrum": (("member", "exponent"), rng.standard_normal((members, dims))),
             "lyapunov_spectrum_std": (("member", "exponent"), np.full((members, dims), 0.1)),
         },
-        coords={"time": t, "generated_time": t, "dim": [f"pc{i}" for i in range(dims)],
-                "member": np.arange(members), "horizon": np.arange(1, 21),
-                "lead": np.arange(1, 51) * 0.01},
-        attrs={"dt": 0.01, "metric_n_pred": 20, "metric_best_member": 1,
-               "metric_vpt_threshold": 0.5},
+        coords={
+            "time": t,
+            "generated_time": t,
+            "dim": [f"pc{i}" for i in range(dims)],
+            "member": np.arange(members),
+            "horizon": np.arange(1, 21),
+            "lead": np.arange(1, 51) * 0.01,
+        },
+        attrs={
+            "dt": 0.01,
+            "metric_n_pred": 20,
+            "metric_best_member": 1,
+            "metric_vpt_threshold": 0.5,
+        },
     )
     return ds
 
@@ -189,16 +244,25 @@ def _fake_reconstruction(n: int = 400, dims: int = 3, members: int = 2) -> xr.Da
 @pytest.mark.parametrize("dims", [1, 2, 3, 5])
 def test_reconstruction_figures_draw_for_any_number_of_dims(dims):
     rec = _fake_reconstruction(dims=dims)
-    for fig in (F.timeseries_figure(rec), F.attractor_figure(rec), F.power_spectra_figure(rec),
-                F.prediction_figure(rec, 0.9), F.lyapunov_spectrum_figure(rec, 0.9, 0.1)):
+    for fig in (
+        F.timeseries_figure(rec),
+        F.attractor_figure(rec),
+        F.power_spectra_figure(rec),
+        F.prediction_figure(rec, 0.9),
+        F.lyapunov_spectrum_figure(rec, 0.9, 0.1),
+    ):
         png = F.png_base64(fig)
         assert len(png) > 1000
 
 
 def test_training_figure_without_a_log():
     assert len(F.png_base64(F.training_figure(None, [0, 1], 0))) > 1000
-    log = {"epoch": [0, 1, 2], "loss": [[1.0, 2.0], [0.5, 1.0], [0.3, 0.9]],
-           "eval_epoch": [2], "eval_dstsp": [[0.4, float("inf")]]}
+    log = {
+        "epoch": [0, 1, 2],
+        "loss": [[1.0, 2.0], [0.5, 1.0], [0.3, 0.9]],
+        "eval_epoch": [2],
+        "eval_dstsp": [[0.4, float("inf")]],
+    }
     assert len(F.png_base64(F.training_figure(log, [0, 1], 0))) > 1000
 
 

@@ -138,8 +138,11 @@ class _OneSeedBlowsUp(ShallowPLRNN):
 def test_one_failing_seed_is_stopped_while_the_others_train(lorenz_z):
     model = _OneSeedBlowsUp(3, 3, [0, 1], "identity", hidden_dim=16)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    tlog = train(model, lorenz_z[:3000],
-                 TrainConfig(tau=20, epochs=8, max_failures=3, keep_best=False, **QUICK))
+    tlog = train(
+        model,
+        lorenz_z[:3000],
+        TrainConfig(tau=20, epochs=8, max_failures=3, keep_best=False, **QUICK),
+    )
     assert tlog.stopped == "completed"
     assert any("seed(s) [0] stopped after 3" in e for e in tlog.events)
     losses = np.array(tlog.loss)
@@ -204,8 +207,16 @@ def test_unavailable_device_is_a_clear_input_error():
 
 def test_checkpoint_from_other_data_is_not_resumed(tmp_path, lorenz_z):
     cfg = TrainConfig(tau=20, epochs=4, **QUICK)
-    train(make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=8), lorenz_z[:3000], cfg,
-          checkpoint_dir=tmp_path)
-    tlog = train(make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=8), lorenz_z[3000:6000], cfg,
-                 checkpoint_dir=tmp_path)
+    train(
+        make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=8),
+        lorenz_z[:3000],
+        cfg,
+        checkpoint_dir=tmp_path,
+    )
+    tlog = train(
+        make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=8),
+        lorenz_z[3000:6000],
+        cfg,
+        checkpoint_dir=tmp_path,
+    )
     assert not any("resumed" in e for e in tlog.events)

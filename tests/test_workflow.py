@@ -47,8 +47,9 @@ def snakemake(workdir: Path, *args: str, timeout: float = 120) -> subprocess.Com
     """Run the repository's workflow in ``workdir``; return the finished process."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(workdir), *args]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                          cwd=workdir)
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=workdir
+    )
 
 
 def write_config(workdir: Path, config: dict) -> Path:
@@ -60,7 +61,7 @@ def write_config(workdir: Path, config: dict) -> Path:
 
 def job_counts(output: str) -> dict[str, int]:
     """The 'Job stats' table of a Snakemake run as {rule: count}."""
-    block = output[output.index("Job stats:"):]
+    block = output[output.index("Job stats:") :]
     counts = {}
     for line in block.splitlines()[3:]:
         parts = line.split()
@@ -109,8 +110,10 @@ def test_defaults_are_filled_from_the_schema(tmp_path):
         ({"sessions": {"a": {"path": "x.nix"}}, "train": {"epochz": 5}}, ["epochz", "train"]),
         ({"sessions": {"a": {"path": "x.nix"}}, "train": {"forcing": "xtf"}}, ["xtf", "forcing"]),
         ({"sessions": {"a": {"path": "x.nix", "train": {"lr": "fast"}}}}, ["'a'", "lr", "fast"]),
-        ({"sessions": {"a": {"path": "x.nix", "preprocess": {"pca_componets": 3}}}},
-         ["'a'", "pca_componets"]),
+        (
+            {"sessions": {"a": {"path": "x.nix", "preprocess": {"pca_componets": 3}}}},
+            ["'a'", "pca_componets"],
+        ),
         ({"sessions": {"a": {"pth": "x.nix"}}}, ["pth", "sessions.a"]),
         ({"session": {"a": {"path": "x.nix"}}}, ["session"]),
     ],
@@ -133,8 +136,16 @@ def test_sessions_table_with_overrides(tmp_path):
     for name in ("rat1", "rat2"):
         np.save(tmp_path / f"{name}.npy", np.zeros((10, 3)))
     write_config(tmp_path, {"sessions_table": "sessions.tsv", "train": {"seeds": 2}})
-    res = snakemake(tmp_path, "-n", "-p", "--cores", "1", "results/rat1/models/fit.nc",
-                    "results/rat2/models/fit.nc", "results/rat1/preprocess.json")
+    res = snakemake(
+        tmp_path,
+        "-n",
+        "-p",
+        "--cores",
+        "1",
+        "results/rat1/models/fit.nc",
+        "results/rat2/models/fit.nc",
+        "results/rat1/preprocess.json",
+    )
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
     assert "--seeds 5" in out and "--seeds 2" in out
@@ -164,8 +175,16 @@ def test_every_rule_has_log_threads_resources_and_conda():
             for directive in ("log:", "threads:", "resources:", "conda:"):
                 assert directive in block, (name, directive)
             assert "mem_mb=" in block and "runtime=" in block, name
-    assert {"demo_data", "ingest", "preprocess", "lyapunov", "train", "evaluate", "report",
-            "summary"} <= seen
+    assert {
+        "demo_data",
+        "ingest",
+        "preprocess",
+        "lyapunov",
+        "train",
+        "evaluate",
+        "report",
+        "summary",
+    } <= seen
     assert "gpu=" in (ROOT / "workflow/rules/train.smk").read_text()
     env = yaml.safe_load((ROOT / "envs/neurodsr.yaml").read_text())
     pip = next(d for d in env["dependencies"] if isinstance(d, dict))["pip"]
@@ -200,9 +219,20 @@ def test_keep_going_finishes_the_good_sessions(tiny_run):
     assert res.returncode != 0  # the broken session fails ...
     for session in ("spikes", "lfp"):  # ... the others finish
         root = work / "results" / session
-        for name in ("recording.nc", "preprocessed.nc", "preprocess.json", "lyapunov.nc",
-                     "lyapunov.json", "models/fit.nc", "models/fit.pt", "models/log.json",
-                     "models/config.json", "reconstruction.nc", "metrics.json", "report.html"):
+        for name in (
+            "recording.nc",
+            "preprocessed.nc",
+            "preprocess.json",
+            "lyapunov.nc",
+            "lyapunov.json",
+            "models/fit.nc",
+            "models/fit.pt",
+            "models/log.json",
+            "models/config.json",
+            "reconstruction.nc",
+            "metrics.json",
+            "report.html",
+        ):
             assert (root / name).is_file(), (session, name, out[-3000:])
         for stage in ("ingest", "preprocess", "lyapunov", "train", "evaluate", "report"):
             assert (root / "logs" / f"{stage}.log").is_file()
@@ -214,8 +244,15 @@ def test_outputs_follow_the_data_contracts(tiny_run):
     work, _ = tiny_run
     root = work / "results" / "lfp"
     recon = read_dataset(root / "reconstruction.nc")
-    for var in ("data", "generated", "generated_members", "prediction", "lyapunov_spectrum",
-                "kaplan_yorke", "prediction_error"):
+    for var in (
+        "data",
+        "generated",
+        "generated_members",
+        "prediction",
+        "lyapunov_spectrum",
+        "kaplan_yorke",
+        "prediction_error",
+    ):
         assert var in recon, var
         assert "long_name" in recon[var].attrs and "units" in recon[var].attrs
     assert recon["time"].attrs["units"] == "s"
@@ -226,8 +263,20 @@ def test_outputs_follow_the_data_contracts(tiny_run):
     pred = recon["prediction"].values
     assert np.isnan(pred[:20]).all() and np.isfinite(pred[20:]).all()
     metrics = json.loads((root / "metrics.json").read_text())
-    for key in ("D_stsp", "D_H", "PE", "D_stsp_median", "D_stsp_iqr", "D_H_median", "PE_iqr",
-                "lambda_max_model", "vpt_seconds", "best_seed", "tau", "tau_reason"):
+    for key in (
+        "D_stsp",
+        "D_H",
+        "PE",
+        "D_stsp_median",
+        "D_stsp_iqr",
+        "D_H_median",
+        "PE_iqr",
+        "lambda_max_model",
+        "vpt_seconds",
+        "best_seed",
+        "tau",
+        "tau_reason",
+    ):
         assert key in metrics, key
     assert metrics["best_seed"] in metrics["seeds"]
     lyap = json.loads((root / "lyapunov.json").read_text())
@@ -266,8 +315,15 @@ def test_report_is_self_contained(tiny_run):
     assert "<script" not in html
     hrefs = re.findall(r'href="([^"]*)"', html)
     assert all(h.startswith(("#", "../index.html", "data:")) for h in hrefs), hrefs
-    for text in ("lambda_max", "tau", "training loss", "D_stsp", "What the metrics mean",
-                 "Lyapunov spectrum", "what is good"):
+    for text in (
+        "lambda_max",
+        "tau",
+        "training loss",
+        "D_stsp",
+        "What the metrics mean",
+        "Lyapunov spectrum",
+        "what is good",
+    ):
         assert text in html, text
 
 
@@ -277,8 +333,12 @@ def test_chromium_renders_the_report_with_all_figures(tiny_run, tmp_path):
 
     chromium = require_chromium()
     work, _ = tiny_run
-    result = render(chromium, work / "results" / "lfp" / "report.html", tmp_path,
-                    screenshot=tmp_path / "report.png")
+    result = render(
+        chromium,
+        work / "results" / "lfp" / "report.html",
+        tmp_path,
+        screenshot=tmp_path / "report.png",
+    )
     assert result["images"] >= 8
     assert result["broken"] == [], result
     assert result["errors"] == [], result["errors"]
@@ -292,8 +352,16 @@ def test_rerun_resumes_an_interrupted_training(tiny_run):
     assert (root / "models" / "checkpoints" / "checkpoint.pt").is_file()
     # what a first run killed during training leaves: the stages before it, no outputs of
     # training or after it, and the checkpoint (not a declared output, so Snakemake keeps it)
-    for name in ("models/fit.nc", "models/fit.pt", "models/fit.json", "models/log.json",
-                 "models/config.json", "reconstruction.nc", "metrics.json", "report.html"):
+    for name in (
+        "models/fit.nc",
+        "models/fit.pt",
+        "models/fit.json",
+        "models/log.json",
+        "models/config.json",
+        "reconstruction.nc",
+        "metrics.json",
+        "report.html",
+    ):
         (root / name).unlink()
     res = snakemake(work, "--cores", "2", "results/spikes/report.html", timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -306,8 +374,14 @@ def test_rerun_resumes_an_interrupted_training(tiny_run):
 @pytest.mark.slow
 def test_snakemake_report_with_captions(tiny_run):
     work, _ = tiny_run
-    res = snakemake(work, "--report", "report.html", "results/spikes/report.html",
-                    "results/lfp/report.html", timeout=300)
+    res = snakemake(
+        work,
+        "--report",
+        "report.html",
+        "results/spikes/report.html",
+        "results/lfp/report.html",
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     text = (work / "report.html").read_text(errors="replace")
     assert "spikes" in text and "forced RNNs" in text

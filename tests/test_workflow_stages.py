@@ -32,8 +32,12 @@ def test_n_step_predictions_match_stepping_by_hand(lorenz_z):
     assert pred.shape == (2, 200, 3)
     assert np.isnan(pred[:, :5]).all() and np.isfinite(pred[:, 5:]).all()
     with torch.no_grad():
-        z = model.init_state(torch.as_tensor(x[10:11], dtype=torch.float32)
-                             .unsqueeze(0).expand(2, -1, -1).contiguous())
+        z = model.init_state(
+            torch.as_tensor(x[10:11], dtype=torch.float32)
+            .unsqueeze(0)
+            .expand(2, -1, -1)
+            .contiguous()
+        )
         for _ in range(5):
             z = model.step(z)
         manual = model.readout(z)[:, 0].double().numpy()
@@ -64,17 +68,39 @@ def session_dir(tmp_path_factory):
     x = (x - x[:2400].mean(0)) / x[:2400].std(0)
     pre = xr.Dataset(
         {"x": (("time", "dim"), x.astype(np.float32))},
-        coords={"time": ("time", np.arange(3000) * 0.02, {"units": "s"}),
-                "dim": ["pc0", "pc1", "pc2"]},
+        coords={
+            "time": ("time", np.arange(3000) * 0.02, {"units": "s"}),
+            "dim": ["pc0", "pc1", "pc2"],
+        },
         attrs={"dt": 0.02, "n_train": 2400, "session": "lorenz", "modality": "continuous"},
     )
     write_dataset(pre, files["preprocessed"])
-    write_json({"lambda_max": 0.9, "lambda_std": 0.05, "tau": 38, "verdict": "chaotic",
-                "tau_explanation": "tau = ln 2 / lambda_max -> 38"}, files["lyapunov_json"])
+    write_json(
+        {
+            "lambda_max": 0.9,
+            "lambda_std": 0.05,
+            "tau": 38,
+            "verdict": "chaotic",
+            "tau_explanation": "tau = ln 2 / lambda_max -> 38",
+        },
+        files["lyapunov_json"],
+    )
     torch.set_num_threads(1)
-    result = fit(x, 0.02, tau=38, forcing="stf", seeds=2, epochs=3, n_train=2400, seq_len=30,
-                 batch_size=4, progress=False, checkpoint_dir=files["checkpoints"], eval_every=1,
-                 eval_steps=500)
+    result = fit(
+        x,
+        0.02,
+        tau=38,
+        forcing="stf",
+        seeds=2,
+        epochs=3,
+        n_train=2400,
+        seq_len=30,
+        batch_size=4,
+        progress=False,
+        checkpoint_dir=files["checkpoints"],
+        eval_every=1,
+        eval_steps=500,
+    )
     ds = result.to_dataset().assign_coords(dim=["pc0", "pc1", "pc2"])
     write_dataset(ds, files["fit"])
     result.save(files["weights"])
@@ -87,8 +113,9 @@ def test_evaluate_session_returns_the_reconstruction_and_metrics(session_dir):
     fit_ds = read_dataset(files["fit"])
     fitted = load_fit(files["weights"])
     lyap = json.loads(files["lyapunov_json"].read_text())
-    recon, metrics = evaluate_session(pre, fit_ds, fitted, lyap, n_pred=10, vpt_horizon=50,
-                                      spectrum_steps=300)
+    recon, metrics = evaluate_session(
+        pre, fit_ds, fitted, lyap, n_pred=10, vpt_horizon=50, spectrum_steps=300
+    )
     assert recon["data"].shape == (600, 3)
     assert recon["prediction"].shape == (600, 3)
     assert recon["lyapunov_spectrum"].shape == (2, 3)
@@ -98,7 +125,8 @@ def test_evaluate_session_returns_the_reconstruction_and_metrics(session_dir):
     assert metrics["tau"] == 38 and "ln 2" in metrics["tau_reason"]
     assert metrics["lambda_max_data"] == 0.9
     assert metrics["lambda_max_model"] == pytest.approx(
-        float(recon["lyapunov_spectrum"].values[fitted.best, 0]))
+        float(recon["lyapunov_spectrum"].values[fitted.best, 0])
+    )
     assert metrics["vpt_seconds"] == pytest.approx(metrics["vpt_steps"] * 0.02)
     for key in ("D_stsp", "D_stsp_median", "D_stsp_iqr", "D_H_median", "PE_median"):
         assert key in metrics, key
@@ -113,8 +141,21 @@ def test_training_log_comes_from_the_checkpoint(session_dir, tmp_path):
 
 
 def test_evaluate_report_and_summary_commands(session_dir, capsys):
-    assert main(["evaluate", str(session_dir), "--n-pred", "5", "--vpt-horizon", "40",
-                 "--spectrum-steps", "200"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(session_dir),
+                "--n-pred",
+                "5",
+                "--vpt-horizon",
+                "40",
+                "--spectrum-steps",
+                "200",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     files = session_files(session_dir.parent, session_dir.name)
     for key in ("reconstruction", "metrics", "train_log", "model_config"):

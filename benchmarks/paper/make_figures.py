@@ -98,8 +98,10 @@ def label(r: pd.Series) -> str:
 
 
 def sweep_table(s: pd.DataFrame) -> str:
-    lines = ["| system | model | training | n | D_stsp | D_H | PE(20) | diverged | outside |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| system | model | training | n | D_stsp | D_H | PE(20) | diverged | outside |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for _, r in s.iterrows():
         lines.append(
             f"| {r['system']} | {r['model']} | {label(r)} | {r['n']} | {cell(r, 'D_stsp')} | "
@@ -131,30 +133,46 @@ def plot_sweep(df: pd.DataFrame, s: pd.DataFrame, system: str) -> Path:
     tau_star = int(d["tau_star"].iloc[0])
     fl = floor(system, int(d["n_train"].dropna().iloc[0]), int(d["n_ref"].dropna().iloc[0]))
     FLOORS[system] = fl
-    fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), gridspec_kw={"width_ratios": [3, 1.3]},
-                             sharey="row")
+    fig, axes = plt.subplots(
+        2, 2, figsize=(10, 6.5), gridspec_kw={"width_ratios": [3, 1.3]}, sharey="row"
+    )
     colors = {"shplrnn": "C0", "plrnn": "C1", "lstm": "C2"}
     for row, k in enumerate(("D_stsp", "D_H")):
         ax, axc = axes[row]
         for model, g in sub.groupby("model", sort=False):
             f = g[g["method"] != "clip"].copy()
-            f["x"] = [NONE_X if m == "bptt" else t for m, t in zip(f["method"], f["tau"],
-                                                                     strict=True)]
+            f["x"] = [
+                NONE_X if m == "bptt" else t for m, t in zip(f["method"], f["tau"], strict=True)
+            ]
             f = f.sort_values("x")
             ceil = CEIL if k == "D_stsp" else 1.0
             med = np.minimum(f[f"{k}_median"].to_numpy(dtype=float), ceil)
             lo = np.minimum(f[f"{k}_q25"].to_numpy(dtype=float), ceil)
             hi = np.minimum(f[f"{k}_q75"].to_numpy(dtype=float), ceil)
             c = colors.get(str(model), None)
-            ax.errorbar(f["x"], med, yerr=[med - lo, hi - med], marker="o", color=c,
-                        capsize=3, label=str(model))
+            ax.errorbar(
+                f["x"],
+                med,
+                yerr=[med - lo, hi - med],
+                marker="o",
+                color=c,
+                capsize=3,
+                label=str(model),
+            )
             cl = g[g["method"] == "clip"].sort_values("clip")
             if len(cl):
                 med = np.minimum(cl[f"{k}_median"].to_numpy(dtype=float), ceil)
                 lo = np.minimum(cl[f"{k}_q25"].to_numpy(dtype=float), ceil)
                 hi = np.minimum(cl[f"{k}_q75"].to_numpy(dtype=float), ceil)
-                axc.errorbar(cl["clip"], med, yerr=[med - lo, hi - med], marker="s", color=c,
-                             capsize=3, label=str(model))
+                axc.errorbar(
+                    cl["clip"],
+                    med,
+                    yerr=[med - lo, hi - med],
+                    marker="s",
+                    color=c,
+                    capsize=3,
+                    label=str(model),
+                )
         ax.axvline(tau_star, color="k", ls="--", lw=1)
         ax.text(tau_star, 0.02, " ln2/lambda", transform=ax.get_xaxis_transform(), fontsize=8)
         for a in (ax, axc):
@@ -162,8 +180,9 @@ def plot_sweep(df: pd.DataFrame, s: pd.DataFrame, system: str) -> Path:
         ax.text(1, fl[row], "data vs data", color="grey", fontsize=7, va="bottom")
         ax.set_xscale("log")
         ticks = [*sorted({int(t) for t in sub["tau"].dropna()}), NONE_X]
-        labels = [str(t) if i == 0 or t / ticks[i - 1] > 1.15 else "" for i, t in
-                  enumerate(ticks[:-1])]
+        labels = [
+            str(t) if i == 0 or t / ticks[i - 1] > 1.15 else "" for i, t in enumerate(ticks[:-1])
+        ]
         ax.set_xticks(ticks, [*labels, "none"], fontsize=8)
         ax.minorticks_off()
         axc.set_xscale("log")
@@ -201,12 +220,18 @@ def plot_gtf(gs: pd.DataFrame, s: pd.DataFrame) -> Path:
             med = np.minimum(g[f"{k}_median"].to_numpy(dtype=float), ceil)
             lo = np.minimum(g[f"{k}_q25"].to_numpy(dtype=float), ceil)
             hi = np.minimum(g[f"{k}_q75"].to_numpy(dtype=float), ceil)
-            ax.errorbar(a, med, yerr=[med - lo, hi - med], marker="o", capsize=3,
-                        label="GTF (shPLRNN)")
+            ax.errorbar(
+                a, med, yerr=[med - lo, hi - med], marker="o", capsize=3, label="GTF (shPLRNN)"
+            )
             if len(stf):
                 b = stf.loc[stf[f"{k}_median"].idxmin()]
-                ax.axhline(min(b[f"{k}_median"], ceil), color="C3", ls="--", lw=1,
-                           label=f"best STF (tau={int(b['tau'])})")
+                ax.axhline(
+                    min(b[f"{k}_median"], ceil),
+                    color="C3",
+                    ls="--",
+                    lw=1,
+                    label=f"best STF (tau={int(b['tau'])})",
+                )
             if system in FLOORS:
                 ax.axhline(FLOORS[system][row], color="grey", ls=":", lw=1, label="data vs data")
             ax.set_xscale("log")
@@ -227,8 +252,10 @@ def plot_gtf(gs: pd.DataFrame, s: pd.DataFrame) -> Path:
 
 
 def real_table(s: pd.DataFrame) -> str:
-    lines = ["| data | forcing | tau | n | D_stsp | D_H | PE(20) | diverged | outside |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| data | forcing | tau | n | D_stsp | D_H | PE(20) | diverged | outside |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for _, r in s.iterrows():
         tau = "" if pd.isna(r["tau"]) else str(int(r["tau"]))
         lines.append(
@@ -275,8 +302,11 @@ def main() -> None:
         sw["clip"] = sw["clip"].astype("Float64")
         s = summarise(sw, ["system", "model", "method", "tau", "clip"])
         order = {"stf": 0, "bptt": 1, "clip": 2}
-        s = s.assign(_o=s["method"].map(order), _m=s["model"].map(MODEL_ORDER)).sort_values(
-            ["system", "_m", "_o", "tau", "clip"]).drop(columns=["_o", "_m"])
+        s = (
+            s.assign(_o=s["method"].map(order), _m=s["model"].map(MODEL_ORDER))
+            .sort_values(["system", "_m", "_o", "tau", "clip"])
+            .drop(columns=["_o", "_m"])
+        )
         s.to_csv(RES / "sweep_summary.csv", index=False, float_format="%.5g")
         for system in s["system"].unique():
             plot_sweep(sw, s, system)
@@ -293,8 +323,9 @@ def main() -> None:
             fills["GTF_TABLE"] = sweep_table(gs)
             plot_gtf(gs, s)
         fills["SWEEP_MINIMA"] = minima(s, stars, gs)
-        fills["FLOORS"] = "; ".join(f"{k}: D_stsp {v[0]:.2f}, D_H {v[1]:.3f}"
-                                    for k, v in FLOORS.items())
+        fills["FLOORS"] = "; ".join(
+            f"{k}: D_stsp {v[0]:.2f}, D_H {v[1]:.3f}" for k, v in FLOORS.items()
+        )
     lg = load("long_*.jsonl")
     if len(lg):
         lg["tau"] = lg["tau"].astype("Float64")
@@ -307,12 +338,25 @@ def main() -> None:
     if len(rd):
         rd = rd.drop_duplicates(["data", "config", "seed"], keep="last")
         r = summarise(rd, ["data", "config", "tau"])
-        data_order = {d: i for i, d in enumerate(dict.fromkeys(
-            ["eeg_10d", "temperature_5d", "duffing", "lorenz63", "roessler", *r["data"]]))}
-        cfg_order = {c: i for i, c in enumerate(dict.fromkeys(
-            ["stf_auto", "stf_auto/3", "gtf_adaptive", "gtf_0.1", *r["config"]]))}
-        r = r.assign(_d=r["data"].map(data_order), _c=r["config"].map(cfg_order)).sort_values(
-            ["_d", "_c"]).drop(columns=["_d", "_c"])
+        data_order = {
+            d: i
+            for i, d in enumerate(
+                dict.fromkeys(
+                    ["eeg_10d", "temperature_5d", "duffing", "lorenz63", "roessler", *r["data"]]
+                )
+            )
+        }
+        cfg_order = {
+            c: i
+            for i, c in enumerate(
+                dict.fromkeys(["stf_auto", "stf_auto/3", "gtf_adaptive", "gtf_0.1", *r["config"]])
+            )
+        }
+        r = (
+            r.assign(_d=r["data"].map(data_order), _c=r["config"].map(cfg_order))
+            .sort_values(["_d", "_c"])
+            .drop(columns=["_d", "_c"])
+        )
         r.to_csv(RES / "real_data_summary.csv", index=False, float_format="%.5g")
         plot_real(r)
         fills["REAL_TABLE"] = real_table(r)
@@ -326,8 +370,11 @@ def main() -> None:
 def minima(s: pd.DataFrame, tau_star: dict[str, int], gtf: pd.DataFrame | None = None) -> str:
     """Per system and model: the best tau by median D_stsp, tau = ln 2 / lambda_max, no forcing,
     the best clipping run and GTF at alpha = 0.1 (median D_stsp)."""
-    lines = ["| system | model | best STF tau: D_stsp | tau = ln2/lambda: D_stsp | no forcing | "
-             "best clip: D_stsp | GTF alpha=0.1: D_stsp |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| system | model | best STF tau: D_stsp | tau = ln2/lambda: D_stsp | no forcing | "
+        "best clip: D_stsp | GTF alpha=0.1: D_stsp |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for (system, model), g in s.groupby(["system", "model"], sort=False):
         stf = g[g["method"] == "stf"]
         cl = g[g["method"] == "clip"]
@@ -339,16 +386,20 @@ def minima(s: pd.DataFrame, tau_star: dict[str, int], gtf: pd.DataFrame | None =
             cells.append(f"{int(b['tau'])}: {fmt(b['D_stsp_median'])}")
         else:
             cells.append("-")
-        cells.append(f"{tau_star[system]}: {fmt(star['D_stsp_median'].iloc[0])}" if len(star)
-                     else "-")
+        cells.append(
+            f"{tau_star[system]}: {fmt(star['D_stsp_median'].iloc[0])}" if len(star) else "-"
+        )
         cells.append(fmt(bp["D_stsp_median"].iloc[0]) if len(bp) else "-")
         if len(cl):
             b = cl.loc[cl["D_stsp_median"].idxmin()]
             cells.append(f"{b['clip']:g}: {fmt(b['D_stsp_median'])}")
         else:
             cells.append("-")
-        g01 = (gtf[(gtf["system"] == system) & (gtf["model"] == model) & (gtf["alpha"] == "0.1")]
-               if gtf is not None else [])
+        g01 = (
+            gtf[(gtf["system"] == system) & (gtf["model"] == model) & (gtf["alpha"] == "0.1")]
+            if gtf is not None
+            else []
+        )
         cells.append(fmt(g01["D_stsp_median"].iloc[0]) if len(g01) else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -95,8 +95,11 @@ def main() -> None:
         fname, dt, n_max = DATASETS[name]
         path = args.data / fname
         if not path.exists():
-            print(f"skipping {name}: {path} not found (the benchmark data are not part of the "
-                  f"repository; pass --data DIR)", flush=True)
+            print(
+                f"skipping {name}: {path} not found (the benchmark data are not part of the "
+                f"repository; pass --data DIR)",
+                flush=True,
+            )
             continue
         x = np.load(path).astype(np.float64)
         x = x[:n_max] if n_max else x
@@ -110,27 +113,56 @@ def main() -> None:
                 kw["tau"] = tau if kw["tau"] == "auto" else max(2, round(tau / 3))
                 print(f"{name}: {tau_note}", flush=True)
             t0 = time.perf_counter()
-            res = fit(x, dt, seeds=args.seeds, seed=args.seed0, epochs=args.epochs,
-                      max_minutes=args.cap_min, model_spectrum=False, device="cpu",
-                      progress=False, threads=1, **kw)
+            res = fit(
+                x,
+                dt,
+                seeds=args.seeds,
+                seed=args.seed0,
+                epochs=args.epochs,
+                max_minutes=args.cap_min,
+                model_spectrum=False,
+                device="cpu",
+                progress=False,
+                threads=1,
+                **kw,
+            )
             seconds = time.perf_counter() - t0
             with args.out.open("a") as f:
                 for i, mt in enumerate(res.evaluation.metrics):
-                    f.write(json.dumps({
-                        "data": name, "config": cname, "seed": mt["seed"], "seed0": args.seed0,
-                        "D_stsp": mt["D_stsp"], "D_H": mt["D_H"], "PE20": mt["PE"],
-                        "frac_outside": mt["frac_outside"], "diverged": bool(mt["diverged"]),
-                        "best_by_validation": i == res.best, "tau": res.meta.get("tau"),
-                        "tau_note": tau_note,
-                        "n_train": res.n_train, "n_test": len(res.test), "dims": x.shape[1],
-                        "epochs_planned": args.epochs, "lambda_max_data": lam,
-                        "epochs_run": len(res.log.epoch),
-                        "seconds": round(seconds, 1), "cap_min": args.cap_min,
-                    }) + "\n")
+                    f.write(
+                        json.dumps(
+                            {
+                                "data": name,
+                                "config": cname,
+                                "seed": mt["seed"],
+                                "seed0": args.seed0,
+                                "D_stsp": mt["D_stsp"],
+                                "D_H": mt["D_H"],
+                                "PE20": mt["PE"],
+                                "frac_outside": mt["frac_outside"],
+                                "diverged": bool(mt["diverged"]),
+                                "best_by_validation": i == res.best,
+                                "tau": res.meta.get("tau"),
+                                "tau_note": tau_note,
+                                "n_train": res.n_train,
+                                "n_test": len(res.test),
+                                "dims": x.shape[1],
+                                "epochs_planned": args.epochs,
+                                "lambda_max_data": lam,
+                                "epochs_run": len(res.log.epoch),
+                                "seconds": round(seconds, 1),
+                                "cap_min": args.cap_min,
+                            }
+                        )
+                        + "\n"
+                    )
             s = res.evaluation.summary()
-            print(f"{name} {cname} tau={res.meta.get('tau')}: D_stsp {s['D_stsp_median']:.3f} "
-                  f"D_H {s['D_H_median']:.3f} PE {s['PE_median']:.4f} "
-                  f"({len(res.log.epoch)} epochs, {seconds:.0f} s)", flush=True)
+            print(
+                f"{name} {cname} tau={res.meta.get('tau')}: D_stsp {s['D_stsp_median']:.3f} "
+                f"D_H {s['D_H_median']:.3f} PE {s['PE_median']:.4f} "
+                f"({len(res.log.epoch)} epochs, {seconds:.0f} s)",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -70,8 +70,15 @@ def configs(
 
 
 def key(rec: dict) -> tuple:
-    return (rec["system"], rec["model"], rec["method"], rec["tau"], rec["clip"],
-            rec.get("alpha"), rec.get("seed0", 0))
+    return (
+        rec["system"],
+        rec["model"],
+        rec["method"],
+        rec["tau"],
+        rec["clip"],
+        rec.get("alpha"),
+        rec.get("seed0", 0),
+    )
 
 
 def done_keys(path: Path) -> set[tuple]:
@@ -88,11 +95,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--system", choices=sorted(SYSTEMS), default="lorenz")
     p.add_argument("--models", default="shplrnn,plrnn,lstm")
-    p.add_argument("--taus", default="1,5,10,20,30,50,star,100,200,none",
-                   help="comma list; 'star' = ln 2 / lambda_max, 'none' = plain BPTT")
+    p.add_argument(
+        "--taus",
+        default="1,5,10,20,30,50,star,100,200,none",
+        help="comma list; 'star' = ln 2 / lambda_max, 'none' = plain BPTT",
+    )
     p.add_argument("--clips", default="1,10,100,1000", help="grad-norm clips of plain BPTT")
-    p.add_argument("--alphas", default="",
-                   help="GTF strengths (comma list of numbers in [0, 1] or 'adaptive')")
+    p.add_argument(
+        "--alphas", default="", help="GTF strengths (comma list of numbers in [0, 1] or 'adaptive')"
+    )
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--seed0", type=int, default=0, help="first seed (more seeds: rerun with 3)")
     p.add_argument("--epochs", type=int, default=100, help="epochs of 20 gradient steps")
@@ -111,9 +122,13 @@ def main() -> None:
     sim, dt, _ = SYSTEMS[args.system]
     x = sim(args.n_train + 200, dt=dt, seed=1).values
     ref = sim(args.n_ref, dt=dt, seed=12345).values  # a separate trajectory
-    todo = configs(args.system, args.models.split(","), [t for t in args.taus.split(",") if t],
-                   [c for c in args.clips.split(",") if c],
-                   [a for a in args.alphas.split(",") if a])
+    todo = configs(
+        args.system,
+        args.models.split(","),
+        [t for t in args.taus.split(",") if t],
+        [c for c in args.clips.split(",") if c],
+        [a for a in args.alphas.split(",") if a],
+    )
     done = done_keys(out)
     for cfg in todo:
         rec0 = {"system": args.system, **cfg, "seed0": args.seed0}
@@ -124,44 +139,84 @@ def main() -> None:
         t0 = time.perf_counter()
         try:
             res = fit(
-                x, dt, tau=cfg["tau"], model=model,
-                forcing="gtf" if cfg["method"] == "gtf" else "stf", alpha=cfg.get("alpha", 0.1),
-                latent=m, hidden=h, seeds=args.seeds,
-                seed=args.seed0, epochs=args.epochs, max_minutes=args.cap_min, n_train=args.n_train,
-                n_generate=200, model_spectrum=False, seq_len=args.seq_len,
-                batch_size=args.batch_size, lr=args.lr,
-                grad_clip=cfg["clip"], device="cpu", progress=False, threads=1,
+                x,
+                dt,
+                tau=cfg["tau"],
+                model=model,
+                forcing="gtf" if cfg["method"] == "gtf" else "stf",
+                alpha=cfg.get("alpha", 0.1),
+                latent=m,
+                hidden=h,
+                seeds=args.seeds,
+                seed=args.seed0,
+                epochs=args.epochs,
+                max_minutes=args.cap_min,
+                n_train=args.n_train,
+                n_generate=200,
+                model_spectrum=False,
+                seq_len=args.seq_len,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                grad_clip=cfg["clip"],
+                device="cpu",
+                progress=False,
+                threads=1,
             )
         except TrainingError as err:  # every member failed: record them as diverged
             print(f"{args.system} {model} {cfg}: training failed: {err}", flush=True)
             with out.open("a") as f:
                 for sd in range(args.seed0, args.seed0 + args.seeds):
-                    f.write(json.dumps({
-                        **rec0, "seed": sd, "D_stsp": float("inf"), "D_H": float("nan"),
-                        "PE20": float("nan"), "frac_outside": 1.0, "diverged": True,
-                        "epochs_planned": args.epochs, "epochs_run": 0,
-                        "train_failed": str(err)[:200], "tau_star": tau_star(args.system),
-                    }) + "\n")
+                    f.write(
+                        json.dumps(
+                            {
+                                **rec0,
+                                "seed": sd,
+                                "D_stsp": float("inf"),
+                                "D_H": float("nan"),
+                                "PE20": float("nan"),
+                                "frac_outside": 1.0,
+                                "diverged": True,
+                                "epochs_planned": args.epochs,
+                                "epochs_run": 0,
+                                "train_failed": str(err)[:200],
+                                "tau_star": tau_star(args.system),
+                            }
+                        )
+                        + "\n"
+                    )
             continue
         train_s = time.perf_counter() - t0
         ev = evaluate(res.model, res.normalise(ref), n_generate=args.n_ref, n_pe=20)
         with out.open("a") as f:
             for mt in ev.metrics:
                 rec = {
-                    **rec0, "seed": mt["seed"], "D_stsp": mt["D_stsp"], "D_H": mt["D_H"],
-                    "PE20": mt["PE"], "frac_outside": mt["frac_outside"],
-                    "diverged": bool(mt["diverged"]), "epochs_planned": args.epochs,
-                    "epochs_run": len(res.log.epoch), "train_s": round(train_s, 1),
-                    "cap_min": args.cap_min, "n_train": args.n_train, "n_ref": args.n_ref,
-                    "seq_len": args.seq_len, "batch_size": args.batch_size,
-                    "tau_star": tau_star(args.system), "latent": m, "hidden": h,
+                    **rec0,
+                    "seed": mt["seed"],
+                    "D_stsp": mt["D_stsp"],
+                    "D_H": mt["D_H"],
+                    "PE20": mt["PE"],
+                    "frac_outside": mt["frac_outside"],
+                    "diverged": bool(mt["diverged"]),
+                    "epochs_planned": args.epochs,
+                    "epochs_run": len(res.log.epoch),
+                    "train_s": round(train_s, 1),
+                    "cap_min": args.cap_min,
+                    "n_train": args.n_train,
+                    "n_ref": args.n_ref,
+                    "seq_len": args.seq_len,
+                    "batch_size": args.batch_size,
+                    "tau_star": tau_star(args.system),
+                    "latent": m,
+                    "hidden": h,
                 }
                 f.write(json.dumps(rec) + "\n")
         med = np.median([mt["D_stsp"] for mt in ev.metrics])
-        print(f"{args.system} {model} {cfg['method']} tau={cfg['tau']} clip={cfg['clip']} "
-              f"alpha={cfg.get('alpha')}: "
-              f"D_stsp median {med:.3f}, {len(res.log.epoch)} epochs, {train_s:.0f} s",
-              flush=True)
+        print(
+            f"{args.system} {model} {cfg['method']} tau={cfg['tau']} clip={cfg['clip']} "
+            f"alpha={cfg.get('alpha')}: "
+            f"D_stsp median {med:.3f}, {len(res.log.epoch)} epochs, {train_s:.0f} s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -182,14 +182,18 @@ class FitResult(FittedModel):
             n_generate=best["n_model"],
             tau=self.meta.get("tau"),
             forcing=self.meta["train_config"]["forcing"],
-            alpha=(self.meta["train_config"]["alpha"]
-                   if self.meta["train_config"]["forcing"] == "gtf" else None),
+            alpha=(
+                self.meta["train_config"]["alpha"]
+                if self.meta["train_config"]["forcing"] == "gtf"
+                else None
+            ),
             train_seconds=self.meta.get("train_seconds"),
             epochs_run=len(self.log.epoch),
             stopped=self.log.stopped,
             lambda_max_data=(self.meta.get("lyapunov") or {}).get("lambda_max"),
-            lambda_max_model=_at((self.meta.get("model_lyapunov") or {}).get("lambda_max"),
-                                 self.best),
+            lambda_max_model=_at(
+                (self.meta.get("model_lyapunov") or {}).get("lambda_max"), self.best
+            ),
         )
         out.update(self.evaluation.summary())
         return out
@@ -205,29 +209,45 @@ class FitResult(FittedModel):
         per = self.evaluation.metrics
         ds = xr.Dataset(
             {
-                "test": (("time", "dim"), self.test.astype(np.float32),
-                         {"long_name": "held-out last part of the data, as given"}),
-                "generated": (("generated_time", "dim"), gen_all[self.best].astype(np.float32),
-                              {"long_name": "free run of the best member, after a transient"}),
-                "generated_members": (("member", "generated_time", "dim"),
-                                      gen_all.astype(np.float32),
-                                      {"long_name": "free run of every member"}),
-                "pe_curve": (("member", "horizon"), self.evaluation.pe_curve,
-                             {"long_name": "k-step prediction MSE (normalised units)"}),
+                "test": (
+                    ("time", "dim"),
+                    self.test.astype(np.float32),
+                    {"long_name": "held-out last part of the data, as given"},
+                ),
+                "generated": (
+                    ("generated_time", "dim"),
+                    gen_all[self.best].astype(np.float32),
+                    {"long_name": "free run of the best member, after a transient"},
+                ),
+                "generated_members": (
+                    ("member", "generated_time", "dim"),
+                    gen_all.astype(np.float32),
+                    {"long_name": "free run of every member"},
+                ),
+                "pe_curve": (
+                    ("member", "horizon"),
+                    self.evaluation.pe_curve,
+                    {"long_name": "k-step prediction MSE (normalised units)"},
+                ),
                 **{
                     key: (("member",), np.array([m[key] for m in per], dtype=np.float64))
                     for key in ("D_stsp", "D_H", "PE", "frac_outside")
                 },
             },
             coords={
-                "time": ("time", (self.n_train + np.arange(len(self.test))) * self.dt,
-                         {"units": "s", "long_name": "time since the start of the data"}),
-                "generated_time": ("generated_time", np.arange(gen_all.shape[1]) * self.dt,
-                                   {"units": "s"}),
+                "time": (
+                    "time",
+                    (self.n_train + np.arange(len(self.test))) * self.dt,
+                    {"units": "s", "long_name": "time since the start of the data"},
+                ),
+                "generated_time": (
+                    "generated_time",
+                    np.arange(gen_all.shape[1]) * self.dt,
+                    {"units": "s"},
+                ),
                 "dim": dims,
                 "member": ("member", list(self.model.seeds), {"long_name": "seed"}),
-                "horizon": ("horizon", np.arange(1, self.evaluation.n_pe + 1),
-                            {"units": "steps"}),
+                "horizon": ("horizon", np.arange(1, self.evaluation.n_pe + 1), {"units": "steps"}),
             },
         )
         ds.attrs = provenance_attrs(
@@ -261,8 +281,13 @@ def _resolve_tau(
             choice = choose_tau(float("nan"), "unclear")
             log.warning("no Lyapunov estimate (%s); tau = %s", err, choice.tau)
             reason = f"No Lyapunov estimate from the training data: {err}. {choice.explanation}"
-            info = {"verdict": "unclear", "reason": str(err), "lambda_max": None,
-                    "tau": choice.tau, "tau_explanation": reason}
+            info = {
+                "verdict": "unclear",
+                "reason": str(err),
+                "lambda_max": None,
+                "tau": choice.tau,
+                "tau_explanation": reason,
+            }
             return choice.tau, reason, info
         return value, str(lyap.tau_explanation), lyap.summary()
     if tau is None:
@@ -391,8 +416,13 @@ def fit(
         n_train = round(t_len * (1.0 - test_fraction))
     n_train = int(n_train)
     cfg = TrainConfig(
-        forcing=forcing, alpha=alpha, epochs=epochs, max_minutes=max_minutes, device=device,
-        progress=progress, **train_kwargs,
+        forcing=forcing,
+        alpha=alpha,
+        epochs=epochs,
+        max_minutes=max_minutes,
+        device=device,
+        progress=progress,
+        **train_kwargs,
     )
     need = cfg.seq_len + 1
     if n_train < need or t_len - n_train < n_pe + 2:
@@ -414,11 +444,20 @@ def fit(
     def run(forcing_tau: int | None) -> tuple[LatentModel, TrainLog, float]:
         # the interval is STF's alone: GTF forces every step and plain BPTT never
         cfg.tau = forcing_tau if forcing == "stf" else None
-        net = make_model(model, n_dim, latent, seeds=seed_list, observation=observation,
-                         hidden_dim=hidden)
-        log.info("fitting %s (M=%d, %d seeds) on %d x %d samples, forcing=%s, tau=%s on %s",
-                 model, net.latent_dim, len(seed_list), n_train, n_dim, forcing, cfg.tau,
-                 resolve_device(device))
+        net = make_model(
+            model, n_dim, latent, seeds=seed_list, observation=observation, hidden_dim=hidden
+        )
+        log.info(
+            "fitting %s (M=%d, %d seeds) on %d x %d samples, forcing=%s, tau=%s on %s",
+            model,
+            net.latent_dim,
+            len(seed_list),
+            n_train,
+            n_dim,
+            forcing,
+            cfg.tau,
+            resolve_device(device),
+        )
         t0 = time.perf_counter()
         tlog = train(net, x_train, cfg, checkpoint_dir=checkpoint_dir)
         return net, tlog, time.perf_counter() - t0
@@ -436,8 +475,10 @@ def fit(
         lam_model = spectrum["lambda_max"][best]
         if lam_data and lam_data > 0 and np.isfinite(lam_model):
             ratio = lam_model / lam_data
-            comparison = (f"model lambda_max {lam_model:.4g} vs data {lam_data:.4g} per unit "
-                          f"time (ratio {ratio:.2f})")
+            comparison = (
+                f"model lambda_max {lam_model:.4g} vs data {lam_data:.4g} per unit "
+                f"time (ratio {ratio:.2f})"
+            )
             refit = refit_on_mismatch and tau == "auto" and forcing == "stf" and lam_model > 0
             if (ratio > 2 or ratio < 0.5) and refit:
                 from neurodsr.dynamics.tau import choose_tau
@@ -466,8 +507,16 @@ def fit(
         "versions": library_versions(),
     }
     return FitResult(
-        model=net, mean=mean, std=std, dt=float(dt), best=best, meta=meta, log=tlog,
-        evaluation=ev, test=test_raw, n_train=n_train,
+        model=net,
+        mean=mean,
+        std=std,
+        dt=float(dt),
+        best=best,
+        meta=meta,
+        log=tlog,
+        evaluation=ev,
+        test=test_raw,
+        n_train=n_train,
     )
 
 
@@ -480,11 +529,15 @@ def _forcing_reason(cfg: TrainConfig, tau_reason: str) -> str:
     if cfg.forcing == "none":
         return "Plain BPTT: only the first state of each window is forced."
     if cfg.alpha == "adaptive":
-        text = ("GTF: every step the observed units are pulled towards the data with alpha = "
-                "max(0, 1 - 1/G), G the Jacobian growth of each member, updated every epoch.")
+        text = (
+            "GTF: every step the observed units are pulled towards the data with alpha = "
+            "max(0, 1 - 1/G), G the Jacobian growth of each member, updated every epoch."
+        )
     else:
-        text = (f"GTF: every step the observed units are pulled towards the data with "
-                f"alpha = {float(cfg.alpha):g}.")
+        text = (
+            f"GTF: every step the observed units are pulled towards the data with "
+            f"alpha = {float(cfg.alpha):g}."
+        )
     return text + " tau is not used for training."
 
 

@@ -271,8 +271,10 @@ def write_lfp_demo(
     clean = z @ mix.T
     clean /= clean.std(0)
     t = np.arange(n) / sfreq
-    line = line_uv * rng.uniform(0.5, 1.5, n_channels) * np.sin(
-        2 * np.pi * line_freq * t[:, None] + rng.uniform(0, 2 * np.pi, n_channels)
+    line = (
+        line_uv
+        * rng.uniform(0.5, 1.5, n_channels)
+        * np.sin(2 * np.pi * line_freq * t[:, None] + rng.uniform(0, 2 * np.pi, n_channels))
     )
     data_uv = amplitude_uv * (clean + noise * _pink_noise(rng, n, n_channels)) + line
     names = [f"LFP{c + 1:02d}" for c in range(n_channels)]
@@ -403,8 +405,9 @@ def write_calcium_demo(
         "seed": seed,
         "lambda_max_per_s": 0.9056 / seconds_per_unit,
     }
-    log.info("wrote %s: %d ROIs (%d cells) at %g Hz over %g s", out, n_rois, n_cells, fs,
-             duration_s)
+    log.info(
+        "wrote %s: %d ROIs (%d cells) at %g Hz over %g s", out, n_rois, n_cells, fs, duration_s
+    )
     return DemoSession(out, files, z, 1.0 / fs, meta)
 
 
@@ -460,8 +463,12 @@ def write_demo(
     versions = library_versions(("neo", "mne", "nixio", "pybv"))
     for kind, s in written.items():
         write_json(
-            {"path": str(s.path), "description": DEMO_KINDS[kind][0], **s.info,
-             "versions": versions},
+            {
+                "path": str(s.path),
+                "description": DEMO_KINDS[kind][0],
+                **s.info,
+                "versions": versions,
+            },
             out / f"{kind}.json",
         )
     return written

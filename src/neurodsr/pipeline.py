@@ -208,7 +208,7 @@ def _fit_metrics(fit_ds: xr.Dataset) -> dict[str, Any]:
                 value = None
         elif isinstance(value, np.generic):
             value = value.item()
-        out[key[len("metric_"):]] = value
+        out[key[len("metric_") :]] = value
     return out
 
 
@@ -293,8 +293,7 @@ def evaluate_session(
 
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n_train, 8)
-    x0 = torch.as_tensor(fitted.normalise(x_all[idx]), dtype=torch.float32,
-                         device=_device(model))
+    x0 = torch.as_tensor(fitted.normalise(x_all[idx]), dtype=torch.float32, device=_device(model))
     with torch.no_grad():
         z0 = model.init_state(x0.unsqueeze(0).expand(model.n_models, -1, -1).contiguous())
     spec = lyapunov_spectrum(model, n_steps=spectrum_steps, n_transient=1000, z0=z0, seed=seed)
@@ -340,46 +339,89 @@ def evaluate_session(
     time_test = preprocessed["time"].values[n_train:]
     ds = xr.Dataset(
         {
-            "data": (("time", "dim"), test.astype(np.float32),
-                     {"long_name": "held-out data (last part of preprocessed x)",
-                      "units": "preprocessed units (z-scored / principal components)"}),
-            "generated": (("generated_time", "dim"), gen_members[best].astype(np.float32),
-                          {"long_name": "free-running trajectory of the best seed, after a "
-                           "discarded transient", "units": "preprocessed units"}),
-            "generated_members": (("member", "generated_time", "dim"),
-                                  gen_members.astype(np.float32),
-                                  {"long_name": "free-running trajectory of every seed",
-                                   "units": "preprocessed units"}),
-            "prediction": (("time", "dim"), pred.astype(np.float32),
-                           {"long_name": f"{n_pred}-step-ahead prediction of the best seed, "
-                            "started from the state inferred from the data n steps earlier",
-                            "units": "preprocessed units"}),
-            "prediction_error": (("member", "horizon"), np.asarray(fit_ds["pe_curve"].values),
-                                 {"long_name": "k-step prediction MSE (normalised units)",
-                                  "units": "1"}),
-            "vpt_error": (("lead",), np.median(np.where(np.isfinite(errors), errors, np.nan),
-                                               axis=0),
-                          {"long_name": "median normalised RMSE of free predictions of the "
-                           "best seed, by lead time", "units": "1"}),
-            "lyapunov_spectrum": (("member", "exponent"), exps,
-                                  {"long_name": "Lyapunov spectrum of the model", "units": "1/s"}),
-            "lyapunov_spectrum_std": (("member", "exponent"), exps_std,
-                                      {"long_name": "spread of the exponents over orbits",
-                                       "units": "1/s"}),
-            "kaplan_yorke": (("member",), np.asarray(spec.kaplan_yorke, dtype=np.float64),
-                             {"long_name": "Kaplan-Yorke dimension of the model",
-                              "units": "1"}),
+            "data": (
+                ("time", "dim"),
+                test.astype(np.float32),
+                {
+                    "long_name": "held-out data (last part of preprocessed x)",
+                    "units": "preprocessed units (z-scored / principal components)",
+                },
+            ),
+            "generated": (
+                ("generated_time", "dim"),
+                gen_members[best].astype(np.float32),
+                {
+                    "long_name": "free-running trajectory of the best seed, after a "
+                    "discarded transient",
+                    "units": "preprocessed units",
+                },
+            ),
+            "generated_members": (
+                ("member", "generated_time", "dim"),
+                gen_members.astype(np.float32),
+                {
+                    "long_name": "free-running trajectory of every seed",
+                    "units": "preprocessed units",
+                },
+            ),
+            "prediction": (
+                ("time", "dim"),
+                pred.astype(np.float32),
+                {
+                    "long_name": f"{n_pred}-step-ahead prediction of the best seed, "
+                    "started from the state inferred from the data n steps earlier",
+                    "units": "preprocessed units",
+                },
+            ),
+            "prediction_error": (
+                ("member", "horizon"),
+                np.asarray(fit_ds["pe_curve"].values),
+                {"long_name": "k-step prediction MSE (normalised units)", "units": "1"},
+            ),
+            "vpt_error": (
+                ("lead",),
+                np.median(np.where(np.isfinite(errors), errors, np.nan), axis=0),
+                {
+                    "long_name": "median normalised RMSE of free predictions of the "
+                    "best seed, by lead time",
+                    "units": "1",
+                },
+            ),
+            "lyapunov_spectrum": (
+                ("member", "exponent"),
+                exps,
+                {"long_name": "Lyapunov spectrum of the model", "units": "1/s"},
+            ),
+            "lyapunov_spectrum_std": (
+                ("member", "exponent"),
+                exps_std,
+                {"long_name": "spread of the exponents over orbits", "units": "1/s"},
+            ),
+            "kaplan_yorke": (
+                ("member",),
+                np.asarray(spec.kaplan_yorke, dtype=np.float64),
+                {"long_name": "Kaplan-Yorke dimension of the model", "units": "1"},
+            ),
         },
         coords={
             "time": ("time", time_test, {"units": "s", "long_name": "time in the recording"}),
-            "generated_time": ("generated_time", np.arange(n_gen) * dt,
-                               {"units": "s", "long_name": "time since the free run's start"}),
+            "generated_time": (
+                "generated_time",
+                np.arange(n_gen) * dt,
+                {"units": "s", "long_name": "time since the free run's start"},
+            ),
             "dim": ("dim", np.asarray(dims, dtype=str), {"long_name": "preprocessed dimension"}),
             "member": ("member", np.asarray(seeds), {"long_name": "seed"}),
-            "horizon": ("horizon", np.asarray(fit_ds["horizon"].values),
-                        {"units": "steps", "long_name": "prediction horizon"}),
-            "lead": ("lead", np.arange(1, errors.shape[1] + 1) * dt,
-                     {"units": "s", "long_name": "lead time of the prediction"}),
+            "horizon": (
+                "horizon",
+                np.asarray(fit_ds["horizon"].values),
+                {"units": "steps", "long_name": "prediction horizon"},
+            ),
+            "lead": (
+                "lead",
+                np.arange(1, errors.shape[1] + 1) * dt,
+                {"units": "s", "long_name": "lead time of the prediction"},
+            ),
             "exponent": ("exponent", np.arange(exps.shape[1]), {"long_name": "index"}),
         },
     )
@@ -422,8 +464,14 @@ def session_status(results: str | os.PathLike[str], session: str) -> dict[str, A
     (the error line of its log), ``log`` (the log's path) and ``log_tail`` (its last lines).
     """
     root = Path(results) / session
-    out: dict[str, Any] = {"session": session, "status": "ok", "stage": None, "error": "",
-                           "log": None, "log_tail": ""}
+    out: dict[str, Any] = {
+        "session": session,
+        "status": "ok",
+        "stage": None,
+        "error": "",
+        "log": None,
+        "log_tail": "",
+    }
     for stage, name in STAGES:
         if (root / name).is_file():
             continue
@@ -433,8 +481,9 @@ def session_status(results: str | os.PathLike[str], session: str) -> dict[str, A
             error, tail = _log_excerpt(logfile)
             out.update(status="failed", error=error, log=str(logfile), log_tail=tail)
         else:
-            out.update(status="incomplete",
-                       error=f"not run: no {name} and no log of the {stage} stage")
+            out.update(
+                status="incomplete", error=f"not run: no {name} and no log of the {stage} stage"
+            )
         return out
     return out
 
@@ -457,8 +506,11 @@ def summarize_sessions(
                 except ValueError:
                     continue
                 if key == "lyapunov_json":
-                    data = {"lambda_max_data": data.get("lambda_max"),
-                            "lyapunov_verdict": data.get("verdict"), "tau": data.get("tau")}
+                    data = {
+                        "lambda_max_data": data.get("lambda_max"),
+                        "lyapunov_verdict": data.get("verdict"),
+                        "tau": data.get("tau"),
+                    }
                 for k, v in data.items():
                     row.setdefault(k, v)
         rows.append(row)

@@ -19,8 +19,16 @@ from snakemake.utils import validate
 SCHEMA = "../schemas/config.schema.yaml"
 SECTIONS = ("preprocess", "lyapunov", "train", "evaluate")
 INGEST_KEYS = (
-    "format", "modality", "sampling_rate", "decimate_to", "max_rate", "channels", "units",
-    "stream", "block", "segment",
+    "format",
+    "modality",
+    "sampling_rate",
+    "decimate_to",
+    "max_rate",
+    "channels",
+    "units",
+    "stream",
+    "block",
+    "segment",
 )
 DEMO_DIR = "resources/demo"
 #: the demo sessions' files, as written by `neurodsr demo` (neurodsr.demo.DEMO_KINDS)
@@ -29,6 +37,7 @@ DEMO_FILES = {
     "lfp": ["lfp.vhdr", "lfp.eeg", "lfp.vmrk"],
     "calcium": ["calcium/suite2p"],
 }
+
 
 def _validate(data, where, set_default=True):
     """Validate ``data`` against the config schema (filling defaults); on failure raise an
@@ -49,6 +58,7 @@ def _validate(data, where, set_default=True):
 
 
 _validate(config, "config")
+
 
 def _put_neurodsr_on_path():
     """Shell rules call `neurodsr`: make the one installed beside this Python visible.
@@ -188,8 +198,16 @@ def lyapunov_args(wildcards):
     """`neurodsr lyapunov` options of a session, shell-quoted."""
     ly = SESSIONS[wildcards.session]["lyapunov"]
     args = [
-        "--method", ly["method"], "--tau-min", str(ly["tau_min"]), "--tau-max",
-        str(ly["tau_max"]), "--not-chaotic", ly["not_chaotic"], "--seed", str(ly["seed"]),
+        "--method",
+        ly["method"],
+        "--tau-min",
+        str(ly["tau_min"]),
+        "--tau-max",
+        str(ly["tau_max"]),
+        "--not-chaotic",
+        ly["not_chaotic"],
+        "--seed",
+        str(ly["seed"]),
     ]
     for key in ("delay", "dim"):
         if ly.get(key) is not None:
@@ -201,9 +219,20 @@ def train_args(wildcards):
     """`neurodsr fit` options of a session (all but --tau and the files), shell-quoted."""
     tr = SESSIONS[wildcards.session]["train"]
     args = [
-        "--model", tr["model"], "--forcing", tr["forcing"], "--alpha", str(tr["alpha"]),
-        "--epochs", str(tr["epochs"]), "--seeds", str(tr["seeds"]), "--seed", str(tr["seed"]),
-        "--device", tr["device"],
+        "--model",
+        tr["model"],
+        "--forcing",
+        tr["forcing"],
+        "--alpha",
+        str(tr["alpha"]),
+        "--epochs",
+        str(tr["epochs"]),
+        "--seeds",
+        str(tr["seeds"]),
+        "--seed",
+        str(tr["seed"]),
+        "--device",
+        tr["device"],
     ]
     for key in ("latent", "hidden", "max_minutes", "grad_clip", "seq_len", "batch_size", "lr"):
         if tr.get(key) is not None:
@@ -236,10 +265,18 @@ def tau_arg(wildcards, input):
 def evaluate_args(wildcards):
     """`neurodsr evaluate` options of a session, shell-quoted."""
     ev = SESSIONS[wildcards.session]["evaluate"]
-    return shlex.join([
-        "--n-pred", str(ev["n_pred"]), "--vpt-threshold", str(ev["vpt_threshold"]),
-        "--vpt-horizon", str(ev["vpt_horizon"]), "--spectrum-steps", str(ev["spectrum_steps"]),
-    ])
+    return shlex.join(
+        [
+            "--n-pred",
+            str(ev["n_pred"]),
+            "--vpt-threshold",
+            str(ev["vpt_threshold"]),
+            "--vpt-horizon",
+            str(ev["vpt_horizon"]),
+            "--spectrum-steps",
+            str(ev["spectrum_steps"]),
+        ]
+    )
 
 
 def train_runtime(wildcards):
@@ -280,9 +317,14 @@ def write_index_after_failure():
     try:
         shell(f"neurodsr summary {sessions} --results results > results/logs/summary.log 2>&1")
     except Exception as err:
-        print(f"could not write results/index.html after the failure ({err}); run "
-              f"`neurodsr summary {sessions}` to list what failed", file=sys.stderr)
+        print(
+            f"could not write results/index.html after the failure ({err}); run "
+            f"`neurodsr summary {sessions}` to list what failed",
+            file=sys.stderr,
+        )
         return
-    print("Some jobs failed: results/index.html lists every session with the failing stage, "
-          "its error and log; fix the cause and rerun (finished sessions are kept).",
-          file=sys.stderr)
+    print(
+        "Some jobs failed: results/index.html lists every session with the failing stage, "
+        "its error and log; fix the cause and rerun (finished sessions are kept).",
+        file=sys.stderr,
+    )

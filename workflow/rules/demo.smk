@@ -6,16 +6,16 @@ rule demo_data:
         spikes=f"{DEMO_DIR}/spikes.nix",
         lfp=multiext(f"{DEMO_DIR}/lfp", ".vhdr", ".eeg", ".vmrk"),
         calcium=directory(f"{DEMO_DIR}/calcium/suite2p"),
-    params:
-        out=lambda wildcards, output: Path(output.spikes).parent,
-        options=demo_options(),
     log:
         f"{DEMO_DIR}/demo.log",
+    conda:
+        "../../envs/neurodsr.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=15,
-    conda:
-        "../../envs/neurodsr.yaml"
+    params:
+        out=lambda wildcards, output: Path(output.spikes).parent,
+        options=demo_options(),
     shell:
         "neurodsr demo --out {params.out:q} --options {params.options:q} > {log:q} 2>&1"

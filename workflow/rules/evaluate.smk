@@ -19,15 +19,15 @@ rule evaluate:
         ),
         train_log="results/{session}/models/log.json",
         config="results/{session}/models/config.json",
-    params:
-        args=evaluate_args,
     log:
         "results/{session}/logs/evaluate.log",
+    conda:
+        "../../envs/neurodsr.yaml"
     threads: threads("evaluate")
     resources:
         mem_mb=lambda wildcards: mem("evaluate"),
         runtime=30,
-    conda:
-        "../../envs/neurodsr.yaml"
+    params:
+        args=evaluate_args,
     shell:
         "neurodsr evaluate results/{wildcards.session:q} {params.args} > {log:q} 2>&1"

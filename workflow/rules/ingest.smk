@@ -6,15 +6,15 @@ rule ingest:
         session_path,
     output:
         "results/{session}/recording.nc",
-    params:
-        args=ingest_args,
     log:
         "results/{session}/logs/ingest.log",
+    conda:
+        "../../envs/neurodsr.yaml"
     threads: 1
     resources:
         mem_mb=lambda wildcards: mem("ingest"),
         runtime=30,
-    conda:
-        "../../envs/neurodsr.yaml"
+    params:
+        args=ingest_args,
     shell:
         "neurodsr ingest {input:q} {params.args} --out {output:q} > {log:q} 2>&1"

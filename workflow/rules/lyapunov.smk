@@ -7,16 +7,16 @@ rule lyapunov:
     output:
         nc="results/{session}/lyapunov.nc",
         json="results/{session}/lyapunov.json",
-    params:
-        args=lyapunov_args,
     log:
         "results/{session}/logs/lyapunov.log",
+    conda:
+        "../../envs/neurodsr.yaml"
     threads: threads("lyapunov")
     resources:
         mem_mb=lambda wildcards: mem("lyapunov"),
         runtime=30,
-    conda:
-        "../../envs/neurodsr.yaml"
+    params:
+        args=lyapunov_args,
     shell:
         "neurodsr lyapunov {input:q} {params.args} --out {output.nc:q} "
         "> {output.json:q}.tmp 2> {log:q} && mv {output.json:q}.tmp {output.json:q}"

@@ -8,16 +8,16 @@ rule preprocess:
     output:
         data="results/{session}/preprocessed.nc",
         options="results/{session}/preprocess.json",
-    params:
-        options=preprocess_json,
     log:
         "results/{session}/logs/preprocess.log",
+    conda:
+        "../../envs/neurodsr.yaml"
     threads: 1
     resources:
         mem_mb=lambda wildcards: mem("preprocess"),
         runtime=30,
-    conda:
-        "../../envs/neurodsr.yaml"
+    params:
+        options=preprocess_json,
     shell:
         "printf '%s\\n' {params.options:q} > {output.options:q} && "
         "neurodsr preprocess {input:q} --config {output.options:q} --out {output.data:q} "

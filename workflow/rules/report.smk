@@ -20,11 +20,11 @@ rule report:
         ),
     log:
         "results/{session}/logs/report.log",
+    conda:
+        "../../envs/neurodsr.yaml"
     threads: 1
     resources:
         mem_mb=lambda wildcards: mem("report"),
         runtime=15,
-    conda:
-        "../../envs/neurodsr.yaml"
     shell:
         "neurodsr report results/{wildcards.session:q} --out {output:q} > {log:q} 2>&1"

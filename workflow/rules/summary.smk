@@ -19,16 +19,16 @@ rule summary:
             category="Summary",
             labels={"file": "summary.csv"},
         ),
-    params:
-        sessions=session_names(),
     log:
         "results/logs/summary.log",
+    conda:
+        "../../envs/neurodsr.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/neurodsr.yaml"
+    params:
+        sessions=session_names(),
     shell:
         "neurodsr summary {params.sessions:q} --results results --html {output.html:q} "
         "--csv {output.csv:q} > {log:q} 2>&1"

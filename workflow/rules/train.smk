@@ -13,20 +13,20 @@ rule train:
         fit="results/{session}/models/fit.nc",
         weights="results/{session}/models/fit.pt",
         metrics="results/{session}/models/fit.json",
-    params:
-        tau=tau_arg,
-        args=train_args,
-        fingerprint=train_fingerprint,
-        checkpoints=lambda wildcards: f"results/{wildcards.session}/models/checkpoints",
     log:
         "results/{session}/logs/train.log",
+    conda:
+        "../../envs/neurodsr.yaml"
     threads: threads("train")
     resources:
         mem_mb=lambda wildcards: mem("train"),
         runtime=train_runtime,
         gpu=config["resources"]["gpus"],
-    conda:
-        "../../envs/neurodsr.yaml"
+    params:
+        tau=tau_arg,
+        args=train_args,
+        fingerprint=train_fingerprint,
+        checkpoints=lambda wildcards: f"results/{wildcards.session}/models/checkpoints",
     shell:
         """
         ckpt={params.checkpoints:q}

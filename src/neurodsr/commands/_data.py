@@ -48,16 +48,24 @@ def load_array(path: str | Path) -> ArrayData:
             else:
                 raise InputError(
                     f"has variables {sorted(ds.data_vars)}; expected 'x' (a preprocessed.nc) or "
-                    "exactly one variable", file=path,
+                    "exactly one variable",
+                    file=path,
                 )
             n_train = ds.attrs.get("n_train")
             dt = ds.attrs.get("dt", var.attrs.get("dt"))
             dims = [str(d) for d in var.coords["dim"].values] if "dim" in var.coords else None
-            out = ArrayData(var.values, None if dt is None else float(dt),
-                            None if n_train is None else int(n_train), dims)
+            out = ArrayData(
+                var.values,
+                None if dt is None else float(dt),
+                None if n_train is None else int(n_train),
+                dims,
+            )
         else:
-            raise InputError(f"unknown file type {suffix!r}", file=path,
-                             hint="give a .npy, .csv or .nc array of shape (time, dims)")
+            raise InputError(
+                f"unknown file type {suffix!r}",
+                file=path,
+                hint="give a .npy, .csv or .nc array of shape (time, dims)",
+            )
     except InputError:
         raise
     except Exception as err:
@@ -66,7 +74,8 @@ def load_array(path: str | Path) -> ArrayData:
     if v.ndim == 1:
         v = v[:, None]
     if v.ndim != 2 or not np.issubdtype(v.dtype, np.number):
-        raise InputError(f"expected a numeric array of shape (time, dims), got {v.shape} "
-                         f"{v.dtype}", file=path)
+        raise InputError(
+            f"expected a numeric array of shape (time, dims), got {v.shape} {v.dtype}", file=path
+        )
     out.values = v
     return out

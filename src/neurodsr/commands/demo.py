@@ -22,11 +22,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "(suite2p folder, calcium/suite2p). Seeded: the same options give the same files.",
     )
     p.add_argument("--out", default="resources/demo", help="folder (default resources/demo)")
-    p.add_argument("--only", nargs="+", choices=["spikes", "lfp", "calcium"], default=None,
-                   help="write only these sessions")
-    p.add_argument("--options", default=None,
-                   help='JSON: per session, keyword arguments of its writer, e.g. '
-                   '\'{"spikes": {"duration_s": 60}}\' (see neurodsr.demo)')
+    p.add_argument(
+        "--only",
+        nargs="+",
+        choices=["spikes", "lfp", "calcium"],
+        default=None,
+        help="write only these sessions",
+    )
+    p.add_argument(
+        "--options",
+        default=None,
+        help="JSON: per session, keyword arguments of its writer, e.g. "
+        '\'{"spikes": {"duration_s": 60}}\' (see neurodsr.demo)',
+    )
     p.set_defaults(func=run)
     return p
 
@@ -43,8 +51,10 @@ def run(args: argparse.Namespace) -> int:
         try:
             options = json.loads(args.options)
         except ValueError as err:
-            raise InputError(f"--options is not valid JSON: {err}",
-                             hint='e.g. \'{"spikes": {"duration_s": 60}}\'') from err
+            raise InputError(
+                f"--options is not valid JSON: {err}",
+                hint='e.g. \'{"spikes": {"duration_s": 60}}\'',
+            ) from err
         if not isinstance(options, dict):
             raise InputError("--options must be a JSON object: session -> options")
     written = write_demo(args.out, args.only, options)

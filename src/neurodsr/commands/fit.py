@@ -41,24 +41,41 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "FIT.log.json."
         ),
     )
-    p.add_argument("data", type=Path, help=".npy / .csv / .nc array (time, dims), or "
-                   "a preprocessed.nc (its dt and train/test split are used)")
-    p.add_argument("--dt", type=float, default=None,
-                   help="sampling interval in s (or the system's time units); "
-                   "default: the file's dt attr")
-    p.add_argument("--tau", type=_tau, default="auto",
-                   help="STF forcing interval in steps, 'auto' (ln2/lambda_max from the data, "
-                   "default; with GTF only compared with the model's) or 'none' (plain BPTT)")
+    p.add_argument(
+        "data",
+        type=Path,
+        help=".npy / .csv / .nc array (time, dims), or "
+        "a preprocessed.nc (its dt and train/test split are used)",
+    )
+    p.add_argument(
+        "--dt",
+        type=float,
+        default=None,
+        help="sampling interval in s (or the system's time units); default: the file's dt attr",
+    )
+    p.add_argument(
+        "--tau",
+        type=_tau,
+        default="auto",
+        help="STF forcing interval in steps, 'auto' (ln2/lambda_max from the data, "
+        "default; with GTF only compared with the model's) or 'none' (plain BPTT)",
+    )
     p.add_argument("--out", type=Path, required=True, help="FIT.nc to write")
     p.add_argument("--weights", type=Path, default=None, help="default: FIT.pt beside --out")
-    p.add_argument("--model", default="shplrnn",
-                   choices=["shplrnn", "plrnn", "clipped_shplrnn", "dendplrnn", "rnn", "lstm",
-                            "gru"])
+    p.add_argument(
+        "--model",
+        default="shplrnn",
+        choices=["shplrnn", "plrnn", "clipped_shplrnn", "dendplrnn", "rnn", "lstm", "gru"],
+    )
     p.add_argument("--latent", type=int, default=None, help="latent size M (default: dims)")
     p.add_argument("--hidden", type=int, default=None, help="hidden width L (default 50)")
-    p.add_argument("--forcing", default="gtf", choices=["gtf", "stf", "none"],
-                   help="gtf (default): every step with strength --alpha; stf: full forcing "
-                   "every --tau steps; none: plain BPTT")
+    p.add_argument(
+        "--forcing",
+        default="gtf",
+        choices=["gtf", "stf", "none"],
+        help="gtf (default): every step with strength --alpha; stf: full forcing "
+        "every --tau steps; none: plain BPTT",
+    )
     p.add_argument("--alpha", type=_alpha, default=0.1, help="GTF strength or 'adaptive'")
     p.add_argument("--epochs", type=int, default=1000)
     p.add_argument("--seq-len", type=int, default=100, help="training window, steps")
@@ -69,19 +86,38 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="first seed")
     p.add_argument("--max-minutes", type=float, default=None, help="training time budget")
     p.add_argument("--test-fraction", type=float, default=0.2)
-    p.add_argument("--n-generate", type=int, default=None,
-                   help="length of the scored free run (default: the test part's length)")
-    p.add_argument("--checkpoint-every", type=int, default=50,
-                   help="epochs between checkpoints (with --checkpoint-dir)")
-    p.add_argument("--refit-on-mismatch", action="store_true",
-                   help="with --tau auto: if the trained model's lambda_max and the data's differ "
-                   "by more than a factor of 2, refit once with the tau the model suggests")
-    p.add_argument("--checkpoint-dir", type=Path, default=None,
-                   help="checkpoints; a rerun with the same settings resumes from them")
+    p.add_argument(
+        "--n-generate",
+        type=int,
+        default=None,
+        help="length of the scored free run (default: the test part's length)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=50,
+        help="epochs between checkpoints (with --checkpoint-dir)",
+    )
+    p.add_argument(
+        "--refit-on-mismatch",
+        action="store_true",
+        help="with --tau auto: if the trained model's lambda_max and the data's differ "
+        "by more than a factor of 2, refit once with the tau the model suggests",
+    )
+    p.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=None,
+        help="checkpoints; a rerun with the same settings resumes from them",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
-    p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads for torch (default: torch's; 1 is fastest for small models "
-                   "and when several jobs share the cores)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for torch (default: torch's; 1 is fastest for small models "
+        "and when several jobs share the cores)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -95,19 +131,36 @@ def run(args: argparse.Namespace) -> int:
     data = load_array(args.data)
     dt = args.dt if args.dt is not None else data.dt
     if dt is None:
-        raise InputError("no sampling interval: the file has no dt attr", file=args.data,
-                         hint="pass --dt")
+        raise InputError(
+            "no sampling interval: the file has no dt attr", file=args.data, hint="pass --dt"
+        )
     try:
         result = fit(
-            data.values, dt, tau=args.tau, model=args.model, latent=args.latent,
-            hidden=args.hidden, forcing=args.forcing, alpha=args.alpha, epochs=args.epochs,
-            seeds=args.seeds, seed=args.seed, max_minutes=args.max_minutes,
-            test_fraction=args.test_fraction, n_train=data.n_train,
-            n_generate=args.n_generate, device=args.device,
-            checkpoint_dir=args.checkpoint_dir, progress=not args.no_progress,
-            seq_len=args.seq_len, batch_size=args.batch_size, lr=args.lr,
-            grad_clip=args.grad_clip, refit_on_mismatch=args.refit_on_mismatch,
-            threads=args.threads, checkpoint_every=args.checkpoint_every,
+            data.values,
+            dt,
+            tau=args.tau,
+            model=args.model,
+            latent=args.latent,
+            hidden=args.hidden,
+            forcing=args.forcing,
+            alpha=args.alpha,
+            epochs=args.epochs,
+            seeds=args.seeds,
+            seed=args.seed,
+            max_minutes=args.max_minutes,
+            test_fraction=args.test_fraction,
+            n_train=data.n_train,
+            n_generate=args.n_generate,
+            device=args.device,
+            checkpoint_dir=args.checkpoint_dir,
+            progress=not args.no_progress,
+            seq_len=args.seq_len,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            grad_clip=args.grad_clip,
+            refit_on_mismatch=args.refit_on_mismatch,
+            threads=args.threads,
+            checkpoint_every=args.checkpoint_every,
         )
     except InputError as err:
         if err.file is None:

@@ -19,8 +19,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "sessions that failed, the failing stage, the error and the tail of its log. Works "
         "while some sessions are missing outputs.",
     )
-    p.add_argument("sessions", nargs="*",
-                   help="session names (default: every folder in RESULTS with a logs/ folder)")
+    p.add_argument(
+        "sessions",
+        nargs="*",
+        help="session names (default: every folder in RESULTS with a logs/ folder)",
+    )
     p.add_argument("--results", default="results", help="results folder (default results)")
     p.add_argument("--html", default=None, help="default: RESULTS/index.html")
     p.add_argument("--csv", default=None, help="default: RESULTS/summary.csv")
@@ -40,8 +43,9 @@ def run(args: argparse.Namespace) -> int:
     if not sessions:
         sessions = sorted(p.name for p in results.glob("*") if (p / "logs").is_dir())
     if not sessions:
-        raise InputError("no sessions found", file=results,
-                         hint="name them, or run the pipeline first")
+        raise InputError(
+            "no sessions found", file=results, hint="name them, or run the pipeline first"
+        )
     rows = write_index(results, sessions, args.html, args.csv)
     for r in rows:
         extra = f" at {r['stage']}: {r['error']}" if r["status"] != "ok" else ""

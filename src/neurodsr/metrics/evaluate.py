@@ -27,9 +27,7 @@ def _device(model: LatentModel) -> torch.device:
 
 
 @torch.no_grad()
-def free_run(
-    model: LatentModel, x0: np.ndarray, n_steps: int, transient: int = 1000
-) -> np.ndarray:
+def free_run(model: LatentModel, x0: np.ndarray, n_steps: int, transient: int = 1000) -> np.ndarray:
     """Free-running observations of every member, started from the state inferred from ``x0``.
 
     Parameters

@@ -196,9 +196,7 @@ class LatentModel(nn.Module):
         return h
 
     # ----------------------------------------------------------------- rollouts
-    def rollout(
-        self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0
-    ) -> Tensor:
+    def rollout(self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0) -> Tensor:
         """The forced forward pass over windows (DESIGN.md), autograd through every step.
 
         Parameters

@@ -77,8 +77,12 @@ def _loop_threads(like: Tensor, macs: int) -> Iterator[None]:
     """Run the enclosed time loop on one CPU thread when its per-step products are small
     (see :data:`SINGLE_THREAD_LOOP_MACS`); the thread count is restored afterwards."""
     n_threads = torch.get_num_threads()
-    single = (like.device.type == "cpu" and n_threads > 1 and like.shape[1] > 1
-              and macs < SINGLE_THREAD_LOOP_MACS)
+    single = (
+        like.device.type == "cpu"
+        and n_threads > 1
+        and like.shape[1] > 1
+        and macs < SINGLE_THREAD_LOOP_MACS
+    )
     if not single:
         yield
         return
@@ -315,8 +319,18 @@ class _FusedPLRollout(torch.autograd.Function):
     """Predictions (T, E, B, N) of x_1..x_T."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, A: Tensor, W1: Tensor, W2: Tensor | None, h1: Tensor,
-                h2: Tensor | None, init_map: Tensor, tau: int | None, alpha: Tensor) -> Tensor:
+    def forward(
+        ctx: Any,
+        x: Tensor,
+        A: Tensor,
+        W1: Tensor,
+        W2: Tensor | None,
+        h1: Tensor,
+        h2: Tensor | None,
+        init_map: Tensor,
+        tau: int | None,
+        alpha: Tensor,
+    ) -> Tensor:
         zs, r_all, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha)
         preds = diff.add_(x[1:])  # the predictions themselves (before forcing)
         ctx.save_for_backward(x, A, W1, W2, alpha, zs, r_all)
@@ -338,8 +352,18 @@ class _FusedPLLoss(torch.autograd.Function):
     as a tenth of the whole step; here its gradient is one multiplication."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, A: Tensor, W1: Tensor, W2: Tensor | None, h1: Tensor,
-                h2: Tensor | None, init_map: Tensor, tau: int | None, alpha: Tensor) -> Tensor:
+    def forward(
+        ctx: Any,
+        x: Tensor,
+        A: Tensor,
+        W1: Tensor,
+        W2: Tensor | None,
+        h1: Tensor,
+        h2: Tensor | None,
+        init_map: Tensor,
+        tau: int | None,
+        alpha: Tensor,
+    ) -> Tensor:
         zs, r_all, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha)
         loss = diff.square().mean(dim=(0, 2, 3))
         ctx.save_for_backward(x, A, W1, W2, alpha, zs, r_all, diff)

@@ -65,9 +65,7 @@ class _FusedPL(LatentModel):
     def _use_fused(self) -> bool:
         return self.fused and self.observation == "identity"
 
-    def rollout(
-        self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0
-    ) -> Tensor:
+    def rollout(self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0) -> Tensor:
         """Forced rollout (see :meth:`LatentModel.rollout`); fused for the identity model."""
         if not self._use_fused():
             return super().rollout(x, tau, alpha)
@@ -136,8 +134,11 @@ class PLRNN(_FusedPL, _DiagOffDiag):
             _contract(self.A, self.W, torch.linalg.matrix_norm(self.weight(), ord=2))
 
     def step(self, z: Tensor) -> Tensor:
-        return torch.baddbmm(self.A.unsqueeze(1) * z + self.h.unsqueeze(1), torch.relu(z),
-                             self.weight().transpose(1, 2))
+        return torch.baddbmm(
+            self.A.unsqueeze(1) * z + self.h.unsqueeze(1),
+            torch.relu(z),
+            self.weight().transpose(1, 2),
+        )
 
     def _fused_args(self) -> tuple[Tensor, ...]:
         return self.A, self.weight(), None, self.h, None, self.init_map
@@ -188,7 +189,6 @@ class ShallowPLRNN(_FusedPL):
             )
         _contract(self.A, self.W1, norms)
 
-
     def _extra_config(self) -> dict:
         return {"hidden_dim": self.hidden_dim}
 
@@ -209,8 +209,9 @@ class ShallowPLRNN(_FusedPL):
         return torch.relu(self._pre(z))
 
     def step(self, z: Tensor) -> Tensor:
-        return torch.baddbmm(self.A.unsqueeze(1) * z + self.h1.unsqueeze(1), self._nonlin(z),
-                             self.W1.transpose(1, 2))
+        return torch.baddbmm(
+            self.A.unsqueeze(1) * z + self.h1.unsqueeze(1), self._nonlin(z), self.W1.transpose(1, 2)
+        )
 
     def _slope(self, z: Tensor) -> Tensor:
         """d nonlin / d pre, (E, B, L)."""
@@ -279,8 +280,9 @@ class DendPLRNN(_DiagOffDiag):
 
     def step(self, z: Tensor) -> Tensor:
         phi = torch.einsum("ek,ebkm->ebm", self.alpha, torch.relu(self._above(z)))
-        return torch.baddbmm(self.A.unsqueeze(1) * z + self.h.unsqueeze(1), phi,
-                             self.weight().transpose(1, 2))
+        return torch.baddbmm(
+            self.A.unsqueeze(1) * z + self.h.unsqueeze(1), phi, self.weight().transpose(1, 2)
+        )
 
     def jacobian(self, z: Tensor) -> Tensor:
         """J = diag(A) + W diag(sum_b alpha_b 1[z > theta_b]), (E, B, M, M)."""

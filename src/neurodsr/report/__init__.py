@@ -77,11 +77,38 @@ METRIC_HELP: dict[str, tuple[str, str]] = {
 
 #: columns of results/summary.csv
 SUMMARY_COLUMNS: tuple[str, ...] = (
-    "session", "status", "stage", "modality", "n_dims", "dt", "lambda_max_data",
-    "lyapunov_verdict", "tau", "lambda_max_model", "lambda_ratio", "D_stsp", "D_stsp_median",
-    "D_stsp_iqr", "D_H", "D_H_median", "D_H_iqr", "PE", "PE_median", "PE_iqr", "vpt_seconds",
-    "vpt_lyapunov_times", "kaplan_yorke", "frac_outside", "diverged", "best_seed", "seeds",
-    "epochs_run", "train_seconds", "n_test", "n_generate", "error",
+    "session",
+    "status",
+    "stage",
+    "modality",
+    "n_dims",
+    "dt",
+    "lambda_max_data",
+    "lyapunov_verdict",
+    "tau",
+    "lambda_max_model",
+    "lambda_ratio",
+    "D_stsp",
+    "D_stsp_median",
+    "D_stsp_iqr",
+    "D_H",
+    "D_H_median",
+    "D_H_iqr",
+    "PE",
+    "PE_median",
+    "PE_iqr",
+    "vpt_seconds",
+    "vpt_lyapunov_times",
+    "kaplan_yorke",
+    "frac_outside",
+    "diverged",
+    "best_seed",
+    "seeds",
+    "epochs_run",
+    "train_seconds",
+    "n_test",
+    "n_generate",
+    "error",
 )
 
 
@@ -89,26 +116,39 @@ def _read_nc(path: Path, what: str, session: str) -> xr.Dataset:
     from neurodsr.fileio import read_dataset
 
     if not path.is_file():
-        raise InputError(f"no {what}", file=path, session=session,
-                         hint="run the earlier stages first (snakemake does this for you)")
+        raise InputError(
+            f"no {what}",
+            file=path,
+            session=session,
+            hint="run the earlier stages first (snakemake does this for you)",
+        )
     try:
         return read_dataset(path)
     except Exception as err:
-        raise InputError(f"cannot read the {what} ({type(err).__name__}: {err})", file=path,
-                         session=session, hint="delete it and run its stage again") from err
+        raise InputError(
+            f"cannot read the {what} ({type(err).__name__}: {err})",
+            file=path,
+            session=session,
+            hint="delete it and run its stage again",
+        ) from err
 
 
 def _read_json(path: Path, what: str, session: str, required: bool = True) -> Any:
     if not path.is_file():
         if required:
-            raise InputError(f"no {what}", file=path, session=session,
-                             hint="run the earlier stages first")
+            raise InputError(
+                f"no {what}", file=path, session=session, hint="run the earlier stages first"
+            )
         return None
     try:
         return json.loads(path.read_text())
     except ValueError as err:
-        raise InputError(f"the {what} is not valid JSON ({err})", file=path, session=session,
-                         hint="delete it and run its stage again") from err
+        raise InputError(
+            f"the {what} is not valid JSON ({err})",
+            file=path,
+            session=session,
+            hint="delete it and run its stage again",
+        ) from err
 
 
 def _img(fig_fn: Any, *args: Any, alt: str, caption: str) -> str:
@@ -117,8 +157,10 @@ def _img(fig_fn: Any, *args: Any, alt: str, caption: str) -> str:
         fig = fig_fn(*args)
         return figure_html(F.png_base64(fig), alt, caption)
     except Exception as err:  # one broken figure must not cost the whole report
-        return (f'<div class="bad">Figure "{escape(alt)}" could not be drawn: '
-                f"{escape(type(err).__name__)}: {escape(err)}</div>")
+        return (
+            f'<div class="bad">Figure "{escape(alt)}" could not be drawn: '
+            f"{escape(type(err).__name__)}: {escape(err)}</div>"
+        )
 
 
 def _metrics_table(m: dict[str, Any]) -> str:
@@ -127,8 +169,12 @@ def _metrics_table(m: dict[str, Any]) -> str:
         ("D_stsp", m.get("D_stsp"), m.get("D_stsp_median"), m.get("D_stsp_iqr")),
         ("D_H", m.get("D_H"), m.get("D_H_median"), m.get("D_H_iqr")),
         (f"PE({n})", m.get("PE"), m.get("PE_median"), m.get("PE_iqr")),
-        ("frac_outside", m.get("frac_outside"), m.get("frac_outside_median"),
-         m.get("frac_outside_iqr")),
+        (
+            "frac_outside",
+            m.get("frac_outside"),
+            m.get("frac_outside_median"),
+            m.get("frac_outside_iqr"),
+        ),
         ("lambda_max model (1/s)", m.get("lambda_max_model"), None, None),
         ("lambda_max data (1/s)", m.get("lambda_max_data"), None, None),
         ("ratio model / data", m.get("lambda_ratio"), None, None),
@@ -136,30 +182,40 @@ def _metrics_table(m: dict[str, Any]) -> str:
         ("VPT (Lyapunov times)", m.get("vpt_lyapunov_times"), None, None),
         ("Kaplan-Yorke dimension", m.get("kaplan_yorke"), None, None),
     ]
-    out = table(["metric", f"best seed ({m.get('best_seed')})", "median over seeds",
-                 "IQR over seeds"], rows)
+    out = table(
+        ["metric", f"best seed ({m.get('best_seed')})", "median over seeds", "IQR over seeds"], rows
+    )
     help_rows = [(k, what, good) for k, (what, good) in METRIC_HELP.items()]
-    out += "<h3>What the metrics mean</h3>" + table(["metric", "what it is", "what is good"],
-                                                     help_rows)
+    out += "<h3>What the metrics mean</h3>" + table(
+        ["metric", "what it is", "what is good"], help_rows
+    )
     return out
 
 
 def _model_notes(m: dict[str, Any]) -> str:
     notes = []
     if m.get("diverged") or (m.get("n_diverged") or 0) > 0:
-        notes.append(f"{m.get('n_diverged', 1)} seed(s) diverged (their free run left the "
-                     "numbers); their D_stsp is infinite.")
+        notes.append(
+            f"{m.get('n_diverged', 1)} seed(s) diverged (their free run left the "
+            "numbers); their D_stsp is infinite."
+        )
     if (m.get("frac_outside") or 0) > 0.05:
-        notes.append("The best seed's free run spends more than 5% of its time outside the "
-                     "data's range: its D_stsp flatters it.")
+        notes.append(
+            "The best seed's free run spends more than 5% of its time outside the "
+            "data's range: its D_stsp flatters it."
+        )
     lam = m.get("lambda_max_model")
     if isinstance(lam, int | float) and lam < -1e-3 * (1 / (m.get("dt") or 1)):
-        notes.append("The model's largest exponent is negative: it settled on a fixed point or "
-                     "limit cycle instead of chaos. Train longer (epochs / max_minutes), or try "
-                     "a smaller tau or GTF.")
+        notes.append(
+            "The model's largest exponent is negative: it settled on a fixed point or "
+            "limit cycle instead of chaos. Train longer (epochs / max_minutes), or try "
+            "a smaller tau or GTF."
+        )
     if m.get("vpt_capped"):
-        notes.append("Predictions never left the threshold within the horizon checked: the "
-                     "VPT is a lower bound.")
+        notes.append(
+            "Predictions never left the threshold within the horizon checked: the "
+            "VPT is a lower bound."
+        )
     return "".join(f'<div class="note">{escape(n)}</div>' for n in notes)
 
 
@@ -208,8 +264,10 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
     best = int(m.get("best_member", 0))
     steps = F._attr_json(pre, "steps", {}) or {}
     dropped = F._attr_json(pre, "dropped_channels", []) or []
-    pp_set = (_read_json(files["preprocess_config"], "preprocessing options", session,
-                         required=False) or {}).get("preprocess", {})
+    pp_set = (
+        _read_json(files["preprocess_config"], "preprocessing options", session, required=False)
+        or {}
+    ).get("preprocess", {})
 
     parts: list[str] = []
     parts.append(f"<h1>Session {escape(session)}</h1>")
@@ -235,19 +293,29 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
         ("sampling rate", f"{fmt(fs)} Hz" if fs else "spike times (not sampled)"),
         ("channels / units", str(rec.sizes.get("channel", rec.sizes.get("unit", "-")))),
         ("model step dt", f"{fmt(pre.attrs.get('dt'))} s"),
-        ("steps (train / test)", f"{pre.attrs['n_train']} / "
-                                 f"{pre.sizes['time'] - int(pre.attrs['n_train'])}"),
+        (
+            "steps (train / test)",
+            f"{pre.attrs['n_train']} / {pre.sizes['time'] - int(pre.attrs['n_train'])}",
+        ),
         ("dims after preprocessing", str(pre.sizes["dim"])),
         ("steps applied", json.dumps(steps) if steps else "z-scoring"),
-        ("options set", ", ".join(f"{k}={v}" for k, v in sorted(pp_set.items()))
-         or "none (defaults)"),
+        (
+            "options set",
+            ", ".join(f"{k}={v}" for k, v in sorted(pp_set.items())) or "none (defaults)",
+        ),
     ]
-    dl = "<dl class=\"kv\">" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>"
-                                       for k, v in kv) + "</dl>"
+    dl = (
+        '<dl class="kv">'
+        + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in kv)
+        + "</dl>"
+    )
     if dropped:
-        dl += "<p>Dropped channels: " + escape(", ".join(
-            f"{d.get('channel')} ({d.get('reason')})" for d in dropped[:20])) + (
-            f" and {len(dropped) - 20} more" if len(dropped) > 20 else "") + "</p>"
+        dl += (
+            "<p>Dropped channels: "
+            + escape(", ".join(f"{d.get('channel')} ({d.get('reason')})" for d in dropped[:20]))
+            + (f" and {len(dropped) - 20} more" if len(dropped) > 20 else "")
+            + "</p>"
+        )
     body = dl
     order = None
     if modality == "spikes" and "loadings" in pre and pre.sizes["dim"] >= 2:
@@ -258,106 +326,180 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
         pos = {c: i for i, c in enumerate(names)}
         ranked = [pos[c] for c in np.asarray(chans)[np.argsort(angle)] if c in pos]
         order = np.asarray(ranked + [i for i in range(len(names)) if i not in set(ranked)])
-    body += _img(F.recording_figure, rec, None, order, alt="recording",
-                 caption="The recording as read (first seconds).")
-    body += _img(F.preprocessing_figure, rec, pre, alt="preprocessing",
-                 caption="What preprocessing made of it: the model-ready series (the grey part "
-                 "is held out for testing), how much variance the principal components keep, "
-                 "and for sampled signals the power spectrum before and after filtering "
-                 "(line noise and drifts removed).")
+    body += _img(
+        F.recording_figure,
+        rec,
+        None,
+        order,
+        alt="recording",
+        caption="The recording as read (first seconds).",
+    )
+    body += _img(
+        F.preprocessing_figure,
+        rec,
+        pre,
+        alt="preprocessing",
+        caption="What preprocessing made of it: the model-ready series (the grey part "
+        "is held out for testing), how much variance the principal components keep, "
+        "and for sampled signals the power spectrum before and after filtering "
+        "(line noise and drifts removed).",
+    )
     parts.append(section("Data and preprocessing", body, "data"))
 
     # ---- lyapunov and tau
     lam = ly_json.get("lambda_max")
-    lam_text = (f"lambda_max = {fmt(lam)} &plusmn; {fmt(ly_json.get('lambda_std'))} per s"
-                if lam is not None else "lambda_max could not be estimated")
+    lam_text = (
+        f"lambda_max = {fmt(lam)} &plusmn; {fmt(ly_json.get('lambda_std'))} per s"
+        if lam is not None
+        else "lambda_max could not be estimated"
+    )
     body = (
         f"<p><b>{lam_text}</b> (verdict: {escape(ly_json.get('verdict'))}): "
         f"{escape(ly_json.get('reason', ''))}.</p>"
         f"{_forcing_html(m, ly_json)}"
         f"<p>{escape(ly_json.get('advice', ''))}</p>"
     )
-    body += _img(F.lyapunov_figure, ly, alt="lyapunov divergence",
-                 caption="How fast nearby states of the data separate: the slope of the straight "
-                 "part (shaded, found automatically) is lambda_max; tau = ln 2 / lambda_max is "
-                 "the time a perturbation takes to double. Right: the local slope, flat where "
-                 "the divergence is exponential.")
-    parts.append(section("How chaotic is it? lambda_max and the forcing", body,
-                         "lyapunov"))
+    body += _img(
+        F.lyapunov_figure,
+        ly,
+        alt="lyapunov divergence",
+        caption="How fast nearby states of the data separate: the slope of the straight "
+        "part (shaded, found automatically) is lambda_max; tau = ln 2 / lambda_max is "
+        "the time a perturbation takes to double. Right: the local slope, flat where "
+        "the divergence is exponential.",
+    )
+    parts.append(section("How chaotic is it? lambda_max and the forcing", body, "lyapunov"))
 
     # ---- training
     stopped = (train_log or {}).get("stopped") or m.get("stopped") or ""
     events = (train_log or {}).get("events") or []
-    body = (f"<p>{fmt(m.get('epochs_run'))} epochs in {fmt(m.get('train_seconds'))} s "
-            f"({escape(stopped)}). The seed kept is the one with the lowest validation "
-            f"D_stsp on the training part: seed {escape(m.get('best_seed'))}.</p>")
-    body += _img(F.training_figure, train_log, seeds, best, alt="training curves",
-                 caption="Left: training loss (forced, mean squared error) per epoch, one line "
-                 "per seed, the kept seed bold. Right: validation, D_stsp of a free run against "
-                 "the training data, lower is better.")
+    body = (
+        f"<p>{fmt(m.get('epochs_run'))} epochs in {fmt(m.get('train_seconds'))} s "
+        f"({escape(stopped)}). The seed kept is the one with the lowest validation "
+        f"D_stsp on the training part: seed {escape(m.get('best_seed'))}.</p>"
+    )
+    body += _img(
+        F.training_figure,
+        train_log,
+        seeds,
+        best,
+        alt="training curves",
+        caption="Left: training loss (forced, mean squared error) per epoch, one line "
+        "per seed, the kept seed bold. Right: validation, D_stsp of a free run against "
+        "the training data, lower is better.",
+    )
     if events:
-        body += "<details><summary>Training events</summary><pre>" + escape(
-            "\n".join(events[-30:])) + "</pre></details>"
+        body += (
+            "<details><summary>Training events</summary><pre>"
+            + escape("\n".join(events[-30:]))
+            + "</pre></details>"
+        )
     parts.append(section("Training", body, "training"))
 
     # ---- reconstruction
-    body = _img(F.timeseries_figure, recon, alt="time series",
-                caption="Held-out data with the model's n-step predictions (left) and the model "
-                "running on its own from the first held-out state, after a discarded transient "
-                "(right). A chaotic model's free run is not expected to follow the data in "
-                "time, only to look like it.")
-    body += _img(F.attractor_figure, recon, alt="attractor",
-                 caption="The attractor: where data (blue) and free-running model (red) go in "
-                 "state space, as 2-D projections and a 3-D view.")
-    body += _img(F.power_spectra_figure, recon, alt="power spectra",
-                 caption="Power spectra of data and free-running model per dim (what D_H "
-                 "compares).")
-    body += _img(F.prediction_figure, recon, lam, alt="prediction error",
-                 caption="Left: how long free predictions started from data states stay valid "
-                 "(below the threshold). Right: k-step prediction error per seed.")
+    body = _img(
+        F.timeseries_figure,
+        recon,
+        alt="time series",
+        caption="Held-out data with the model's n-step predictions (left) and the model "
+        "running on its own from the first held-out state, after a discarded transient "
+        "(right). A chaotic model's free run is not expected to follow the data in "
+        "time, only to look like it.",
+    )
+    body += _img(
+        F.attractor_figure,
+        recon,
+        alt="attractor",
+        caption="The attractor: where data (blue) and free-running model (red) go in "
+        "state space, as 2-D projections and a 3-D view.",
+    )
+    body += _img(
+        F.power_spectra_figure,
+        recon,
+        alt="power spectra",
+        caption="Power spectra of data and free-running model per dim (what D_H compares).",
+    )
+    body += _img(
+        F.prediction_figure,
+        recon,
+        lam,
+        alt="prediction error",
+        caption="Left: how long free predictions started from data states stay valid "
+        "(below the threshold). Right: k-step prediction error per seed.",
+    )
     parts.append(section("Data against the reconstructed model", body, "reconstruction"))
 
     # ---- metrics
-    parts.append(section(
-        "Metrics",
-        f"<p>On the held-out last part ({fmt(m.get('n_test'))} steps; free runs of "
-        f"{fmt(m.get('n_generate'))} steps). Best seed chosen by validation on the training "
-        "part, never by these test scores.</p>" + _metrics_table(m),
-        "metrics",
-    ))
+    parts.append(
+        section(
+            "Metrics",
+            f"<p>On the held-out last part ({fmt(m.get('n_test'))} steps; free runs of "
+            f"{fmt(m.get('n_generate'))} steps). Best seed chosen by validation on the training "
+            "part, never by these test scores.</p>" + _metrics_table(m),
+            "metrics",
+        )
+    )
 
     # ---- spectrum
-    body = _img(F.lyapunov_spectrum_figure, recon, m.get("lambda_max_data"),
-                m.get("lambda_max_data_std"), alt="lyapunov spectrum",
-                caption="The model's Lyapunov exponents (QR along free runs, error bars: spread "
-                "over orbits), every seed, against the data's lambda_max (dashed, band: its "
-                "standard error). A flow sampled finely has one exponent near 0.")
+    body = _img(
+        F.lyapunov_spectrum_figure,
+        recon,
+        m.get("lambda_max_data"),
+        m.get("lambda_max_data_std"),
+        alt="lyapunov spectrum",
+        caption="The model's Lyapunov exponents (QR along free runs, error bars: spread "
+        "over orbits), every seed, against the data's lambda_max (dashed, band: its "
+        "standard error). A flow sampled finely has one exponent near 0.",
+    )
     ex = recon["lyapunov_spectrum"].values
-    body += table(["seed"] + [f"lambda_{i + 1} (1/s)" for i in range(ex.shape[1])]
-                  + ["Kaplan-Yorke"],
-                  [[seeds[e]] + [float(v) for v in ex[e]]
-                   + [float(recon["kaplan_yorke"].values[e])] for e in range(len(seeds))])
+    body += table(
+        ["seed"] + [f"lambda_{i + 1} (1/s)" for i in range(ex.shape[1])] + ["Kaplan-Yorke"],
+        [
+            [seeds[e]] + [float(v) for v in ex[e]] + [float(recon["kaplan_yorke"].values[e])]
+            for e in range(len(seeds))
+        ],
+    )
     parts.append(section("Lyapunov spectrum of the model", body, "spectrum"))
 
     # ---- provenance
-    versions = {k[len("version_"):]: v for k, v in recon.attrs.items()
-                if k.startswith("version_")}
+    versions = {k[len("version_") :]: v for k, v in recon.attrs.items() if k.startswith("version_")}
     model = model_cfg.get("model") or {}
     train = model_cfg.get("train") or {}
     setup = [
-        ("model", f"{model.get('name', '?')}, latent M = {model.get('latent_dim', '?')}, "
-                  f"hidden L = {model.get('hidden_dim', '-')}, "
-                  f"{model.get('observation', '?')} observation"),
-        ("training", ", ".join(f"{k} = {train[k]}" for k in (
-            "forcing", "tau", "alpha", "seq_len", "batch_size", "lr", "epochs", "max_minutes")
-            if k in train)),
+        (
+            "model",
+            f"{model.get('name', '?')}, latent M = {model.get('latent_dim', '?')}, "
+            f"hidden L = {model.get('hidden_dim', '-')}, "
+            f"{model.get('observation', '?')} observation",
+        ),
+        (
+            "training",
+            ", ".join(
+                f"{k} = {train[k]}"
+                for k in (
+                    "forcing",
+                    "tau",
+                    "alpha",
+                    "seq_len",
+                    "batch_size",
+                    "lr",
+                    "epochs",
+                    "max_minutes",
+                )
+                if k in train
+            ),
+        ),
         ("seeds", f"{seeds} (kept: {m.get('best_seed')})"),
     ] + [(f"version {k}", v) for k, v in sorted(versions.items())]
-    body = "<dl class=\"kv\">" + "".join(
-        f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in setup
-    ) + "</dl>"
-    body += ("<p>Files: recording.nc, preprocessed.nc, lyapunov.nc, models/fit.nc, "
-             "models/fit.pt, reconstruction.nc, metrics.json (beside this page).</p>")
+    body = (
+        '<dl class="kv">'
+        + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in setup)
+        + "</dl>"
+    )
+    body += (
+        "<p>Files: recording.nc, preprocessed.nc, lyapunov.nc, models/fit.nc, "
+        "models/fit.pt, reconstruction.nc, metrics.json (beside this page).</p>"
+    )
     parts.append(section("Provenance", body, "provenance"))
     return page(f"neurodsr: {session}", "".join(parts))
 
@@ -384,13 +526,25 @@ def index_html(rows: list[dict[str, Any]], title: str = "neurodsr: all sessions"
     """The index page: one row per session with key numbers, its report and, for failures,
     the stage, the error and the tail of its log."""
     n_ok = sum(r.get("status") == "ok" for r in rows)
-    parts = [f"<h1>{escape(title)}</h1>",
-             f'<p class="lead">{n_ok} of {len(rows)} sessions reconstructed. Generated '
-             f"{_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}. Table also in "
-             '<a href="summary.csv">summary.csv</a>.</p>']
-    header = ["session", "status", "modality", "lambda_max data (1/s)", "tau (steps)",
-              "lambda_max model (1/s)", "D_stsp (median, IQR)", "D_H (median, IQR)",
-              "PE (best)", "VPT (Lyapunov times)", "report / log"]
+    parts = [
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="lead">{n_ok} of {len(rows)} sessions reconstructed. Generated '
+        f"{_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}. Table also in "
+        '<a href="summary.csv">summary.csv</a>.</p>',
+    ]
+    header = [
+        "session",
+        "status",
+        "modality",
+        "lambda_max data (1/s)",
+        "tau (steps)",
+        "lambda_max model (1/s)",
+        "D_stsp (median, IQR)",
+        "D_H (median, IQR)",
+        "PE (best)",
+        "VPT (Lyapunov times)",
+        "report / log",
+    ]
     body_rows = []
     for r in rows:
         s = str(r["session"])
@@ -402,19 +556,21 @@ def index_html(rows: list[dict[str, Any]], title: str = "neurodsr: all sessions"
             link = f'<a href="{escape(rel_s)}">{escape(r.get("stage"))} log</a>'
         else:
             link = "-"
-        body_rows.append([
-            f'<a href="#{escape(s)}">{escape(s)}</a>' if r.get("status") != "ok" else escape(s),
-            _status_cell(r) + (f" at {escape(r.get('stage'))}" if r.get("stage") else ""),
-            escape(r.get("modality") or "-"),
-            escape(fmt(r.get("lambda_max_data"))),
-            escape(fmt(r.get("tau"))),
-            escape(fmt(r.get("lambda_max_model"))),
-            escape(f"{fmt(r.get('D_stsp_median'))} ({fmt(r.get('D_stsp_iqr'))})"),
-            escape(f"{fmt(r.get('D_H_median'))} ({fmt(r.get('D_H_iqr'))})"),
-            escape(fmt(r.get("PE"))),
-            escape(fmt(r.get("vpt_lyapunov_times"))),
-            link,
-        ])
+        body_rows.append(
+            [
+                f'<a href="#{escape(s)}">{escape(s)}</a>' if r.get("status") != "ok" else escape(s),
+                _status_cell(r) + (f" at {escape(r.get('stage'))}" if r.get("stage") else ""),
+                escape(r.get("modality") or "-"),
+                escape(fmt(r.get("lambda_max_data"))),
+                escape(fmt(r.get("tau"))),
+                escape(fmt(r.get("lambda_max_model"))),
+                escape(f"{fmt(r.get('D_stsp_median'))} ({fmt(r.get('D_stsp_iqr'))})"),
+                escape(f"{fmt(r.get('D_H_median'))} ({fmt(r.get('D_H_iqr'))})"),
+                escape(fmt(r.get("PE"))),
+                escape(fmt(r.get("vpt_lyapunov_times"))),
+                link,
+            ]
+        )
     parts.append(table(header, body_rows, raw=True))
     failed = [r for r in rows if r.get("status") != "ok"]
     if failed:
@@ -426,22 +582,31 @@ def index_html(rows: list[dict[str, Any]], title: str = "neurodsr: all sessions"
                 f"{escape(r.get('error') or '')}</div>"
             )
             if r.get("log_tail"):
-                parts.append(f"<details><summary>last lines of {escape(r.get('log'))}</summary>"
-                             f"<pre>{escape(r['log_tail'])}</pre></details>")
-        parts.append('<p>Fix the cause and run <code>snakemake --cores 8 --keep-going</code> '
-                     "again: finished sessions are not recomputed.</p>")
+                parts.append(
+                    f"<details><summary>last lines of {escape(r.get('log'))}</summary>"
+                    f"<pre>{escape(r['log_tail'])}</pre></details>"
+                )
+        parts.append(
+            "<p>Fix the cause and run <code>snakemake --cores 8 --keep-going</code> "
+            "again: finished sessions are not recomputed.</p>"
+        )
     return page(title, "".join(parts))
 
 
 def summary_csv(rows: list[dict[str, Any]]) -> str:
     """results/summary.csv's text: :data:`SUMMARY_COLUMNS`, one row per session."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(SUMMARY_COLUMNS), extrasaction="ignore",
-                            lineterminator="\n")
+    writer = csv.DictWriter(
+        buf, fieldnames=list(SUMMARY_COLUMNS), extrasaction="ignore", lineterminator="\n"
+    )
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: (json.dumps(v) if isinstance(v, list | dict) else
-                             ("" if v is None else v)) for k, v in r.items()})
+        writer.writerow(
+            {
+                k: (json.dumps(v) if isinstance(v, list | dict) else ("" if v is None else v))
+                for k, v in r.items()
+            }
+        )
     return buf.getvalue()
 
 

@@ -106,12 +106,18 @@ def recording_figure(
         vals = np.asarray(sig.values[:n, :show], dtype=np.float64)
         spread = np.nanstd(vals) * 4 or 1.0
         for i in range(show):
-            ax.plot(t, vals[:, i] - np.nanmean(vals[:, i]) - i * spread, lw=0.6,
-                    color=MEMBER_COLORS[i % len(MEMBER_COLORS)])
+            ax.plot(
+                t,
+                vals[:, i] - np.nanmean(vals[:, i]) - i * spread,
+                lw=0.6,
+                color=MEMBER_COLORS[i % len(MEMBER_COLORS)],
+            )
         ax.set_yticks([-i * spread for i in range(show)], chans[:show])
         units = sig.attrs.get("units", "a.u.")
-        ax.set_title(f"Raw signal, first {show} of {len(chans)} channels, first {t[-1] - t[0]:.3g}"
-                     f" s (offsets {spread:.3g} {units} apart)")
+        ax.set_title(
+            f"Raw signal, first {show} of {len(chans)} channels, first {t[-1] - t[0]:.3g}"
+            f" s (offsets {spread:.3g} {units} apart)"
+        )
     ax.set_xlabel("time (s)")
     return fig
 
@@ -133,12 +139,14 @@ def preprocessing_figure(rec: xr.Dataset, pre: xr.Dataset) -> Figure:
     for i in range(show):
         ax.plot(t, x[:, i] - i * spread, lw=0.4, color=MEMBER_COLORS[i % len(MEMBER_COLORS)])
     ax.axvspan(t[n_train], t[-1], color="0.9", zorder=0)
-    ax.text(t[n_train], float(np.nanmax(x[:, 0])), " test part", va="top", fontsize=8,
-            color="0.3")
+    ax.text(t[n_train], float(np.nanmax(x[:, 0])), " test part", va="top", fontsize=8, color="0.3")
     ax.set_yticks([-i * spread for i in range(show)], dims[:show])
     ax.set_xlabel("time (s)")
-    ax.set_title(f"Model-ready series x(time, dim): {x.shape[0]} steps of "
-                 f"{pre.attrs['dt']:g} s, {len(dims)} dims", fontsize=10)
+    ax.set_title(
+        f"Model-ready series x(time, dim): {x.shape[0]} steps of "
+        f"{pre.attrs['dt']:g} s, {len(dims)} dims",
+        fontsize=10,
+    )
     ax2 = fig.add_subplot(gs[1])
     if "explained_variance" in pre:
         ev = np.asarray(pre["explained_variance"].values)
@@ -159,8 +167,9 @@ def preprocessing_figure(rec: xr.Dataset, pre: xr.Dataset) -> Figure:
         f, p = _welch(raw - raw.mean(0), fs)
         ax3.semilogy(f, p.mean(1) / p.mean(1).max(), color="0.5", lw=0.8, label="raw (mean)")
         f2, p2 = _welch(x[: int(120 / pre.attrs["dt"])], 1.0 / float(pre.attrs["dt"]))
-        ax3.semilogy(f2, p2.mean(1) / p2.mean(1).max(), color=DATA_COLOR, lw=1.0,
-                     label="preprocessed")
+        ax3.semilogy(
+            f2, p2.mean(1) / p2.mean(1).max(), color=DATA_COLOR, lw=1.0, label="preprocessed"
+        )
         ax3.set_xlabel("frequency (Hz)")
         ax3.set_ylabel("power (normalised)")
         ax3.set_title("Power spectrum before / after", fontsize=10)
@@ -182,14 +191,23 @@ def lyapunov_figure(ly: xr.Dataset) -> Figure:
     start, stop = ly.attrs.get("fit_start_time"), ly.attrs.get("fit_stop_time")
     if np.isfinite(fit).any() and isinstance(start, int | float) and isinstance(stop, int | float):
         ax.axvspan(start, stop, color=PRED_COLOR, alpha=0.25, label="fit region")
-        ax.plot(lag, fit, "--", color=MODEL_COLOR, lw=1.5,
-                label=f"slope lambda_max = {float(lam):.3g} / s")
+        ax.plot(
+            lag,
+            fit,
+            "--",
+            color=MODEL_COLOR,
+            lw=1.5,
+            label=f"slope lambda_max = {float(lam):.3g} / s",
+        )
         ax2.axhline(float(lam), color=MODEL_COLOR, ls="--", lw=1)
         ax2.axvspan(start, stop, color=PRED_COLOR, alpha=0.25)
     ax.set_xlabel("time lag (s)")
     ax.set_ylabel("ln distance")
-    ax.set_title(f"Divergence of nearby states ({ly.attrs.get('method', '')}); verdict: "
-                 f"{ly.attrs.get('verdict', '?')}", fontsize=10)
+    ax.set_title(
+        f"Divergence of nearby states ({ly.attrs.get('method', '')}); verdict: "
+        f"{ly.attrs.get('verdict', '?')}",
+        fontsize=10,
+    )
     ax.legend(fontsize=8, loc="lower right")
     ax2.plot(lag, slope, color=DATA_COLOR, lw=1)
     ax2.set_xlabel("time lag (s)")
@@ -210,16 +228,21 @@ def training_figure(train_log: dict[str, Any] | None, seeds: list[int], best: in
     ax, ax2 = fig.subplots(1, 2)
     if not train_log or not train_log.get("epoch"):
         for a in (ax, ax2):
-            a.text(0.5, 0.5, "no training log found", ha="center", va="center",
-                   transform=a.transAxes)
+            a.text(
+                0.5, 0.5, "no training log found", ha="center", va="center", transform=a.transAxes
+            )
         return fig
     epochs = np.asarray(train_log["epoch"])
     loss = np.asarray(train_log["loss"], dtype=np.float64)
     for e in range(loss.shape[1]):
         seed = seeds[e] if e < len(seeds) else e
-        ax.plot(epochs, loss[:, e], color=MEMBER_COLORS[e % len(MEMBER_COLORS)],
-                lw=2.0 if e == best else 0.9, label=f"seed {seed}" + (" (best)" if e == best
-                                                                      else ""))
+        ax.plot(
+            epochs,
+            loss[:, e],
+            color=MEMBER_COLORS[e % len(MEMBER_COLORS)],
+            lw=2.0 if e == best else 0.9,
+            label=f"seed {seed}" + (" (best)" if e == best else ""),
+        )
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("training loss (MSE, forced)")
@@ -229,14 +252,19 @@ def training_figure(train_log: dict[str, Any] | None, seeds: list[int], best: in
         ev_ep = np.asarray(train_log["eval_epoch"])
         ev = np.asarray(train_log["eval_dstsp"], dtype=np.float64)
         for e in range(ev.shape[1]):
-            ax2.plot(ev_ep, np.where(np.isfinite(ev[:, e]), ev[:, e], np.nan), "o-", ms=3,
-                     color=MEMBER_COLORS[e % len(MEMBER_COLORS)], lw=2.0 if e == best else 0.9)
+            ax2.plot(
+                ev_ep,
+                np.where(np.isfinite(ev[:, e]), ev[:, e], np.nan),
+                "o-",
+                ms=3,
+                color=MEMBER_COLORS[e % len(MEMBER_COLORS)],
+                lw=2.0 if e == best else 0.9,
+            )
         ax2.set_xlabel("epoch")
         ax2.set_ylabel("validation D_stsp")
         ax2.set_title("Validation (free run vs training data)", fontsize=10)
     else:
-        ax2.text(0.5, 0.5, "no validation yet", ha="center", va="center",
-                 transform=ax2.transAxes)
+        ax2.text(0.5, 0.5, "no validation yet", ha="center", va="center", transform=ax2.transAxes)
     return fig
 
 
@@ -257,8 +285,7 @@ def timeseries_figure(rec: xr.Dataset, max_steps: int = 1000) -> Figure:
     for i in range(show):
         a, b = axes[i]
         a.plot(t, data[:n, i], color=DATA_COLOR, lw=0.9, label="data (test part)")
-        a.plot(t, pred[:n, i], color=PRED_COLOR, lw=0.9, ls="--",
-               label=f"{n_pred}-step prediction")
+        a.plot(t, pred[:n, i], color=PRED_COLOR, lw=0.9, ls="--", label=f"{n_pred}-step prediction")
         b.plot(t, gen[:n, i], color=MODEL_COLOR, lw=0.9, label="model, free run")
         b.set_ylim(a.get_ylim())
         a.set_ylabel(dims[i])
@@ -292,9 +319,18 @@ def attractor_figure(rec: xr.Dataset, max_points: int = 6000) -> Figure:
         ax = fig.add_subplot(gs[k])
         ax.plot(data[:, i], data[:, j], color=DATA_COLOR, lw=0.3, alpha=0.8, label="data")
         collapsed = finite.any() and np.ptp(gen[finite][:, [i, j]], axis=0).max() < 1e-3 * (
-            np.ptp(data[:, [i, j]], axis=0).max() + 1e-12)
-        ax.plot(gen[finite, i], gen[finite, j], color=MODEL_COLOR, lw=0.3, alpha=0.6,
-                marker="o" if collapsed else None, ms=6, label="model")
+            np.ptp(data[:, [i, j]], axis=0).max() + 1e-12
+        )
+        ax.plot(
+            gen[finite, i],
+            gen[finite, j],
+            color=MODEL_COLOR,
+            lw=0.3,
+            alpha=0.6,
+            marker="o" if collapsed else None,
+            ms=6,
+            label="model",
+        )
         ax.set_xlabel(dims[i])
         ax.set_ylabel(dims[j])
         lo = np.nanmin(data[:, [i, j]], 0)
@@ -307,8 +343,9 @@ def attractor_figure(rec: xr.Dataset, max_points: int = 6000) -> Figure:
     if len(dims) >= 3:
         ax3 = fig.add_subplot(gs[-1], projection="3d")
         ax3.plot(data[:, 0], data[:, 1], data[:, 2], color=DATA_COLOR, lw=0.25, alpha=0.7)
-        ax3.plot(gen[finite, 0], gen[finite, 1], gen[finite, 2], color=MODEL_COLOR, lw=0.25,
-                 alpha=0.6)
+        ax3.plot(
+            gen[finite, 0], gen[finite, 1], gen[finite, 2], color=MODEL_COLOR, lw=0.25, alpha=0.6
+        )
         ax3.set_xlabel(dims[0], fontsize=8)
         ax3.set_ylabel(dims[1], fontsize=8)
         ax3.set_zlabel(dims[2], fontsize=8)
@@ -359,8 +396,9 @@ def prediction_figure(rec: xr.Dataset, lambda_max: float | None) -> Figure:
     ax.set_ylabel("normalised RMSE")
     ax.set_ylim(0, max(1.6, thr * 1.5))
     if lambda_max and lambda_max > 0:
-        sec = ax.secondary_xaxis("top", functions=(lambda s: s * lambda_max,
-                                                   lambda lt: lt / lambda_max))
+        sec = ax.secondary_xaxis(
+            "top", functions=(lambda s: s * lambda_max, lambda lt: lt / lambda_max)
+        )
         sec.set_xlabel("Lyapunov times", fontsize=8)
     ax.legend(fontsize=8)
     ax.set_title("Free prediction error by lead time (best seed)", fontsize=10)
@@ -369,8 +407,13 @@ def prediction_figure(rec: xr.Dataset, lambda_max: float | None) -> Figure:
     seeds = [int(s) for s in rec["member"].values]
     best = int(rec.attrs.get("metric_best_member", 0))
     for e in range(pe.shape[0]):
-        ax2.plot(horizon, pe[e], color=MEMBER_COLORS[e % len(MEMBER_COLORS)],
-                 lw=2 if e == best else 0.9, label=f"seed {seeds[e]}")
+        ax2.plot(
+            horizon,
+            pe[e],
+            color=MEMBER_COLORS[e % len(MEMBER_COLORS)],
+            lw=2 if e == best else 0.9,
+            label=f"seed {seeds[e]}",
+        )
     ax2.set_xlabel("steps ahead k")
     ax2.set_ylabel("PE(k), MSE")
     ax2.set_title("k-step prediction error per seed", fontsize=10)
@@ -394,18 +437,33 @@ def lyapunov_spectrum_figure(
     for e in range(ex.shape[0]):
         color = MEMBER_COLORS[e % len(MEMBER_COLORS)]
         label = f"seed {seeds[e]}" + (" (best)" if e == best else "")
-        ax.errorbar(k + (e - (ex.shape[0] - 1) / 2) * width, ex[e], yerr=sd[e], fmt="o",
-                    ms=6 if e == best else 4, color=color, label=label)
-        ax2.errorbar([e], ex[e, :1], yerr=sd[e, :1], fmt="o", ms=8 if e == best else 5,
-                     color=color)
+        ax.errorbar(
+            k + (e - (ex.shape[0] - 1) / 2) * width,
+            ex[e],
+            yerr=sd[e],
+            fmt="o",
+            ms=6 if e == best else 4,
+            color=color,
+            label=label,
+        )
+        ax2.errorbar([e], ex[e, :1], yerr=sd[e, :1], fmt="o", ms=8 if e == best else 5, color=color)
     for a in (ax, ax2):
         a.axhline(0, color="0.6", lw=0.8)
         if lambda_data is not None:
-            a.axhline(lambda_data, color=DATA_COLOR, ls="--", lw=1.2,
-                      label=f"data lambda_max = {lambda_data:.3g} / s")
+            a.axhline(
+                lambda_data,
+                color=DATA_COLOR,
+                ls="--",
+                lw=1.2,
+                label=f"data lambda_max = {lambda_data:.3g} / s",
+            )
             if lambda_data_std:
-                a.axhspan(lambda_data - lambda_data_std, lambda_data + lambda_data_std,
-                          color=DATA_COLOR, alpha=0.12)
+                a.axhspan(
+                    lambda_data - lambda_data_std,
+                    lambda_data + lambda_data_std,
+                    color=DATA_COLOR,
+                    alpha=0.12,
+                )
     ax.set_xticks(k, [f"lambda_{i + 1}" for i in k])
     ax.set_ylabel("exponent (1/s)")
     ax.set_title("Model spectrum, every seed", fontsize=10)

@@ -107,8 +107,16 @@ class TrainConfig:
                 raise bad("alpha", "must be a number in [0, 1] or 'adaptive'")
         elif not 0.0 <= float(self.alpha) <= 1.0:
             raise bad("alpha", "must be in [0, 1]")
-        for name in ("seq_len", "batch_size", "batches_per_epoch", "epochs", "eval_every",
-                     "eval_steps", "checkpoint_every", "max_failures"):
+        for name in (
+            "seq_len",
+            "batch_size",
+            "batches_per_epoch",
+            "epochs",
+            "eval_every",
+            "eval_steps",
+            "checkpoint_every",
+            "max_failures",
+        ):
             if int(getattr(self, name)) < 1:
                 raise bad(name, "must be >= 1")
         if self.lr <= 0 or self.lr_final <= 0:
@@ -143,7 +151,14 @@ class TrainConfig:
     def numerics(self) -> dict[str, Any]:
         """The settings that change the trained numbers (what a resumed run must share)."""
         d = self.to_dict()
-        for k in ("max_minutes", "progress", "device", "threads", "checkpoint_every", "epochs",
-                  "extra"):
+        for k in (
+            "max_minutes",
+            "progress",
+            "device",
+            "threads",
+            "checkpoint_every",
+            "epochs",
+            "extra",
+        ):
             d.pop(k)
         return d

@@ -269,8 +269,7 @@ def validate(
     states = model.generate(z0, transient + n_steps)[transient:]  # (T, E, 1, D)
     xs = model.readout(states[:, :, 0].transpose(0, 1)).cpu().numpy()  # (E, T, N)
     return [
-        float(state_space_divergence(x_ref, xe)) if np.isfinite(xe).all() else math.inf
-        for xe in xs
+        float(state_space_divergence(x_ref, xe)) if np.isfinite(xe).all() else math.inf for xe in xs
     ]
 
 
@@ -400,8 +399,14 @@ def train(
         n_good = 0
         for _ in range(config.batches_per_epoch):
             member_loss, bad = gradient_step(
-                model, opt, sampler.sample(config.batch_size), tau, alpha, config,
-                step_scale=step_scale if scaled else None, frozen=frozen if scaled else None,
+                model,
+                opt,
+                sampler.sample(config.batch_size),
+                tau,
+                alpha,
+                config,
+                step_scale=step_scale if scaled else None,
+                frozen=frozen if scaled else None,
             )
             if bool(bad.any()):
                 _restore_members(model, opt, good_model, good_opt, bad)
@@ -409,15 +414,19 @@ def train(
                 step_scale[bad] *= 0.5
                 scaled = True
                 seeds = [model.seeds[e] for e in bad.nonzero().flatten().tolist()]
-                msg = (f"epoch {epoch}: non-finite loss or gradient in seed(s) {seeds}; "
-                       f"restored their last good state and halved their step size")
+                msg = (
+                    f"epoch {epoch}: non-finite loss or gradient in seed(s) {seeds}; "
+                    f"restored their last good state and halved their step size"
+                )
                 give_up = bad & (fails >= config.max_failures)
                 if bool(give_up.any()):
                     frozen |= give_up
                     step_scale[give_up] = 0.0
                     lost = [model.seeds[e] for e in give_up.nonzero().flatten().tolist()]
-                    msg += (f"; seed(s) {lost} stopped after {config.max_failures} non-finite "
-                            f"losses in a row (kept at their last good state)")
+                    msg += (
+                        f"; seed(s) {lost} stopped after {config.max_failures} non-finite "
+                        f"losses in a row (kept at their last good state)"
+                    )
                 tlog.events.append(msg)
                 log.warning(msg)
                 if bool(frozen.all()):
