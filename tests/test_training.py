@@ -220,3 +220,41 @@ def test_checkpoint_from_other_data_is_not_resumed(tmp_path, lorenz_z):
         checkpoint_dir=tmp_path,
     )
     assert not any("resumed" in e for e in tlog.events)
+
+
+def test_truncated_checkpoint_is_warned_about_and_training_starts_afresh(
+    tmp_path, lorenz_z, caplog
+):
+    cfg = TrainConfig(tau=20, epochs=4, checkpoint_every=2, **QUICK)
+    x = lorenz_z[:3000]
+    train(make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=8), x, cfg, checkpoint_dir=tmp_path)
+    path = tmp_path / "checkpoint.pt"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # a job killed while the disk was full
+    with caplog.at_level("WARNING", logger="neurodsr.training.trainer"):
+        tlog = train(
+            make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=8), x, cfg, checkpoint_dir=tmp_path
+        )
+    assert not any("resumed" in e for e in tlog.events) and len(tlog.epoch) == 4
+    assert any(str(path) in r.message and "starting afresh" in r.message for r in caplog.records)
+    # the damaged file was replaced by a good one: the next run resumes from it
+    again = train(
+        make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=8), x, cfg, checkpoint_dir=tmp_path
+    )
+    assert any("resumed" in e for e in again.events)
+
+
+def test_resumed_training_counts_the_time_already_spent(tmp_path, lorenz_z):
+    cfg = TrainConfig(tau=20, epochs=100_000, max_minutes=0.02, checkpoint_every=10**6, **QUICK)
+    x = lorenz_z[:3000]
+    first = train(
+        make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=8), x, cfg, checkpoint_dir=tmp_path
+    )
+    assert "time budget" in first.stopped
+    resumed = train(
+        make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=8), x, cfg, checkpoint_dir=tmp_path
+    )
+    assert any("resumed" in e for e in resumed.events)
+    # the budget was spent before: one more epoch (the one that notices), not another 1.2 s
+    assert len(resumed.epoch) == len(first.epoch) + 1
+    assert resumed.seconds[-1] >= first.seconds[-1] > 0.02 * 60

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from neurodsr.training.defaults import FIT_DEFAULTS
 
 __all__ = ["TrainConfig"]
 
 
 @dataclass
 class TrainConfig:
-    """How to train a forced RNN.
+    """How to train a forced RNN. Defaults shared with the API, the command line and the
+    workflow come from :data:`neurodsr.training.defaults.FIT_DEFAULTS`.
 
     Parameters
     ----------
     forcing : {"gtf", "stf", "none"}
-        gtf (default): generalized teacher forcing, every step with strength ``alpha``. stf:
+        As trained (:func:`neurodsr.fit` resolves its "auto" before). gtf (default):
+        generalized teacher forcing, every step with strength ``alpha``. stf:
         sparse teacher forcing, full forcing every ``tau`` steps. none: plain BPTT (only z_0
         forced). GTF at alpha = 0.1 is the default on the evidence of docs/RESULTS.md.
     tau : int or None
@@ -46,7 +50,8 @@ class TrainConfig:
     latent_reg_fraction : float
         Fraction of the latent units that the regularisation acts on.
     max_minutes : float or None
-        Wall-clock budget; training stops at the end of the epoch that exceeds it.
+        Wall-clock budget (None: none; :func:`neurodsr.fit` gives 2.5); training stops at the
+        end of the epoch that exceeds it. A resumed run counts the time already spent.
     eval_every : int
         Epochs between validations (free run scored by D_stsp); the best state per member by
         validation is kept when ``keep_best``.
@@ -72,15 +77,15 @@ class TrainConfig:
 
     forcing: str = "gtf"
     tau: int | None = 30
-    alpha: float | str = 0.1
-    seq_len: int = 100
-    batch_size: int = 32
+    alpha: float | str = FIT_DEFAULTS["alpha"]
+    seq_len: int = FIT_DEFAULTS["seq_len"]
+    batch_size: int = FIT_DEFAULTS["batch_size"]
     batches_per_epoch: int = 20
-    epochs: int = 1000
-    lr: float = 5e-3
+    epochs: int = FIT_DEFAULTS["epochs"]
+    lr: float = FIT_DEFAULTS["lr"]
     lr_final: float = 1e-4
     optimizer: str = "adam"
-    grad_clip: float | None = None
+    grad_clip: float | None = FIT_DEFAULTS["grad_clip"]
     latent_reg: float = 0.0
     latent_reg_fraction: float = 0.5
     max_minutes: float | None = None
@@ -89,10 +94,9 @@ class TrainConfig:
     keep_best: bool = True
     checkpoint_every: int = 50
     max_failures: int = 5
-    device: str = "auto"
+    device: str = FIT_DEFAULTS["device"]
     threads: int | None = None
     progress: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         def bad(name: str, why: str) -> ValueError:
@@ -158,7 +162,6 @@ class TrainConfig:
             "threads",
             "checkpoint_every",
             "epochs",
-            "extra",
         ):
             d.pop(k)
         return d

@@ -9,8 +9,13 @@ its last good state (taken at the end of each epoch) and halves its step size; t
 keep their progress. A seed that fails ``max_failures`` times in a row is stopped (kept at its
 last good state) while the others train on; only when every seed is stopped does training end
 with a :class:`~neurodsr.errors.TrainingError`. Checkpoints (model, optimizer, sampler state,
-log) are written atomically every ``checkpoint_every`` epochs and a rerun with the same model,
-settings and data resumes from the last one.
+log, seconds spent) are written atomically every ``checkpoint_every`` epochs and a rerun with
+the same model, settings and data resumes from the last one, its time budget counting the time
+already spent; a damaged checkpoint is warned about and training starts afresh.
+
+:func:`train` reads top to bottom: setup, resume, the loop over epochs and batches, the end.
+Its helpers: :func:`run_id` / :func:`load_checkpoint` (resume), :class:`MemberGuard` (failure
+handling per member), :class:`KeepBest` (each member's best state by validation).
 """
 
 from __future__ import annotations
@@ -37,11 +42,15 @@ from neurodsr.models.base import LatentModel
 from neurodsr.training.config import TrainConfig
 
 __all__ = [
+    "KeepBest",
+    "MemberGuard",
     "TrainLog",
     "WindowSampler",
     "gradient_step",
+    "load_checkpoint",
     "make_optimizer",
     "resolve_device",
+    "run_id",
     "train",
 ]
 
@@ -277,6 +286,121 @@ def _device_of(model: LatentModel) -> torch.device:
     return next(model.parameters()).device
 
 
+# --------------------------------------------------------------------------- helpers of train
+def run_id(model: LatentModel, config: TrainConfig, x: Tensor) -> str:
+    """What a checkpoint must share to be resumed: the model, the numeric settings, the data.
+
+    The one checkpoint-compatibility check (the workflow has none of its own)."""
+    data_id = hashlib.sha1(np.ascontiguousarray(x.cpu().numpy()).tobytes()).hexdigest()
+    return json.dumps(
+        {"model": model.config(), "train": config.numerics(), "data": data_id}, sort_keys=True
+    )
+
+
+def load_checkpoint(path: Path | None, expected_run_id: str, device: torch.device) -> dict | None:
+    """The checkpoint at ``path`` when it can be resumed, else None (and a warning that names
+    the file and why: another run's settings or data, or a damaged / truncated file)."""
+    if path is None or not path.exists():
+        return None
+    try:
+        ck = torch.load(path, map_location=device, weights_only=True)
+        found = ck["run_id"]
+    except Exception as err:  # truncated, not a checkpoint, another format: start afresh
+        log.warning(
+            "checkpoint %s cannot be read (%s: %s): starting afresh (it is overwritten by the "
+            "next checkpoint)",
+            path,
+            type(err).__name__,
+            err,
+        )
+        return None
+    if found != expected_run_id:
+        log.warning("checkpoint %s is from other settings or data: starting afresh", path)
+        return None
+    return ck
+
+
+class MemberGuard:
+    """Per-member failure handling: a member whose loss or gradient is not finite goes back to
+    its last good state with half its step size; after ``max_failures`` in a row it is frozen
+    (kept at its last good state). Training fails only when every member is frozen."""
+
+    def __init__(self, n_members: int, max_failures: int, device: torch.device) -> None:
+        self.step_scale = torch.ones(n_members, device=device)  # factor on each update
+        self.fails = torch.zeros(n_members, dtype=torch.long, device=device)  # in a row
+        self.frozen = torch.zeros(n_members, dtype=torch.bool, device=device)
+        self.max_failures = max_failures
+
+    @property
+    def scaled(self) -> bool:
+        """Whether any member's step is scaled (until then the hot path stays lean)."""
+        return bool((self.step_scale < 1).any())
+
+    def state(self) -> dict[str, Tensor]:
+        return {"step_scale": self.step_scale, "frozen": self.frozen}
+
+    def load(self, ck: dict[str, Any]) -> None:
+        self.step_scale = ck["step_scale"].to(self.step_scale.device)
+        self.frozen = ck["frozen"].to(self.frozen.device)
+
+    def ok(self) -> None:
+        self.fails.zero_()
+
+    def failed(self, bad: Tensor, model: LatentModel, epoch: int) -> str:
+        """Record the failure of members ``bad`` (bool (E,)); return what happened. Raises
+        TrainingError when no member is left."""
+        self.fails[bad] += 1
+        self.step_scale[bad] *= 0.5
+        seeds = [model.seeds[e] for e in bad.nonzero().flatten().tolist()]
+        msg = (
+            f"epoch {epoch}: non-finite loss or gradient in seed(s) {seeds}; "
+            f"restored their last good state and halved their step size"
+        )
+        give_up = bad & (self.fails >= self.max_failures)
+        if bool(give_up.any()):
+            self.frozen |= give_up
+            self.step_scale[give_up] = 0.0
+            lost = [model.seeds[e] for e in give_up.nonzero().flatten().tolist()]
+            msg += (
+                f"; seed(s) {lost} stopped after {self.max_failures} non-finite "
+                f"losses in a row (kept at their last good state)"
+            )
+        log.warning(msg)
+        if bool(self.frozen.all()):
+            raise TrainingError(
+                f"training of {model.name} (seeds {model.seeds}) stopped at epoch "
+                f"{epoch}: every seed had {self.max_failures} non-finite losses in "
+                f"a row although its step size was lowered each time. Try a smaller "
+                f"tau, forcing='gtf', a lower lr, or check the data for outliers."
+            )
+        return msg
+
+
+class KeepBest:
+    """Each member's best state by validation (lower D_stsp is better)."""
+
+    def __init__(self, n_members: int) -> None:
+        self.score = [math.inf] * n_members
+        self.state: dict[str, Tensor] | None = None
+
+    def update(self, model: LatentModel, scores: list[float], epoch: int, tlog: TrainLog) -> None:
+        if self.state is None:
+            self.state = {k: v.clone() for k, v in model.state_dict().items()}
+        for e, s in enumerate(scores):
+            if s < self.score[e]:
+                self.score[e] = s
+                tlog.best_epoch[e] = epoch
+                for k, v in model.state_dict().items():
+                    self.state[k][e] = v[e]
+
+    def apply(self, model: LatentModel, tlog: TrainLog) -> None:
+        if self.state is not None:
+            model.load_state_dict(self.state)
+            tlog.events.append(
+                f"kept each member's best state by validation: epochs {tlog.best_epoch}"
+            )
+
+
 def train(
     model: LatentModel,
     x_train: np.ndarray | Tensor,
@@ -297,14 +421,17 @@ def train(
     x_val : array, shape (time, N), optional
         Reference series for validation (free run scored by D_stsp); default ``x_train``.
     checkpoint_dir : path, optional
-        Where to write ``checkpoint.pt``; a checkpoint there from a run with the same model and
-        settings is resumed.
+        Where to write ``checkpoint.pt``; a checkpoint there from a run with the same model,
+        settings and data is resumed (:func:`run_id`), with the time it already spent counted
+        against ``config.max_minutes``. One that cannot be read is warned about and replaced.
 
     Returns
     -------
     TrainLog
-        Per-epoch losses per member, learning rates, validations, events (restores, resume).
+        Per-epoch losses per member, learning rates, seconds since the start (a resumed run's
+        earlier part included), validations, events (restores, resume).
     """
+    # ---- setup: device, data, sampler, optimizer, schedules
     device = resolve_device(config.device)
     if config.threads is not None:
         torch.set_num_threads(int(config.threads))
@@ -315,69 +442,58 @@ def train(
     x_ref = np.asarray(x_val if x_val is not None else x_train, dtype=np.float64)
     n_eval = min(config.eval_steps, len(x_ref))
     x_ref = x_ref[:n_eval] if x_val is None else x_ref
-
     sampler = WindowSampler(x, config.seq_len, model.seeds)
     opt = make_optimizer(model, config)
     decay = (config.lr_final / config.lr) ** (1.0 / max(1, config.epochs - 1))
     tau, alpha_setting = config.forcing_schedule()
     alpha_gen = torch.Generator().manual_seed(model.seeds[0] + 15485863)
-
     tlog = TrainLog(best_epoch=[-1] * model.n_models)
-    start_epoch = 0
-    n_e = model.n_models
-    step_scale = torch.ones(n_e, device=device)  # per-member factor on the update
-    fails = torch.zeros(n_e, dtype=torch.long, device=device)  # consecutive failures
-    frozen = torch.zeros(n_e, dtype=torch.bool, device=device)  # members given up on
-    scaled = False  # True once any member's step was scaled (keeps the hot path lean)
-    best_score = [math.inf] * model.n_models
-    best_state: dict[str, Tensor] | None = None
-    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
-    # a checkpoint is resumed only by the same model, settings *and* data
-    data_id = hashlib.sha1(np.ascontiguousarray(x.cpu().numpy()).tobytes()).hexdigest()
-    run_id = json.dumps(
-        {"model": model.config(), "train": config.numerics(), "data": data_id}, sort_keys=True
-    )
+    guard = MemberGuard(model.n_models, config.max_failures, device)
+    best = KeepBest(model.n_models)
+    start_epoch, spent = 0, 0.0  # spent: seconds of the run(s) this one resumes
 
-    if ckpt_path is not None and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=True)
-        if ck["run_id"] != run_id:
-            log.warning("checkpoint %s is from other settings: starting afresh", ckpt_path)
-        else:
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            sampler.set_state(ck["sampler"])
-            alpha_gen.set_state(ck["alpha_gen"])
-            tlog = TrainLog.from_dict(json.loads(ck["log"]))
-            start_epoch = int(ck["epoch"]) + 1
-            step_scale, frozen = ck["step_scale"].to(device), ck["frozen"].to(device)
-            scaled = bool((step_scale < 1).any())
-            best_score = [float(v) for v in ck["best_score"]]
-            best_state = ck.get("best_state")
-            tlog.events.append(f"resumed from checkpoint at epoch {start_epoch}")
-            log.info("resuming from %s at epoch %d", ckpt_path, start_epoch)
+    # ---- resume
+    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
+    rid = run_id(model, config, x)
+    ck = load_checkpoint(ckpt_path, rid, device)
+    if ck is not None:
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sampler.set_state(ck["sampler"])
+        alpha_gen.set_state(ck["alpha_gen"])
+        tlog = TrainLog.from_dict(json.loads(ck["log"]))
+        guard.load(ck)
+        best.score, best.state = [float(v) for v in ck["best_score"]], ck.get("best_state")
+        start_epoch, spent = int(ck["epoch"]) + 1, float(ck.get("seconds", 0.0))
+        tlog.events.append(f"resumed from checkpoint at epoch {start_epoch} ({spent:.0f} s spent)")
+        log.info("resuming from %s at epoch %d, %.0f s spent", ckpt_path, start_epoch, spent)
 
     def save_checkpoint(epoch: int) -> None:
         if ckpt_path is None:
             return
-        ck = {
-            "run_id": run_id,
+        state = {
+            "run_id": rid,
             "epoch": epoch,
+            "seconds": elapsed(),
             "model": model.state_dict(),
             "optimizer": opt.state_dict(),
             "sampler": sampler.state(),
             "alpha_gen": alpha_gen.get_state(),
             "log": json.dumps(tlog.to_dict()),
-            "step_scale": step_scale,
-            "frozen": frozen,
-            "best_score": best_score,
-            "best_state": best_state,
+            "best_score": best.score,
+            "best_state": best.state,
+            **guard.state(),
         }
         with atomic_path(ckpt_path, suffix=".pt") as tmp:
-            torch.save(ck, tmp)
+            torch.save(state, tmp)
 
-    good_model = copy.deepcopy(model.state_dict())
-    good_opt = copy.deepcopy(opt.state_dict())
     t0 = time.perf_counter()
+
+    def elapsed() -> float:
+        return spent + time.perf_counter() - t0
+
+    # ---- the loop
+    good_model, good_opt = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())
     bar = tqdm(
         range(start_epoch, config.epochs),
         initial=start_epoch,
@@ -395,9 +511,10 @@ def train(
             alpha: float | Tensor = _adaptive_alpha(model, x, 256, alpha_gen)
         else:
             alpha = float(alpha_setting)
-        epoch_loss = torch.zeros(n_e, device=device)
+        epoch_loss = torch.zeros(model.n_models, device=device)
         n_good = 0
         for _ in range(config.batches_per_epoch):
+            scaled = guard.scaled
             member_loss, bad = gradient_step(
                 model,
                 opt,
@@ -405,84 +522,54 @@ def train(
                 tau,
                 alpha,
                 config,
-                step_scale=step_scale if scaled else None,
-                frozen=frozen if scaled else None,
+                step_scale=guard.step_scale if scaled else None,
+                frozen=guard.frozen if scaled else None,
             )
             if bool(bad.any()):
                 _restore_members(model, opt, good_model, good_opt, bad)
-                fails[bad] += 1
-                step_scale[bad] *= 0.5
-                scaled = True
-                seeds = [model.seeds[e] for e in bad.nonzero().flatten().tolist()]
-                msg = (
-                    f"epoch {epoch}: non-finite loss or gradient in seed(s) {seeds}; "
-                    f"restored their last good state and halved their step size"
-                )
-                give_up = bad & (fails >= config.max_failures)
-                if bool(give_up.any()):
-                    frozen |= give_up
-                    step_scale[give_up] = 0.0
-                    lost = [model.seeds[e] for e in give_up.nonzero().flatten().tolist()]
-                    msg += (
-                        f"; seed(s) {lost} stopped after {config.max_failures} non-finite "
-                        f"losses in a row (kept at their last good state)"
-                    )
-                tlog.events.append(msg)
-                log.warning(msg)
-                if bool(frozen.all()):
+                try:
+                    tlog.events.append(guard.failed(bad, model, epoch))
+                except TrainingError:
                     tlog.stopped = "diverged"
-                    raise TrainingError(
-                        f"training of {model.name} (seeds {model.seeds}) stopped at epoch "
-                        f"{epoch}: every seed had {config.max_failures} non-finite losses in "
-                        f"a row although its step size was lowered each time. Try a smaller "
-                        f"tau, forcing='gtf', a lower lr, or check the data for outliers."
-                    )
+                    raise
                 continue
-            fails.zero_()
+            guard.ok()
             epoch_loss += member_loss
             n_good += 1
         if n_good == 0:
             continue
-        good_model = copy.deepcopy(model.state_dict())
-        good_opt = copy.deepcopy(opt.state_dict())
+        good_model, good_opt = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())
 
-        tlog.epoch.append(epoch)
         mean_loss = epoch_loss / n_good
-        tlog.loss.append(torch.where(frozen, torch.nan, mean_loss).tolist())
+        tlog.epoch.append(epoch)
+        tlog.loss.append(torch.where(guard.frozen, torch.nan, mean_loss).tolist())
         tlog.lr.append(lr)
-        tlog.seconds.append(time.perf_counter() - t0)
+        tlog.seconds.append(elapsed())
         a = alpha if isinstance(alpha, Tensor) else torch.full((model.n_models,), alpha)
         tlog.alpha.append([float(v) for v in a])
-        bar.set_postfix(loss=f"{float(mean_loss[~frozen].mean()):.4f}")
+        bar.set_postfix(loss=f"{float(mean_loss[~guard.frozen].mean()):.4f}")
 
         last = epoch == config.epochs - 1
-        out_of_time = (
-            config.max_minutes is not None and (time.perf_counter() - t0) / 60 > config.max_minutes
-        )
+        out_of_time = config.max_minutes is not None and elapsed() / 60 > config.max_minutes
         if (epoch + 1) % config.eval_every == 0 or last or out_of_time:
             scores = validate(model, x_ref, n_eval)
             tlog.eval_epoch.append(epoch)
             tlog.eval_dstsp.append(scores)
             if config.keep_best:
-                best_state = best_state or {k: v.clone() for k, v in model.state_dict().items()}
-                for e, s in enumerate(scores):
-                    if s < best_score[e]:
-                        best_score[e] = s
-                        tlog.best_epoch[e] = epoch
-                        for k, v in model.state_dict().items():
-                            best_state[k][e] = v[e]
-        if ckpt_path is not None and ((epoch + 1) % config.checkpoint_every == 0 or last):
-            save_checkpoint(epoch)
+                best.update(model, scores, epoch, tlog)
         if out_of_time:
             tlog.stopped = f"time budget of {config.max_minutes} min reached at epoch {epoch}"
             tlog.events.append(tlog.stopped)
             save_checkpoint(epoch)
             break
+        if (epoch + 1) % config.checkpoint_every == 0 or last:
+            save_checkpoint(epoch)
     bar.close()
+
+    # ---- the end: free buffers, keep the best states
     model.release_buffers()
     if not tlog.stopped:
         tlog.stopped = "completed"
-    if config.keep_best and best_state is not None:
-        model.load_state_dict(best_state)
-        tlog.events.append(f"kept each member's best state by validation: epochs {tlog.best_epoch}")
+    if config.keep_best:
+        best.apply(model, tlog)
     return tlog

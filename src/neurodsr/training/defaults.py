@@ -1,0 +1,45 @@
+"""The one table of fit and evaluate defaults.
+
+The API (:func:`neurodsr.fit`), the command line (``neurodsr fit``, ``neurodsr evaluate``),
+:class:`~neurodsr.training.TrainConfig` and the workflow's schema
+(``workflow/schemas/config.schema.yaml``, sections ``train``, ``lyapunov.tau`` and
+``evaluate``) take their defaults from here; ``tests/test_defaults.py`` checks that the schema
+says the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["EVALUATE_DEFAULTS", "FIT_DEFAULTS"]
+
+#: Defaults of fitting: the workflow's ``train`` section (and ``lyapunov.tau``).
+FIT_DEFAULTS: dict[str, Any] = {
+    "model": "shplrnn",
+    "latent": None,  # the data's dims
+    "hidden": None,  # 50 for the shallow PLRNNs
+    # auto: STF when tau is a number of steps, plain BPTT when tau is none, else GTF
+    "forcing": "auto",
+    "alpha": 0.1,
+    "seeds": 3,
+    "seed": 0,
+    "epochs": 1000,
+    "max_minutes": 2.5,
+    "seq_len": 100,
+    "batch_size": 32,
+    "lr": 5e-3,
+    "grad_clip": None,
+    "device": "auto",
+    "tau": "auto",
+    "test_fraction": 0.2,
+}
+
+#: Defaults of evaluation: the workflow's ``evaluate`` section.
+EVALUATE_DEFAULTS: dict[str, Any] = {
+    "n_pred": 20,
+    "vpt_threshold": 0.5,
+    "vpt_horizon": 1000,
+    "spectrum_steps": 5000,
+    # None: the training budget (max_minutes of the fit), or no budget when it had none
+    "max_minutes": None,
+}
