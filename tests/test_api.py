@@ -42,7 +42,7 @@ def test_fit_returns_model_log_and_metrics_in_data_units(lorenz_raw):
     # generated runs are in data units: the mean of z is near the data's (~23), not 0
     assert abs(res.generated[:, 2].mean() - lorenz_raw[:, 2].mean()) < 15
     ds = res.to_dataset()
-    assert ds["test"].dims == ("time", "dim")
+    assert ds["data"].dims == ("time", "dim")
     assert ds["generated"].dims == ("generated_time", "dim")
     assert ds.attrs["version_torch"] and ds.attrs["version_numpy"] and ds.attrs["version_xarray"]
 
@@ -110,11 +110,13 @@ def test_cli_fit_writes_fit_nc_and_prints_one_json_line(tmp_path, lorenz_raw, ca
     metrics = json.loads(line)
     assert {"D_stsp", "D_H", "PE", "tau"} <= set(metrics) and metrics["tau"] == 20
     with xr.open_dataset(out, engine="h5netcdf") as ds:
-        assert ds["test"].shape == (800, 3)
+        assert ds["data"].shape == (800, 3)
         assert ds["generated"].shape == (1500, 3)  # at least as long as the test part
-        np.testing.assert_allclose(ds["test"].values, lorenz_raw[3200:], rtol=1e-6)
+        np.testing.assert_allclose(ds["data"].values, lorenz_raw[3200:], rtol=1e-6)
         assert ds.attrs["metric_D_stsp"] == pytest.approx(metrics["D_stsp"])
     assert (tmp_path / "fit.pt").exists()
+    summary = json.loads((tmp_path / "fit.json").read_text())
+    assert summary["tau"] == 20 and summary["sources"]["tau"] == "user"
 
 
 def test_cli_reports_bad_files_without_a_traceback(tmp_path, capsys):
@@ -179,7 +181,8 @@ def test_cli_chain_ingest_preprocess_fit(tmp_path, lorenz_raw, capsys):
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert metrics["n_test"] == n_total - n_train
     log = json.loads((tmp_path / "fit.log.json").read_text())
-    assert len(log["train_log"]["loss"]) == 2 and log["tau"] == 20
+    assert len(log["loss"]) == 2
+    assert json.loads((tmp_path / "fit.json").read_text())["tau"] == 20
     # tau is a training setting: lyapunov on a preprocessed.nc sees the training part only
     assert main(["lyapunov", str(pre)]) == 0
     lyap = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -198,11 +201,12 @@ def test_tau_auto_uses_the_data_exponent_and_compares_with_the_model(lorenz_raw)
     assert 0.8 < lam < 1.05  # Lorenz-63: 0.9056 per unit time
     assert res.meta["tau"] == round(np.log(2) / (lam * 0.01))
     assert "ln 2" in res.meta["tau_reason"]
-    spec = res.meta["model_lyapunov"]
-    assert np.shape(spec["spectrum"]) == (2, 3) and len(spec["lambda_max"]) == 2
-    assert "model lambda_max" in res.meta["lyapunov_comparison"]
+    assert res.summary.sources["tau"] == "estimated from the training part"
+    spec = res.evaluation.spectrum
+    assert spec.exponents.shape == (2, 3) and len(res.metrics["lambda_max_model_members"]) == 2
+    assert res.metrics["lambda_ratio"] == pytest.approx(res.metrics["lambda_max_model"] / lam)
     assert res.metrics["lambda_max_data"] == pytest.approx(lam)
-    assert res.metrics["lambda_max_model"] == pytest.approx(spec["lambda_max"][res.best])
+    assert res.metrics["lambda_max_model"] == pytest.approx(spec.exponents[res.best, 0])
 
 
 def test_tau_auto_on_a_short_slow_recording_shortens_the_theiler_window():
@@ -231,11 +235,41 @@ def test_tau_auto_on_a_recording_too_short_for_lyapunov_falls_back_and_says_why(
 def test_default_forcing_is_gtf_and_still_compares_lyapunov_exponents():
     x = lorenz63(6000, dt=0.01, seed=3).values
     res = fit(x, 0.01, seeds=2, hidden=16, **QUICK)
-    cfg = res.meta["train_config"]
+    cfg = res.meta["train"]
     assert cfg["forcing"] == "gtf" and cfg["alpha"] == 0.1
     assert res.metrics["forcing"] == "gtf" and res.metrics["alpha"] == 0.1
     assert res.meta["tau"] is None and res.meta["forcing_reason"].startswith("GTF")
     # tau="auto" (the default) still estimates the data's exponent for the comparison
     assert res.meta["lyapunov"]["verdict"] == "chaotic"
-    assert "model lambda_max" in res.meta["lyapunov_comparison"]
+    assert res.metrics["lambda_ratio"] is not None
     assert res.to_dataset().attrs["forcing_reason"] == res.meta["forcing_reason"]
+
+
+def test_a_tau_given_without_forcing_trains_stf_at_that_tau(lorenz_raw):
+    res = fit(lorenz_raw, 0.01, tau=20, seeds=1, hidden=8, **QUICK)  # no forcing given
+    assert res.summary.forcing == "stf" and res.summary.tau == 20
+    assert res.summary.train["tau"] == 20 and res.summary.train["forcing"] == "stf"
+    assert res.summary.sources == {"tau": "user", "forcing": "auto: tau = 20 given"}
+    bptt = fit(lorenz_raw, 0.01, tau=None, seeds=1, hidden=8, **QUICK)
+    assert bptt.summary.forcing == "none" and bptt.summary.tau is None
+
+
+def test_a_tau_that_gtf_cannot_use_is_said_not_dropped(lorenz_raw, caplog):
+    with caplog.at_level("WARNING", logger="neurodsr.api"):
+        res = fit(lorenz_raw, 0.01, tau=20, forcing="gtf", seeds=1, hidden=8, **QUICK)
+    assert res.summary.forcing == "gtf" and res.summary.tau is None
+    assert "tau = 20 was given but GTF does not use it" in res.summary.forcing_reason
+    assert any("GTF does not use it" in r.message for r in caplog.records)
+
+
+def test_tau_auto_takes_the_lyapunov_stage_tau_and_says_so(lorenz_raw):
+    from neurodsr.session import LyapunovSummary
+
+    ly = LyapunovSummary.from_json(
+        {"lambda_max": 0.9, "tau": 33, "verdict": "chaotic", "tau_explanation": "ln 2 rule"}
+    )
+    res = fit(lorenz_raw, 0.01, forcing="stf", lyapunov=ly, seeds=1, hidden=8, **QUICK)
+    assert res.summary.tau == 33 and res.summary.sources["tau"] == "lyapunov.json"
+    assert "given by the user" not in res.summary.tau_reason
+    assert "ln 2 rule" in res.summary.tau_reason
+    assert res.metrics["lambda_max_data"] == 0.9

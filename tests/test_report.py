@@ -20,10 +20,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from neurodsr.pipeline import session_status, summarize_sessions, valid_prediction_steps
+from neurodsr.metrics.evaluate import valid_prediction_steps
 from neurodsr.report import SUMMARY_COLUMNS, index_html, summary_csv, write_index
 from neurodsr.report import figures as F
 from neurodsr.report.html import fmt, page, table
+from neurodsr.session import session_status, summarize_sessions
 
 CHROMIUM_FLAGS = [
     "--headless=new",

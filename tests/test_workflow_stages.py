@@ -1,6 +1,6 @@
-"""The workflow's own stage functions (neurodsr.pipeline) and commands, on small data: n-step
-predictions, evaluation of a fitted model, the training log from a checkpoint, and the
-evaluate / report / summary commands over a session folder built without Snakemake."""
+"""The workflow's stage functions and commands, on small data: n-step predictions, the one
+scorer (evaluate_fit) on a fitted model, the training outputs of fit, and the evaluate /
+report / summary commands over a session folder built without Snakemake."""
 
 from __future__ import annotations
 
@@ -11,18 +11,17 @@ import pytest
 import torch
 import xarray as xr
 
-from neurodsr.api import fit, load_fit
+from neurodsr.api import load_fit, train_fit
 from neurodsr.cli import main
 from neurodsr.errors import InputError
 from neurodsr.fileio import read_dataset, write_dataset, write_json
-from neurodsr.models import make_model
-from neurodsr.pipeline import (
-    evaluate_session,
-    load_train_log,
+from neurodsr.metrics.evaluate import (
+    evaluate_fit,
     n_step_predictions,
     prediction_horizon_errors,
-    session_files,
 )
+from neurodsr.models import make_model
+from neurodsr.session import FitSummary, LyapunovSummary, SessionLayout
 
 
 def test_n_step_predictions_match_stepping_by_hand(lorenz_z):
@@ -63,7 +62,7 @@ def session_dir(tmp_path_factory):
     from neurodsr.dynamics.systems import lorenz63
 
     root = tmp_path_factory.mktemp("results") / "lorenz"
-    files = session_files(root.parent, "lorenz")
+    files = SessionLayout.of(root)
     x = lorenz63(3000, dt=0.02, seed=1).values
     x = (x - x[:2400].mean(0)) / x[:2400].std(0)
     pre = xr.Dataset(
@@ -74,7 +73,7 @@ def session_dir(tmp_path_factory):
         },
         attrs={"dt": 0.02, "n_train": 2400, "session": "lorenz", "modality": "continuous"},
     )
-    write_dataset(pre, files["preprocessed"])
+    write_dataset(pre, files.preprocessed)
     write_json(
         {
             "lambda_max": 0.9,
@@ -83,13 +82,14 @@ def session_dir(tmp_path_factory):
             "verdict": "chaotic",
             "tau_explanation": "tau = ln 2 / lambda_max -> 38",
         },
-        files["lyapunov_json"],
+        files.lyapunov_json,
     )
     torch.set_num_threads(1)
-    result = fit(
+    result = train_fit(
         x,
         0.02,
-        tau=38,
+        tau="auto",  # the Lyapunov stage's tau, from lyapunov.json
+        lyapunov=LyapunovSummary.read(files.lyapunov_json),
         forcing="stf",
         seeds=2,
         epochs=3,
@@ -97,33 +97,38 @@ def session_dir(tmp_path_factory):
         seq_len=30,
         batch_size=4,
         progress=False,
-        checkpoint_dir=files["checkpoints"],
+        checkpoint_dir=files.checkpoints,
         eval_every=1,
         eval_steps=500,
+        max_minutes=None,
     )
-    ds = result.to_dataset().assign_coords(dim=["pc0", "pc1", "pc2"])
-    write_dataset(ds, files["fit"])
-    result.save(files["weights"])
+    result.write(files.weights)
     return root
 
 
-def test_evaluate_session_returns_the_reconstruction_and_metrics(session_dir):
-    files = session_files(session_dir.parent, session_dir.name)
-    pre = read_dataset(files["preprocessed"])
-    fit_ds = read_dataset(files["fit"])
-    fitted = load_fit(files["weights"])
-    lyap = json.loads(files["lyapunov_json"].read_text())
-    recon, metrics = evaluate_session(
-        pre, fit_ds, fitted, lyap, n_pred=10, vpt_horizon=50, spectrum_steps=300
+def test_evaluate_fit_returns_the_reconstruction_and_metrics(session_dir):
+    files = SessionLayout.of(session_dir)
+    pre = read_dataset(files.preprocessed)
+    fitted = load_fit(files.weights)
+    ev = evaluate_fit(
+        fitted,
+        pre["x"].values,
+        2400,
+        0.02,
+        lambda_max_data=0.9,
+        n_pred=10,
+        vpt_horizon=50,
+        spectrum_steps=300,
     )
+    recon, metrics = ev.dataset, ev.metrics
     assert recon["data"].shape == (600, 3)
     assert recon["prediction"].shape == (600, 3)
     assert recon["lyapunov_spectrum"].shape == (2, 3)
     assert recon["lyapunov_spectrum"].attrs["units"] == "1/s"
     np.testing.assert_allclose(recon["data"].values, pre["x"].values[2400:])
     assert metrics["best_seed"] == [0, 1][fitted.best]
-    assert metrics["tau"] == 38 and "ln 2" in metrics["tau_reason"]
-    assert metrics["lambda_max_data"] == 0.9
+    assert metrics["lambda_max_data"] == 0.9 and metrics["n_pred"] == 10
+    assert recon["prediction_error"].shape == (2, 10)
     assert metrics["lambda_max_model"] == pytest.approx(
         float(recon["lyapunov_spectrum"].values[fitted.best, 0])
     )
@@ -132,12 +137,16 @@ def test_evaluate_session_returns_the_reconstruction_and_metrics(session_dir):
         assert key in metrics, key
 
 
-def test_training_log_comes_from_the_checkpoint(session_dir, tmp_path):
-    files = session_files(session_dir.parent, session_dir.name)
-    log = load_train_log(files["checkpoints"])
-    assert log is not None and log["epoch"] == [0, 1, 2]
+def test_fit_writes_its_training_log_and_summary(session_dir):
+    files = SessionLayout.of(session_dir)
+    log = json.loads(files.train_log.read_text())
+    assert log["epoch"] == [0, 1, 2]
     assert np.asarray(log["loss"]).shape == (3, 2)
-    assert load_train_log(tmp_path) is None
+    summary = FitSummary.read(files.fit_summary)
+    # tau travelled as a file: lyapunov.json's tau, and its explanation, not "given by the user"
+    assert summary.tau == 38 and summary.sources["tau"] == "lyapunov.json"
+    assert "ln 2" in summary.tau_reason and summary.epochs_run == 3
+    assert summary.model["name"] == "shplrnn" and summary.best_seed in summary.seeds
 
 
 def test_evaluate_report_and_summary_commands(session_dir, capsys):
@@ -157,12 +166,12 @@ def test_evaluate_report_and_summary_commands(session_dir, capsys):
         == 0
     )
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    files = session_files(session_dir.parent, session_dir.name)
-    for key in ("reconstruction", "metrics", "train_log", "model_config"):
-        assert files[key].is_file(), key
-    assert json.loads(files["metrics"].read_text())["D_stsp"] == metrics["D_stsp"]
-    config = json.loads(files["model_config"].read_text())
-    assert config["model"]["name"] == "shplrnn" and config["tau"] == 38
+    files = SessionLayout.of(session_dir)
+    for key in ("reconstruction", "metrics"):
+        assert files.path(key).is_file(), key
+    assert json.loads(files.metrics.read_text())["D_stsp"] == metrics["D_stsp"]
+    assert metrics["tau"] == 38 and "ln 2" in metrics["tau_reason"]
+    assert metrics["tau_source"] == "lyapunov.json"
     # the report needs the earlier stages' files: it names what is missing
     assert main(["report", str(session_dir)]) == 2
     assert "recording" in capsys.readouterr().err
@@ -175,3 +184,20 @@ def test_evaluate_names_the_missing_file(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err
     assert "preprocessed.nc" in err and "session 'nothing'" in err
+
+
+def test_evaluate_keeps_its_time_budget_and_shows_progress(session_dir, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "lorenz"
+    shutil.copytree(session_dir, copy)
+    args = ["evaluate", str(copy), "--vpt-horizon", "40", "--spectrum-steps", "200000"]
+    assert main([*args, "--max-minutes", "0.02"]) == 0  # 1.2 s for 200000 QR steps: no
+    out = capsys.readouterr()
+    metrics = json.loads(out.out.strip().splitlines()[-1])
+    assert 100 <= metrics["spectrum_steps"] < 200_000
+    assert any("time budget" in n and "evaluate.max_minutes" in n for n in metrics["notes"])
+    assert metrics["evaluate_seconds"] < 0.02 * 60 * 1.5 + 5
+    assert "valid prediction time" in out.err and "evaluate" in out.err  # tqdm progress
+    recon = read_dataset(SessionLayout.of(copy).reconstruction)
+    assert np.isfinite(recon["lyapunov_spectrum"].values).all()

@@ -1,9 +1,16 @@
-"""The Python API: fit a sparsely forced RNN ensemble to a time series, save it, load it.
+"""The Python API: fit a forced RNN ensemble to a time series, save it, load it.
 
 >>> from neurodsr import fit
->>> result = fit(x, dt=0.01, tau=77, seeds=4)   # x: array (time, dims), in its own units
->>> result.metrics                               # D_stsp, D_H, PE on the held-out last part
+>>> from neurodsr.dynamics.systems import lorenz63
+>>> x = lorenz63(10_000, dt=0.01).values          # array (time, dims), in its own units
+>>> result = fit(x, dt=0.01, seeds=4)             # doctest: +SKIP
+>>> result.metrics                                # D_stsp, D_H, PE on the held-out last part
 >>> result.save("lorenz.pt"); model = load_fit("lorenz.pt")
+
+:func:`train_fit` trains (split, normalise, choose tau and forcing, train, pick the member by
+validation); :func:`neurodsr.metrics.evaluate.evaluate_fit` scores (the one scorer);
+:func:`fit` does both. ``neurodsr fit`` runs :func:`train_fit` and writes the training outputs
+(:meth:`TrainedFit.write`), ``neurodsr evaluate`` runs the scorer.
 """
 
 from __future__ import annotations
@@ -11,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,14 +28,18 @@ import torch
 import xarray as xr
 
 from neurodsr.errors import InputError
-from neurodsr.fileio import atomic_path
-from neurodsr.metrics.evaluate import Evaluation, evaluate, free_run
+from neurodsr.fileio import atomic_path, write_json
+from neurodsr.metrics.evaluate import FitEvaluation, evaluate_fit, free_run, model_spectrum
 from neurodsr.models import make_model, model_from_config
 from neurodsr.models.base import LatentModel
-from neurodsr.provenance import library_versions, provenance_attrs
+from neurodsr.provenance import library_versions
+from neurodsr.session import FitSummary, LyapunovSummary, fit_outputs
 from neurodsr.training import TrainConfig, TrainLog, resolve_device, train
+from neurodsr.training.defaults import EVALUATE_DEFAULTS, FIT_DEFAULTS
 
-__all__ = ["FitResult", "FittedModel", "fit", "load_fit"]
+__all__ = ["FitResult", "FittedModel", "TrainedFit", "fit", "load_fit", "train_fit"]
+
+D = FIT_DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +79,8 @@ class FittedModel:
     best : int
         Index of the member chosen by validation.
     meta : dict
-        Training config, tau and its reason, metrics, library versions.
+        The :class:`~neurodsr.session.FitSummary` (as JSON) and ``lyapunov``, the data's
+        Lyapunov summary the fit used (empty when none).
     """
 
     model: LatentModel
@@ -142,390 +153,177 @@ def load_fit(path: str | os.PathLike[str], device: str = "cpu") -> FittedModel:
 
 
 @dataclass
-class FitResult(FittedModel):
-    """What :func:`fit` returns: the fitted ensemble, its training log and its test metrics.
+class TrainedFit(FittedModel):
+    """What :func:`train_fit` returns: the fitted ensemble, its log and how it was trained.
 
     Attributes (besides :class:`FittedModel`'s)
     ----------
     log : TrainLog
         Per-epoch losses per member, validations, events.
-    evaluation : Evaluation
-        Metrics of every member on the test part (normalised units).
-    test : array (n_test, N)
-        The held-out last part of the data, in data units, as given.
+    summary : FitSummary
+        How it was trained (what models/fit.json holds); ``summary.best_member`` is ``best``.
+    lyapunov : LyapunovSummary or None
+        The data's Lyapunov estimate the fit used (from lyapunov.json or estimated).
+    x : array (time, N)
+        The whole series, in data units, as given (the first ``n_train`` samples trained).
     n_train : int
-        Samples used for training (the first part).
     """
 
     log: TrainLog = field(default_factory=TrainLog)
-    evaluation: Evaluation | None = None
-    test: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    summary: FitSummary | None = None
+    lyapunov: LyapunovSummary | None = None
+    x: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
     n_train: int = 0
+
+    @property
+    def test(self) -> np.ndarray:
+        """The held-out last part of the data, in data units, as given."""
+        return self.x[self.n_train :]
+
+    def write(self, weights: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write the training outputs, each atomically: the weights ``W.pt``
+        (:meth:`FittedModel.save`), the summary ``W.json`` and the training log ``W.log.json``
+        (:func:`neurodsr.session.fit_outputs`). Returns their paths by name."""
+        assert self.summary is not None
+        files = fit_outputs(weights)
+        self.save(files["weights"])
+        write_json(self.summary.to_json(), files["fit_summary"])
+        write_json(self.log.to_dict(), files["train_log"])
+        return files
+
+
+@dataclass
+class FitResult(TrainedFit):
+    """What :func:`fit` returns: the trained fit and its scores on the held-out part.
+
+    Attributes (besides :class:`TrainedFit`'s)
+    ----------
+    evaluation : FitEvaluation
+        Of :func:`neurodsr.metrics.evaluate.evaluate_fit`: the reconstruction dataset, the
+        metrics, every member's scores (``evaluation.members``) and the model's spectrum.
+    """
+
+    evaluation: FitEvaluation | None = None
 
     @property
     def generated(self) -> np.ndarray:
         """The best member's free run, (n_generate, N), in data units."""
         assert self.evaluation is not None
-        return self.denormalise(self.evaluation.generated[self.best])
+        return np.asarray(self.evaluation.dataset["generated"].values, dtype=np.float64)
 
     @property
     def metrics(self) -> dict[str, Any]:
-        """The best member's test metrics, the median and IQR over members, tau and timing."""
-        assert self.evaluation is not None
-        best = self.evaluation.metrics[self.best]
-        out = {k: best[k] for k in ("D_stsp", "D_H", "PE", "frac_outside", "diverged")}
-        out.update(
-            PE_n=self.evaluation.n_pe,
-            best_seed=best["seed"],
-            seeds=list(self.model.seeds),
-            n_test=best["n_data"],
-            n_generate=best["n_model"],
-            tau=self.meta.get("tau"),
-            forcing=self.meta["train_config"]["forcing"],
-            alpha=(
-                self.meta["train_config"]["alpha"]
-                if self.meta["train_config"]["forcing"] == "gtf"
-                else None
-            ),
-            train_seconds=self.meta.get("train_seconds"),
-            epochs_run=len(self.log.epoch),
-            stopped=self.log.stopped,
-            lambda_max_data=(self.meta.get("lyapunov") or {}).get("lambda_max"),
-            lambda_max_model=_at(
-                (self.meta.get("model_lyapunov") or {}).get("lambda_max"), self.best
-            ),
-        )
-        out.update(self.evaluation.summary())
-        return out
+        """The scores (best member; median and IQR over members) and how it was trained."""
+        assert self.evaluation is not None and self.summary is not None
+        return {**self.evaluation.metrics, **training_facts(self.summary)}
 
     def to_dataset(self) -> xr.Dataset:
-        """FIT.nc's content: ``test(time, dim)``, ``generated(generated_time, dim)`` (best member),
-        ``generated_members(member, generated_time, dim)``, per-member metrics, metrics in attrs.
-        All series in data units."""
-        assert self.evaluation is not None
-        n = self.test.shape[1]
-        dims = [f"x{i}" for i in range(n)]
-        gen_all = self.denormalise(self.evaluation.generated)
-        per = self.evaluation.metrics
-        ds = xr.Dataset(
-            {
-                "test": (
-                    ("time", "dim"),
-                    self.test.astype(np.float32),
-                    {"long_name": "held-out last part of the data, as given"},
-                ),
-                "generated": (
-                    ("generated_time", "dim"),
-                    gen_all[self.best].astype(np.float32),
-                    {"long_name": "free run of the best member, after a transient"},
-                ),
-                "generated_members": (
-                    ("member", "generated_time", "dim"),
-                    gen_all.astype(np.float32),
-                    {"long_name": "free run of every member"},
-                ),
-                "pe_curve": (
-                    ("member", "horizon"),
-                    self.evaluation.pe_curve,
-                    {"long_name": "k-step prediction MSE (normalised units)"},
-                ),
-                **{
-                    key: (("member",), np.array([m[key] for m in per], dtype=np.float64))
-                    for key in ("D_stsp", "D_H", "PE", "frac_outside")
-                },
-            },
-            coords={
-                "time": (
-                    "time",
-                    (self.n_train + np.arange(len(self.test))) * self.dt,
-                    {"units": "s", "long_name": "time since the start of the data"},
-                ),
-                "generated_time": (
-                    "generated_time",
-                    np.arange(gen_all.shape[1]) * self.dt,
-                    {"units": "s"},
-                ),
-                "dim": dims,
-                "member": ("member", list(self.model.seeds), {"long_name": "seed"}),
-                "horizon": ("horizon", np.arange(1, self.evaluation.n_pe + 1), {"units": "steps"}),
-            },
-        )
-        ds.attrs = provenance_attrs(
-            **{f"metric_{k}": v for k, v in self.metrics.items()},
-            dt=self.dt,
-            model_config=self.model.config(),
-            train_config=self.meta["train_config"],
-            tau_reason=self.meta.get("tau_reason", ""),
-            forcing_reason=self.meta.get("forcing_reason", ""),
-            n_train=self.n_train,
+        """FIT.nc: the reconstruction (as reconstruction.nc, data units) with the training facts
+        and the model's config in its attrs."""
+        assert self.evaluation is not None and self.summary is not None
+        from neurodsr.provenance import netcdf_safe
+
+        ds = self.evaluation.dataset.copy()
+        facts = {f"metric_{k}": v for k, v in training_facts(self.summary).items()}
+        ds.attrs.update({k: netcdf_safe(v) for k, v in facts.items()})
+        ds.attrs.update(
+            model_config=netcdf_safe(self.summary.model),
+            train_config=netcdf_safe(self.summary.train),
+            tau_reason=self.summary.tau_reason,
+            forcing_reason=self.summary.forcing_reason,
         )
         return ds
 
 
-def _at(values: list | None, i: int) -> float | None:
-    return None if not values else float(values[i])
-
-
-def _resolve_tau(
-    tau: int | str | None, x_train: np.ndarray, dt: float, seed: int = 0
-) -> tuple[int | None, str, dict[str, Any]]:
-    """The forcing interval: given, None (BPTT), or "auto" (ln 2 / lambda_max of the data)."""
-    if tau == "auto":
-        from neurodsr.dynamics.tau import choose_tau, estimate_tau
-
-        try:
-            value, lyap = estimate_tau(x_train, dt, seed=seed)
-        except InputError as err:
-            # Too short for a divergence curve (e.g. ~10^4 samples of a slow, delay-embedded
-            # EEG): train anyway, with the rule for an unclear estimate, and say why.
-            choice = choose_tau(float("nan"), "unclear")
-            log.warning("no Lyapunov estimate (%s); tau = %s", err, choice.tau)
-            reason = f"No Lyapunov estimate from the training data: {err}. {choice.explanation}"
-            info = {
-                "verdict": "unclear",
-                "reason": str(err),
-                "lambda_max": None,
-                "tau": choice.tau,
-                "tau_explanation": reason,
-            }
-            return choice.tau, reason, info
-        return value, str(lyap.tau_explanation), lyap.summary()
-    if tau is None:
-        return None, "tau = None: plain BPTT (only the initial state is forced)", {}
-    if isinstance(tau, str) or int(tau) != tau or int(tau) < 1:
-        raise InputError(f"tau must be a positive number of steps, 'auto' or None, got {tau!r}")
-    return int(tau), f"tau = {int(tau)} steps, given by the user", {}
-
-
-def model_lyapunov(
-    model: LatentModel, x_train: np.ndarray, dt: float, n_steps: int = 5000, seed: int = 0
-) -> dict[str, Any]:
-    """The Lyapunov spectrum of every member (QR along free runs started from data states).
-
-    Returns a JSON-able dict: ``spectrum`` (E, D) per unit time, ``lambda_max`` (E,) per unit
-    time, ``kaplan_yorke`` (E,), ``diverged`` (E,).
-    """
-    from neurodsr.dynamics.spectrum import lyapunov_spectrum
-
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(x_train), 4)
-    x0 = torch.as_tensor(x_train[idx], dtype=torch.float32, device=next(model.parameters()).device)
-    with torch.no_grad():
-        z0 = model.init_state(x0.unsqueeze(0).expand(model.n_models, -1, -1).contiguous())
-    spec = lyapunov_spectrum(model, n_steps=n_steps, n_transient=1000, z0=z0, seed=seed)
-    ex = np.asarray(spec.exponents, dtype=np.float64) / dt
+def training_facts(summary: FitSummary) -> dict[str, Any]:
+    """The training facts metrics.json carries beside the scores (one source: fit.json)."""
     return {
-        "spectrum": ex.tolist(),
-        "lambda_max": ex[:, 0].tolist(),
-        "kaplan_yorke": np.asarray(spec.kaplan_yorke, dtype=np.float64).tolist(),
-        "diverged": np.asarray(spec.diverged).astype(bool).tolist(),
-        "n_steps": n_steps,
+        "tau": summary.tau,
+        "tau_reason": summary.tau_reason,
+        "tau_source": summary.sources.get("tau"),
+        "forcing": summary.forcing,
+        "alpha": summary.alpha,
+        "forcing_reason": summary.forcing_reason,
+        "train_seconds": summary.train_seconds,
+        "epochs_run": summary.epochs_run,
+        "stopped": summary.stopped,
     }
 
 
-def fit(
-    x: Any,
+# --------------------------------------------------------------------------- tau and forcing
+@dataclass
+class TauChoice:
+    """The forcing interval and where it came from (see :func:`choose_tau`)."""
+
+    value: int | None
+    reason: str
+    source: str
+    lyapunov: LyapunovSummary | None = None
+
+
+def choose_tau(
+    tau: int | str | None,
+    x_train: np.ndarray,
     dt: float,
     *,
-    tau: int | str | None = "auto",
-    model: str = "shplrnn",
-    latent: int | None = None,
-    hidden: int | None = None,
-    observation: str = "auto",
-    forcing: str = "gtf",
-    alpha: float | str = 0.1,
-    epochs: int = 1000,
-    seeds: int | Sequence[int] = 1,
+    lyapunov: LyapunovSummary | None = None,
     seed: int = 0,
-    max_minutes: float | None = None,
-    test_fraction: float = 0.2,
-    n_train: int | None = None,
-    n_generate: int | None = None,
-    n_pe: int = 20,
-    model_spectrum: bool = True,
-    refit_on_mismatch: bool = False,
-    device: str = "auto",
-    checkpoint_dir: str | os.PathLike[str] | None = None,
-    progress: bool = True,
-    **train_kwargs: Any,
-) -> FitResult:
-    """Fit a forced RNN ensemble to a multivariate time series and score it on held-out data.
+) -> TauChoice:
+    """The forcing interval: given (source "user"), None (plain BPTT, "user"), or "auto": the
+    Lyapunov stage's choice when ``lyapunov`` is given (source "lyapunov.json"), else ln 2 /
+    lambda_max estimated from the training part ("estimated from the training part")."""
+    if tau == "auto":
+        if lyapunov is not None:
+            reason = lyapunov.tau_explanation or f"tau = {lyapunov.tau} from lyapunov.json"
+            return TauChoice(lyapunov.tau, reason, "lyapunov.json", lyapunov)
+        return _estimate_tau(x_train, dt, seed)
+    if tau is None:
+        return TauChoice(None, "tau = None: plain BPTT (only the initial state is forced)", "user")
+    if isinstance(tau, str) or int(tau) != tau or int(tau) < 1:
+        raise InputError(f"tau must be a positive number of steps, 'auto' or None, got {tau!r}")
+    return TauChoice(int(tau), f"tau = {int(tau)} steps, given by the user", "user", lyapunov)
 
-    Parameters
-    ----------
-    x : array (time, dims)
-        The series, in its own units (it is z-scored with the training part's statistics).
-    dt : float
-        Sampling interval (seconds for recordings; the system's time units for simulations).
-    tau : int, "auto" or None
-        STF forcing interval in steps. "auto": ln 2 / lambda_max estimated from the training
-        part (:func:`neurodsr.dynamics.tau.estimate_tau`); None: plain BPTT. With GTF (the
-        default forcing) tau is not used for training, but "auto" still estimates the data's
-        lambda_max, which the trained model's is compared with.
-    model : str
-        shplrnn (default), plrnn, clipped_shplrnn, dendplrnn, rnn, lstm, gru.
-    latent, hidden : int, optional
-        Latent size M (default: the data dims N) and hidden width L (shallow PLRNNs, default 50).
-    observation : {"auto", "identity", "affine"}
-    forcing : {"gtf", "stf", "none"}
-        gtf (default): generalized teacher forcing, every step, strength ``alpha``. stf: sparse
-        teacher forcing every ``tau`` steps. none: plain BPTT. GTF with alpha = 0.1 is the
-        default because it was the most robust choice in docs/RESULTS.md: as good as the best
-        STF interval on Lorenz-63 and Rössler, best or tied-best on every recording, and
-        independent of a Lyapunov estimate that short or smoothed recordings do not support.
-    alpha : float or "adaptive"
-        GTF strength in [0, 1] (0.1 by default; "adaptive" follows the Jacobian growth and is
-        unreliable at short budgets).
-    epochs : int
-        Maximum epochs (see ``batches_per_epoch`` in :class:`TrainConfig`).
-    seeds : int or sequence of int
-        Number of seeds (``seed, seed + 1, ...``) or the seeds themselves; all are trained
-        together as one batched ensemble.
-    max_minutes : float, optional
-        Wall-clock budget for training.
-    test_fraction : float
-        Fraction of the series held out at the end for testing (ignored if ``n_train``).
-    n_train : int, optional
-        Number of training samples (the rest is the test part).
-    n_generate : int, optional
-        Length of the scored free run (default: the test part's length).
-    n_pe : int
-        Horizon of the prediction error PE(n), in steps.
-    model_spectrum : bool
-        Compute every member's Lyapunov spectrum after training and compare its lambda_max
-        with the data's (when tau was estimated).
-    refit_on_mismatch : bool
-        With ``tau="auto"``: when the best member's lambda_max and the data's differ by more
-        than a factor of two, refit once with the tau that the model's exponent gives.
-    device : str
-        "auto" (CUDA when present), "cpu", "cuda".
-    checkpoint_dir : path, optional
-        Checkpoints go here; a rerun with the same settings resumes from them.
-    **train_kwargs
-        Any other :class:`TrainConfig` field (seq_len, batch_size, lr, grad_clip, ...).
 
-    Returns
-    -------
-    FitResult
-    """
-    data = _check_series(x)
-    t_len, n_dim = data.shape
-    if n_train is None:
-        if not 0.0 <= test_fraction < 1.0:
-            raise InputError(f"test_fraction must be in [0, 1), got {test_fraction}")
-        n_train = round(t_len * (1.0 - test_fraction))
-    n_train = int(n_train)
-    cfg = TrainConfig(
-        forcing=forcing,
-        alpha=alpha,
-        epochs=epochs,
-        max_minutes=max_minutes,
-        device=device,
-        progress=progress,
-        **train_kwargs,
-    )
-    need = cfg.seq_len + 1
-    if n_train < need or t_len - n_train < n_pe + 2:
-        raise InputError(
-            f"series of {t_len} samples is too short: the training part has {n_train} samples "
-            f"(needs at least seq_len + 1 = {need}) and the test part {t_len - n_train} "
-            f"(needs more than n_pe + 1 = {n_pe + 1})",
-            hint="give a longer recording, or lower seq_len / test_fraction",
+def _estimate_tau(x_train: np.ndarray, dt: float, seed: int) -> TauChoice:
+    from neurodsr.dynamics.tau import choose_tau as rule
+    from neurodsr.dynamics.tau import estimate_tau
+
+    source = "estimated from the training part"
+    try:
+        value, lyap = estimate_tau(x_train, dt, seed=seed)
+    except InputError as err:
+        # Too short for a divergence curve (e.g. ~10^4 samples of a slow, delay-embedded
+        # EEG): train anyway, with the rule for an unclear estimate, and say why.
+        choice = rule(float("nan"), "unclear")
+        log.warning("no Lyapunov estimate (%s); tau = %s", err, choice.tau)
+        reason = f"No Lyapunov estimate from the training data: {err}. {choice.explanation}"
+        summary = LyapunovSummary(
+            verdict="unclear", tau=choice.tau, tau_explanation=reason, reason=str(err)
         )
-    train_raw, test_raw = data[:n_train], data[n_train:]
-    mean, std = train_raw.mean(0), train_raw.std(0)
-    std = np.where(std > 0, std, 1.0)
-    x_train = (train_raw - mean) / std
-    x_test = (test_raw - mean) / std
-
-    tau_value, tau_reason, tau_info = _resolve_tau(tau, x_train, dt, seed=seed)
-    seed_list = list(range(seed, seed + int(seeds))) if isinstance(seeds, int) else list(seeds)
-
-    def run(forcing_tau: int | None) -> tuple[LatentModel, TrainLog, float]:
-        # the interval is STF's alone: GTF forces every step and plain BPTT never
-        cfg.tau = forcing_tau if forcing == "stf" else None
-        net = make_model(
-            model, n_dim, latent, seeds=seed_list, observation=observation, hidden_dim=hidden
-        )
-        log.info(
-            "fitting %s (M=%d, %d seeds) on %d x %d samples, forcing=%s, tau=%s on %s",
-            model,
-            net.latent_dim,
-            len(seed_list),
-            n_train,
-            n_dim,
-            forcing,
-            cfg.tau,
-            resolve_device(device),
-        )
-        t0 = time.perf_counter()
-        tlog = train(net, x_train, cfg, checkpoint_dir=checkpoint_dir)
-        return net, tlog, time.perf_counter() - t0
-
-    net, tlog, seconds = run(tau_value)
-    net.eval()
-    # choose the member by validation on the *training* data (never by the test scores)
-    val = _validation_scores(tlog, net.n_models)
-    best = int(np.argmin(np.where(np.isfinite(val), val, np.inf)))
-    spectrum: dict[str, Any] = {}
-    comparison = ""
-    if model_spectrum and net.state_dim <= 256:
-        spectrum = model_lyapunov(net, x_train, dt, seed=seed)
-        lam_data = tau_info.get("lambda_max")
-        lam_model = spectrum["lambda_max"][best]
-        if lam_data and lam_data > 0 and np.isfinite(lam_model):
-            ratio = lam_model / lam_data
-            comparison = (
-                f"model lambda_max {lam_model:.4g} vs data {lam_data:.4g} per unit "
-                f"time (ratio {ratio:.2f})"
-            )
-            refit = refit_on_mismatch and tau == "auto" and forcing == "stf" and lam_model > 0
-            if (ratio > 2 or ratio < 0.5) and refit:
-                from neurodsr.dynamics.tau import choose_tau
-
-                new_tau = choose_tau(lam_model * dt, "chaotic").tau
-                comparison += f"; refitted with tau = {new_tau} from the model's exponent"
-                tau_reason += f" Refitted with tau = {new_tau}: {comparison}."
-                tau_value = new_tau
-                net, tlog, more = run(new_tau)
-                seconds += more
-                net.eval()
-                val = _validation_scores(tlog, net.n_models)
-                best = int(np.argmin(np.where(np.isfinite(val), val, np.inf)))
-                spectrum = model_lyapunov(net, x_train, dt, seed=seed)
-    ev = evaluate(net, x_test, n_generate=n_generate, n_pe=n_pe)
-    meta = {
-        "train_config": cfg.to_dict(),
-        "tau": cfg.tau if forcing == "stf" else None,
-        "tau_reason": tau_reason,
-        "forcing_reason": _forcing_reason(cfg, tau_reason),
-        "lyapunov": tau_info,
-        "model_lyapunov": spectrum,
-        "lyapunov_comparison": comparison,
-        "train_seconds": seconds,
-        "validation_dstsp": val.tolist(),
-        "versions": library_versions(),
-    }
-    return FitResult(
-        model=net,
-        mean=mean,
-        std=std,
-        dt=float(dt),
-        best=best,
-        meta=meta,
-        log=tlog,
-        evaluation=ev,
-        test=test_raw,
-        n_train=n_train,
+        return TauChoice(choice.tau, reason, source, summary)
+    return TauChoice(
+        value, str(lyap.tau_explanation), source, LyapunovSummary.from_json(lyap.summary())
     )
 
 
-def _forcing_reason(cfg: TrainConfig, tau_reason: str) -> str:
+def choose_forcing(forcing: str, tau_given: int | str | None) -> tuple[str, str]:
+    """The forcing to train with and where it came from. ``"auto"``: STF when tau was given as
+    a number of steps, plain BPTT when it was given as None, else GTF (docs/RESULTS.md)."""
+    if forcing != "auto":
+        return forcing, "user"
+    if tau_given is None:
+        return "none", "auto: tau = None given"
+    if tau_given != "auto":
+        return "stf", f"auto: tau = {tau_given} given"
+    return "gtf", "default"
+
+
+def _forcing_reason(cfg: TrainConfig, tau: TauChoice, tau_given: int | str | None) -> str:
     """One sentence on how training was forced, for outputs and reports."""
     if cfg.forcing == "stf":
         if cfg.tau is None:
-            return "Plain BPTT: only the first state of each window is forced. " + tau_reason
-        return f"STF: the latent state is reset from the data every {cfg.tau} steps. " + tau_reason
+            return "Plain BPTT: only the first state of each window is forced. " + tau.reason
+        return f"STF: the latent state is reset from the data every {cfg.tau} steps. " + tau.reason
     if cfg.forcing == "none":
         return "Plain BPTT: only the first state of each window is forced."
     if cfg.alpha == "adaptive":
@@ -538,7 +336,30 @@ def _forcing_reason(cfg: TrainConfig, tau_reason: str) -> str:
             f"GTF: every step the observed units are pulled towards the data with "
             f"alpha = {float(cfg.alpha):g}."
         )
+    if tau_given not in ("auto", None):
+        return text + f" tau = {tau_given} was given but GTF does not use it (forcing='stf' does)."
     return text + " tau is not used for training."
+
+
+# --------------------------------------------------------------------------- training
+def _split(
+    x: Any, test_fraction: float, n_train: int | None, need_train: int, need_test: int
+) -> tuple[np.ndarray, int]:
+    data = _check_series(x)
+    t_len = len(data)
+    if n_train is None:
+        if not 0.0 <= test_fraction < 1.0:
+            raise InputError(f"test_fraction must be in [0, 1), got {test_fraction}")
+        n_train = round(t_len * (1.0 - test_fraction))
+    n_train = int(n_train)
+    if n_train < need_train or t_len - n_train < need_test:
+        raise InputError(
+            f"series of {t_len} samples is too short: the training part has {n_train} samples "
+            f"(needs at least seq_len + 1 = {need_train}) and the test part {t_len - n_train} "
+            f"(needs at least n_pred + 2 = {need_test})",
+            hint="give a longer recording, or lower seq_len / test_fraction",
+        )
+    return data, n_train
 
 
 def _validation_scores(tlog: TrainLog, n_models: int) -> np.ndarray:
@@ -546,3 +367,238 @@ def _validation_scores(tlog: TrainLog, n_models: int) -> np.ndarray:
     if not tlog.eval_dstsp:
         return np.zeros(n_models)
     return np.array([np.min(v) for v in zip(*tlog.eval_dstsp, strict=True)])
+
+
+def _best_member(tlog: TrainLog, n_models: int) -> tuple[int, np.ndarray]:
+    """The member chosen by validation on the *training* data (never by the test scores)."""
+    val = _validation_scores(tlog, n_models)
+    return int(np.argmin(np.where(np.isfinite(val), val, np.inf))), val
+
+
+def train_fit(
+    x: Any,
+    dt: float,
+    *,
+    tau: int | str | None = D["tau"],
+    forcing: str = D["forcing"],
+    model: str = D["model"],
+    latent: int | None = D["latent"],
+    hidden: int | None = D["hidden"],
+    observation: str = "auto",
+    seeds: int | Sequence[int] = D["seeds"],
+    seed: int = D["seed"],
+    test_fraction: float = D["test_fraction"],
+    n_train: int | None = None,
+    lyapunov: LyapunovSummary | None = None,
+    refit_on_mismatch: bool = False,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    n_pred: int = EVALUATE_DEFAULTS["n_pred"],
+    **train_options: Any,
+) -> TrainedFit:
+    """Train a forced RNN ensemble on the first part of a series (no scoring: see :func:`fit`).
+
+    Parameters are those of :func:`fit` (``lyapunov``: the data's Lyapunov summary, e.g.
+    ``LyapunovSummary.read("lyapunov.json")``, whose tau ``tau="auto"`` takes; ``n_pred``
+    only checks that the held-out part is long enough to be scored). Returns
+    :class:`TrainedFit`; ``summary.sources`` says where tau and forcing came from.
+    """
+    options = {k: train_options.pop(k, D[k]) for k in ("alpha", "epochs", "max_minutes")}
+    forcing_value, forcing_source = choose_forcing(forcing, tau)
+    cfg = TrainConfig(forcing=forcing_value, **options, **train_options)
+    data, n_train = _split(x, test_fraction, n_train, cfg.seq_len + 1, n_pred + 2)
+    n_dim = data.shape[1]
+    train_raw = data[:n_train]
+    mean, std = train_raw.mean(0), train_raw.std(0)
+    std = np.where(std > 0, std, 1.0)
+    x_train = (train_raw - mean) / std
+
+    tau_choice = choose_tau(tau, x_train, dt, lyapunov=lyapunov, seed=seed)
+    if forcing_value == "gtf" and tau not in ("auto", None):
+        log.warning("tau = %s was given, but GTF does not use it (use forcing='stf')", tau)
+    seed_list = list(range(seed, seed + int(seeds))) if isinstance(seeds, int) else list(seeds)
+
+    def run(forcing_tau: int | None) -> tuple[LatentModel, TrainLog]:
+        # the interval is STF's alone: GTF forces every step and plain BPTT never
+        cfg.tau = forcing_tau if cfg.forcing == "stf" else None
+        net = make_model(
+            model, n_dim, latent, seeds=seed_list, observation=observation, hidden_dim=hidden
+        )
+        log.info(
+            "fitting %s (M=%d, %d seeds) on %d x %d samples, forcing=%s, tau=%s on %s",
+            model,
+            net.latent_dim,
+            len(seed_list),
+            n_train,
+            n_dim,
+            cfg.forcing,
+            cfg.tau,
+            resolve_device(cfg.device),
+        )
+        tlog = train(net, x_train, cfg, checkpoint_dir=checkpoint_dir)
+        net.eval()
+        return net, tlog
+
+    net, tlog = run(tau_choice.value)
+    seconds = tlog.seconds[-1] if tlog.seconds else 0.0
+    best, val = _best_member(tlog, net.n_models)
+    if refit_on_mismatch and tau == "auto" and cfg.forcing == "stf":
+        new_tau = _tau_from_model(net, x_train, dt, best, tau_choice, seed)
+        if new_tau is not None:
+            tau_choice.reason += f" Refitted with tau = {new_tau} from the model's exponent."
+            tau_choice.value, tau_choice.source = new_tau, "refitted from the model's exponent"
+            net, tlog = run(new_tau)
+            seconds += tlog.seconds[-1] if tlog.seconds else 0.0
+            best, val = _best_member(tlog, net.n_models)
+
+    summary = FitSummary(
+        model=net.config(),
+        train=cfg.to_dict(),
+        seeds=seed_list,
+        best_member=best,
+        best_seed=seed_list[best],
+        dt=float(dt),
+        n_train=n_train,
+        forcing=cfg.forcing,
+        alpha=cfg.alpha if cfg.forcing == "gtf" else None,
+        tau=cfg.tau if cfg.forcing == "stf" else None,
+        tau_reason=tau_choice.reason,
+        forcing_reason=_forcing_reason(cfg, tau_choice, tau),
+        sources={"tau": tau_choice.source, "forcing": forcing_source},
+        validation_dstsp=[float(v) for v in val],
+        train_seconds=float(seconds),
+        epochs_run=len(tlog.epoch),
+        stopped=tlog.stopped,
+        versions=library_versions(),
+    )
+    ly = tau_choice.lyapunov
+    return TrainedFit(
+        model=net,
+        mean=mean,
+        std=std,
+        dt=float(dt),
+        best=best,
+        meta={**summary.to_json(), "lyapunov": ly.to_json() if ly else {}},
+        log=tlog,
+        summary=summary,
+        lyapunov=ly,
+        x=data,
+        n_train=n_train,
+    )
+
+
+def _tau_from_model(
+    net: LatentModel, x_train: np.ndarray, dt: float, best: int, tau: TauChoice, seed: int
+) -> int | None:
+    """refit_on_mismatch: the tau of the model's own lambda_max when it and the data's differ
+    by more than a factor of two (None: no refit)."""
+    from neurodsr.dynamics.tau import choose_tau as rule
+
+    lam_data = tau.lyapunov.lambda_max if tau.lyapunov else None
+    starts = x_train[np.random.default_rng(seed).integers(0, len(x_train), 8)]
+    lam_model = float(model_spectrum(net, starts, dt, seed=seed).exponents[best, 0])
+    if not lam_data or lam_data <= 0 or not np.isfinite(lam_model) or lam_model <= 0:
+        return None
+    ratio = lam_model / lam_data
+    if 0.5 <= ratio <= 2:
+        return None
+    log.info(
+        "model lambda_max %.4g vs data %.4g (ratio %.2f): refitting", lam_model, lam_data, ratio
+    )
+    return rule(lam_model * dt, "chaotic").tau
+
+
+# --------------------------------------------------------------------------- fit = train + score
+def fit(
+    x: Any,
+    dt: float,
+    *,
+    tau: int | str | None = D["tau"],
+    forcing: str = D["forcing"],
+    model: str = D["model"],
+    latent: int | None = D["latent"],
+    hidden: int | None = D["hidden"],
+    seeds: int | Sequence[int] = D["seeds"],
+    n_generate: int | None = None,
+    n_pred: int = EVALUATE_DEFAULTS["n_pred"],
+    evaluate: dict[str, Any] | None = None,
+    **options: Any,
+) -> FitResult:
+    """Fit a forced RNN ensemble to a multivariate time series and score it on held-out data.
+
+    :func:`train_fit` trains, :func:`neurodsr.metrics.evaluate.evaluate_fit` scores.
+
+    Parameters
+    ----------
+    x : array (time, dims)
+        The series, in its own units (it is z-scored with the training part's statistics).
+    dt : float
+        Sampling interval (seconds for recordings; the system's time units for simulations).
+    tau : int, "auto" or None
+        STF forcing interval in steps. "auto" (default): the ``lyapunov`` summary's tau when
+        given, else ln 2 / lambda_max estimated from the training part
+        (:func:`neurodsr.dynamics.tau.estimate_tau`); None: plain BPTT. With GTF tau is not
+        used for training, but "auto" still estimates the data's lambda_max, which the
+        trained model's is compared with.
+    forcing : {"auto", "gtf", "stf", "none"}
+        auto (default): STF when ``tau`` is a number of steps, plain BPTT when it is None, else
+        GTF. gtf: generalized teacher forcing, every step, strength ``alpha``. stf: sparse
+        teacher forcing every ``tau`` steps. none: plain BPTT. GTF with alpha = 0.1 is the
+        default because it was the most robust choice in docs/RESULTS.md: as good as the best
+        STF interval on Lorenz-63 and Rössler, best or tied-best on every recording, and
+        independent of a Lyapunov estimate that short or smoothed recordings do not support.
+    model : str
+        shplrnn (default), plrnn, clipped_shplrnn, dendplrnn, rnn, lstm, gru.
+    latent, hidden : int, optional
+        Latent size M (default: the data dims N) and hidden width L (shallow PLRNNs, default 50).
+    seeds : int or sequence of int
+        Number of seeds (``seed, seed + 1, ...``; default 3) or the seeds themselves; all are
+        trained together as one batched ensemble.
+    n_generate : int, optional
+        Length of the scored free run (default: the test part's length).
+    n_pred : int
+        Horizon n of PE(n) and of the n-step predictions, in steps (default 20).
+    evaluate : dict, optional
+        Other options of :func:`~neurodsr.metrics.evaluate.evaluate_fit` (vpt_threshold,
+        vpt_horizon, spectrum_steps, max_minutes, seed).
+    **options
+        Of :func:`train_fit`: observation ("auto", "identity", "affine"), seed (first seed, 0),
+        test_fraction (0.2; ignored if n_train), n_train, lyapunov (a LyapunovSummary),
+        refit_on_mismatch (with tau="auto" and STF: when the best member's lambda_max and the
+        data's differ by more than a factor of two, refit once with the model's tau),
+        checkpoint_dir (a rerun with the same settings resumes); and any
+        :class:`~neurodsr.training.TrainConfig` field: alpha (GTF strength in [0, 1], 0.1, or
+        "adaptive"), epochs (1000), max_minutes (training budget, 2.5; None: none), device
+        ("auto"), seq_len, batch_size, lr, grad_clip, progress, ...
+
+    Returns
+    -------
+    FitResult
+    """
+    trained = train_fit(
+        x,
+        dt,
+        tau=tau,
+        forcing=forcing,
+        model=model,
+        latent=latent,
+        hidden=hidden,
+        seeds=seeds,
+        n_pred=n_pred,
+        **options,
+    )
+    ev_options = dict(evaluate or {})
+    ev_options.setdefault("max_minutes", EVALUATE_DEFAULTS["max_minutes"])
+    ly = trained.lyapunov
+    ev = evaluate_fit(
+        trained,
+        trained.x,
+        trained.n_train,
+        dt,
+        lambda_max_data=ly.lambda_max if ly else None,
+        lambda_max_data_std=ly.lambda_std if ly else None,
+        lyapunov_verdict=ly.verdict if ly else None,
+        n_generate=n_generate,
+        n_pred=n_pred,
+        **ev_options,
+    )
+    return FitResult(**trained.__dict__, evaluation=ev)

@@ -1,54 +1,55 @@
-"""``neurodsr evaluate SESSION_DIR``: compare a session's fitted model with its held-out data."""
+"""``neurodsr evaluate SESSION_DIR``: score a session's fitted model on its held-out data."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 
+from neurodsr.training.defaults import EVALUATE_DEFAULTS
+
 ORDER = 50
 
 log = logging.getLogger(__name__)
+
+#: The options that mirror the workflow's ``evaluate`` section: key, argparse keywords.
+#: Defaults come from EVALUATE_DEFAULTS; tests/test_defaults.py checks the schema against both.
+EVALUATE_OPTIONS = (
+    ("n_pred", dict(type=int, help="n of PE(n) and of the stored n-step predictions, steps")),
+    ("vpt_threshold", dict(type=float, help="normalised RMSE that ends a valid prediction")),
+    ("vpt_horizon", dict(type=int, help="longest prediction checked, steps")),
+    ("spectrum_steps", dict(type=int, help="QR steps of the model's Lyapunov spectrum")),
+    (
+        "max_minutes",
+        dict(
+            type=float,
+            help="time budget of the evaluation, minutes (default: the training budget in "
+            "models/fit.json); the model's spectrum takes fewer QR steps to keep it",
+        ),
+    ),
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``evaluate`` subcommand."""
     p = subparsers.add_parser(
         "evaluate",
-        help="data vs fitted model: free runs, n-step predictions, Lyapunov spectrum, metrics "
+        help="data vs fitted model: free runs, scores, n-step predictions, Lyapunov spectrum "
         "-> reconstruction.nc, metrics.json",
-        description="Evaluate the model fitted by `neurodsr fit` on a session's held-out data. "
-        "Reads SESSION_DIR/preprocessed.nc, lyapunov.json, models/fit.nc, models/fit.pt and the "
-        "training log in models/checkpoints; writes reconstruction.nc (data, free-running "
-        "model, n-step predictions, the model's Lyapunov spectrum; metrics in attrs), "
-        "metrics.json, models/log.json and models/config.json. Prints the metrics as JSON.",
+        description="Score the model fitted by `neurodsr fit` on a session's held-out data (the "
+        "only place that scores; see neurodsr.session for the files). Reads "
+        "SESSION_DIR/preprocessed.nc, lyapunov.json, models/fit.pt and models/fit.json; writes "
+        "reconstruction.nc (data, free-running model, n-step predictions, the model's "
+        "Lyapunov spectrum; metrics in attrs) and metrics.json. Prints the metrics as JSON.",
     )
     p.add_argument("session_dir", help="a session's results folder, e.g. results/mouse1")
-    p.add_argument(
-        "--n-pred",
-        type=int,
-        default=20,
-        help="horizon of the stored n-step predictions, steps (default 20)",
-    )
-    p.add_argument(
-        "--vpt-threshold",
-        type=float,
-        default=0.5,
-        help="normalised RMSE that ends a valid prediction (default 0.5)",
-    )
-    p.add_argument(
-        "--vpt-horizon",
-        type=int,
-        default=1000,
-        help="longest prediction checked, steps (default 1000)",
-    )
-    p.add_argument(
-        "--spectrum-steps",
-        type=int,
-        default=5000,
-        help="QR steps of the model's Lyapunov spectrum (default 5000)",
-    )
+    for key, options in EVALUATE_OPTIONS:
+        kwargs = dict(options)
+        default = EVALUATE_DEFAULTS[key]
+        text = kwargs.pop("help") + ("" if default is None else f" (default {default})")
+        p.add_argument(f"--{key.replace('_', '-')}", default=default, help=text, **kwargs)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
     return p
 
@@ -56,68 +57,71 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Evaluate ``args.session_dir`` and write its outputs atomically; return 0."""
     import json
-    from pathlib import Path
 
-    from neurodsr.api import load_fit
+    from neurodsr.api import load_fit, training_facts
     from neurodsr.errors import InputError
     from neurodsr.fileio import read_dataset, write_dataset, write_json
-    from neurodsr.pipeline import evaluate_session, load_train_log, session_files
+    from neurodsr.metrics.evaluate import evaluate_fit
+    from neurodsr.session import FitSummary, LyapunovSummary, SessionLayout
 
-    root = Path(args.session_dir)
-    session = root.name
-    files = session_files(root.parent, session)
-    for key in ("preprocessed", "lyapunov_json", "fit", "weights"):
-        if not files[key].is_file():
+    layout = SessionLayout.of(args.session_dir)
+    session = layout.session
+    for key in ("preprocessed", "lyapunov_json", "weights", "fit_summary"):
+        if not layout.path(key).is_file():
             raise InputError(
-                f"missing {files[key].name}",
-                file=files[key],
+                f"missing {layout.path(key).name}",
+                file=layout.path(key),
                 session=session,
                 hint="run the earlier stages (ingest, preprocess, lyapunov, fit)",
             )
     try:
-        pre = read_dataset(files["preprocessed"])
-        fit_ds = read_dataset(files["fit"])
-        lyap = json.loads(files["lyapunov_json"].read_text())
+        pre = read_dataset(layout.preprocessed)
     except Exception as err:
         raise InputError(
-            f"cannot read the stage outputs ({type(err).__name__}: {err})",
-            file=root,
+            f"cannot read the preprocessed data ({type(err).__name__}: {err})",
+            file=layout.preprocessed,
             session=session,
             hint="delete the damaged file and run its stage again",
         ) from err
-    fitted = load_fit(files["weights"], device=args.device)
-    recon, metrics = evaluate_session(
-        pre,
-        fit_ds,
+    lyap = LyapunovSummary.read(layout.lyapunov_json, session)
+    summary = FitSummary.read(layout.fit_summary, session)
+    fitted = load_fit(layout.weights, device=args.device)
+    budget = args.max_minutes
+    if budget is None:
+        budget = summary.train.get("max_minutes")
+    ev = evaluate_fit(
         fitted,
-        lyap,
+        pre["x"].values,
+        int(pre.attrs["n_train"]),
+        float(pre.attrs["dt"]),
+        lambda_max_data=lyap.lambda_max,
+        lambda_max_data_std=lyap.lambda_std,
+        lyapunov_verdict=lyap.verdict,
+        dims=[str(d) for d in pre["dim"].values],
+        time_coord=pre["time"].values,
         n_pred=args.n_pred,
         vpt_threshold=args.vpt_threshold,
         vpt_horizon=args.vpt_horizon,
         spectrum_steps=args.spectrum_steps,
         seed=args.seed,
+        max_minutes=budget,
+        progress=not args.no_progress,
     )
-    metrics["session"] = session
-    recon.attrs["session"] = session
-    train_log = load_train_log(files["checkpoints"])
-    write_json(
-        train_log or {"epoch": [], "note": "no checkpoint with a training log found"},
-        files["train_log"],
+    metrics = {
+        "session": session,
+        "modality": str(pre.attrs.get("modality", "")),
+        **ev.metrics,
+        **training_facts(summary),
+    }
+    recon = ev.dataset
+    recon.attrs.update({f"metric_{k}": v for k, v in training_facts(summary).items()})
+    recon.attrs.update(
+        session=session,
+        model_config=json.dumps(summary.model, sort_keys=True),
+        train_config=json.dumps(summary.train, sort_keys=True, default=str),
     )
-    write_json(
-        {
-            "model": fitted.model.config(),
-            "train": fitted.meta.get("train_config"),
-            "tau": fitted.meta.get("tau"),
-            "tau_reason": fitted.meta.get("tau_reason"),
-            "best_seed": metrics["best_seed"],
-            "dt": fitted.dt,
-            "versions": fitted.meta.get("versions"),
-        },
-        files["model_config"],
-    )
-    write_dataset(recon, files["reconstruction"])
-    write_json(metrics, files["metrics"])
+    write_dataset(recon, layout.reconstruction)
+    write_json(metrics, layout.metrics)
     log.info(
         "%s: D_stsp %.3g (median %.3g, IQR %.3g), D_H %.3g, PE %.3g, lambda_max model %s vs "
         "data %s per s, VPT %.3g s",

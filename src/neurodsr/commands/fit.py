@@ -1,4 +1,5 @@
-"""``neurodsr fit``: train forced RNNs on a series and score them on its held-out last part."""
+"""``neurodsr fit``: train forced RNNs on the first part of a series (and, with ``--out``,
+score them on its held-out last part, as ``neurodsr evaluate`` does)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
+
+from neurodsr.training.defaults import FIT_DEFAULTS
 
 ORDER = 40
+
+MODELS = ["shplrnn", "plrnn", "clipped_shplrnn", "dendplrnn", "rnn", "lstm", "gru"]
 
 
 def _tau(value: str) -> int | str | None:
@@ -28,17 +34,56 @@ def _alpha(value: str) -> float | str:
     return value if value == "adaptive" else float(value)
 
 
+#: The options that mirror the workflow's ``train`` section (and ``lyapunov.tau``): key,
+#: argparse keywords. Defaults come from FIT_DEFAULTS; tests/test_defaults.py checks the
+#: schema against both.
+TRAIN_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    (
+        "tau",
+        dict(
+            type=_tau,
+            help="STF forcing interval in steps, 'auto' (default: the tau of --lyapunov, else "
+            "ln2/lambda_max from the training part; with GTF only compared with the model's) "
+            "or 'none' (plain BPTT)",
+        ),
+    ),
+    ("model", dict(choices=MODELS)),
+    ("latent", dict(type=int, help="latent size M (default: dims)")),
+    ("hidden", dict(type=int, help="hidden width L (default 50)")),
+    (
+        "forcing",
+        dict(
+            choices=["auto", "gtf", "stf", "none"],
+            help="auto (default): stf when --tau is a number, none when --tau none, else gtf; "
+            "gtf: every step with strength --alpha; stf: full forcing every --tau steps; "
+            "none: plain BPTT",
+        ),
+    ),
+    ("alpha", dict(type=_alpha, help="GTF strength or 'adaptive'")),
+    ("epochs", dict(type=int)),
+    ("seq_len", dict(type=int, help="training window, steps")),
+    ("batch_size", dict(type=int)),
+    ("lr", dict(type=float, help="initial learning rate")),
+    ("grad_clip", dict(type=float)),
+    ("seeds", dict(type=int, help="number of seeds trained together")),
+    ("seed", dict(type=int, help="first seed")),
+    ("max_minutes", dict(type=float, help="training time budget, minutes")),
+    ("device", dict(help="auto, cpu, cuda")),
+    ("test_fraction", dict(type=float, help="held-out last part (ignored for preprocessed.nc)")),
+)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "fit",
-        help="train sparsely forced RNNs on a series (time, dims) and score them",
+        help="train forced RNNs on a series (time, dims) -> weights, fit summary, training log",
         description=(
-            "Fit forced RNNs (several seeds, trained together) on the first part of DATA and "
-            "score them on the held-out last part. FIT.nc holds test(time, dim), "
-            "generated(generated_time, dim) (free run of the best seed, data units), every "
-            "seed's run and metrics; the metrics are printed as one JSON line. The weights go "
-            "to FIT.pt beside it, the training log per seed and the tau reasoning to "
-            "FIT.log.json."
+            "Train forced RNNs (several seeds, trained together) on the first part of DATA. "
+            "Writes the weights W.pt (--weights), the fit summary W.json (how it was trained, "
+            "where tau and the forcing came from, the seed chosen by validation) and the "
+            "training log W.log.json. With --out FIT.nc it also scores them on the held-out "
+            "last part (as `neurodsr evaluate` does) and prints the metrics as one JSON line; "
+            "else it prints the fit summary."
         ),
     )
     p.add_argument(
@@ -54,43 +99,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="sampling interval in s (or the system's time units); default: the file's dt attr",
     )
     p.add_argument(
-        "--tau",
-        type=_tau,
-        default="auto",
-        help="STF forcing interval in steps, 'auto' (ln2/lambda_max from the data, "
-        "default; with GTF only compared with the model's) or 'none' (plain BPTT)",
+        "--lyapunov",
+        type=Path,
+        default=None,
+        help="lyapunov.json of `neurodsr lyapunov`: its tau is taken with --tau auto",
     )
-    p.add_argument("--out", type=Path, required=True, help="FIT.nc to write")
+    p.add_argument("--out", type=Path, default=None, help="FIT.nc: score and write it")
     p.add_argument("--weights", type=Path, default=None, help="default: FIT.pt beside --out")
-    p.add_argument(
-        "--model",
-        default="shplrnn",
-        choices=["shplrnn", "plrnn", "clipped_shplrnn", "dendplrnn", "rnn", "lstm", "gru"],
-    )
-    p.add_argument("--latent", type=int, default=None, help="latent size M (default: dims)")
-    p.add_argument("--hidden", type=int, default=None, help="hidden width L (default 50)")
-    p.add_argument(
-        "--forcing",
-        default="gtf",
-        choices=["gtf", "stf", "none"],
-        help="gtf (default): every step with strength --alpha; stf: full forcing "
-        "every --tau steps; none: plain BPTT",
-    )
-    p.add_argument("--alpha", type=_alpha, default=0.1, help="GTF strength or 'adaptive'")
-    p.add_argument("--epochs", type=int, default=1000)
-    p.add_argument("--seq-len", type=int, default=100, help="training window, steps")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=5e-3, help="initial learning rate")
-    p.add_argument("--grad-clip", type=float, default=None)
-    p.add_argument("--seeds", type=int, default=1, help="number of seeds trained together")
-    p.add_argument("--seed", type=int, default=0, help="first seed")
-    p.add_argument("--max-minutes", type=float, default=None, help="training time budget")
-    p.add_argument("--test-fraction", type=float, default=0.2)
+    for key, kwargs in TRAIN_OPTIONS:
+        p.add_argument(f"--{key.replace('_', '-')}", default=FIT_DEFAULTS[key], **kwargs)
     p.add_argument(
         "--n-generate",
         type=int,
         default=None,
-        help="length of the scored free run (default: the test part's length)",
+        help="with --out: length of the scored free run (default: the test part's length)",
     )
     p.add_argument(
         "--checkpoint-every",
@@ -101,16 +123,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--refit-on-mismatch",
         action="store_true",
-        help="with --tau auto: if the trained model's lambda_max and the data's differ "
+        help="with --tau auto and STF: if the trained model's lambda_max and the data's differ "
         "by more than a factor of 2, refit once with the tau the model suggests",
     )
     p.add_argument(
         "--checkpoint-dir",
         type=Path,
         default=None,
-        help="checkpoints; a rerun with the same settings resumes from them",
+        help="checkpoints; a rerun with the same model, settings and data resumes from them",
     )
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.add_argument(
         "--threads",
         type=int,
@@ -123,60 +144,52 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from neurodsr.api import fit
+    from neurodsr.api import fit, train_fit
     from neurodsr.commands._data import load_array
     from neurodsr.errors import InputError
-    from neurodsr.fileio import write_dataset, write_json
+    from neurodsr.fileio import write_dataset
+    from neurodsr.session import LyapunovSummary
 
+    if args.out is None and args.weights is None:
+        raise InputError("nowhere to write", hint="give --weights W.pt, or --out FIT.nc")
     data = load_array(args.data)
     dt = args.dt if args.dt is not None else data.dt
     if dt is None:
         raise InputError(
             "no sampling interval: the file has no dt attr", file=args.data, hint="pass --dt"
         )
+    lyapunov = LyapunovSummary.read(args.lyapunov) if args.lyapunov else None
+    options = {key: getattr(args, key) for key, _ in TRAIN_OPTIONS}
+    options.update(
+        n_train=data.n_train,
+        lyapunov=lyapunov,
+        checkpoint_dir=args.checkpoint_dir,
+        progress=not args.no_progress,
+        refit_on_mismatch=args.refit_on_mismatch,
+        threads=args.threads,
+        checkpoint_every=args.checkpoint_every,
+    )
     try:
-        result = fit(
-            data.values,
-            dt,
-            tau=args.tau,
-            model=args.model,
-            latent=args.latent,
-            hidden=args.hidden,
-            forcing=args.forcing,
-            alpha=args.alpha,
-            epochs=args.epochs,
-            seeds=args.seeds,
-            seed=args.seed,
-            max_minutes=args.max_minutes,
-            test_fraction=args.test_fraction,
-            n_train=data.n_train,
-            n_generate=args.n_generate,
-            device=args.device,
-            checkpoint_dir=args.checkpoint_dir,
-            progress=not args.no_progress,
-            seq_len=args.seq_len,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            grad_clip=args.grad_clip,
-            refit_on_mismatch=args.refit_on_mismatch,
-            threads=args.threads,
-            checkpoint_every=args.checkpoint_every,
-        )
+        if args.out is not None:
+            result = fit(data.values, dt, n_generate=args.n_generate, **options)
+        else:
+            result = train_fit(data.values, dt, **options)
     except InputError as err:
         if err.file is None:
             raise InputError(err.problem, file=args.data, hint=err.hint) from err
         raise
+    weights = args.weights or args.out.with_suffix(".pt")
+    files = result.write(weights)
+    if args.out is None:
+        print(json.dumps(result.summary.to_json(), default=str))
+        return 0
     ds = result.to_dataset()
     if data.dim_names and len(data.dim_names) == ds.sizes["dim"]:
         ds = ds.assign_coords(dim=data.dim_names)
     ds.attrs["source_file"] = str(args.data)
     write_dataset(ds, args.out)
-    weights = args.weights or args.out.with_suffix(".pt")
-    result.save(weights)
-    log_path = weights.with_name(weights.stem + ".log.json")
-    write_json({"train_log": result.log.to_dict(), **result.meta}, log_path)
-    metrics = {k: v for k, v in result.metrics.items()}
-    metrics.update(out=str(args.out), weights=str(weights), log=str(log_path))
+    metrics = dict(result.metrics)
+    metrics.update(out=str(args.out), **{k: str(v) for k, v in files.items()})
     print(json.dumps(metrics, default=float))
     sys.stdout.flush()
     return 0

@@ -1,17 +1,29 @@
-"""Evaluate a trained model (ensemble) against data: free run, D_stsp, D_H, PE(n).
+"""The one scorer: a trained model (ensemble) against held-out data.
 
-All inputs are in the model's (normalised) units; the metrics z-score with the data's own
-statistics (:mod:`neurodsr.metrics.core`).
+:func:`evaluate` scores every member's free run (D_stsp, D_H, PE(n), frac_outside);
+:func:`evaluate_fit` is the whole evaluation of a fitted session (those scores, n-step
+predictions, the valid prediction time and the model's Lyapunov spectrum, computed once) and
+builds reconstruction.nc. ``neurodsr evaluate`` and :func:`neurodsr.fit` both call it.
+
+:func:`evaluate` works in the model's (normalised) units; the metrics z-score with the data's
+own statistics (:mod:`neurodsr.metrics.core`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+import xarray as xr
+from tqdm.auto import tqdm
 
+from neurodsr.errors import InputError
 from neurodsr.metrics.core import (
     fraction_outside,
     power_spectrum_distance,
@@ -19,7 +31,24 @@ from neurodsr.metrics.core import (
 )
 from neurodsr.models.base import LatentModel
 
-__all__ = ["Evaluation", "evaluate", "free_run", "prediction_error"]
+if TYPE_CHECKING:
+    from neurodsr.api import FittedModel
+
+__all__ = [
+    "Evaluation",
+    "FitEvaluation",
+    "ModelSpectrum",
+    "evaluate",
+    "evaluate_fit",
+    "free_run",
+    "model_spectrum",
+    "n_step_predictions",
+    "prediction_error",
+    "prediction_horizon_errors",
+    "valid_prediction_steps",
+]
+
+log = logging.getLogger(__name__)
 
 
 def _device(model: LatentModel) -> torch.device:
@@ -83,14 +112,13 @@ class Evaluation:
     """Metrics of every member on one data set, and their free runs.
 
     ``metrics[e]`` holds D_stsp, D_H, PE (PE(n)), frac_outside, diverged, n_data, n_model for
-    member e; ``generated`` is (E, n_generate, N); ``pe_curve`` is (E, n).
+    member e; ``generated`` is (E, n_generate, N); ``pe_curve`` is (E, n_pred).
     """
 
     metrics: list[dict[str, Any]]
     generated: np.ndarray
     pe_curve: np.ndarray
-    n_pe: int
-    extra: dict[str, Any] = field(default_factory=dict)
+    n_pred: int
 
     def summary(self) -> dict[str, float]:
         """Median and spread (IQR) over members of each numeric metric."""
@@ -110,7 +138,7 @@ def evaluate(
     *,
     n_generate: int | None = None,
     transient: int = 1000,
-    n_pe: int = 20,
+    n_pred: int = 20,
     x_start: np.ndarray | None = None,
 ) -> Evaluation:
     """Score every member of ``model`` against ``x_data`` (time, N), normalised like training.
@@ -124,7 +152,7 @@ def evaluate(
         lengths).
     transient : int
         Free-run steps discarded before the compared part.
-    n_pe : int
+    n_pred : int
         Horizon n of PE(n), in steps.
     x_start : array (N,), optional
         Observation the free runs start from (default: the first sample of ``x_data``).
@@ -133,7 +161,7 @@ def evaluate(
     n_gen = len(x_data) if n_generate is None else int(n_generate)
     start = x_data[0] if x_start is None else x_start
     gen = free_run(model, start, n_gen, transient)
-    pe = prediction_error(model, x_data, n_pe)
+    pe = prediction_error(model, x_data, n_pred)
     metrics = []
     for e in range(model.n_models):
         g = gen[e]
@@ -150,4 +178,451 @@ def evaluate(
                 "n_model": n_gen,
             }
         )
-    return Evaluation(metrics=metrics, generated=gen, pe_curve=pe, n_pe=n_pe)
+    return Evaluation(metrics=metrics, generated=gen, pe_curve=pe, n_pred=n_pred)
+
+
+# --------------------------------------------------------------------------- predictions
+def n_step_predictions(model: LatentModel, x: np.ndarray, n: int) -> np.ndarray:
+    """n-step-ahead predictions of every member, started from the state inferred from x_{t-n}.
+
+    Parameters
+    ----------
+    model : LatentModel
+        Trained ensemble (E members), in the units of ``x``.
+    x : array (time, N)
+        Normalised data.
+    n : int
+        Horizon, steps (>= 1).
+
+    Returns
+    -------
+    array (E, time, N)
+        ``out[e, t]`` predicts ``x[t]`` from ``x[t - n]``; the first ``n`` rows are NaN.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if n < 1 or len(x) <= n:
+        raise InputError(f"need 1 <= n < {len(x)} for {n}-step predictions")
+    out = np.full((model.n_models, *x.shape), np.nan)
+    with torch.no_grad():
+        xt = torch.as_tensor(x[:-n], device=_device(model))
+        z = model.init_state(xt.unsqueeze(0).expand(model.n_models, -1, -1).contiguous())
+        for _ in range(n):
+            z = model.step(z)
+        out[:, n:] = model.readout(z).double().cpu().numpy()
+    return out
+
+
+def prediction_horizon_errors(
+    model: LatentModel,
+    x: np.ndarray,
+    horizon: int,
+    member: int,
+    n_starts: int = 200,
+    progress: bool = False,
+) -> np.ndarray:
+    """Normalised RMSE of free predictions k = 1..horizon steps ahead, per start.
+
+    From each of up to ``n_starts`` evenly spaced starts t the state is inferred from x_t and
+    run freely; the error at k is sqrt(mean over dims of (pred - x_{t+k})^2 / var(x)).
+
+    Returns
+    -------
+    array (starts, horizon)
+    """
+    x = np.asarray(x, dtype=np.float64)
+    horizon = int(min(horizon, len(x) - 2))
+    if horizon < 1:
+        raise InputError(f"the data ({len(x)} steps) are too short for prediction errors")
+    starts = np.unique(np.linspace(0, len(x) - horizon - 1, n_starts).astype(int))
+    var = x.var(0)
+    var = np.where(var > 0, var, 1.0)
+    errs = np.empty((len(starts), horizon))
+    with torch.no_grad():
+        x0 = torch.as_tensor(x[starts], dtype=torch.float32, device=_device(model))
+        z = model.init_state(x0.unsqueeze(0).expand(model.n_models, -1, -1).contiguous())
+        steps = tqdm(
+            range(1, horizon + 1),
+            desc="valid prediction time",
+            disable=not progress,
+            mininterval=1.0,
+            leave=False,
+        )
+        for k in steps:
+            z = model.step(z)
+            pred = model.readout(z)[member].double().cpu().numpy()
+            err = (pred - x[starts + k]) ** 2 / var
+            errs[:, k - 1] = np.sqrt(err.mean(1))
+    return np.where(np.isfinite(errs), errs, np.inf)
+
+
+def valid_prediction_steps(errors: np.ndarray, threshold: float) -> np.ndarray:
+    """Per start, the number of steps before the error first exceeds ``threshold``.
+
+    ``errors`` is (starts, horizon) as from :func:`prediction_horizon_errors`; a start that
+    never exceeds it gets ``horizon`` (a lower bound).
+    """
+    above = errors > threshold
+    first = np.where(above.any(1), above.argmax(1), errors.shape[1])
+    return first.astype(np.int64)
+
+
+# --------------------------------------------------------------------------- spectrum
+@dataclass
+class ModelSpectrum:
+    """The Lyapunov spectrum of every member, per unit time (1/s for recordings).
+
+    ``exponents`` and ``std`` are (E, D); ``kaplan_yorke`` and ``diverged`` (E,);
+    ``n_steps`` the QR steps averaged over (fewer than asked when the time budget said so,
+    ``note`` then says why).
+    """
+
+    exponents: np.ndarray
+    std: np.ndarray
+    kaplan_yorke: np.ndarray
+    diverged: np.ndarray
+    n_steps: int
+    note: str = ""
+
+
+def model_spectrum(
+    model: LatentModel,
+    x_starts: np.ndarray,
+    dt: float,
+    *,
+    n_steps: int = 5000,
+    n_transient: int = 1000,
+    seed: int = 0,
+    max_seconds: float | None = None,
+) -> ModelSpectrum:
+    """Every member's Lyapunov spectrum, by QR along free runs started from data states.
+
+    Parameters
+    ----------
+    model : LatentModel
+    x_starts : array (B, N)
+        Normalised observations the orbits start from (their inferred states).
+    dt : float
+        Model step (s): the exponents are divided by it.
+    n_steps, n_transient : int
+        QR steps averaged over, and free steps before them.
+    seed : int
+        Seed of the QR frames.
+    max_seconds : float, optional
+        Time budget. A pilot of 50 QR steps times one step; when ``n_transient + n_steps``
+        would not fit into 80 % of the budget, fewer steps are used (at least 100) and
+        ``note`` says so. None: no budget, no pilot.
+    """
+    from neurodsr.dynamics.spectrum import lyapunov_spectrum
+
+    x0 = torch.as_tensor(np.asarray(x_starts), dtype=torch.float32, device=_device(model))
+    with torch.no_grad():
+        z0 = model.init_state(x0.unsqueeze(0).expand(model.n_models, -1, -1).contiguous())
+    note = ""
+    if max_seconds is not None:
+        pilot = 50
+        t0 = time.perf_counter()
+        lyapunov_spectrum(model, n_steps=pilot, n_transient=0, z0=z0, seed=seed, qr_warmup=0)
+        per_step = (time.perf_counter() - t0) / pilot
+        fits = int(0.8 * max(0.0, max_seconds) / max(per_step, 1e-9))
+        if fits < n_transient + n_steps:
+            wanted = n_steps
+            n_transient = min(n_transient, fits // 5)
+            n_steps = max(100, fits - n_transient)
+            note = (
+                f"the model's spectrum averaged over {n_steps} QR steps instead of {wanted}: "
+                f"at {per_step * 1e3:.3g} ms per step more would not fit the evaluation's "
+                f"time budget of {max_seconds / 60:.3g} min (evaluate.max_minutes)"
+            )
+            log.warning(note)
+    spec = lyapunov_spectrum(model, n_steps=n_steps, n_transient=n_transient, z0=z0, seed=seed)
+    return ModelSpectrum(
+        exponents=np.asarray(spec.exponents, dtype=np.float64) / dt,
+        std=np.asarray(spec.std, dtype=np.float64) / dt,
+        kaplan_yorke=np.asarray(spec.kaplan_yorke, dtype=np.float64),
+        diverged=np.asarray(spec.diverged).astype(bool),
+        n_steps=int(n_steps),
+        note=note,
+    )
+
+
+def _num(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+@dataclass
+class FitEvaluation:
+    """What :func:`evaluate_fit` returns.
+
+    Attributes
+    ----------
+    dataset : xarray.Dataset
+        reconstruction.nc (see :func:`evaluate_fit`).
+    metrics : dict
+        JSON-able scores (metrics.json without the training facts).
+    members : Evaluation
+        Every member's scores on the held-out part.
+    spectrum : ModelSpectrum
+    """
+
+    dataset: xr.Dataset
+    metrics: dict[str, Any]
+    members: Evaluation
+    spectrum: ModelSpectrum
+
+
+def evaluate_fit(
+    fitted: FittedModel,
+    x: np.ndarray,
+    n_train: int,
+    dt: float,
+    *,
+    lambda_max_data: float | None = None,
+    lambda_max_data_std: float | None = None,
+    lyapunov_verdict: str | None = None,
+    dims: Sequence[str] | None = None,
+    time_coord: np.ndarray | None = None,
+    n_generate: int | None = None,
+    n_pred: int = 20,
+    vpt_threshold: float = 0.5,
+    vpt_horizon: int = 1000,
+    spectrum_steps: int = 5000,
+    seed: int = 0,
+    max_minutes: float | None = None,
+    progress: bool = False,
+) -> FitEvaluation:
+    """Score a fitted ensemble on the held-out last part of ``x``: the one scorer.
+
+    ``neurodsr evaluate`` (the workflow) and :func:`neurodsr.fit` (the API) both score with it.
+
+    Parameters
+    ----------
+    fitted : neurodsr.api.FittedModel
+        The ensemble and its normalisation; ``fitted.best`` is the member chosen by
+        validation on the training part (never by these scores).
+    x : array (time, N)
+        The whole series in data units; ``x[n_train:]`` is scored.
+    n_train : int
+        Training samples.
+    dt : float
+        Step, s (or the system's time units).
+    lambda_max_data, lambda_max_data_std : float, optional
+        The data's largest exponent and its error, per s (lyapunov.json), for the comparison.
+    lyapunov_verdict : str, optional
+        The Lyapunov stage's verdict, carried into the metrics.
+    dims : list of str, optional
+        Names of the dims (default x0, x1, ...).
+    time_coord : array (time,), optional
+        Times of ``x`` in s (default ``arange(time) * dt``).
+    n_generate : int, optional
+        Length of the scored free runs (default: the held-out part's length), after 1000
+        discarded transient steps, started from the first held-out sample.
+    n_pred : int
+        n of PE(n) and of the stored n-step predictions, steps (default 20).
+    vpt_threshold : float
+        Normalised RMSE at which a free prediction stops being valid (default 0.5).
+    vpt_horizon : int
+        Longest prediction checked for the valid prediction time, steps (default 1000).
+    spectrum_steps : int
+        QR steps of the model's Lyapunov spectrum, after 1000 transient steps (default 5000),
+        from 8 states inferred from random training samples.
+    seed : int
+        Seed of those states and of the QR frames.
+    max_minutes : float, optional
+        Time budget of the evaluation; the spectrum, its costly part, gets what the rest left
+        (fewer QR steps when needed, said in ``metrics["notes"]``). None: no budget.
+    progress : bool
+        tqdm progress over the evaluation's parts and its long loops.
+
+    Returns
+    -------
+    FitEvaluation
+        ``dataset`` (reconstruction.nc): ``data(time, dim)`` (held-out part, data units),
+        ``generated(generated_time, dim)`` (free run of the best member),
+        ``generated_members(member, generated_time, dim)``, ``prediction(time, dim)``
+        (n_pred-step predictions of the best member), ``prediction_error(member, horizon)``
+        (PE(k) curve), ``vpt_error(lead)``, ``lyapunov_spectrum(member, exponent)`` per s with
+        ``lyapunov_spectrum_std``, ``kaplan_yorke(member)``; metrics in attrs (``metric_*``).
+        ``metrics``: the best member's D_stsp, D_H, PE, frac_outside, diverged; median and IQR
+        over members; the model's and the data's lambda_max, their ratio; VPT (steps, s,
+        Lyapunov times); the Kaplan-Yorke dimension.
+    """
+    from neurodsr.provenance import provenance_attrs
+
+    t_start = time.perf_counter()
+    x = np.asarray(x, dtype=np.float64)
+    n_train = int(n_train)
+    test = x[n_train:]
+    model = fitted.model
+    model.eval()
+    best = int(fitted.best)
+    seeds = list(model.seeds)
+    dims = [f"x{i}" for i in range(x.shape[1])] if dims is None else [str(d) for d in dims]
+    x_norm = fitted.normalise(test)
+    bar = tqdm(total=4, desc="evaluate", disable=not progress, leave=False)
+
+    bar.set_postfix_str("free runs and scores")
+    members = evaluate(model, x_norm, n_generate=n_generate, n_pred=n_pred)
+    bar.update()
+    bar.set_postfix_str("n-step predictions")
+    pred = fitted.denormalise(n_step_predictions(model, x_norm, n_pred)[best])
+    bar.update()
+    bar.set_postfix_str("valid prediction time")
+    errors = prediction_horizon_errors(model, x_norm, vpt_horizon, best, progress=progress)
+    vpt = valid_prediction_steps(errors, vpt_threshold)
+    vpt_steps = float(np.median(vpt))
+    bar.update()
+    bar.set_postfix_str("Lyapunov spectrum")
+    rng = np.random.default_rng(seed)
+    starts = fitted.normalise(x[rng.integers(0, n_train, 8)])
+    left = None
+    if max_minutes is not None:
+        left = max_minutes * 60 - (time.perf_counter() - t_start)
+    spec = model_spectrum(model, starts, dt, n_steps=spectrum_steps, seed=seed, max_seconds=left)
+    bar.update()
+    bar.close()
+
+    b = members.metrics[best]
+    lam_model = _num(spec.exponents[best, 0])
+    lam_data = _num(lambda_max_data)
+    lyap_time = 1.0 / lam_data if lam_data and lam_data > 0 else None
+    metrics: dict[str, Any] = {k: b[k] for k in ("D_stsp", "D_H", "PE", "frac_outside")}
+    metrics.update(
+        diverged=bool(b["diverged"]),
+        n_pred=int(n_pred),
+        n_test=int(b["n_data"]),
+        n_generate=int(b["n_model"]),
+        dt=float(dt),
+        n_dims=len(dims),
+        n_train=n_train,
+        seeds=seeds,
+        best_member=best,
+        best_seed=seeds[best],
+        lambda_max_data=lam_data,
+        lambda_max_data_std=_num(lambda_max_data_std),
+        lyapunov_verdict=lyapunov_verdict,
+        lambda_max_model=lam_model,
+        lambda_max_model_members=[_num(v) for v in spec.exponents[:, 0]],
+        lambda_ratio=lam_model / lam_data if lam_data and lam_model is not None else None,
+        kaplan_yorke=_num(spec.kaplan_yorke[best]),
+        spectrum_steps=spec.n_steps,
+        vpt_steps=vpt_steps,
+        vpt_seconds=vpt_steps * dt,
+        vpt_lyapunov_times=vpt_steps * dt / lyap_time if lyap_time else None,
+        vpt_threshold=vpt_threshold,
+        vpt_capped=bool(np.median(vpt) >= errors.shape[1]),
+        notes=[spec.note] if spec.note else [],
+        evaluate_seconds=time.perf_counter() - t_start,
+    )
+    metrics.update(members.summary())
+
+    gen_members = fitted.denormalise(members.generated)
+    n_gen = gen_members.shape[1]
+    if time_coord is None:
+        time_coord = np.arange(len(x)) * dt
+    ds = xr.Dataset(
+        {
+            "data": (
+                ("time", "dim"),
+                test.astype(np.float32),
+                {"long_name": "held-out last part of the data, as given", "units": "data units"},
+            ),
+            "generated": (
+                ("generated_time", "dim"),
+                gen_members[best].astype(np.float32),
+                {
+                    "long_name": "free-running trajectory of the best seed, after a "
+                    "discarded transient",
+                    "units": "data units",
+                },
+            ),
+            "generated_members": (
+                ("member", "generated_time", "dim"),
+                gen_members.astype(np.float32),
+                {"long_name": "free-running trajectory of every seed", "units": "data units"},
+            ),
+            "prediction": (
+                ("time", "dim"),
+                pred.astype(np.float32),
+                {
+                    "long_name": f"{n_pred}-step-ahead prediction of the best seed, "
+                    "started from the state inferred from the data n steps earlier",
+                    "units": "data units",
+                },
+            ),
+            "prediction_error": (
+                ("member", "horizon"),
+                members.pe_curve,
+                {"long_name": "k-step prediction MSE (normalised units)", "units": "1"},
+            ),
+            "vpt_error": (
+                ("lead",),
+                np.median(np.where(np.isfinite(errors), errors, np.nan), axis=0),
+                {
+                    "long_name": "median normalised RMSE of free predictions of the "
+                    "best seed, by lead time",
+                    "units": "1",
+                },
+            ),
+            "lyapunov_spectrum": (
+                ("member", "exponent"),
+                spec.exponents,
+                {"long_name": "Lyapunov spectrum of the model", "units": "1/s"},
+            ),
+            "lyapunov_spectrum_std": (
+                ("member", "exponent"),
+                spec.std,
+                {"long_name": "spread of the exponents over orbits", "units": "1/s"},
+            ),
+            "kaplan_yorke": (
+                ("member",),
+                spec.kaplan_yorke,
+                {"long_name": "Kaplan-Yorke dimension of the model", "units": "1"},
+            ),
+            **{
+                key: (
+                    ("member",),
+                    np.array([m[key] for m in members.metrics], dtype=np.float64),
+                    {"long_name": f"{key} of every seed on the held-out part", "units": "1"},
+                )
+                for key in ("D_stsp", "D_H", "PE", "frac_outside")
+            },
+        },
+        coords={
+            "time": (
+                "time",
+                np.asarray(time_coord)[n_train:],
+                {"units": "s", "long_name": "time in the recording"},
+            ),
+            "generated_time": (
+                "generated_time",
+                np.arange(n_gen) * dt,
+                {"units": "s", "long_name": "time since the free run's start"},
+            ),
+            "dim": ("dim", np.asarray(dims, dtype=str), {"long_name": "dimension of the data"}),
+            "member": ("member", np.asarray(seeds), {"long_name": "seed"}),
+            "horizon": (
+                "horizon",
+                np.arange(1, n_pred + 1),
+                {"units": "steps", "long_name": "prediction horizon"},
+            ),
+            "lead": (
+                "lead",
+                np.arange(1, errors.shape[1] + 1) * dt,
+                {"units": "s", "long_name": "lead time of the prediction"},
+            ),
+            "exponent": ("exponent", np.arange(spec.exponents.shape[1]), {"long_name": "index"}),
+        },
+    )
+    ds.attrs = provenance_attrs(
+        stage="evaluate",
+        dt=float(dt),
+        n_train=n_train,
+        seeds=seeds,
+        best_seed=seeds[best],
+        **{f"metric_{k}": v for k, v in metrics.items()},
+    )
+    return FitEvaluation(dataset=ds, metrics=metrics, members=members, spectrum=spec)

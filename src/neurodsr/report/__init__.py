@@ -239,16 +239,16 @@ def _forcing_html(m: dict[str, Any], ly_json: dict[str, Any]) -> str:
 
 
 def session_report_html(session_dir: str | os.PathLike[str]) -> str:
-    """The HTML report of one session from its results folder (see :mod:`neurodsr.pipeline`).
+    """The HTML report of one session from its results folder (see :mod:`neurodsr.session`).
 
     Needs recording.nc, preprocessed.nc, lyapunov.nc/.json, reconstruction.nc and
-    metrics.json; models/log.json (training curves) is optional.
+    metrics.json; models/fit.log.json (training curves) and models/fit.json are optional.
     """
-    from neurodsr.pipeline import session_files
+    from neurodsr.session import FILES, SessionLayout
 
-    root = Path(session_dir)
-    session = root.name
-    files = session_files(root.parent, session)
+    layout = SessionLayout.of(session_dir)
+    session = layout.session
+    files = {name: layout.path(name) for name in FILES}
     rec = _read_nc(files["recording"], "recording", session)
     pre = _read_nc(files["preprocessed"], "preprocessed data", session)
     ly = _read_nc(files["lyapunov"], "Lyapunov estimate", session)
@@ -256,7 +256,7 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
     recon = _read_nc(files["reconstruction"], "reconstruction", session)
     m = _read_json(files["metrics"], "metrics", session)
     train_log = _read_json(files["train_log"], "training log", session, required=False)
-    model_cfg = _read_json(files["model_config"], "model config", session, required=False) or {}
+    model_cfg = _read_json(files["fit_summary"], "fit summary", session, required=False) or {}
 
     modality = str(rec.attrs.get("modality", "?"))
     source = str(rec.attrs.get("source_file", ""))
@@ -265,7 +265,7 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
     steps = F._attr_json(pre, "steps", {}) or {}
     dropped = F._attr_json(pre, "dropped_channels", []) or []
     pp_set = (
-        _read_json(files["preprocess_config"], "preprocessing options", session, required=False)
+        _read_json(files["preprocess_options"], "preprocessing options", session, required=False)
         or {}
     ).get("preprocess", {})
 
@@ -496,10 +496,9 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
         + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in setup)
         + "</dl>"
     )
-    body += (
-        "<p>Files: recording.nc, preprocessed.nc, lyapunov.nc, models/fit.nc, "
-        "models/fit.pt, reconstruction.nc, metrics.json (beside this page).</p>"
-    )
+    shown = ("recording", "preprocessed", "lyapunov", "weights", "fit_summary")
+    shown += ("train_log", "reconstruction", "metrics")
+    body += f"<p>Files: {escape(', '.join(FILES[k] for k in shown))} (beside this page).</p>"
     parts.append(section("Provenance", body, "provenance"))
     return page(f"neurodsr: {session}", "".join(parts))
 
@@ -618,7 +617,7 @@ def write_index(
 ) -> list[dict[str, Any]]:
     """Write results/index.html and results/summary.csv (atomically); return the rows."""
     from neurodsr.fileio import atomic_path
-    from neurodsr.pipeline import summarize_sessions
+    from neurodsr.session import summarize_sessions
 
     rows = summarize_sessions(results, sessions)
     html_out = Path(html_out) if html_out else Path(results) / "index.html"

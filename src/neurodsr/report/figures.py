@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from typing import Any
 
 import numpy as np
@@ -47,13 +46,9 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def _attr_json(ds: xr.Dataset, key: str, default: Any = None) -> Any:
-    value = ds.attrs.get(key, default)
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
+    from neurodsr.session import decode_attr
+
+    return decode_attr(ds.attrs[key]) if key in ds.attrs else default
 
 
 def _welch(x: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
