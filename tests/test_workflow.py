@@ -26,20 +26,14 @@ from neurodsr.fileio import read_dataset
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEFILE = ROOT / "Snakefile"
 
-#: A config small enough for CI: two demo sessions (tiny) and one broken file.
+#: The CI config (.test/config.yaml: two tiny demo sessions) and one broken file.
+TEST_CONFIG = yaml.safe_load((ROOT / ".test" / "config.yaml").read_text())
 TINY_CONFIG = {
+    **TEST_CONFIG,
     "sessions": {
-        "spikes": {"path": "resources/demo/spikes.nix", "preprocess": {"kernel_sigma": 0.06}},
-        "lfp": {"path": "resources/demo/lfp.vhdr", "train": {"seeds": 3}},
+        **TEST_CONFIG["sessions"],
         "broken": {"path": "broken.edf", "description": "a truncated file"},
     },
-    "demo": {
-        "spikes": {"duration_s": 60, "n_units": 80},
-        "lfp": {"duration_s": 40},
-    },
-    "preprocess": {"pca_components": 3},
-    "train": {"seeds": 2, "epochs": 20, "max_minutes": 0.25, "seq_len": 50, "batch_size": 8},
-    "evaluate": {"spectrum_steps": 500, "vpt_horizon": 200},
 }
 
 
@@ -96,11 +90,12 @@ def test_defaults_are_filled_from_the_schema(tmp_path):
     # only sessions given: every other key comes from the schema's defaults
     write_config(tmp_path, {"sessions": {"s1": {"path": "rec.npy", "sampling_rate": 100}}})
     np.save(tmp_path / "rec.npy", np.zeros((10, 2)))
-    res = snakemake(tmp_path, "-n", "-p", "--cores", "1", "results/s1/models/fit.nc")
+    res = snakemake(tmp_path, "-n", "-p", "--cores", "1", "results/s1/models/fit.pt")
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
     assert "--sampling-rate 100" in out
-    assert "--seeds 3" in out and "--forcing gtf" in out and "--max-minutes 2.5" in out
+    assert "--seeds 3" in out and "--forcing auto" in out and "--max-minutes 2.5" in out
+    assert "--tau auto" in out and "--lyapunov results/s1/lyapunov.json" in out
     assert "--method kantz" in out and "--tau-max 200" in out
 
 
@@ -142,8 +137,8 @@ def test_sessions_table_with_overrides(tmp_path):
         "-p",
         "--cores",
         "1",
-        "results/rat1/models/fit.nc",
-        "results/rat2/models/fit.nc",
+        "results/rat1/models/fit.pt",
+        "results/rat2/models/fit.pt",
         "results/rat1/preprocess.json",
     )
     out = res.stdout + res.stderr
@@ -225,10 +220,9 @@ def test_keep_going_finishes_the_good_sessions(tiny_run):
             "preprocess.json",
             "lyapunov.nc",
             "lyapunov.json",
-            "models/fit.nc",
             "models/fit.pt",
-            "models/log.json",
-            "models/config.json",
+            "models/fit.json",
+            "models/fit.log.json",
             "reconstruction.nc",
             "metrics.json",
             "report.html",
@@ -283,10 +277,14 @@ def test_outputs_follow_the_data_contracts(tiny_run):
     # the default forcing is GTF: tau (from the Lyapunov stage) is reported but not trained with
     assert metrics["forcing"] == "gtf" and metrics["alpha"] == 0.1 and metrics["tau"] is None
     assert metrics["forcing_reason"].startswith("GTF") and lyap["tau"] >= 2
+    # tau travelled as a file: fit read lyapunov.json and says so (not "given by the user")
+    fit = json.loads((root / "models" / "fit.json").read_text())
+    assert fit["sources"]["tau"] == "lyapunov.json" and fit["tau_reason"] == lyap["tau_explanation"]
+    assert metrics["tau_source"] == "lyapunov.json" and "by the user" not in metrics["tau_reason"]
     for name in ("recording.nc", "preprocessed.nc", "lyapunov.nc"):
         ds = read_dataset(root / name)
         assert any(k.startswith("version_") for k in ds.attrs), name
-    train_log = json.loads((root / "models" / "log.json").read_text())
+    train_log = json.loads((root / "models" / "fit.log.json").read_text())
     assert len(train_log["loss"]) == len(train_log["epoch"]) > 0
     assert len(train_log["loss"][0]) == 3
 
@@ -353,11 +351,9 @@ def test_rerun_resumes_an_interrupted_training(tiny_run):
     # what a first run killed during training leaves: the stages before it, no outputs of
     # training or after it, and the checkpoint (not a declared output, so Snakemake keeps it)
     for name in (
-        "models/fit.nc",
         "models/fit.pt",
         "models/fit.json",
-        "models/log.json",
-        "models/config.json",
+        "models/fit.log.json",
         "reconstruction.nc",
         "metrics.json",
         "report.html",

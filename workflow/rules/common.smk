@@ -3,9 +3,11 @@
 #
 # This file uses only Snakemake, the standard library, PyYAML and pandas, so the workflow parses
 # with a bare Snakemake install (e.g. `--sdm conda`, where neurodsr lives in envs/neurodsr.yaml).
+# The file names of a session come from src/neurodsr/session.py (FILES), loaded by path: it
+# imports only the standard library.
 
 import copy
-import hashlib
+import importlib.util
 import json
 import os
 import shlex
@@ -17,6 +19,32 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 SCHEMA = "../schemas/config.schema.yaml"
+
+
+def _load_session_module():
+    """neurodsr.session of this repository, without importing neurodsr (see above)."""
+    path = Path(workflow.basedir) / "src" / "neurodsr" / "session.py"
+    spec = importlib.util.spec_from_file_location("neurodsr_session_layout", path)
+    loaded = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = loaded  # dataclasses look their module up there
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+FILES = _load_session_module().FILES
+RESULTS = "results"
+
+
+def out(name):
+    """The path pattern of a session's file `name` (a key of neurodsr.session.FILES)."""
+    return f"{RESULTS}/{{session}}/{FILES[name]}"
+
+
+def stage_log(stage):
+    """The path pattern of a stage's log."""
+    return f"{RESULTS}/{{session}}/{FILES['logs']}/{stage}.log"
+
+
 SECTIONS = ("preprocess", "lyapunov", "train", "evaluate")
 INGEST_KEYS = (
     "format",
@@ -215,68 +243,27 @@ def lyapunov_args(wildcards):
     return shlex.join(args)
 
 
+def _options(section):
+    """`--key value` for every key of a config section that is set; the keys of the schema's
+    train and evaluate sections are the flags of `neurodsr fit` / `neurodsr evaluate`
+    (tests/test_defaults.py checks this)."""
+    args = []
+    for key, value in section.items():
+        if value is not None:
+            args += [f"--{key.replace('_', '-')}", str(value)]
+    return args
+
+
 def train_args(wildcards):
-    """`neurodsr fit` options of a session (all but --tau and the files), shell-quoted."""
-    tr = SESSIONS[wildcards.session]["train"]
-    args = [
-        "--model",
-        tr["model"],
-        "--forcing",
-        tr["forcing"],
-        "--alpha",
-        str(tr["alpha"]),
-        "--epochs",
-        str(tr["epochs"]),
-        "--seeds",
-        str(tr["seeds"]),
-        "--seed",
-        str(tr["seed"]),
-        "--device",
-        tr["device"],
-    ]
-    for key in ("latent", "hidden", "max_minutes", "grad_clip", "seq_len", "batch_size", "lr"):
-        if tr.get(key) is not None:
-            args += [f"--{key.replace('_', '-')}", str(tr[key])]
-    return shlex.join(args)
-
-
-def train_fingerprint(wildcards):
-    """Identifies the training settings; a checkpoint from other settings is not resumed."""
-    tr = SESSIONS[wildcards.session]["train"]
-    keep = {k: v for k, v in tr.items() if k not in ("max_minutes", "epochs", "device")}
-    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def tau_arg(wildcards, input):
-    """--tau for `neurodsr fit`: the config's tau, else the one `neurodsr lyapunov` chose.
-
-    Read when the job runs (lyapunov.json exists then); a dry run shows 'auto'.
-    """
-    tau = SESSIONS[wildcards.session]["lyapunov"]["tau"]
-    if tau != "auto":
-        return str(tau)
-    try:
-        chosen = json.loads(Path(input.lyapunov).read_text())["tau"]
-    except (OSError, ValueError, KeyError):
-        return "auto"
-    return "none" if chosen is None else str(int(chosen))
+    """`neurodsr fit` options of a session (all but the files), shell-quoted. --tau is the
+    config's (auto: the tau in lyapunov.json, which fit reads)."""
+    s = SESSIONS[wildcards.session]
+    return shlex.join(["--tau", str(s["lyapunov"]["tau"]), *_options(s["train"])])
 
 
 def evaluate_args(wildcards):
     """`neurodsr evaluate` options of a session, shell-quoted."""
-    ev = SESSIONS[wildcards.session]["evaluate"]
-    return shlex.join(
-        [
-            "--n-pred",
-            str(ev["n_pred"]),
-            "--vpt-threshold",
-            str(ev["vpt_threshold"]),
-            "--vpt-horizon",
-            str(ev["vpt_horizon"]),
-            "--spectrum-steps",
-            str(ev["spectrum_steps"]),
-        ]
-    )
+    return shlex.join(_options(SESSIONS[wildcards.session]["evaluate"]))
 
 
 def train_runtime(wildcards):
@@ -293,9 +280,9 @@ def demo_options():
 
 def all_targets():
     """Every session's report and the index over all sessions."""
-    return [f"results/{s}/report.html" for s in session_names()] + [
-        "results/index.html",
-        "results/summary.csv",
+    return expand(out("report"), session=session_names()) + [
+        f"{RESULTS}/index.html",
+        f"{RESULTS}/summary.csv",
     ]
 
 

@@ -1,26 +1,24 @@
-# Data against the fitted model: free runs, n-step predictions, the model's Lyapunov spectrum,
-# the metrics (best seed by validation; median and IQR over seeds).
+# Data against the fitted model: free runs, scores, n-step predictions, the model's Lyapunov
+# spectrum (best seed by validation; median and IQR over seeds). The only stage that scores.
 
 
 rule evaluate:
     input:
-        data="results/{session}/preprocessed.nc",
-        lyapunov="results/{session}/lyapunov.json",
-        fit="results/{session}/models/fit.nc",
-        weights="results/{session}/models/fit.pt",
+        data=rules.preprocess.output.data,
+        lyapunov=rules.lyapunov.output.json,
+        weights=rules.train.output.weights,
+        summary=rules.train.output.summary,
     output:
-        reconstruction="results/{session}/reconstruction.nc",
+        reconstruction=out("reconstruction"),
         metrics=report(
-            "results/{session}/metrics.json",
+            out("metrics"),
             caption="../report/metrics.rst",
             category="Metrics",
             subcategory="{session}",
             labels={"session": "{session}", "file": "metrics.json"},
         ),
-        train_log="results/{session}/models/log.json",
-        config="results/{session}/models/config.json",
     log:
-        "results/{session}/logs/evaluate.log",
+        stage_log("evaluate"),
     conda:
         "../../envs/neurodsr.yaml"
     threads: threads("evaluate")
@@ -29,5 +27,6 @@ rule evaluate:
         runtime=30,
     params:
         args=evaluate_args,
+        session_dir=lambda wildcards: f"{RESULTS}/{wildcards.session}",
     shell:
-        "neurodsr evaluate results/{wildcards.session:q} {params.args} > {log:q} 2>&1"
+        "neurodsr evaluate {params.session_dir:q} {params.args} > {log:q} 2>&1"

@@ -5,9 +5,9 @@ rule ingest:
     input:
         session_path,
     output:
-        "results/{session}/recording.nc",
+        out("recording"),
     log:
-        "results/{session}/logs/ingest.log",
+        stage_log("ingest"),
     conda:
         "../../envs/neurodsr.yaml"
     threads: 1

@@ -3,12 +3,12 @@
 
 rule lyapunov:
     input:
-        "results/{session}/preprocessed.nc",
+        rules.preprocess.output.data,
     output:
-        nc="results/{session}/lyapunov.nc",
-        json="results/{session}/lyapunov.json",
+        nc=out("lyapunov"),
+        json=out("lyapunov_json"),
     log:
-        "results/{session}/logs/lyapunov.log",
+        stage_log("lyapunov"),
     conda:
         "../../envs/neurodsr.yaml"
     threads: threads("lyapunov")

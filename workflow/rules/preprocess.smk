@@ -4,12 +4,12 @@
 
 rule preprocess:
     input:
-        "results/{session}/recording.nc",
+        rules.ingest.output[0],
     output:
-        data="results/{session}/preprocessed.nc",
-        options="results/{session}/preprocess.json",
+        data=out("preprocessed"),
+        options=out("preprocess_options"),
     log:
-        "results/{session}/logs/preprocess.log",
+        stage_log("preprocess"),
     conda:
         "../../envs/neurodsr.yaml"
     threads: 1

@@ -3,28 +3,31 @@
 
 rule report:
     input:
-        recording="results/{session}/recording.nc",
-        preprocessed="results/{session}/preprocessed.nc",
-        lyapunov="results/{session}/lyapunov.nc",
-        lyapunov_json="results/{session}/lyapunov.json",
-        reconstruction="results/{session}/reconstruction.nc",
-        metrics="results/{session}/metrics.json",
-        train_log="results/{session}/models/log.json",
+        recording=rules.ingest.output[0],
+        preprocessed=rules.preprocess.output.data,
+        lyapunov=rules.lyapunov.output.nc,
+        lyapunov_json=rules.lyapunov.output.json,
+        fit_summary=rules.train.output.summary,
+        train_log=rules.train.output.train_log,
+        reconstruction=rules.evaluate.output.reconstruction,
+        metrics=rules.evaluate.output.metrics,
     output:
         report(
-            "results/{session}/report.html",
+            out("report"),
             caption="../report/session.rst",
             category="Sessions",
             subcategory="{session}",
             labels={"session": "{session}", "file": "report.html"},
         ),
     log:
-        "results/{session}/logs/report.log",
+        stage_log("report"),
     conda:
         "../../envs/neurodsr.yaml"
     threads: 1
     resources:
         mem_mb=lambda wildcards: mem("report"),
         runtime=15,
+    params:
+        session_dir=lambda wildcards: f"{RESULTS}/{wildcards.session}",
     shell:
-        "neurodsr report results/{wildcards.session:q} --out {output:q} > {log:q} 2>&1"
+        "neurodsr report {params.session_dir:q} --out {output:q} > {log:q} 2>&1"

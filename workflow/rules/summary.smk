@@ -5,22 +5,22 @@
 
 rule summary:
     input:
-        expand("results/{session}/report.html", session=session_names()),
+        expand(rules.report.output[0], session=session_names()),
     output:
         html=report(
-            "results/index.html",
+            f"{RESULTS}/index.html",
             caption="../report/index.rst",
             category="Summary",
             labels={"file": "index.html"},
         ),
         csv=report(
-            "results/summary.csv",
+            f"{RESULTS}/summary.csv",
             caption="../report/summary.rst",
             category="Summary",
             labels={"file": "summary.csv"},
         ),
     log:
-        "results/logs/summary.log",
+        f"{RESULTS}/logs/summary.log",
     conda:
         "../../envs/neurodsr.yaml"
     threads: 1
@@ -29,6 +29,7 @@ rule summary:
         runtime=10,
     params:
         sessions=session_names(),
+        results=lambda wildcards, output: Path(output.html).parent,
     shell:
-        "neurodsr summary {params.sessions:q} --results results --html {output.html:q} "
+        "neurodsr summary {params.sessions:q} --results {params.results:q} --html {output.html:q} "
         "--csv {output.csv:q} > {log:q} 2>&1"

@@ -1,20 +1,22 @@
 # Train forced RNNs on a session, all seeds together as one batched ensemble (one job).
 #
-# Checkpoints go to models/checkpoints/ (not a declared output, so Snakemake keeps it when a job
-# is interrupted): a rerun resumes from it. inputs.txt there fingerprints the data and the
-# settings; a checkpoint from other data or settings is discarded instead of resumed.
+# fit reads tau from lyapunov.json (with lyapunov.tau: auto) and writes the weights, the fit
+# summary (how it was trained, where tau came from) and the training log. Checkpoints go to
+# models/checkpoints/ (not a declared output, so Snakemake keeps it when a job is interrupted):
+# a rerun resumes from it when the model, the settings and the data are the same (the trainer
+# checks; anything else starts afresh).
 
 
 rule train:
     input:
-        data="results/{session}/preprocessed.nc",
-        lyapunov="results/{session}/lyapunov.json",
+        data=rules.preprocess.output.data,
+        lyapunov=rules.lyapunov.output.json,
     output:
-        fit="results/{session}/models/fit.nc",
-        weights="results/{session}/models/fit.pt",
-        metrics="results/{session}/models/fit.json",
+        weights=out("weights"),
+        summary=out("fit_summary"),
+        train_log=out("train_log"),
     log:
-        "results/{session}/logs/train.log",
+        stage_log("train"),
     conda:
         "../../envs/neurodsr.yaml"
     threads: threads("train")
@@ -23,23 +25,9 @@ rule train:
         runtime=train_runtime,
         gpu=config["resources"]["gpus"],
     params:
-        tau=tau_arg,
         args=train_args,
-        fingerprint=train_fingerprint,
-        checkpoints=lambda wildcards: f"results/{wildcards.session}/models/checkpoints",
+        checkpoints=lambda wildcards: out("checkpoints").format(session=wildcards.session),
     shell:
-        """
-        ckpt={params.checkpoints:q}
-        stamp="$(cksum < {input.data:q}) {params.fingerprint}"
-        echo "train {wildcards.session}: tau {params.tau}, checkpoints in $ckpt" > {log:q}
-        if [ -f "$ckpt/inputs.txt" ] && [ "$(cat "$ckpt/inputs.txt")" != "$stamp" ]; then
-            echo "the checkpoint is from other data or settings: starting afresh" >> {log:q}
-            rm -rf "$ckpt"
-        fi
-        mkdir -p "$ckpt"
-        echo "$stamp" > "$ckpt/inputs.txt"
-        neurodsr fit {input.data:q} --tau {params.tau} {params.args} --threads {threads} \
-            --checkpoint-dir "$ckpt" --no-progress --out {output.fit:q} --weights {output.weights:q} \
-            > {output.metrics:q}.tmp 2>> {log:q}
-        mv {output.metrics:q}.tmp {output.metrics:q}
-        """
+        "neurodsr fit {input.data:q} --lyapunov {input.lyapunov:q} {params.args} "
+        "--threads {threads} --checkpoint-dir {params.checkpoints:q} --no-progress "
+        "--weights {output.weights:q} > {log:q} 2>&1"
