@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from neurodsr import fit
+from neurodsr.api import train_fit
 from neurodsr.dynamics.systems import LORENZ63_SPECTRUM, lorenz63
 from neurodsr.metrics.evaluate import evaluate
 
@@ -50,7 +50,7 @@ def main() -> None:
     x, ref = (x - mu) / sd, (ref - mu) / sd
 
     t0 = time.perf_counter()
-    result = fit(
+    result = train_fit(
         x,
         0.01,
         tau=args.tau,
@@ -68,7 +68,7 @@ def main() -> None:
         progress=False,
     )
     train_s = time.perf_counter() - t0
-    ev = evaluate(result.model, result.normalise(ref), n_generate=args.n_ref, n_pe=20)
+    ev = evaluate(result.model, result.normalise(ref), n_generate=args.n_ref, n_pred=20)
     total_s = time.perf_counter() - t0
     print(f"{'seed':>6} {'D_stsp':>8} {'D_H':>7} {'PE(20)':>8} {'outside':>8}")
     for m in ev.metrics:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neurodsr import fit
+from neurodsr.api import train_fit
 from neurodsr.dynamics.systems import LORENZ63_SPECTRUM, ROESSLER_LAMBDA_MAX, lorenz63, roessler
 from neurodsr.errors import TrainingError
 from neurodsr.metrics.evaluate import evaluate
@@ -138,7 +138,7 @@ def main() -> None:
         m, h = SIZES[model]
         t0 = time.perf_counter()
         try:
-            res = fit(
+            res = train_fit(
                 x,
                 dt,
                 tau=cfg["tau"],
@@ -152,8 +152,6 @@ def main() -> None:
                 epochs=args.epochs,
                 max_minutes=args.cap_min,
                 n_train=args.n_train,
-                n_generate=200,
-                model_spectrum=False,
                 seq_len=args.seq_len,
                 batch_size=args.batch_size,
                 lr=args.lr,
@@ -186,7 +184,7 @@ def main() -> None:
                     )
             continue
         train_s = time.perf_counter() - t0
-        ev = evaluate(res.model, res.normalise(ref), n_generate=args.n_ref, n_pe=20)
+        ev = evaluate(res.model, res.normalise(ref), n_generate=args.n_ref, n_pred=20)
         with out.open("a") as f:
             for mt in ev.metrics:
                 rec = {

@@ -25,6 +25,10 @@ report.html             ``neurodsr report``                   (people)
 logs/{stage}.log        every rule                            summary (failures)
 ======================= ===================================== ==============================
 
+Over all sessions (:data:`INDEX_FILES`): ``results/index.html`` and ``results/summary.csv``,
+written by ``neurodsr summary`` from every session's metrics.json, fit.json, lyapunov.json and
+logs (:func:`summarize_sessions`).
+
 Attributes of NetCDF files are written by :func:`neurodsr.provenance.netcdf_safe` (lists and
 dicts as JSON strings, None as ``"none"``, bools as ints) and read back by :func:`decode_attrs`,
 the one decoder.
@@ -44,6 +48,7 @@ from typing import Any
 
 __all__ = [
     "FILES",
+    "INDEX_FILES",
     "STAGES",
     "FitSummary",
     "LyapunovSummary",
@@ -71,6 +76,9 @@ FILES: dict[str, str] = {
     "report": "report.html",
     "logs": "logs",
 }
+
+#: name -> path inside ``results/``: the files over all sessions (``neurodsr summary``).
+INDEX_FILES: dict[str, str] = {"index": "index.html", "summary_csv": "summary.csv"}
 
 #: The per-session stages in order, with the file each one writes last (see FILES).
 STAGES: tuple[tuple[str, str], ...] = (

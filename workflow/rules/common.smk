@@ -31,7 +31,8 @@ def _load_session_module():
     return loaded
 
 
-FILES = _load_session_module().FILES
+_SESSION = _load_session_module()
+FILES, INDEX_FILES = _SESSION.FILES, _SESSION.INDEX_FILES
 RESULTS = "results"
 
 
@@ -281,8 +282,8 @@ def demo_options():
 def all_targets():
     """Every session's report and the index over all sessions."""
     return expand(out("report"), session=session_names()) + [
-        f"{RESULTS}/index.html",
-        f"{RESULTS}/summary.csv",
+        f"{RESULTS}/{INDEX_FILES['index']}",
+        f"{RESULTS}/{INDEX_FILES['summary_csv']}",
     ]
 
 
@@ -300,9 +301,11 @@ def write_index_after_failure():
     """onerror: write results/index.html and summary.csv from what exists, so that the index
     shows which sessions failed, at which stage and why (their logs stay in results/*/logs)."""
     sessions = " ".join(shlex.quote(s) for s in session_names())
-    Path("results/logs").mkdir(parents=True, exist_ok=True)
+    Path(RESULTS, "logs").mkdir(parents=True, exist_ok=True)
     try:
-        shell(f"neurodsr summary {sessions} --results results > results/logs/summary.log 2>&1")
+        shell(
+            f"neurodsr summary {sessions} --results {RESULTS} " f"> {RESULTS}/logs/summary.log 2>&1"
+        )
     except Exception as err:
         print(
             f"could not write results/index.html after the failure ({err}); run "

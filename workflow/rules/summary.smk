@@ -8,13 +8,13 @@ rule summary:
         expand(rules.report.output[0], session=session_names()),
     output:
         html=report(
-            f"{RESULTS}/index.html",
+            f"{RESULTS}/{INDEX_FILES['index']}",
             caption="../report/index.rst",
             category="Summary",
             labels={"file": "index.html"},
         ),
         csv=report(
-            f"{RESULTS}/summary.csv",
+            f"{RESULTS}/{INDEX_FILES['summary_csv']}",
             caption="../report/summary.rst",
             category="Summary",
             labels={"file": "summary.csv"},

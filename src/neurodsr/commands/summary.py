@@ -37,11 +37,13 @@ def run(args: argparse.Namespace) -> int:
 
     from neurodsr.errors import InputError
     from neurodsr.report import write_index
+    from neurodsr.session import SessionLayout
 
     results = Path(args.results)
     sessions = list(args.sessions)
     if not sessions:
-        sessions = sorted(p.name for p in results.glob("*") if (p / "logs").is_dir())
+        found = (p.name for p in results.glob("*") if p.is_dir())
+        sessions = sorted(s for s in found if SessionLayout(results, s).logs.is_dir())
     if not sessions:
         raise InputError(
             "no sessions found", file=results, hint="name them, or run the pipeline first"

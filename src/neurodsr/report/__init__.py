@@ -508,8 +508,9 @@ def write_session_report(
 ) -> Path:
     """Write ``report.html`` of a session (default inside its folder) atomically."""
     from neurodsr.fileio import atomic_path
+    from neurodsr.session import SessionLayout
 
-    out = Path(out) if out is not None else Path(session_dir) / "report.html"
+    out = Path(out) if out is not None else SessionLayout.of(session_dir).report
     text = session_report_html(session_dir)
     with atomic_path(out, suffix=".html") as tmp:
         tmp.write_text(text, encoding="utf-8")
@@ -617,11 +618,11 @@ def write_index(
 ) -> list[dict[str, Any]]:
     """Write results/index.html and results/summary.csv (atomically); return the rows."""
     from neurodsr.fileio import atomic_path
-    from neurodsr.session import summarize_sessions
+    from neurodsr.session import INDEX_FILES, summarize_sessions
 
     rows = summarize_sessions(results, sessions)
-    html_out = Path(html_out) if html_out else Path(results) / "index.html"
-    csv_out = Path(csv_out) if csv_out else Path(results) / "summary.csv"
+    html_out = Path(html_out) if html_out else Path(results) / INDEX_FILES["index"]
+    csv_out = Path(csv_out) if csv_out else Path(results) / INDEX_FILES["summary_csv"]
     with atomic_path(html_out, suffix=".html") as tmp:
         tmp.write_text(index_html(rows), encoding="utf-8")
     with atomic_path(csv_out, suffix=".csv") as tmp:
