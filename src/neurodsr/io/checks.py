@@ -43,8 +43,7 @@ def _truncated(
         f"truncated {what}: {problem}",
         file=path,
         session=session,
-        hint="re-copy or re-export the recording; to read what is there, pass "
-        "--allow-truncated",
+        hint="re-copy or re-export the recording; to read what is there, pass --allow-truncated",
     )
 
 
@@ -130,8 +129,7 @@ def check_brainvision_length(
                     last = max(last, int(m.group(1)))  # 1-based sample position
         if last > n:
             _truncated(
-                f"{data.name} holds {n} samples but {marker.name} has a marker at sample "
-                f"{last}",
+                f"{data.name} holds {n} samples but {marker.name} has a marker at sample {last}",
                 data,
                 allow_truncated,
                 session,

@@ -22,7 +22,13 @@ from fractions import Fraction
 import numpy as np
 from scipy.signal import firwin, resample_poly
 
-__all__ = ["DEFAULT_CHUNK_VALUES", "LARGE_READ_BYTES", "read_decimated", "resample_factors", "target_rate"]
+__all__ = [
+    "DEFAULT_CHUNK_VALUES",
+    "LARGE_READ_BYTES",
+    "read_decimated",
+    "resample_factors",
+    "target_rate",
+]
 
 #: Values (samples x channels) read per chunk: 4 M values = 16 MB as float32.
 DEFAULT_CHUNK_VALUES = 4_000_000

@@ -152,10 +152,9 @@ def read_mne(
                 f"truncated file: {msg}",
                 file=path,
                 session=session,
-                hint="re-export or re-copy the file; to read what is there, pass "
-                "--allow-truncated",
+                hint="re-export or re-copy the file; to read what is there, pass --allow-truncated",
             )
-        if "maxshield" in msg.lower():
+        if "internal active shielding" in msg.lower():
             warnings.warn(
                 f"{path.name}: reading MaxShield data that has not been Maxfiltered "
                 "(--allow-maxshield); it is distorted until Maxfilter/SSS is applied",
