@@ -32,8 +32,8 @@ __all__ = [
     "SpikeUnit",
     "check_amplitudes",
     "fill_short_gaps",
-    "nonfinite_edges",
     "make_recording",
+    "nonfinite_edges",
     "validate_recording",
 ]
 

@@ -115,7 +115,9 @@ def load_plain_npy(path: str | os.PathLike[str]) -> Any:
     except UnsafeContentError:
         raise
     except Exception as err:  # a truncated or malformed pickle
-        raise ValueError(f"cannot unpickle the object payload ({type(err).__name__}: {err})")
+        raise ValueError(
+            f"cannot unpickle the object payload ({type(err).__name__}: {err})"
+        ) from err
     if not isinstance(arr, np.ndarray):
         raise UnsafeContentError(f"holds an object of type {type(arr).__name__}, not an array")
     _check_plain(arr)
