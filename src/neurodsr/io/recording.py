@@ -63,6 +63,7 @@ def fill_short_gaps(
     max_gap_s: float = DEFAULT_MAX_GAP_S,
     file: str | os.PathLike[str] | None = None,
     session: str | None = None,
+    start_time: float = 0.0,
 ) -> np.ndarray:
     """Linearly interpolate short runs of NaN/Inf in ``signal`` (time, channel); refuse long ones.
 
@@ -71,6 +72,8 @@ def fill_short_gaps(
     signal : array (time, channel)
     sampling_rate : float
         Hz; converts ``max_gap_s`` into samples (at least one sample is always allowed).
+    start_time : float
+        s, time of the first row (for the times named in messages).
     max_gap_s : float
         Longest run of non-finite samples, in seconds, that is interpolated (with a warning).
         Runs touching the first or last sample are refused here (nothing to interpolate
@@ -116,7 +119,7 @@ def fill_short_gaps(
         too_long = at_edge | (lengths > max_gap)
         if too_long.any():
             i = int(np.flatnonzero(too_long)[np.argmax(lengths[too_long])])
-            t0 = starts[i] / sampling_rate if sampling_rate > 0 else starts[i]
+            t0 = start_time + (starts[i] / sampling_rate if sampling_rate > 0 else starts[i])
             where = (
                 " at the start of the recording"
                 if starts[i] == 0
@@ -343,6 +346,7 @@ def make_recording(
             max_gap_s=max_gap_s,
             file=source,
             session=session,
+            start_time=start_time,
         )
         check_amplitudes(signal, units, channel_names, file=source, session=session)
         time = start_time + np.arange(n, dtype=np.float64) / float(sampling_rate)
@@ -361,6 +365,7 @@ def make_recording(
                 max_gap_s=max_gap_s,
                 file=source,
                 session=session,
+                start_time=start_time,
             )
             data_vars["neuropil"] = (
                 ("time", "channel"),

@@ -142,6 +142,7 @@ def preprocess(
             max_gap_s=cfg.max_gap_s,
             file=file,
             session=session,
+            start_time=float(recording["time"].values[0]) if recording.sizes["time"] else 0.0,
         )
         time = np.asarray(recording["time"].values, dtype=np.float64)
         units = str(recording["signal"].attrs.get("units", "a.u."))
