@@ -133,3 +133,32 @@ def test_nan_edges_in_a_recording_file_are_cut_in_preprocess():
         pre = preprocess(rec, {"l_freq": None, "line_freq": None})
     assert json.loads(pre.attrs["steps"])["trimmed_nonfinite_s"] == [0.03, 0.02]
     assert pre.sizes["time"] == 2995 and float(pre.time.values[0]) == pytest.approx(0.03)
+
+
+def test_railed_channels_in_the_log_and_preprocess_json(tmp_path, caplog):
+    import logging
+
+    from neurodsr.cli import main
+    from neurodsr.fileio import write_dataset
+
+    path, _ = _nihon_kohden_edf(tmp_path / "nk.edf", seconds=30)
+    write_dataset(read_recording(path), tmp_path / "recording.nc")
+    options = tmp_path / "preprocess.json"
+    options.write_text(json.dumps({"preprocess": {"l_freq": 1.0}}))
+    with caplog.at_level(logging.WARNING, logger="neurodsr.preprocess"):
+        code = main(
+            [
+                "preprocess",
+                str(tmp_path / "recording.nc"),
+                "--config",
+                str(options),
+                "--out",
+                str(tmp_path / "pre.nc"),
+            ]
+        )
+    assert code == 0
+    assert "EEG A1: railed" in caplog.text and "EEG A2: railed" in caplog.text
+    saved = json.loads(options.read_text())
+    assert saved["preprocess"] == {"l_freq": 1.0}
+    assert [d["channel"] for d in saved["dropped_channels"]] == ["EEG A1", "EEG A2"]
+    assert saved["steps"]["reference"] == "average"

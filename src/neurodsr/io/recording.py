@@ -303,7 +303,7 @@ def make_recording(
                 "the sampling rate of the signal is unknown",
                 file=source,
                 session=session,
-                hint="give it with sampling_rate= (CLI: --sampling-rate HZ)",
+                hint="give it with --sampling-rate HZ",
             )
         n, n_ch = signal.shape
         if channel_names is None:

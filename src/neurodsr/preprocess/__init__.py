@@ -12,6 +12,7 @@ the first ``n_train`` rows the training part; ``mean(channel)``, ``std(channel)`
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,8 @@ from neurodsr.preprocess.common import (
 )
 from neurodsr.preprocess.config import PreprocessConfig, load_config
 from neurodsr.provenance import provenance_attrs
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "PreprocessConfig",
@@ -173,6 +176,13 @@ def preprocess(
             values, time, channels, dropped, dt, units = _calcium(
                 recording, values, time, names, fs, units, cfg, steps, file, session
             )
+    if dropped:
+        log.warning(
+            "dropped %d channel(s): %s%s",
+            len(dropped),
+            "; ".join(f"{d['channel']}: {d['reason']}" for d in dropped[:20]),
+            " ..." if len(dropped) > 20 else "",
+        )
     pre = fit_transform(
         values,
         time,
