@@ -29,7 +29,11 @@ def _nihon_kohden_edf(path, seed=0, fs=200, seconds=60):
     eeg = rng.normal(0, 1, (n, 8)) * amp + 20 * np.sin(2 * np.pi * 9 * t)[:, None]
     signals = [
         edfio.EdfSignal(
-            eeg[:, i], fs, label=f"EEG {name}", physical_dimension="uV", physical_range=(-3200, 3200)
+            eeg[:, i],
+            fs,
+            label=f"EEG {name}",
+            physical_dimension="uV",
+            physical_range=(-3200, 3200),
         )
         for i, name in enumerate(["Fp1", "Fp2", "C3", "C4", "O1", "O2", "T3", "T4"])
     ]
