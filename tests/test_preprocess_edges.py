@@ -54,7 +54,7 @@ def _nihon_kohden_edf(path, seed=0, fs=200, seconds=60):
 
 
 def test_railed_reference_channels_are_dropped_before_average_reference(tmp_path):
-    path, eeg = _nihon_kohden_edf(tmp_path / "nk.edf")
+    path, _ = _nihon_kohden_edf(tmp_path / "nk.edf")
     rec = read_recording(path)
     x = rec.signal.values.astype(np.float64)
     names = list(rec.channel.values)
@@ -106,7 +106,7 @@ def test_end_of_test_part_has_no_filter_edge_artefact():
         pre = preprocess(rec, cfg)
         return pre, inverse_transform(pre.x.values, pre), pre.time.values
 
-    full, full_uv, full_t = pre_of(x)
+    _, full_uv, full_t = pre_of(x)
     part, part_uv, part_t = pre_of(x[:30000])
     # the test part of the shorter recording ends where the longer one has real data on both
     # sides: the filtered values there must be what the longer recording gives

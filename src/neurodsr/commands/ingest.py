@@ -34,9 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--format",
         default="auto",
-        help="auto (default), a neo IO class name (NixIO, NWBIO, OpenEphysBinaryIO, PhyIO, "
-        "BrainVisionIO, ...), mne, edf, brainvision, fif, eeglab, suite2p, caiman, nwb-ophys, "
-        "npy, csv, nc",
+        help="auto (default: by extension / folder content), a neo IO class name (NixIO, "
+        "NWBIO, OpenEphysBinaryIO, PhyIO, BrainVisionIO, ...), mne, edf, brainvision, fif, "
+        "eeglab, suite2p, caiman, nwb (pynwb ecephys), nwb-ophys, npy, csv, txt, nc",
     )
     p.add_argument("--modality", choices=("spikes", "continuous", "calcium"), default=None)
     p.add_argument(

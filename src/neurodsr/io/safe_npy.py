@@ -6,7 +6,8 @@ importable function (a ``__reduce__`` returning ``(os.system, ("...",))``): a cr
 would run code on ingest. No library reads the object payload of a ``.npy`` file safely, so it
 is done here with the standard library's documented remedy ("Restricting Globals" in the
 :mod:`pickle` docs): an :class:`pickle.Unpickler` whose ``find_class`` only hands out the few
-numpy callables that rebuild arrays, dtypes and scalars. Everything else a pickle can build
+numpy callables that rebuild arrays, dtypes and scalars (and pathlib's path classes, which
+suite2p may store). Everything else a pickle can build
 without globals is plain data (dict, list, tuple, str, bytes, int, float, bool, None). After
 loading, the object is checked once more to be such plain data (with numpy arrays of numbers,
 strings or bools, and numpy scalars).
@@ -17,7 +18,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,8 @@ _ALLOWED = {
     for mod in ("numpy.core.multiarray", "numpy._core.multiarray")
     for name in ("_reconstruct", "scalar")
 } | {("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict")}
+#: Paths as suite2p may store them (constructing a path object does no I/O).
+_PATHS = {("pathlib", n) for n in ("PosixPath", "WindowsPath", "PurePosixPath", "PureWindowsPath")}
 
 
 class UnsafeContentError(ValueError):
@@ -38,7 +41,7 @@ class UnsafeContentError(ValueError):
 
 class _PlainUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _ALLOWED:
+        if (module, name) in _ALLOWED or (module, name) in _PATHS:
             return super().find_class(module, name)
         if module.startswith("numpy") and name.endswith("DType"):  # numpy >= 1.25 dtype classes
             return super().find_class(module, name)
@@ -54,6 +57,8 @@ def _check_plain(obj: Any, depth: int = 0) -> None:
     if obj is None or isinstance(obj, bool | int | float | complex | str | bytes | np.generic):
         if isinstance(obj, np.generic) and obj.dtype.kind == "O":
             raise UnsafeContentError("holds a numpy object scalar")
+        return
+    if isinstance(obj, PurePath):
         return
     if isinstance(obj, dict):
         for k, v in obj.items():
