@@ -153,9 +153,13 @@ def fill_short_gaps(
 def nonfinite_edges(signal: np.ndarray) -> tuple[int, int]:
     """Rows ``[start, stop)`` of ``signal`` (time, channel) without its leading and trailing
     rows that hold a NaN/Inf in any channel (``(0, n)`` when the edges are finite)."""
-    good_rows = np.isfinite(signal).all(axis=1)
+    n = signal.shape[0]
+    step = max(1, 4_000_000 // max(signal.shape[1], 1))  # bounded temporaries on long reads
+    good_rows = np.empty(n, dtype=bool)
+    for a in range(0, n, step):
+        good_rows[a : a + step] = np.isfinite(signal[a : a + step]).all(axis=1)
     if good_rows.all():
-        return 0, signal.shape[0]
+        return 0, n
     idx = np.flatnonzero(good_rows)
     if idx.size == 0:
         return 0, 0
