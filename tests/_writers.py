@@ -28,12 +28,15 @@ __all__ = [
     "write_caiman",
     "write_edf",
     "write_eeglab",
+    "write_fif_elekta",
     "write_neo_nix",
     "write_neo_nwb",
+    "write_nwb_ecephys",
     "write_nwb_ophys",
     "write_openephys_binary",
     "write_phy",
     "write_suite2p",
+    "write_suite2p_planes",
 ]
 
 
@@ -113,15 +116,19 @@ def write_brainvision(
     *,
     resolution: float = 0.1,
     by_hand: bool = False,
+    ch_types: Sequence[str] | str = "eeg",
+    markers_s: Sequence[float] = (),
 ) -> Path:
     """Write ``data_uv`` (time, channels), in microvolts, as BrainVision .vhdr/.vmrk/.eeg.
 
-    With ``mne.export.export_raw`` (pybv) when installed; else by hand (INT_16, ``resolution``
-    uV per bit).
+    With ``mne.export.export_raw`` (pybv) when installed, with MNE channel types ``ch_types``
+    (pybv writes misc channels with unit "n/a", as BrainVision Recorder does for AUX inputs)
+    and stimulus markers at ``markers_s`` (s); else by hand (INT_16, ``resolution`` uV per
+    bit, EEG only).
     """
     vhdr = Path(vhdr)
     if not by_hand and _has("pybv"):
-        _export(vhdr, data_uv, sfreq, ch_names, "BrainVision")
+        _export(vhdr, data_uv, sfreq, ch_names, "BrainVision", ch_types, markers_s)
         return vhdr
     eeg, vmrk = vhdr.with_suffix(".eeg"), vhdr.with_suffix(".vmrk")
     raw = np.clip(np.round(np.asarray(data_uv) / resolution), -32768, 32767).astype("<i2")
@@ -157,13 +164,28 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def _export(path: Path, data_uv: np.ndarray, sfreq: float, ch_names: Sequence[str], fmt: str):
+def _export(
+    path: Path,
+    data_uv: np.ndarray,
+    sfreq: float,
+    ch_names: Sequence[str],
+    fmt: str,
+    ch_types: Sequence[str] | str = "eeg",
+    markers_s: Sequence[float] = (),
+    **kwargs: object,
+):
     import mne
 
-    info = mne.create_info(list(ch_names), float(sfreq), "eeg")
+    info = mne.create_info(list(ch_names), float(sfreq), ch_types)
     info.set_meas_date(dt.datetime(2024, 1, 1, 12, tzinfo=dt.UTC))
     raw = mne.io.RawArray(np.asarray(data_uv, dtype=np.float64).T * 1e-6, info, verbose="error")
-    mne.export.export_raw(path, raw, fmt=fmt, overwrite=True, verbose="error")
+    if len(markers_s):
+        raw.set_annotations(
+            mne.Annotations(
+                list(markers_s), [0.0] * len(markers_s), ["Stimulus/S  1"] * len(markers_s)
+            )
+        )
+    mne.export.export_raw(path, raw, fmt=fmt, overwrite=True, verbose="error", **kwargs)
 
 
 def write_openephys_binary(
@@ -176,12 +198,17 @@ def write_openephys_binary(
     n_samples: int | None = None,
     first_sample: int = 0,
     chunk: int = 1_000_000,
+    n_adc: int = 0,
 ) -> Path:
     """Write an OpenEphys binary recording (one continuous stream) under ``root``.
 
     ``data`` is an int16 array (time, channels) or a function ``(start, stop) -> int16 array``
     (then ``n_samples`` is required), so that large files are written chunk by chunk through a
     ``np.memmap`` without holding the whole recording in memory. Returns the recording folder.
+
+    With ``n_adc`` > 0 the last ``n_adc`` columns of ``data`` are the acquisition board's ADC
+    inputs, written as the GUI does: channels ``ADC1..`` in the same stream, ``units`` "V"
+    and ``bit_volts`` 0.00015258789 (10 V / 2**16).
     """
     rec = Path(root) / "Record Node 101" / "experiment1" / "recording1"
     stream = "Acquisition_Board-100.Rhythm Data"
@@ -228,7 +255,18 @@ def write_openephys_binary(
                         "bit_volts": bit_volts,
                         "units": "uV",
                     }
-                    for name in ch_names
+                    for name in ch_names[: n_ch - n_adc]
+                ]
+                + [
+                    {
+                        "channel_name": f"ADC{i + 1}",
+                        "description": "ADC data channel",
+                        "identifier": "genericdata.continuous",
+                        "history": "Acquisition Board",
+                        "bit_volts": 0.00015258789,
+                        "units": "V",
+                    }
+                    for i in range(n_adc)
                 ],
             }
         ],
@@ -245,15 +283,26 @@ def write_phy(
     clusters: np.ndarray,
     sfreq: float,
     groups: dict[int, str] | None = None,
+    column: bool = True,
 ) -> Path:
     """Write a Phy/Kilosort output folder: spike_times.npy (samples), spike_clusters.npy,
-    spike_templates.npy, params.py and cluster_group.tsv."""
+    spike_templates.npy, amplitudes.npy, params.py and cluster_group.tsv.
+
+    ``column=True``: every per-spike array as a (n, 1) column, as Kilosort 1-3 (MATLAB
+    writeNPY) write them; ``False``: flat (n,) arrays (Kilosort 4, phy's own saves).
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     order = np.argsort(spike_samples, kind="stable")
-    np.save(folder / "spike_times.npy", np.asarray(spike_samples, dtype=np.uint64)[order, None])
-    np.save(folder / "spike_clusters.npy", np.asarray(clusters, dtype=np.int32)[order])
-    np.save(folder / "spike_templates.npy", np.asarray(clusters, dtype=np.int32)[order, None])
+
+    def shape(a: np.ndarray) -> np.ndarray:
+        return a[:, None] if column else a
+
+    amps = np.linspace(10.0, 20.0, len(order))
+    np.save(folder / "spike_times.npy", shape(np.asarray(spike_samples, dtype=np.uint64)[order]))
+    np.save(folder / "spike_clusters.npy", shape(np.asarray(clusters, dtype=np.int32)[order]))
+    np.save(folder / "spike_templates.npy", shape(np.asarray(clusters, dtype=np.uint32)[order]))
+    np.save(folder / "amplitudes.npy", shape(amps))
     (folder / "params.py").write_text(
         "dat_path = 'recording.dat'\nn_channels_dat = 4\ndtype = 'int16'\noffset = 0\n"
         f"sample_rate = {float(sfreq)}\nhp_filtered = True\n"
@@ -271,16 +320,74 @@ def write_suite2p(
     Fneu: np.ndarray,
     iscell: np.ndarray,
     fs: float,
+    **ops_extra: object,
 ) -> Path:
-    """Write a suite2p plane folder: F.npy, Fneu.npy (ROIs, frames), iscell.npy, ops.npy."""
+    """Write a suite2p plane folder: F.npy, Fneu.npy (ROIs, frames), iscell.npy, spks.npy,
+    stat.npy and ops.npy, the latter a pickled dict with the kinds of entries suite2p writes
+    (numbers, strings, lists, nested dicts, numpy arrays and scalars), plus ``ops_extra``."""
     plane = Path(plane)
     plane.mkdir(parents=True, exist_ok=True)
-    np.save(plane / "F.npy", np.asarray(F, dtype=np.float32))
+    F = np.asarray(F, dtype=np.float32)
+    np.save(plane / "F.npy", F)
     np.save(plane / "Fneu.npy", np.asarray(Fneu, dtype=np.float32))
+    np.save(plane / "spks.npy", np.maximum(np.diff(F, axis=1, prepend=F[:, :1]), 0))
     prob = np.where(iscell, 0.9, 0.1)
     np.save(plane / "iscell.npy", np.stack([np.asarray(iscell, float), prob], axis=1))
-    np.save(plane / "ops.npy", np.array({"fs": float(fs), "nframes": F.shape[1]}, dtype=object))
+    stat = [
+        {"ypix": np.arange(3) + i, "xpix": np.arange(3), "lam": np.ones(3), "med": [i, 1]}
+        for i in range(F.shape[0])
+    ]
+    np.save(plane / "stat.npy", np.array(stat, dtype=object), allow_pickle=True)
+    ops = {
+        "fs": float(fs),
+        "nframes": F.shape[1],
+        "nplanes": 1,
+        "nchannels": 1,
+        "tau": 1.0,
+        "Ly": 32,
+        "Lx": 32,
+        "filelist": ["/data/mouse1/file_00001.tif"],
+        "save_path": str(plane),
+        "meanImg": np.zeros((32, 32), dtype=np.float32),
+        "yrange": np.array([0, 32]),
+        "xoff": np.zeros(F.shape[1], dtype=np.int32),
+        "do_registration": True,
+        "reg_file": str(plane / "data.bin"),
+        "badframes": np.zeros(F.shape[1], dtype=bool),
+        "date_proc": "2024-01-01 12:00:00",
+        "corrXY": np.float64(0.5),
+        "refImg": np.zeros((32, 32), dtype=np.int16),
+        "timing": {"registration": 12.5, "detection": 30.1},
+        **ops_extra,
+    }
+    np.save(plane / "ops.npy", np.array(ops, dtype=object), allow_pickle=True)
     return plane
+
+
+def write_suite2p_planes(
+    root: str | Path,
+    planes: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    fs: float,
+    combined: bool = True,
+) -> Path:
+    """Write a multi-plane suite2p output ``root/suite2p/plane0..`` (each from
+    ``(F, Fneu, iscell)``) and, as suite2p does after the planes, ``combined/`` with every
+    plane's ROIs side by side. ``fs`` is the volume rate (each plane's frame rate). Returns
+    the ``suite2p`` folder."""
+    out = Path(root) / "suite2p"
+    n = len(planes)
+    for k, (F, Fneu, iscell) in enumerate(planes):
+        write_suite2p(out / f"plane{k}", F, Fneu, iscell, fs, nplanes=n, iplane=k)
+    if combined:
+        write_suite2p(
+            out / "combined",
+            np.concatenate([p[0] for p in planes]),
+            np.concatenate([p[1] for p in planes]),
+            np.concatenate([p[2] for p in planes]),
+            fs,
+            nplanes=n,
+        )
+    return out
 
 
 def write_caiman(
@@ -392,11 +499,28 @@ def write_neo_nwb(
 
 
 def write_nwb_ophys(
-    path: str | Path, data: np.ndarray, rate: float, name: str = "Fluorescence"
+    path: str | Path,
+    data: np.ndarray,
+    rate: float,
+    name: str = "Fluorescence",
+    series: dict[str, np.ndarray] | None = None,
+    dff: np.ndarray | None = None,
 ) -> Path:
-    """Write an NWB file with a RoiResponseSeries (frames, ROIs) in processing/ophys with pynwb."""
+    """Write an NWB file with RoiResponseSeries (frames, ROIs) in processing/ophys with pynwb.
+
+    ``series`` (name -> data) puts several RoiResponseSeries in the one Fluorescence
+    container, in that order (as suite2p's NWB export: "Deconvolved", "Fluorescence",
+    "Neuropil"); else ``data`` is its single series "RoiResponseSeries". ``dff`` adds a
+    DfOverF container.
+    """
     from pynwb import NWBHDF5IO, NWBFile
-    from pynwb.ophys import Fluorescence, ImageSegmentation, OpticalChannel, RoiResponseSeries
+    from pynwb.ophys import (
+        DfOverF,
+        Fluorescence,
+        ImageSegmentation,
+        OpticalChannel,
+        RoiResponseSeries,
+    )
 
     nwb = NWBFile(
         session_description="neurodsr ophys test",
@@ -426,16 +550,22 @@ def write_nwb_ophys(
         mask = np.zeros((8, 8))
         mask[i % 8, (i // 8) % 8] = 1
         ps.add_roi(image_mask=mask)
-    region = ps.create_roi_table_region(region=list(range(n_roi)), description="all rois")
-    rrs = RoiResponseSeries(
-        name="RoiResponseSeries",
-        data=np.asarray(data, dtype=np.float32),
-        rois=region,
-        unit="lumens",
-        rate=float(rate),
-        starting_time=0.0,
-    )
-    ophys.add(Fluorescence(name=name, roi_response_series=rrs))
+    series = series or {"RoiResponseSeries": data}
+
+    def rrs(sname: str, values: np.ndarray) -> RoiResponseSeries:
+        region = ps.create_roi_table_region(region=list(range(n_roi)), description="all rois")
+        return RoiResponseSeries(
+            name=sname,
+            data=np.asarray(values, dtype=np.float32),
+            rois=region,
+            unit="lumens",
+            rate=float(rate),
+            starting_time=0.0,
+        )
+
+    ophys.add(Fluorescence(name=name, roi_response_series=[rrs(k, v) for k, v in series.items()]))
+    if dff is not None:
+        ophys.add(DfOverF(name="DfOverF", roi_response_series=[rrs("RoiResponseSeries", dff)]))
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
     return Path(path)
@@ -473,3 +603,132 @@ def write_eeglab(path: str | Path, data_uv: np.ndarray, sfreq: float, ch_names: 
     }
     scipy.io.savemat(str(path), {"EEG": eeg}, appendmat=False)
     return Path(path)
+
+
+def write_caiman_full(path: str | Path, C: np.ndarray, fr: float) -> Path:
+    """Write a CaImAn HDF5 result with the estimates ``cnm.save`` writes after a fit: C, S
+    (deconvolved activity), YrA (residuals), F_dff, idx_components, and params/data/fr."""
+    import h5py
+
+    path = Path(path)
+    C = np.asarray(C, dtype=np.float64)
+    with h5py.File(path, "w") as f:
+        f["estimates/C"] = C
+        f["estimates/S"] = np.maximum(np.diff(C, axis=1, prepend=C[:, :1]), 0)
+        f["estimates/YrA"] = 0.01 * np.ones_like(C)
+        f["estimates/F_dff"] = (C - C.mean(axis=1, keepdims=True)) / (
+            C.mean(axis=1, keepdims=True) + 1
+        )
+        f["estimates/idx_components"] = np.arange(0, C.shape[0], 2)
+        f["params/data/fr"] = float(fr)
+        f["params/data/fnames"] = np.array([b"movie.tif"])
+    return path
+
+
+def write_nwb_ecephys(
+    path: str | Path,
+    data_int16: np.ndarray,
+    rate: float,
+    spike_times: Sequence[np.ndarray],
+    *,
+    conversion: float = 0.195e-6,
+    lfp: np.ndarray | None = None,
+    lfp_rate: float | None = None,
+) -> Path:
+    """Write an NWB ecephys file with pynwb, shaped as acquisition systems' converters write it:
+    an electrodes table (group, location, label), ``acquisition/ElectricalSeries`` of int16
+    samples with ``conversion`` (V per bit, OpenEphys/Intan 0.195 uV), optionally
+    ``processing/ecephys/LFP/ElectricalSeries`` (float32 V), and a Units table of sorted
+    units with spike times (s) and obs_intervals."""
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.ecephys import LFP, ElectricalSeries
+
+    nwb = NWBFile(
+        session_description="neurodsr ecephys test",
+        identifier="ecephys-test",
+        session_start_time=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+    )
+    device = nwb.create_device(name="Probe", description="32-channel silicon probe")
+    group = nwb.create_electrode_group(
+        name="shank0", description="shank 0", location="CA1", device=device
+    )
+    nwb.add_electrode_column(name="label", description="channel label")
+    n_ch = data_int16.shape[1]
+    for i in range(n_ch):
+        nwb.add_electrode(group=group, location="CA1", label=f"CH{i + 1}")
+    region = nwb.create_electrode_table_region(list(range(n_ch)), "all electrodes")
+    nwb.add_acquisition(
+        ElectricalSeries(
+            name="ElectricalSeries",
+            data=np.asarray(data_int16, dtype=np.int16),
+            electrodes=region,
+            rate=float(rate),
+            starting_time=0.0,
+            conversion=conversion,
+            filtering="0.1-7500 Hz",
+        )
+    )
+    if lfp is not None:
+        module = nwb.create_processing_module(name="ecephys", description="LFP")
+        region2 = nwb.create_electrode_table_region(list(range(n_ch)), "all electrodes")
+        es = ElectricalSeries(
+            name="ElectricalSeries",
+            data=np.asarray(lfp, dtype=np.float32),
+            electrodes=region2,
+            rate=float(lfp_rate),
+            starting_time=0.0,
+        )
+        module.add(LFP(electrical_series=es))
+    t_stop = data_int16.shape[0] / rate
+    for times in spike_times:
+        nwb.add_unit(spike_times=np.sort(times), obs_intervals=[[0.0, t_stop]])
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    return Path(path)
+
+
+def write_fif_elekta(
+    path: str | Path, seconds: float = 4.0, sfreq: float = 250.0, seed: int = 0
+) -> tuple[Path, np.ndarray]:
+    """Write an Elekta/MEGIN Vectorview-like raw FIF: the 306 MEG channels of MNE's
+    "Vectorview-all" layout (names "MEG 0113" ...; ending in 1: magnetometer, 2/3: planar
+    gradiometer), an EOG and a stim channel, saved with ``Raw.save``. Returns the path and
+    the data (channels, time) in T and T/m."""
+    import mne
+
+    layout = mne.channels.read_layout("Vectorview-all")
+    names = [n.replace("MEG", "MEG ") if " " not in n else n for n in layout.names]
+    types = ["mag" if n.endswith("1") else "grad" for n in names]
+    names += ["EOG 061", "STI 014"]
+    types += ["eog", "stim"]
+    info = mne.create_info(names, sfreq, types)
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sfreq)
+    t = np.arange(n) / sfreq
+    data = np.zeros((len(names), n))
+    for i, kind in enumerate(types):
+        scale = {"mag": 1e-12, "grad": 1e-11, "eog": 1e-4, "stim": 0.0}[kind]
+        data[i] = scale * (np.sin(2 * np.pi * 10 * t + i) + 0.3 * rng.normal(size=n))
+    raw = mne.io.RawArray(data, info, verbose="error")
+    raw.save(path, overwrite=True, verbose="error")
+    return Path(path), data
+
+
+def make_maxshield(src: str | Path, dst: str | Path) -> Path:
+    """Copy a raw FIF, turning its raw data block into a MaxShield one, as Elekta acquisition
+    writes with internal active shielding on: every FIFF_BLOCK_START / FIFF_BLOCK_END tag
+    (kinds 104 / 105) whose block is FIFFB_RAW_DATA (102) gets FIFFB_IAS_RAW_DATA (119).
+
+    FIF tags: big-endian int32 kind, type, size, next, then ``size`` bytes of data; MNE writes
+    them in sequence (next = 0)."""
+    buf = bytearray(Path(src).read_bytes())
+    pos = 0
+    while pos + 16 <= len(buf):
+        kind, _type, size, nxt = np.frombuffer(bytes(buf[pos : pos + 16]), ">i4")
+        if kind in (104, 105) and size == 4:
+            (block,) = np.frombuffer(bytes(buf[pos + 16 : pos + 20]), ">i4")
+            if block == 102:
+                buf[pos + 16 : pos + 20] = np.array([119], ">i4").tobytes()
+        pos = int(nxt) if nxt > 0 else pos + 16 + int(size)
+    Path(dst).write_bytes(bytes(buf))
+    return Path(dst)

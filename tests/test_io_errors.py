@@ -67,8 +67,9 @@ def test_unknown_format_and_unreadable(tmp_path):
     with _raises("unknown format 'foo'", "notes.xyz") as info:
         read_recording(f, format="foo")
     assert "NixIO" in info.value.hint or "suite2p" in info.value.hint
-    with _raises("no neo IO could read this file", "notes.xyz"):
+    with _raises("unknown format: no reader for the extension '.xyz'", "notes.xyz") as info:
         read_recording(f)
+    assert "--format" in info.value.hint and ".vhdr" in info.value.hint
     with _raises("unknown neo IO 'FooIO'", "notes.xyz"):
         read_recording(f, format="FooIO")
     # neo's EDFIO needs pyedflib (not installed here): say so, and how else to read EDF

@@ -95,13 +95,14 @@ def test_neo_nwbio_roundtrip(tmp_path):
     x = rng.normal(0, 20, (2000, 3))
     spikes = _spikes(rng, 2, 0.0, 2.0)
     path = write_neo_nwb(tmp_path / "s.nwb", x, 1000.0, ["a", "b", "c"], spikes)
-    assert detect_format(path) == "NWBIO"
-    ds = read_recording(path)
-    _check_contract(ds, "continuous", "neo.NWBIO", ("neo",))
-    np.testing.assert_allclose(ds.signal.values, x, rtol=1e-5, atol=1e-4)
-    assert ds.signal.attrs["units"] == "uV"
-    assert ds.sizes["unit"] == 2
-    np.testing.assert_allclose(ds.spike_times.values[ds.spike_unit.values == 1], spikes[1])
+    assert detect_format(path) == "nwb"  # NWB is read with pynwb; neo's NWBIO on request
+    for fmt, reader in (("auto", "pynwb.TimeSeries"), ("NWBIO", "neo.NWBIO")):
+        ds = read_recording(path, format=fmt)
+        _check_contract(ds, "continuous", reader)
+        np.testing.assert_allclose(ds.signal.values, x, rtol=1e-5, atol=1e-4)
+        assert ds.signal.attrs["units"] == "uV"
+        assert ds.sizes["unit"] == 2
+        np.testing.assert_allclose(ds.spike_times.values[ds.spike_unit.values == 1], spikes[1])
 
 
 def test_openephys_binary_chunked_decimation_matches_scipy(tmp_path):

@@ -58,6 +58,13 @@ INGEST_KEYS = (
     "stream",
     "block",
     "segment",
+    "channel_type",
+    "series",
+    "plane",
+    "trace",
+    "max_gap_s",
+    "allow_truncated",
+    "allow_maxshield",
 )
 DEMO_DIR = "resources/demo"
 #: the demo sessions' files, as written by `neurodsr demo` (neurodsr.demo.DEMO_KINDS)
@@ -212,6 +219,9 @@ def ingest_args(wildcards):
         if key not in s:
             continue
         value = s[key]
+        if isinstance(value, bool):  # a flag: --allow-truncated
+            args += [f"--{key.replace('_', '-')}"] if value else []
+            continue
         if isinstance(value, list):
             value = ",".join(str(v) for v in value)
         args += [f"--{key.replace('_', '-')}", str(value)]

@@ -34,9 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--format",
         default="auto",
-        help="auto (default), a neo IO class name (NixIO, NWBIO, OpenEphysBinaryIO, PhyIO, "
-        "BrainVisionIO, ...), mne, edf, brainvision, fif, eeglab, suite2p, caiman, nwb-ophys, "
-        "npy, csv, nc",
+        help="auto (default: by extension / folder content), a neo IO class name (NixIO, "
+        "NWBIO, OpenEphysBinaryIO, PhyIO, BrainVisionIO, ...), mne, edf, brainvision, fif, "
+        "eeglab, suite2p, caiman, nwb (pynwb ecephys), nwb-ophys, npy, csv, txt, nc",
     )
     p.add_argument("--modality", choices=("spikes", "continuous", "calcium"), default=None)
     p.add_argument(
@@ -65,7 +65,60 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--units", default=None, help="comma-separated unit names or indices (neo)")
     p.add_argument("--block", type=int, default=None, help="neo block index (default 0)")
     p.add_argument("--segment", type=int, default=None, help="neo segment index (default 0)")
-    p.add_argument("--stream", default=None, help="neo signal stream / signal, name or index")
+    p.add_argument(
+        "--stream",
+        default=None,
+        help="signal stream (neo) or signal (NIX), name or index; default: the main stream "
+        "(OpenEphys: the neural one, not ADC), the others named in a warning",
+    )
+    p.add_argument(
+        "--channel-type",
+        default=None,
+        metavar="TYPE[,TYPE]",
+        help="MNE formats: channel types to read (eeg, seeg, ecog, mag, grad, misc, eog, ...);"
+        " default: the brain channels (EEG/iEEG; MEG: gradiometers when there are also "
+        "magnetometers), the rest named in the log",
+    )
+    p.add_argument(
+        "--series",
+        default=None,
+        metavar="NAME",
+        help="NWB: the ElectricalSeries or RoiResponseSeries to read (name or path); default: "
+        "the raw recording / raw fluorescence (not Deconvolved), the others named in the log",
+    )
+    p.add_argument(
+        "--plane",
+        default=None,
+        metavar="NAME|INDEX",
+        help="suite2p: plane0, plane1, ..., an index, or combined; default: combined when "
+        "there are several planes and suite2p wrote it, else plane0 with a warning",
+    )
+    p.add_argument(
+        "--trace",
+        default=None,
+        choices=("auto", "F_dff", "C", "S", "YrA"),
+        help="CaImAn: which estimates/ trace to read (default auto: F_dff, else C)",
+    )
+    p.add_argument(
+        "--max-gap-s",
+        type=float,
+        default=None,
+        metavar="S",
+        help="longest run of NaN/Inf samples inside the signal that is interpolated "
+        "(default 0.1 s); NaN/Inf at the start or end is cut off",
+    )
+    p.add_argument(
+        "--allow-truncated",
+        action="store_true",
+        help="read a file whose data end before its header says (EDF/BDF, BrainVision, "
+        "OpenEphys), with a warning, instead of refusing it",
+    )
+    p.add_argument(
+        "--allow-maxshield",
+        action="store_true",
+        help="read a MaxShield FIF that has not been Maxfiltered (distorted; better run "
+        "MaxFilter / mne.preprocessing.maxwell_filter first)",
+    )
     p.add_argument("--out", required=True, help="output recording.nc")
     p.set_defaults(func=run)
     return p
@@ -86,6 +139,16 @@ def run(args: argparse.Namespace) -> int:
             selection[key] = getattr(args, key)
     if args.stream is not None:
         selection["stream"] = int(args.stream) if args.stream.isdigit() else args.stream
+    for key in ("channel_type", "series", "trace"):
+        if getattr(args, key) is not None:
+            selection[key] = getattr(args, key)
+    if args.plane is not None:
+        selection["plane"] = int(args.plane) if args.plane.isdigit() else args.plane
+    for key in ("allow_truncated", "allow_maxshield"):
+        if getattr(args, key):
+            selection[key] = True
+    if args.max_gap_s is not None:
+        selection["max_gap_s"] = args.max_gap_s
     ds = read_recording(
         args.path,
         format=args.format,

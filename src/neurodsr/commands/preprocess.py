@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         ) from err
     pre = preprocess(rec, cfg)
     write_dataset(pre, args.out)
+    _record_outcome(args.config, pre)
     log.info(
         "preprocessed %s: x %s at dt = %g s, n_train %d -> %s",
         path,
@@ -62,3 +63,25 @@ def run(args: argparse.Namespace) -> int:
         args.out,
     )
     return 0
+
+
+def _record_outcome(config, pre) -> None:
+    """Add what preprocessing dropped and applied to a JSON options file (the workflow's
+    preprocess.json), beside its ``preprocess`` section, so that it says which channels were
+    left out and why. Other config files are left alone."""
+    import json
+    from pathlib import Path
+
+    from neurodsr.fileio import write_json
+
+    if config is None or Path(config).suffix.lower() != ".json":
+        return
+    try:
+        values = json.loads(Path(config).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(values, dict) or not isinstance(values.get("preprocess"), dict):
+        return
+    values["dropped_channels"] = json.loads(pre.attrs["dropped_channels"])
+    values["steps"] = json.loads(pre.attrs["steps"])
+    write_json(values, config)

@@ -18,6 +18,7 @@ import xarray as xr
 
 from neurodsr.errors import InputError
 from neurodsr.io.recording import (
+    DEFAULT_MAX_GAP_S,
     MODALITIES,
     SpikeUnit,
     fill_short_gaps,
@@ -46,23 +47,50 @@ FORMATS: dict[str, str] = {
     "brainvision": "BrainVision .vhdr through MNE",
     "fif": "FIF through MNE",
     "eeglab": "EEGLAB .set through MNE",
-    "suite2p": "suite2p plane folder (F.npy, Fneu.npy, iscell.npy, ops.npy)",
-    "caiman": "CaImAn HDF5 result (estimates/F_dff or estimates/C)",
-    "nwb-ophys": "NWB RoiResponseSeries through pynwb",
+    "suite2p": "suite2p output (planeN/ and combined/ folders of F.npy, Fneu.npy, iscell.npy, "
+    "ops.npy; --plane)",
+    "caiman": "CaImAn HDF5 result (estimates/F_dff, C, S or YrA; --trace)",
+    "nwb": "NWB ecephys through pynwb: ElectricalSeries (--series) and the Units table",
+    "nwb-ophys": "NWB ophys RoiResponseSeries through pynwb (--series)",
     "npy": "(time, channel) .npy array",
-    "csv": "(time, channel) table",
+    "csv": "(time, channel) table (.csv, .tsv, .txt)",
     "nc": "NetCDF4 (a Recording, or a (time, channel) variable)",
 }
 
 _MNE_NAMES = {"mne", "edf", "bdf", "brainvision", "fif", "eeglab"}
-_ARRAY_NAMES = {"npy", "csv", "nc", "netcdf", "array"}
+_ARRAY_NAMES = {"npy", "csv", "tsv", "txt", "nc", "netcdf", "array"}
 _SELECTION_KEYS = {
-    "neo": {"io", "block", "segment", "stream", "channels", "units", "chunk_values"},
-    "mne": {"channels", "chunk_values", "allow_truncated"},
+    "neo": {
+        "io",
+        "block",
+        "segment",
+        "stream",
+        "channels",
+        "units",
+        "chunk_values",
+        "allow_truncated",
+    },
+    "mne": {"channels", "channel_type", "chunk_values", "allow_truncated", "allow_maxshield"},
     "suite2p": {"plane"},
     "caiman": {"trace"},
+    "nwb": {"series", "channels", "units", "chunk_values"},
     "nwb-ophys": {"series"},
     "array": {"channels", "units", "start_time", "chunk_values"},
+}
+#: The CLI option of each selection key (for messages).
+_CLI = {
+    "io": "--format",
+    "block": "--block",
+    "segment": "--segment",
+    "stream": "--stream",
+    "channels": "--channels",
+    "channel_type": "--channel-type",
+    "units": "--units",
+    "allow_truncated": "--allow-truncated",
+    "allow_maxshield": "--allow-maxshield",
+    "plane": "--plane",
+    "trace": "--trace",
+    "series": "--series",
 }
 
 
@@ -71,12 +99,12 @@ def detect_format(path: str | os.PathLike[str], modality: str | None = None) -> 
 
     Returns one of the names in :data:`FORMATS` (``"neo"`` for anything left to neo).
     """
-    from neurodsr.io.calcium import find_suite2p_plane
+    from neurodsr.io.calcium import suite2p_planes
     from neurodsr.io.mne_reader import MNE_EXTENSIONS, _suffix
 
     path = Path(path)
     if path.is_dir():
-        if find_suite2p_plane(path) is not None:
+        if suite2p_planes(path):
             return "suite2p"
         if (path / "spike_times.npy").is_file() and (path / "params.py").is_file():
             return "PhyIO"
@@ -86,7 +114,7 @@ def detect_format(path: str | os.PathLike[str], modality: str | None = None) -> 
     suffix = _suffix(path)
     if path.name == "structure.oebin":
         return "OpenEphysBinaryIO"
-    if suffix in (".npy", ".csv", ".tsv"):
+    if suffix in (".npy", ".csv", ".tsv", ".txt"):
         return suffix[1:]
     if suffix == ".nc":
         return "nc"
@@ -97,11 +125,11 @@ def detect_format(path: str | os.PathLike[str], modality: str | None = None) -> 
             return "caiman"
         return "neo"
     if suffix == ".nwb":
-        if modality == "calcium" or (
-            _h5_has(path, "processing/ophys") and not _h5_has(path, "acquisition")
-        ):
+        ecephys = _h5_has(path, "acquisition") or _h5_has(path, "units")
+        ecephys = ecephys or _h5_has(path, "processing/ecephys")
+        if modality == "calcium" or (_h5_has(path, "processing/ophys") and not ecephys):
             return "nwb-ophys"
-        return "NWBIO"
+        return "nwb"
     if suffix == ".nix":
         return "NixIO"
     return "neo"
@@ -129,6 +157,7 @@ def read_recording(
     session: str | None = None,
     decimate_to: float | None = None,
     max_rate: float | None = None,
+    max_gap_s: float = DEFAULT_MAX_GAP_S,
     **selection: Any,
 ) -> xr.Dataset:
     """Read a recording of any supported format into a Recording dataset.
@@ -148,11 +177,15 @@ def read_recording(
         Session name stored in attrs (default: the file's stem).
     decimate_to, max_rate : float, optional
         Hz; resample sampled signals on the way in, chunk by chunk (see
-        :mod:`neurodsr.io.chunked`).
+        :mod:`neurodsr.io.chunked`). Without them, a read of more than 1 GB warns.
+    max_gap_s : float
+        s (default 0.1); runs of NaN/Inf up to this long inside a signal are interpolated,
+        longer ones refused; NaN/Inf rows at the start or end are cut off (with a warning).
     **selection
-        Format-specific selection: neo ``io, block, segment, stream, channels, units``;
-        MNE ``channels``; suite2p ``plane``; CaImAn ``trace``; NWB ophys ``series``; arrays
-        ``channels, units, start_time``.
+        Format-specific selection: neo ``io, block, segment, stream, channels, units,
+        allow_truncated``; MNE ``channels, channel_type, allow_truncated,
+        allow_maxshield``; suite2p ``plane``; CaImAn ``trace``; NWB ``series, channels,
+        units``; NWB ophys ``series``; arrays ``channels, units, start_time``.
 
     Returns
     -------
@@ -183,7 +216,8 @@ def read_recording(
             UserWarning,
             stacklevel=2,
         )
-    rate_kw = {"decimate_to": decimate_to, "max_rate": max_rate}
+    rate_kw = {"decimate_to": decimate_to, "max_rate": max_rate, "max_gap_s": max_gap_s}
+    gap_kw = {"max_gap_s": max_gap_s}
     if key in _MNE_NAMES:
         _check_selection("mne", selection, path, session)
         from neurodsr.io.mne_reader import read_mne
@@ -193,17 +227,26 @@ def read_recording(
         _check_selection("suite2p", selection, path, session)
         from neurodsr.io.calcium import read_suite2p
 
-        return read_suite2p(path, sampling_rate=sampling_rate, session=session, **selection)
+        return read_suite2p(
+            path, sampling_rate=sampling_rate, session=session, **gap_kw, **selection
+        )
     if key == "caiman":
         _check_selection("caiman", selection, path, session)
         from neurodsr.io.calcium import read_caiman
 
-        return read_caiman(path, sampling_rate=sampling_rate, session=session, **selection)
+        return read_caiman(
+            path, sampling_rate=sampling_rate, session=session, **gap_kw, **selection
+        )
     if key in ("nwb-ophys", "nwb_ophys", "ophys"):
         _check_selection("nwb-ophys", selection, path, session)
         from neurodsr.io.calcium import read_nwb_ophys
 
-        return read_nwb_ophys(path, session=session, **selection)
+        return read_nwb_ophys(path, session=session, **gap_kw, **selection)
+    if key == "nwb":
+        _check_selection("nwb", selection, path, session)
+        from neurodsr.io.nwb import read_nwb
+
+        return read_nwb(path, modality=modality, session=session, **rate_kw, **selection)
     if key in _ARRAY_NAMES:
         _check_selection("array", selection, path, session)
         from neurodsr.io.arrays import read_array
@@ -216,6 +259,10 @@ def read_recording(
             **rate_kw,
             **selection,
         )
+    if key == "neo" and path.is_dir() and not _neo_claims(path):
+        from neurodsr.io.neo_reader import unknown_format_error
+
+        raise unknown_format_error(path, session)
     if key == "neo" or key.endswith("io") or _is_neo_io(fmt):
         _check_selection("neo", selection, path, session)
         from neurodsr.io.neo_reader import read_neo
@@ -238,12 +285,23 @@ def _is_neo_io(name: str) -> bool:
     return any(cls.__name__.lower() in (name.lower(), f"{name.lower()}io") for cls in neo.io.iolist)
 
 
+def _neo_claims(folder: Path) -> bool:
+    import neo.io
+
+    try:
+        return bool(neo.io.list_candidate_ios(str(folder)))
+    except Exception:  # neo: "not a supported format of any IO"
+        return False
+
+
 def _check_selection(kind: str, selection: dict[str, Any], path: Path, session: str | None):
     extra = set(selection) - _SELECTION_KEYS[kind]
     if extra:
+        opts = sorted(_CLI.get(k, k) for k in extra)
+        takes = sorted(_CLI[k] for k in _SELECTION_KEYS[kind] if k in _CLI)
         raise InputError(
-            f"selection {sorted(extra)} does not apply to this format",
+            f"{', '.join(opts)} does not apply to this format ({kind})",
             file=path,
             session=session,
-            hint=f"this reader takes: {', '.join(sorted(_SELECTION_KEYS[kind]))}",
+            hint=f"this reader takes: {', '.join(takes)}" if takes else "",
         )

@@ -16,7 +16,7 @@ import xarray as xr
 
 from neurodsr.errors import InputError
 from neurodsr.io.chunked import read_decimated, target_rate
-from neurodsr.io.recording import make_recording, validate_recording
+from neurodsr.io.recording import DEFAULT_MAX_GAP_S, make_recording, validate_recording
 
 __all__ = ["read_array"]
 
@@ -33,14 +33,16 @@ def read_array(
     decimate_to: float | None = None,
     max_rate: float | None = None,
     chunk_values: int | None = None,
+    max_gap_s: float = DEFAULT_MAX_GAP_S,
 ) -> xr.Dataset:
-    """Read a (time, channel) array from .npy, .csv or .nc into a Recording.
+    """Read a (time, channel) array from .npy, .csv/.tsv/.txt or .nc into a Recording.
 
     Parameters
     ----------
     path : path
-        ``.npy`` (any numeric dtype; memory-mapped), ``.csv`` (optional header row of channel
-        names) or ``.nc``.
+        ``.npy`` (any numeric dtype; memory-mapped), ``.csv`` / ``.tsv`` / ``.txt`` (optional
+        header row of channel names; a ``.txt`` is split at commas, tabs or whitespace,
+        whichever its first line uses) or ``.nc``.
     sampling_rate : float
         Hz; required for .npy/.csv, read from the ``time`` coordinate for .nc.
     modality : str
@@ -53,6 +55,8 @@ def read_array(
         s, time of the first row.
     decimate_to, max_rate : float, optional
         Hz; resample on the way in.
+    max_gap_s : float
+        s; longest run of NaN samples that is interpolated (CLI ``--max-gap-s``).
 
     Returns
     -------
@@ -64,7 +68,9 @@ def read_array(
         raise InputError("file not found", file=path, session=session, hint="check the path")
     suffix = path.suffix.lower()
     if suffix == ".nc":
-        return _read_netcdf(path, sampling_rate, modality, session, decimate_to, max_rate)
+        return _read_netcdf(
+            path, sampling_rate, modality, session, decimate_to, max_rate, max_gap_s
+        )
     names = list(channels) if channels is not None else None
     if suffix == ".npy":
         reader = "numpy.load"
@@ -87,7 +93,7 @@ def read_array(
             f"unknown array format {suffix!r}",
             file=path,
             session=session,
-            hint="use .npy, .csv or .nc",
+            hint="use .npy, .csv, .tsv, .txt or .nc",
         )
     if arr.dtype.kind not in "biuf":
         raise InputError(f"array of dtype {arr.dtype} is not numeric", file=path, session=session)
@@ -104,7 +110,7 @@ def read_array(
             "a plain array has no sampling rate",
             file=path,
             session=session,
-            hint="give it with sampling_rate= (CLI: --sampling-rate HZ)",
+            hint="give it with --sampling-rate HZ",
         )
     if arr.shape[1] > arr.shape[0]:
         raise InputError(
@@ -128,14 +134,17 @@ def read_array(
         units=units,
         start_time=start_time,
         session=session,
+        max_gap_s=max_gap_s,
         attrs={"original_sampling_rate": float(sampling_rate)},
     )
 
 
 def _read_text(path: Path, session: str | None) -> tuple[np.ndarray, list[str] | None]:
-    delim = "\t" if path.suffix.lower() == ".tsv" else ","
     with open(path, encoding="utf-8") as fh:
         first = fh.readline().strip()
+    delim: str | None = "\t" if path.suffix.lower() == ".tsv" else ","
+    if path.suffix.lower() == ".txt":
+        delim = "," if "," in first else "\t" if "\t" in first else None  # None: whitespace
     header = None
     skip = 0
     cells = [c.strip() for c in first.split(delim)]
@@ -162,6 +171,7 @@ def _read_netcdf(
     session: str | None,
     decimate_to: float | None,
     max_rate: float | None,
+    max_gap_s: float = DEFAULT_MAX_GAP_S,
 ) -> xr.Dataset:
     try:
         with xr.open_dataset(path, engine="h5netcdf") as ds:
@@ -205,7 +215,7 @@ def _read_netcdf(
             "no sampling rate: no time coordinate",
             file=path,
             session=session,
-            hint="give it with sampling_rate= (CLI: --sampling-rate HZ)",
+            hint="give it with --sampling-rate HZ",
         )
     data = np.asarray(var.values)
     if data.ndim == 1:
@@ -229,5 +239,6 @@ def _read_netcdf(
         units=str(var.attrs.get("units", "a.u.")),
         start_time=float(t[0]) if t is not None and t.size else 0.0,
         session=session,
+        max_gap_s=max_gap_s,
         attrs={"original_sampling_rate": float(sampling_rate)},
     )

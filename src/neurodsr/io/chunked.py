@@ -15,16 +15,26 @@ at once, up to float32 rounding (tested).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from fractions import Fraction
 
 import numpy as np
 from scipy.signal import firwin, resample_poly
 
-__all__ = ["DEFAULT_CHUNK_VALUES", "read_decimated", "resample_factors", "target_rate"]
+__all__ = [
+    "DEFAULT_CHUNK_VALUES",
+    "LARGE_READ_BYTES",
+    "read_decimated",
+    "resample_factors",
+    "target_rate",
+]
 
 #: Values (samples x channels) read per chunk: 4 M values = 16 MB as float32.
 DEFAULT_CHUNK_VALUES = 4_000_000
+#: A read whose result exceeds this many bytes warns and names ``--decimate-to`` (1 GB: five
+#: minutes of 64 channels at 30 kHz are 2.3 GB).
+LARGE_READ_BYTES = 1_000_000_000
 
 
 def target_rate(
@@ -100,6 +110,17 @@ def read_decimated(
         up, down = resample_factors(sampling_rate, target)
     new_rate = sampling_rate * up / down
     n_out = -(-n_samples * up // down)
+    size = n_out * n_channels * 4
+    if size > LARGE_READ_BYTES:
+        warnings.warn(
+            f"reading {n_samples / sampling_rate:.0f} s of {n_channels} channels at "
+            f"{new_rate:g} Hz takes {size / 1e9:.1f} GB in memory (float32)"
+            + (" without decimation" if up == down else "")
+            + "; resample on the way in with --decimate-to HZ (e.g. --decimate-to 1000: "
+            "preprocessing works at 100 Hz by default)",
+            UserWarning,
+            stacklevel=3,
+        )
     out = np.empty((n_out, n_channels), dtype=np.float32)
     step = max(1, chunk_values // max(n_channels, 1))
     if up == down == 1:

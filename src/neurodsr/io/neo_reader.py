@@ -26,7 +26,7 @@ import xarray as xr
 
 from neurodsr.errors import InputError
 from neurodsr.io.chunked import read_decimated, target_rate
-from neurodsr.io.recording import SpikeUnit, make_recording
+from neurodsr.io.recording import DEFAULT_MAX_GAP_S, SpikeUnit, make_recording
 
 __all__ = ["open_neo_io", "read_neo"]
 
@@ -50,20 +50,27 @@ def open_neo_io(path: str | os.PathLike[str], io: str = "auto", *, session: str 
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", file=path, session=session, hint="check the path")
+    if str(io).lower() in ("pickleio", "pickle"):
+        raise _pickle_refused(path, session)
     if io in ("auto", "neo", None):
         try:
             candidates = neo.io.list_candidate_ios(str(path))
         except ValueError:  # neo: "<suffix> is not a supported format of any IO"
             candidates = []
+        # neo's PickleIO unpickles the file: input must never run code
+        if any(c.__name__ == "PickleIO" for c in candidates):
+            raise _pickle_refused(path, session)
+        if not candidates:
+            raise unknown_format_error(path, session)
         errors = []
         for cls in candidates:
             try:
                 return _instantiate(cls, path)
             except Exception as err:  # try the next candidate, as neo.io.get_io does
                 errors.append(f"{cls.__name__}: {type(err).__name__}: {err}")
-        detail = "; ".join(errors)[:800] if errors else "no neo IO claims this file extension"
+        detail = "; ".join(errors)[:800]
         raise InputError(
-            f"unknown format: no neo IO could read this file ({detail})",
+            f"no neo IO could read this file ({detail})",
             file=path,
             session=session,
             hint="give the format explicitly (--format NAME, e.g. NixIO), or check the file "
@@ -109,6 +116,52 @@ def open_neo_io(path: str | os.PathLike[str], io: str = "auto", *, session: str 
         ) from err
 
 
+def _pickle_refused(path: Path, session: str | None) -> InputError:
+    return InputError(
+        "refused: this is a Python pickle (neo's PickleIO), and unpickling a file can run "
+        "arbitrary code",
+        file=path,
+        session=session,
+        hint="export the data to NIX, NWB or a .npy array and ingest that",
+    )
+
+
+def unknown_format_error(path: Path, session: str | None) -> InputError:
+    """The error for a file or folder that no reader recognises: what it lacks, what is read."""
+    from neurodsr.io import FORMATS
+
+    if path.is_dir():
+        content = sorted(p.name for p in path.iterdir())[:12]
+        what = (
+            "the folder is empty"
+            if not content
+            else f"the folder holds {', '.join(content)}{' ...' if len(content) == 12 else ''}"
+        )
+        problem = (
+            f"no recording found in this folder ({what}): it is not a suite2p output (no "
+            "F.npy in it, its planeN/ or suite2p/planeN/), not a Phy/Kilosort folder (no "
+            "spike_times.npy + params.py), not an OpenEphys recording (no structure.oebin)"
+        )
+        hint = (
+            "point to the recording file itself or to one of those folders; files are read "
+            "by extension: " + _extensions()
+        )
+    else:
+        problem = f"unknown format: no reader for the extension {path.suffix or '(none)'!r}"
+        hint = (
+            f"read are: {_extensions()}; or give the format with --format NAME "
+            f"({', '.join(k for k in FORMATS if k != 'auto')}, or a neo IO class name)"
+        )
+    return InputError(problem, file=path, session=session, hint=hint)
+
+
+def _extensions() -> str:
+    return (
+        ".nwb (pynwb), .nix, .vhdr, .edf, .bdf, .fif, .set, .gdf, .cnt, .hdf5/.h5 (CaImAn), "
+        ".npy, .csv, .tsv, .txt, .nc, and the extensions of neo's IOs"
+    )
+
+
 def _instantiate(cls: type, path: Path):
     name = cls.__name__
     if name == "NixIO":
@@ -128,9 +181,13 @@ def _fix_phy_spike_times(io: Any) -> None:
     # Kilosort 1-3 (MATLAB writeNPY) save spike_times.npy as a (n, 1) column; neo 0.14's
     # PhyRawIO masks it with a 1-d array and then fails building the SpikeTrain ("more than
     # 1 dimension"). Flattening the loaded array is the whole fix.
-    st = getattr(io, "_spike_times", None)
-    if isinstance(st, np.ndarray) and st.ndim == 2:
-        io._spike_times = st.reshape(-1)
+    # Kilosort writes spike_clusters.npy / spike_templates.npy as (n, 1) columns too; neo
+    # compares them with a cluster id and masks spike_times with the (n, 1) result, which
+    # fails with an IndexError.
+    for attr in ("_spike_times", "_spike_clusters", "_spike_templates", "_amplitudes"):
+        st = getattr(io, attr, None)
+        if isinstance(st, np.ndarray) and st.ndim == 2 and 1 in st.shape:
+            setattr(io, attr, st.reshape(-1))
 
 
 def read_neo(
@@ -147,6 +204,8 @@ def read_neo(
     decimate_to: float | None = None,
     max_rate: float | None = None,
     chunk_values: int | None = None,
+    allow_truncated: bool = False,
+    max_gap_s: float = DEFAULT_MAX_GAP_S,
 ) -> xr.Dataset:
     """Read one block/segment of a neo-readable file into a Recording.
 
@@ -160,8 +219,11 @@ def read_neo(
     block, segment : int
         Which neo Block and Segment.
     stream : int or str, optional
-        Signal stream (rawio IOs) or AnalogSignal (object IOs) by index or name. Without it,
-        all streams / signals are combined, which requires one common sampling rate.
+        Signal stream (rawio IOs) or AnalogSignal (object IOs) by index or name (CLI
+        ``--stream``). Without it, rawio IOs read the main stream: the first one not named as
+        ADC / AUX / sync / NI-DAQ input (OpenEphys' neural stream, not its ``_ADC`` stream),
+        with a warning naming the others; object IOs combine all signals, which requires
+        one common sampling rate and length.
     channels : sequence of int or str, optional
         Channels to keep, by index or name (None: all).
     units : sequence of int or str, optional
@@ -171,6 +233,11 @@ def read_neo(
         signal, else spikes.
     decimate_to, max_rate : float, optional
         Hz; resample the signal on the way in (see :func:`neurodsr.io.chunked.target_rate`).
+    allow_truncated : bool
+        Read a BrainVision / OpenEphys file whose data are shorter than its header says (CLI
+        ``--allow-truncated``; default: refuse, see :mod:`neurodsr.io.checks`).
+    max_gap_s : float
+        s; longest run of NaN samples that is interpolated.
 
     Returns
     -------
@@ -181,6 +248,14 @@ def read_neo(
     path = Path(path)
     neo_io = open_neo_io(path, io, session=session)
     name = type(neo_io).__name__
+    from neurodsr.io.checks import check_brainvision_length, check_openephys_lengths
+
+    if name == "BrainVisionIO":
+        check_brainvision_length(
+            getattr(neo_io, "filename", path), allow_truncated=allow_truncated, session=session
+        )
+    elif name == "OpenEphysBinaryIO":
+        check_openephys_lengths(path, allow_truncated=allow_truncated, session=session)
     try:
         if hasattr(neo_io, "parse_header"):
             sig, spikes, extra = _read_rawio(
@@ -238,6 +313,7 @@ def read_neo(
         start_time=t0,
         spikes=spikes,
         session=session,
+        max_gap_s=max_gap_s,
         extra_libraries=_LIBS,
         attrs=attrs,
     )
@@ -305,8 +381,8 @@ def _mixed_rates(rates: dict[str, float], path: Path, session: str | None) -> In
         f"signals with mixed sampling rates ({listing})",
         file=path,
         session=session,
-        hint="select one stream/signal (stream=NAME or index; CLI --stream) or resample "
-        "them to a common rate before ingesting",
+        hint="pick one stream/signal with --stream NAME|INDEX, or resample them to a common "
+        "rate before ingesting",
     )
 
 
@@ -338,11 +414,21 @@ def _read_rawio(
     # are not needed and not read
     skip_signals = modality == "spikes" and header["spike_channels"].size > 0
     if streams.size and all_channels.size and not skip_signals:
+        stream_names = [str(s) for s in streams["name"]]
         if stream is not None:
-            names = [str(s) for s in streams["name"]]
-            stream_indexes = _select(names, [stream], "stream", path, session)
+            stream_indexes = _select(stream_names, [stream], "stream", path, session)
         else:
-            stream_indexes = list(range(streams.size))
+            stream_indexes = [_main_stream(stream_names)]
+            others = [n for i, n in enumerate(stream_names) if i != stream_indexes[0]]
+            if others:
+                warnings.warn(
+                    f"{path.name}: reading the signal stream {stream_names[stream_indexes[0]]!r};"
+                    f" left out {', '.join(map(repr, others))} (pick one with --stream "
+                    "NAME|INDEX)",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                extra["attrs"]["neo_streams_left_out"] = others
         rates = {
             str(streams["name"][i]): float(rio.get_signal_sampling_rate(i)) for i in stream_indexes
         }
@@ -359,7 +445,7 @@ def _read_rawio(
                 f"signal streams of different lengths ({sorted(sizes)} samples)",
                 file=path,
                 session=session,
-                hint="select one stream (stream=NAME or index)",
+                hint="pick one stream with --stream NAME|INDEX",
             )
         names = [str(c["name"]) for _, chans in parts for c in chans]
         keep = _select(names, channels, "channel", path, session)
@@ -408,13 +494,13 @@ def _read_rawio(
                 f"channels with different kinds of units ({sorted(stored_units)})",
                 file=path,
                 session=session,
-                hint="select channels of one kind (channels=[...])",
+                hint="pick channels of one kind with --channels NAME,NAME,... or one stream "
+                "with --stream NAME|INDEX",
             )
         samples = blocks_out[0] if len(blocks_out) == 1 else np.concatenate(blocks_out, axis=1)
         sig = (samples, new_fs, [names[k] for k in keep], stored_units.pop(), t0)
         extra["attrs"]["original_sampling_rate"] = fs
-        if stream is not None:
-            extra["attrs"]["neo_stream"] = str(streams["name"][stream_indexes[0]])
+        extra["attrs"]["neo_stream"] = stream_names[stream_indexes[0]]
     spikes: list[SpikeUnit] = []
     spike_channels = header["spike_channels"]
     if spike_channels.size:
@@ -436,6 +522,22 @@ def _read_rawio(
         if isinstance(fs_spk, int | float):
             extra["spike_rate"] = float(fs_spk)
     return sig, spikes, extra
+
+
+#: Words that mark a signal stream as auxiliary (ADC inputs, accelerometers, sync lines).
+_AUX_STREAM = ("adc", "aux", "sync", "nidq", "nidaq", "accel")
+
+
+def _main_stream(names: Sequence[str]) -> int:
+    """The documented default stream: the first whose name marks it as neither ADC / AUX /
+    sync nor an NI-DAQ board (OpenEphys' ``..._ADC``, SpikeGLX's ``nidq``); else the first."""
+    import re
+
+    for i, name in enumerate(names):
+        words = re.split(r"[^a-z]+", name.lower())
+        if not any(w.startswith(a) for a in _AUX_STREAM for w in words if w):
+            return i
+    return 0
 
 
 def _brainvision_float_resolution(rio: Any, chans: np.ndarray) -> np.ndarray | None:
@@ -488,7 +590,10 @@ def _read_objects(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            blocks = oio.read_all_blocks(lazy=False)
+            if hasattr(oio, "read_all_blocks"):
+                blocks = oio.read_all_blocks(lazy=False)
+            else:  # neo's older object IOs (AsciiSignalIO, ...) only have read / read_block
+                blocks = list(oio.read(lazy=False))
     except Exception as err:
         raise InputError(
             f"{type(oio).__name__} cannot read this file: {type(err).__name__}: {err}",
@@ -519,7 +624,7 @@ def _read_objects(
                 "analog signals of different lengths or start times",
                 file=path,
                 session=session,
-                hint="select one signal (stream=NAME or index)",
+                hint="pick one signal with --stream NAME|INDEX",
             )
         names, arrays, stored = [], [], set()
         for i, a in enumerate(asigs):
@@ -539,7 +644,7 @@ def _read_objects(
                 f"signals with different kinds of units ({sorted(stored)})",
                 file=path,
                 session=session,
-                hint="select one signal (stream=NAME or index)",
+                hint="pick one signal with --stream NAME|INDEX",
             )
         full = np.concatenate(
             [np.asarray(a.magnitude, dtype=np.float32) * np.float32(f) for a, f in arrays], axis=1

@@ -27,10 +27,13 @@ from neurodsr.errors import InputError
 from neurodsr.provenance import netcdf_safe, provenance_attrs
 
 __all__ = [
+    "DEFAULT_MAX_GAP_S",
     "MODALITIES",
     "SpikeUnit",
+    "check_amplitudes",
     "fill_short_gaps",
     "make_recording",
+    "nonfinite_edges",
     "validate_recording",
 ]
 
@@ -60,6 +63,7 @@ def fill_short_gaps(
     max_gap_s: float = DEFAULT_MAX_GAP_S,
     file: str | os.PathLike[str] | None = None,
     session: str | None = None,
+    start_time: float = 0.0,
 ) -> np.ndarray:
     """Linearly interpolate short runs of NaN/Inf in ``signal`` (time, channel); refuse long ones.
 
@@ -68,8 +72,12 @@ def fill_short_gaps(
     signal : array (time, channel)
     sampling_rate : float
         Hz; converts ``max_gap_s`` into samples (at least one sample is always allowed).
+    start_time : float
+        s, time of the first row (for the times named in messages).
     max_gap_s : float
         Longest run of non-finite samples, in seconds, that is interpolated (with a warning).
+        Runs touching the first or last sample are refused here (nothing to interpolate
+        from); :func:`make_recording` cuts them off first (:func:`nonfinite_edges`).
 
     Returns
     -------
@@ -96,19 +104,38 @@ def fill_short_gaps(
     filled = 0
     for c in np.flatnonzero(bad.any(axis=0)):
         b = bad[:, c].astype(np.int8)
-        edges = np.diff(np.concatenate([[0], b, [0]]))
-        starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-        longest = int((stops - starts).max())
-        if longest > max_gap or starts[0] == 0 or stops[-1] == n:
-            i = int(np.argmax(stops - starts))
-            t0 = starts[i] / sampling_rate if sampling_rate > 0 else starts[i]
+        if b.all():
             raise InputError(
-                f"channel {names[c]!r} has {longest} non-finite (NaN/Inf) samples in a row "
-                f"starting at {t0:.3f} s ({int(b.sum())} in all); only gaps of up to {max_gap} "
-                f"samples ({max_gap_s} s) inside the recording are interpolated",
+                f"channel {names[c]!r} has no finite sample (all {len(b)} are non-finite: NaN/Inf)",
                 file=file,
                 session=session,
-                hint="cut the recording around the gap, drop the channel, or raise max_gap_s",
+                hint="leave it out with --channels (the channels to keep)",
+            )
+        edges = np.diff(np.concatenate([[0], b, [0]]))
+        starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        lengths = stops - starts
+        # a run touching either end has nothing to interpolate from; report that one first
+        at_edge = (starts == 0) | (stops == n)
+        too_long = at_edge | (lengths > max_gap)
+        if too_long.any():
+            i = int(np.flatnonzero(too_long)[np.argmax(lengths[too_long])])
+            t0 = start_time + (starts[i] / sampling_rate if sampling_rate > 0 else starts[i])
+            where = (
+                " at the start of the recording"
+                if starts[i] == 0
+                else " at the end of the recording"
+                if stops[i] == n
+                else ""
+            )
+            raise InputError(
+                f"channel {names[c]!r} has {int(lengths[i])} non-finite (NaN/Inf) samples in a "
+                f"row starting at {t0:.3f} s{where} ({int(b.sum())} in all); only gaps of up to "
+                f"{max_gap} samples ({max_gap_s} s) inside the recording are interpolated",
+                file=file,
+                session=session,
+                hint="raise the limit (neurodsr ingest --max-gap-s SECONDS, or preprocess "
+                "max_gap_s), cut the recording around the gap, or leave the channel out "
+                "(--channels)",
             )
         good = ~bad[:, c]
         idx = np.arange(n)
@@ -121,6 +148,75 @@ def fill_short_gaps(
         stacklevel=2,
     )
     return out
+
+
+def nonfinite_edges(signal: np.ndarray) -> tuple[int, int]:
+    """Rows ``[start, stop)`` of ``signal`` (time, channel) without its leading and trailing
+    rows that hold a NaN/Inf in any channel (``(0, n)`` when the edges are finite)."""
+    n = signal.shape[0]
+    step = max(1, 4_000_000 // max(signal.shape[1], 1))  # bounded temporaries on long reads
+    good_rows = np.empty(n, dtype=bool)
+    for a in range(0, n, step):
+        good_rows[a : a + step] = np.isfinite(signal[a : a + step]).all(axis=1)
+    if good_rows.all():
+        return 0, n
+    idx = np.flatnonzero(good_rows)
+    if idx.size == 0:
+        return 0, 0
+    return int(idx[0]), int(idx[-1]) + 1
+
+
+#: Largest plausible magnitude per unit; beyond it a value is a fault (an unset scale, a
+#: float32 garbage value), not a measurement: 1 kV (an EEG amplifier rails at a few V),
+#: 1 uT for MEG (1e6 x a strong brain field).
+IMPLAUSIBLE: dict[str, float] = {"uV": 1e9, "fT": 1e9, "fT/cm": 1e11}
+#: For any other unit, values this large are refused (float32 holds up to 3.4e38).
+IMPLAUSIBLE_OTHER = 1e30
+
+
+def check_amplitudes(
+    signal: np.ndarray,
+    units: str,
+    channel_names: Sequence[str],
+    *,
+    file: str | os.PathLike[str] | None = None,
+    session: str | None = None,
+) -> None:
+    """Refuse values no recording system produces (e.g. 3.4e37 uV).
+
+    The limit is :data:`IMPLAUSIBLE` for ``units`` (1e9 uV = 1 kV, 1e9 fT, 1e11 fT/cm), else
+    :data:`IMPLAUSIBLE_OTHER`. Non-finite values are not checked here.
+
+    Raises
+    ------
+    InputError
+        Naming the channels, how many samples exceed the limit, the largest value, and the
+        ``--channels`` option that leaves them out.
+    """
+    limit = IMPLAUSIBLE.get(units, IMPLAUSIBLE_OTHER)
+    counts = np.zeros(signal.shape[1], dtype=np.int64)
+    peak = 0.0
+    step = max(1, 4_000_000 // max(signal.shape[1], 1))  # bounded temporaries on long reads
+    with np.errstate(invalid="ignore"):
+        for a in range(0, signal.shape[0], step):
+            mag = np.abs(signal[a : a + step])
+            over = mag > limit
+            if over.any():
+                counts += over.sum(axis=0)
+                peak = max(peak, float(mag[over].max()))
+    if not counts.any():
+        return
+    bad = np.flatnonzero(counts)
+    listing = ", ".join(f"{channel_names[c]} ({int(counts[c])} samples)" for c in bad[:10])
+    raise InputError(
+        f"implausible amplitudes: {int(counts.sum())} samples beyond {limit:.0e} {units} (up to "
+        f"{peak:.3g} {units}) in {len(bad)} channel(s): {listing}"
+        + (" ..." if len(bad) > 10 else ""),
+        file=file,
+        session=session,
+        hint="the file's scaling is probably broken (a wrong gain or unit in its header); "
+        "leave those channels out with --channels (the channels to keep), or fix the header",
+    )
 
 
 def make_recording(
@@ -171,6 +267,15 @@ def make_recording(
         Libraries whose versions go into the provenance attrs (e.g. ``("neo", "quantities")``).
     attrs : dict, optional
         Further dataset attrs (e.g. ``meas_date``, ``signal_kind``).
+    max_gap_s : float
+        s; runs of NaN/Inf up to this long inside the signal are interpolated, longer ones
+        refused. Leading and trailing rows holding NaN/Inf are cut off (with a warning; attr
+        ``trimmed_nonfinite_s`` = [start, end] in s).
+
+    Raises
+    ------
+    InputError
+        No usable signal, long NaN gaps, implausible amplitudes (:func:`check_amplitudes`).
 
     Returns
     -------
@@ -189,6 +294,7 @@ def make_recording(
         session = _default_session(source)
     data_vars: dict[str, Any] = {}
     coords: dict[str, Any] = {}
+    extra_attrs: dict[str, Any] = {}
     spikes = list(spikes or [])
     if signal is not None:
         signal = np.asarray(signal)
@@ -206,7 +312,7 @@ def make_recording(
                 "the sampling rate of the signal is unknown",
                 file=source,
                 session=session,
-                hint="give it with sampling_rate= (CLI: --sampling-rate HZ)",
+                hint="give it with --sampling-rate HZ",
             )
         n, n_ch = signal.shape
         if channel_names is None:
@@ -220,6 +326,28 @@ def make_recording(
             )
         if len(set(channel_names)) != n_ch:
             channel_names = _dedupe(channel_names)
+        if neuropil is not None:
+            neuropil = np.asarray(neuropil)
+            if neuropil.shape != signal.shape:
+                raise InputError(
+                    f"neuropil shape {neuropil.shape} differs from signal shape {signal.shape}",
+                    file=source,
+                    session=session,
+                )
+        a, b = nonfinite_edges(signal if neuropil is None else np.hstack([signal, neuropil]))
+        if (a, b) != (0, n) and b - a > 0:
+            # a NaN/Inf run at an edge has nothing to interpolate from: cut it off
+            warnings.warn(
+                f"{a} leading and {n - b} trailing samples ({a / sampling_rate:.3g} s and "
+                f"{(n - b) / sampling_rate:.3g} s) hold NaN/Inf and were cut off in {source}",
+                UserWarning,
+                stacklevel=2,
+            )
+            signal = signal[a:b]
+            neuropil = None if neuropil is None else neuropil[a:b]
+            start_time = float(start_time) + a / float(sampling_rate)
+            extra_attrs["trimmed_nonfinite_s"] = [a / sampling_rate, (n - b) / sampling_rate]
+            n = signal.shape[0]
         signal = fill_short_gaps(
             signal,
             sampling_rate,
@@ -227,7 +355,9 @@ def make_recording(
             max_gap_s=max_gap_s,
             file=source,
             session=session,
+            start_time=start_time,
         )
+        check_amplitudes(signal, units, channel_names, file=source, session=session)
         time = start_time + np.arange(n, dtype=np.float64) / float(sampling_rate)
         coords["time"] = ("time", time, {"units": "s"})
         coords["channel"] = ("channel", np.asarray(channel_names, dtype=str))
@@ -237,13 +367,6 @@ def make_recording(
             {"units": units},
         )
         if neuropil is not None:
-            neuropil = np.asarray(neuropil)
-            if neuropil.shape != signal.shape:
-                raise InputError(
-                    f"neuropil shape {neuropil.shape} differs from signal shape {signal.shape}",
-                    file=source,
-                    session=session,
-                )
             neuropil = fill_short_gaps(
                 neuropil,
                 sampling_rate,
@@ -251,6 +374,7 @@ def make_recording(
                 max_gap_s=max_gap_s,
                 file=source,
                 session=session,
+                start_time=start_time,
             )
             data_vars["neuropil"] = (
                 ("time", "channel"),
@@ -313,7 +437,7 @@ def make_recording(
         source_file=source,
         reader=reader,
     )
-    for key, value in (attrs or {}).items():
+    for key, value in {**(attrs or {}), **extra_attrs}.items():
         ds_attrs[key] = netcdf_safe(value)  # lists/dicts as JSON, as they will be on disk
     return xr.Dataset(data_vars, coords=coords, attrs=ds_attrs)
 

@@ -12,13 +12,14 @@ the first ``n_train`` rows the training part; ``mean(channel)``, ``std(channel)`
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from neurodsr.errors import InputError
-from neurodsr.io.recording import fill_short_gaps, validate_recording
+from neurodsr.io.recording import fill_short_gaps, nonfinite_edges, validate_recording
 from neurodsr.preprocess.common import (
     check_length,
     delay_embed,
@@ -29,6 +30,8 @@ from neurodsr.preprocess.common import (
 )
 from neurodsr.preprocess.config import PreprocessConfig, load_config
 from neurodsr.provenance import provenance_attrs
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "PreprocessConfig",
@@ -129,13 +132,20 @@ def preprocess(
             )
         fs = float(recording.attrs["sampling_rate"])
         names = [str(c) for c in recording["channel"].values]
+        raw = np.asarray(recording["signal"].values, dtype=np.float64)
+        both = raw
+        if modality == "calcium" and "neuropil" in recording and cfg.neuropil_coef:
+            both = np.hstack([raw, np.asarray(recording["neuropil"].values, dtype=np.float64)])
+        rows = _finite_rows(both, fs, steps, file)
+        recording = recording.isel(time=rows)
         values = fill_short_gaps(
-            np.asarray(recording["signal"].values, dtype=np.float64),
+            raw[rows],
             fs,
             channel_names=names,
             max_gap_s=cfg.max_gap_s,
             file=file,
             session=session,
+            start_time=float(recording["time"].values[0]) if recording.sizes["time"] else 0.0,
         )
         time = np.asarray(recording["time"].values, dtype=np.float64)
         units = str(recording["signal"].attrs.get("units", "a.u."))
@@ -155,6 +165,8 @@ def preprocess(
                 channel_types=_json_list(recording.attrs.get("channel_types")),
                 flat_tolerance=cfg.flat_tolerance,
                 broken_z=cfg.broken_z,
+                units=units,
+                railed_uv=cfg.railed_uv,
                 file=file,
                 session=session,
             )
@@ -164,6 +176,13 @@ def preprocess(
             values, time, channels, dropped, dt, units = _calcium(
                 recording, values, time, names, fs, units, cfg, steps, file, session
             )
+    if dropped:
+        log.warning(
+            "dropped %d channel(s): %s%s",
+            len(dropped),
+            "; ".join(f"{d['channel']}: {d['reason']}" for d in dropped[:20]),
+            " ..." if len(dropped) > 20 else "",
+        )
     pre = fit_transform(
         values,
         time,
@@ -196,6 +215,24 @@ def preprocess(
     )
     pre.attrs = attrs
     return pre
+
+
+def _finite_rows(values: np.ndarray, fs: float, steps: dict[str, Any], file: str | None) -> slice:
+    """The rows to keep: all but leading/trailing rows that hold NaN/Inf (noted in steps)."""
+    import warnings
+
+    n = values.shape[0]
+    a, b = nonfinite_edges(values)
+    if (a, b) == (0, n) or b <= a:
+        return slice(0, n)  # all finite, or nothing finite (fill_short_gaps reports it)
+    steps["trimmed_nonfinite_s"] = [a / fs, (n - b) / fs]
+    warnings.warn(
+        f"{a} leading and {n - b} trailing samples hold NaN/Inf and were cut off"
+        + (f" in {file}" if file else ""),
+        UserWarning,
+        stacklevel=3,
+    )
+    return slice(a, b)
 
 
 def _calcium(

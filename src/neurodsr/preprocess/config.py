@@ -40,6 +40,8 @@ class PreprocessConfig:
         :func:`neurodsr.preprocess.common.check_length`).
     max_gap_s : float
         Runs of NaN/Inf up to this long are interpolated (with a warning); longer refused.
+        Rows holding NaN/Inf at the start or end of the recording are cut off (with a
+        warning; ``steps["trimmed_nonfinite_s"]``).
     flat_tolerance : float
         A channel whose std is below this fraction of the median channel std (or exactly 0)
         is constant and dropped.
@@ -70,6 +72,11 @@ class PreprocessConfig:
     broken_z : float
         Channels whose log-std is this many robust standard deviations (MAD) away from the
         median channel are broken and dropped (needs >= 4 channels).
+    railed_uv : float or None
+        uV; a voltage channel whose median is beyond this is railed (amplifier saturated,
+        e.g. a disconnected reference at -12 V) and dropped before re-referencing; channels
+        with half their samples stuck at their minimum or maximum are railed too. None: only
+        the stuck test. See :func:`neurodsr.preprocess.continuous.find_railed`.
 
     Calcium
     -------
@@ -106,6 +113,7 @@ class PreprocessConfig:
     line_freq: float | None = 50.0
     reference: str = "auto"
     broken_z: float = 6.0
+    railed_uv: float | None = 1e6
     # calcium
     neuropil_coef: float = 0.7
     dff: bool | str = "auto"
