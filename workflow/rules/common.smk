@@ -279,12 +279,6 @@ def evaluate_args(wildcards):
     )
 
 
-def train_runtime(wildcards):
-    """Minutes a training job may run: its budget plus room for evaluation, at least 30."""
-    minutes = SESSIONS[wildcards.session]["train"].get("max_minutes") or 120
-    return int(max(30, 1.5 * minutes + 15))
-
-
 def demo_options():
     """`neurodsr demo --options` JSON: the config's demo section."""
     opts = {k: v for k, v in config["demo"].items() if k in DEMO_FILES and v}
@@ -299,13 +293,116 @@ def all_targets():
     ]
 
 
+# Job resources (SLURM and local runs): memory and run time of each rule's job from what the
+# jobs used on the demo and on demos of 3x the length (tests/slurm/measure.py, the figures in
+# docs/RESOURCES.md), scaled with the size of the job's input and, for training, with its budget.
+# Peak memory grows linearly with the input's size (readers and the evaluation hold the series
+# a few times over) on top of a fixed part (Python, torch, xarray). The config's `resources`
+# section overrides any rule (mem_mb, runtime). A retry (profile `retries`) gets
+# 1.5x the memory and 2x the time per extra attempt: an out-of-memory or timed-out job then
+# fits, and a training resumes from its checkpoint.
+#: rule -> (MB fixed, MB per MB of input, minutes fixed, minutes per MB of input); the peak
+#: memory and wall time measured, plus headroom (MEM_HEADROOM, TIME_HEADROOM)
+RESOURCE_MODEL = {
+    "demo_data": (500, 0.0, 1.0, 0.0),
+    "ingest": (500, 2.0, 1.0, 0.05),
+    "preprocess": (500, 2.0, 1.0, 0.05),
+    "lyapunov": (500, 2.0, 1.0, 0.1),
+    "train": (800, 2.0, 1.0, 0.0),
+    "evaluate": (800, 2.0, 2.0, 0.1),
+    "report": (500, 1.0, 1.0, 0.05),
+    "summary": (300, 0.0, 1.0, 0.0),
+}
+MEM_HEADROOM = 1.5  # x the measured peak: other data of the same kind needs more
+TIME_HEADROOM = 2.0  # x the measured wall time: slower or busier nodes
+#: the inputs whose size a rule's memory and time scale with
+RESOURCE_INPUTS = {
+    "ingest": lambda wildcards: [session_path(wildcards)],
+    "summary": lambda wildcards: [],
+    "demo_data": lambda wildcards: [],
+}
+
+
+def _size_mb(paths):
+    """Total size in MB of files and folders (recursively). A missing path raises
+    FileNotFoundError naming it, so that Snakemake evaluates the resource again once the
+    input exists (a dry run shows it as <TBD>)."""
+    total = 0
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            total += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        else:
+            total += path.stat().st_size
+    return total / 1e6
+
+
+def _job_input_mb(rule_name, wildcards, input):
+    pick = RESOURCE_INPUTS.get(rule_name)
+    return _size_mb(pick(wildcards) if pick else list(input))
+
+
 def mem(rule_name):
-    """mem_mb of a rule from the config's resources section."""
-    return config["resources"]["mem_mb"].get(rule_name, 4000)
+    """``mem_mb`` of a rule's jobs: a function of the job (its input's size, the attempt).
+
+    Returns
+    -------
+    callable (wildcards, input, attempt) -> int
+        MB: the config's ``resources.mem_mb.<rule>`` when set, else the measured model
+        (fixed part + per MB of input, times MEM_HEADROOM); times 1.5 per retry.
+    """
+
+    def mem_mb(wildcards, input, attempt):
+        fixed = config["resources"]["mem_mb"].get(rule_name)
+        if fixed is None:
+            base, per_mb, _, _ = RESOURCE_MODEL[rule_name]
+            fixed = MEM_HEADROOM * (base + per_mb * _job_input_mb(rule_name, wildcards, input))
+        return int(round(fixed * 1.5 ** (attempt - 1)))
+
+    return mem_mb
+
+
+def runtime(rule_name):
+    """``runtime`` (minutes) of a rule's jobs: a function of the job.
+
+    Returns
+    -------
+    callable (wildcards, input, attempt) -> int
+        Minutes: the config's ``resources.runtime.<rule>`` when set, else the measured model
+        (fixed + per MB of input, times TIME_HEADROOM; training adds its budget, see
+        ``train_minutes``); times 2 per retry; at least 2.
+    """
+
+    def minutes(wildcards, input, attempt):
+        fixed = config["resources"]["runtime"].get(rule_name)
+        if fixed is None:
+            _, _, base, per_mb = RESOURCE_MODEL[rule_name]
+            fixed = TIME_HEADROOM * (base + per_mb * _job_input_mb(rule_name, wildcards, input))
+            if rule_name == "train":
+                fixed += train_minutes(wildcards)
+        return int(max(2, round(fixed * 2 ** (attempt - 1))))
+
+    return minutes
+
+
+def train_minutes(wildcards):
+    """Minutes of training proper in a training job: the session's budget ``max_minutes``
+    (training stops at the end of the epoch that exceeds it) plus the last epoch's and the
+    validations' share of it (10 %, measured); without a budget, ``epochs`` at the measured
+    seconds per epoch of the demo sizes, scaled with the work per epoch."""
+    tr = SESSIONS[wildcards.session]["train"]
+    if tr.get("max_minutes"):
+        return 1.1 * tr["max_minutes"]
+    work = ((tr["seq_len"] or 100) / 100) * ((tr["batch_size"] or 32) / 32) * tr["seeds"] / 3
+    return TIME_HEADROOM * tr["epochs"] * SECONDS_PER_EPOCH * work / 60
+
+
+#: s per epoch (20 batches of 32 windows of 100 steps, 3 seeds, shPLRNN M=3 L=50, 1 CPU thread)
+SECONDS_PER_EPOCH = 0.2
 
 
 def threads(rule_name):
-    """threads of a rule from the config's resources section."""
+    """threads of a rule from the config's resources section (SLURM: --cpus-per-task)."""
     return config["resources"]["threads"].get(rule_name, 1)
 
 

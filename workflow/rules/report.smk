@@ -24,7 +24,7 @@ rule report:
         "../../envs/neurodsr.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wildcards: mem("report"),
-        runtime=15,
+        mem_mb=mem("report"),
+        runtime=runtime("report"),
     shell:
         "neurodsr report results/{wildcards.session:q} --out {output:q} > {log:q} 2>&1"
