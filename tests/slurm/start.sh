@@ -1,25 +1,32 @@
 #!/usr/bin/env bash
 # A real single-node SLURM cluster on this host, for the tests (tests/test_slurm.py, .ci/run).
 #
-#   tests/slurm/start.sh [STATE_DIR]     # default $NEURODSR_SLURM_DIR or /tmp/neurodsr-slurm
-#   export SLURM_CONF=STATE_DIR/slurm.conf   # (or: source STATE_DIR/env) then sbatch, sinfo, ...
-#   tests/slurm/stop.sh [STATE_DIR]      # stops the daemons and removes STATE_DIR
+#   tests/slurm/start.sh [DIR]     # state in DIR/neurodsr-test-cluster (default DIR:
+#                                  # $NEURODSR_SLURM_DIR, else /tmp/neurodsr-slurm)
+#   sinfo; sbatch ...; snakemake --profile workflow/profiles/slurm ...
+#   tests/slurm/stop.sh [DIR]      # stops the daemons, removes the state and the links
 #
-# Installs Debian's slurm-wlm and munge when missing (apt-get; needs root), writes a slurm.conf
-# for this host (loopback only: the controller and the node listen on 127.0.0.1; the node's
-# CPUs, cores and memory as `slurmd -C` reports them), with two partitions on the one node:
-# `cpu` (the default) and `gpu`. The `gpu` partition has no GPU: the node declares one counted
-# GPU GRES without a device file, so that jobs asking `--gpus=1` (the profile's training jobs)
-# are scheduled as on a real GPU partition and then train on the CPU (`device: auto`).
-# No accounting database: job records go to STATE_DIR/jobcomp.txt (jobcomp/filetxt), and the
-# Snakemake executor queries job states with squeue (MinJobAge keeps finished jobs visible).
-# Process tracking by /proc (proctrack/linuxproc) and no task plugin: no systemd or cgroup
-# control is needed, as in a container. All state, logs, sockets and keys live in STATE_DIR; the
-# daemons run as the invoking user (root in CI). Waits until `sinfo` shows the node idle; exits
-# non-zero with the reason (and the daemons' logs) when the cluster cannot start.
+# Installs Debian's slurm-wlm and munge when missing (apt-get update + install; needs root),
+# writes a slurm.conf for this host and starts munged, slurmctld and slurmd:
+# - loopback only: the controller and the node are 127.0.0.1, NodeName is `hostname -s`, and
+#   the node's CPUs, cores and memory are what `slurmd -C` finds on this machine;
+# - two partitions on the one node: `cpu` (the default) and `gpu`. The node has no GPU: it
+#   declares one GPU GRES whose device file is /dev/null, so that jobs asking `--gpus=1` (the
+#   profile's training jobs) are scheduled as on a GPU partition, and then train on the CPU
+#   (`device: auto` finds no CUDA);
+# - no accounting database: job records go to the state folder's jobcomp.txt (jobcomp/filetxt:
+#   state, partition, account, time limit, CPUs and memory of each job), and job states are
+#   queried with squeue (MinJobAge keeps finished jobs visible for 10 minutes);
+# - process tracking by /proc (proctrack/linuxproc), no task plugin: no systemd and no cgroup
+#   control needed, as in a container.
+# State, logs, munge key and socket live in the state folder; /etc/slurm/slurm.conf and
+# gres.conf are links to it (see step 3). The daemons run as the invoking user (root in CI).
+# Waits until `sinfo` shows the node idle and prints the path of slurm.conf; exits non-zero
+# with the reason and the daemons' log tails when the cluster cannot start.
 set -euo pipefail
 
-STATE="${1:-${NEURODSR_SLURM_DIR:-/tmp/neurodsr-slurm}}"
+STATE="$(realpath -m "${1:-${NEURODSR_SLURM_DIR:-/tmp/neurodsr-slurm}}")/neurodsr-test-cluster"
+SYS_CONF=/etc/slurm
 NODE="$(hostname -s)"
 USER_NAME="$(id -un)"
 CTLD_PORT="${NEURODSR_SLURM_PORT:-6817}"
@@ -28,7 +35,10 @@ say() { echo "slurm/start.sh: $*" >&2; }
 fail() {
     say "ERROR: $*"
     for log in "$STATE"/log/*.log; do
-        [ -f "$log" ] && { echo "--- $log (tail)" >&2; tail -n 20 "$log" >&2; }
+        if [ -f "$log" ]; then
+            echo "--- $log (tail)" >&2
+            tail -n 20 "$log" >&2
+        fi
     done
     exit 1
 }
@@ -47,12 +57,12 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null \
         || fail "apt-get install slurm-wlm munge failed"
 fi
 
-# a cluster left over from an earlier start in the same STATE: stop it first
-"$(dirname "$0")/stop.sh" "$STATE"
+# A cluster left over from an earlier start with the same DIR: stop it first.
+"$(dirname "$0")/stop.sh" "$(dirname "$STATE")"
 mkdir -p "$STATE"/{log,spool/ctld,spool/d,munge}
-chmod 711 "$STATE/munge"   # munged wants its socket reachable
+chmod 711 "$STATE/munge" # munged wants its socket's folder reachable by all
 
-# 2. munge: its own key, socket and files in STATE (the system's munged, if any, is left alone).
+# 2. munge with its own key and socket (a system munged, if any, is left alone).
 dd if=/dev/urandom of="$STATE/munge/munge.key" bs=1 count=1024 status=none
 chmod 400 "$STATE/munge/munge.key"
 MUNGE_SOCKET="$STATE/munge/munge.socket"
@@ -61,10 +71,28 @@ munged --force --key-file="$STATE/munge/munge.key" --socket="$MUNGE_SOCKET" \
     --seed-file="$STATE/munge/munge.seed" >&2 \
     || fail "munged did not start"
 
-# 3. slurm.conf for this host.
-HW="$(slurmd -C | head -n 1)"   # NodeName=... CPUs=2 Boards=1 SocketsPerBoard=1 ... RealMemory=M
-HW="${HW#NodeName=* }"          # the hardware fields only
-cat >"$STATE/slurm.conf" <<EOF
+# 3. slurm.conf and gres.conf for this host, where every Slurm command looks: /etc/slurm.
+# SLURM_CONF pointing elsewhere is not enough: inside a job, the Snakemake job step drops every
+# SLURM_* variable before its nested srun, so slurm.conf must be in the default place, as on a
+# real cluster's nodes. The files stay in the state folder and /etc/slurm links to them; an
+# existing slurm.conf of another cluster is not replaced (the start fails instead).
+for name in slurm.conf gres.conf; do
+    link="$SYS_CONF/$name"
+    if [ -e "$link" ] || [ -L "$link" ]; then
+        case "$(readlink "$link" 2>/dev/null || true)" in
+            */neurodsr-test-cluster/*) # ours, from an earlier start: stop that cluster
+                "$(dirname "$0")/stop.sh" "$(dirname "$(dirname "$(readlink "$link")")")"
+                rm -f "$link"
+                ;;
+            *) fail "$link exists (another cluster's configuration?) and is left alone:" \
+                "remove it, or run the SLURM tests on a machine without Slurm configured" ;;
+        esac
+    fi
+done
+HW="$(slurmd -C | head -n 1 || true)" # NodeName=vm CPUs=2 Boards=1 ... RealMemory=M
+HW="${HW#NodeName=* }"                # the hardware fields only
+[ -n "$HW" ] || fail "slurmd -C did not describe this machine"
+cat >"$STATE/slurm.conf" <<CONF
 # Written by neurodsr tests/slurm/start.sh: a single-node test cluster on loopback.
 ClusterName=neurodsr-test
 SlurmctldHost=${NODE}(127.0.0.1)
@@ -90,7 +118,6 @@ JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=5
 MpiDefault=none
 MailProg=/bin/true
-LaunchParameters=use_interactive_step
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 GresTypes=gpu
@@ -110,28 +137,33 @@ Waittime=0
 NodeName=${NODE} NodeAddr=127.0.0.1 NodeHostname=${NODE} ${HW} Gres=gpu:1 State=UNKNOWN
 PartitionName=cpu Nodes=${NODE} Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 PartitionName=gpu Nodes=${NODE} Default=NO MaxTime=INFINITE State=UP OverSubscribe=NO
-EOF
-# the GPU GRES is a count only (no device file): a GPU partition's scheduling, without a GPU
+CONF
+# the GPU is a count whose device file is /dev/null: a GPU partition's scheduling, no GPU
 echo "NodeName=${NODE} Name=gpu File=/dev/null Count=1" >"$STATE/gres.conf"
-cat >"$STATE/env" <<EOF
-export SLURM_CONF=${STATE}/slurm.conf
-EOF
-export SLURM_CONF="$STATE/slurm.conf"
+mkdir -p "$SYS_CONF"
+ln -s "$STATE/slurm.conf" "$SYS_CONF/slurm.conf"
+ln -s "$STATE/gres.conf" "$SYS_CONF/gres.conf"
+export SLURM_CONF="$SYS_CONF/slurm.conf"
 
-# 4. The daemons (each daemonizes; the pid files are in STATE).
+# 4. The daemons (each daemonizes; the pid files are in the state folder).
 slurmctld -f "$SLURM_CONF" -i >&2 || fail "slurmctld did not start"
 slurmd -f "$SLURM_CONF" -N "$NODE" >&2 || fail "slurmd did not start"
 
 # 5. Wait until the node is idle.
+state=""
 for _ in $(seq 1 30); do
-    state="$(sinfo --noheader --Format=StateLong --nodes="$NODE" 2>/dev/null | head -n 1 | tr -d ' ' || true)"
+    for daemon in slurmctld slurmd; do
+        pidfile="$STATE/$daemon.pid"
+        if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+            fail "$daemon stopped (its log below says why)"
+        fi
+    done
+    state="$(timeout 5 sinfo --noheader --Format=StateLong --nodes="$NODE" 2>/dev/null | head -n 1 | tr -d ' ' || true)"
     if [ "$state" = "idle" ]; then
         say "cluster up: node $NODE idle, partitions $(sinfo --noheader -o %P | tr '\n' ' ')"
-        say "use it with: export SLURM_CONF=$SLURM_CONF"
         echo "$SLURM_CONF"
         exit 0
     fi
-    case "$state" in drain* | down*) scontrol update nodename="$NODE" state=resume 2>/dev/null || true ;; esac
     sleep 1
 done
 fail "the node $NODE did not become idle within 30 s (sinfo: ${state:-no answer})"

@@ -5,6 +5,8 @@
 # with a bare Snakemake install (e.g. `--sdm conda`, where neurodsr lives in envs/neurodsr.yaml).
 
 import copy
+import glob
+import math
 import hashlib
 import json
 import os
@@ -315,12 +317,24 @@ RESOURCE_MODEL = {
 }
 MEM_HEADROOM = 1.5  # x the measured peak: other data of the same kind needs more
 TIME_HEADROOM = 2.0  # x the measured wall time: slower or busier nodes
+MIN_RUNTIME = 10  # minutes at least: start-up (Python, torch) on a busy node, queue clocks
 #: the inputs whose size a rule's memory and time scale with
 RESOURCE_INPUTS = {
-    "ingest": lambda wildcards: [session_path(wildcards)],
+    "ingest": lambda wildcards: _recording_files(session_path(wildcards)),
     "summary": lambda wildcards: [],
     "demo_data": lambda wildcards: [],
 }
+
+
+def _recording_files(path):
+    """The files a recording consists of: a folder; an Open Ephys structure.oebin's folder; a
+    file and its siblings of the same stem (BrainVision .vhdr + .eeg + .vmrk, .bin + .meta)."""
+    path = Path(path)
+    if path.is_dir():
+        return [path]
+    if path.suffix == ".oebin":
+        return [path.parent]
+    return [path] + [p for p in path.parent.glob(glob.escape(path.stem) + ".*") if p != path]
 
 
 def _size_mb(paths):
@@ -370,7 +384,7 @@ def runtime(rule_name):
     callable (wildcards, input, attempt) -> int
         Minutes: the config's ``resources.runtime.<rule>`` when set, else the measured model
         (fixed + per MB of input, times TIME_HEADROOM; training adds its budget, see
-        ``train_minutes``); times 2 per retry; at least 2.
+        ``train_minutes``; at least MIN_RUNTIME); times 2 per retry.
     """
 
     def minutes(wildcards, input, attempt):
@@ -380,7 +394,8 @@ def runtime(rule_name):
             fixed = TIME_HEADROOM * (base + per_mb * _job_input_mb(rule_name, wildcards, input))
             if rule_name == "train":
                 fixed += train_minutes(wildcards)
-        return int(max(2, round(fixed * 2 ** (attempt - 1))))
+            fixed = max(MIN_RUNTIME, fixed)
+        return int(math.ceil(fixed * 2 ** (attempt - 1)))
 
     return minutes
 
