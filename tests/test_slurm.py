@@ -77,9 +77,7 @@ def snakemake_slurm(work: Path, *args: str, timeout: float = 900) -> subprocess.
     env = dict(os.environ, NEURODSR_SLURM_ACCOUNT=ACCOUNT, PYTHONWARNINGS="ignore")
     for name in ("NEURODSR_SLURM_PARTITION", "NEURODSR_SLURM_GPU_PARTITION", "NEURODSR_SLURM_GPUS"):
         env.pop(name, None)
-    return subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=work
-    )
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=work)
 
 
 def jobcomp(cluster: Path) -> dict[str, dict[str, str]]:
@@ -90,6 +88,9 @@ def jobcomp(cluster: Path) -> dict[str, dict[str, str]]:
         fields = dict(re.findall(r"(\w+)=(\S*)", line))
         records[fields["JobId"]] = fields
     return records
+
+
+SUBMITTED = r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (.*)\)"
 
 
 def submitted_jobs(out: str) -> list[dict]:
@@ -105,7 +106,7 @@ def submitted_jobs(out: str) -> list[dict]:
             current["session"] = m.group(1)
         elif current is not None and (m := re.match(r"\s+resources: (.*)", line)):
             current["resources"] = dict(kv.split("=", 1) for kv in m.group(1).split(", "))
-        elif m := re.match(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (.*)\)", line):
+        elif m := re.match(SUBMITTED, line):
             jobs.append({**blocks[m.group(1)], "slurm_id": m.group(2), "log": Path(m.group(3))})
     return jobs
 
@@ -121,7 +122,7 @@ def demo_run(cluster, tmp_path_factory):
 
 
 def test_every_rule_runs_as_its_own_slurm_job_with_the_profiles_resources(demo_run):
-    work, res, cluster = demo_run
+    _, res, cluster = demo_run
     out = res.stdout + res.stderr
     jobs = [j for j in submitted_jobs(out) if not j["local"]]
     records = jobcomp(cluster)

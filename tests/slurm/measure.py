@@ -9,8 +9,15 @@ lifetime. The input size is that of the files the rule's resources scale with
 (workflow/rules/common.smk). These figures set ``RESOURCE_MODEL`` in common.smk; the numbers
 and the commands are in docs/RESOURCES.md.
 
-    .venv/bin/python tests/slurm/measure.py --scale 1 --max-minutes 0.5 --out m1.json
-    .venv/bin/python tests/slurm/measure.py --scale 3 --max-minutes 1 --out m3.json
+    .venv/bin/python tests/slurm/measure.py run --scale 1 --max-minutes 0.5 --out m1.json
+    .venv/bin/python tests/slurm/measure.py run --scale 3 --max-minutes 1 --out m3.json
+    .venv/bin/python tests/slurm/measure.py fit m1.json m3.json   # -> RESOURCE_MODEL
+
+``fit`` puts a line through each rule's (input size, peak memory) points by least squares
+(slope at least 0) and raises it until no measured job lies above it: the fixed part and the
+per-MB part of RESOURCE_MODEL. Likewise for the wall time in minutes, where training's budget
+(``max_minutes``) is taken off first: what is left is its start-up, last epoch, final free
+run and writing.
 
 Not a test (pytest does not collect it); it needs only the installed environment.
 """
@@ -26,6 +33,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 import yaml
 
@@ -139,13 +147,53 @@ def demo_config(scale: float, max_minutes: float) -> dict:
     return cfg
 
 
+def envelope(x: list[float], y: list[float]) -> tuple[float, float]:
+    """(fixed, per_unit): the least-squares line through (x, y), slope >= 0, raised until no
+    point lies above it."""
+    x_arr, y_arr = np.asarray(x, float), np.asarray(y, float)
+    slope = 0.0
+    if len(x_arr) > 1 and np.ptp(x_arr) > 0:
+        slope = max(0.0, float(np.polyfit(x_arr, y_arr, 1)[0]))
+    return float(np.max(y_arr - slope * x_arr)), slope
+
+
+def fit(paths: list[Path]) -> int:
+    """Print RESOURCE_MODEL entries fitted to the measurements in ``paths``."""
+    jobs = []
+    for path in paths:
+        run = json.loads(path.read_text())
+        for job in run["jobs"]:
+            budget = run["max_minutes"] if job["rule"] == "train" else 0.0
+            jobs.append({**job, "minutes": job["wall_s"] / 60 - budget})
+    print("rule: (MB fixed, MB per input MB, min fixed, min per input MB); n jobs; max peak MB")
+    for rule in dict.fromkeys(j["rule"] for j in jobs):
+        mine = [j for j in jobs if j["rule"] == rule]
+        x = [j["input_mb"] for j in mine]
+        mem = envelope(x, [j["peak_mb"] for j in mine])
+        minutes = envelope(x, [j["minutes"] for j in mine])
+        print(
+            f'    "{rule}": ({mem[0]:.0f}, {mem[1]:.2f}, {minutes[0]:.2f}, {minutes[1]:.4f}),'
+            f"  # n={len(mine)}, peak {max(j['peak_mb'] for j in mine):.0f} MB"
+        )
+    per_epoch = [j["s_per_epoch"] for j in jobs if "s_per_epoch" in j]
+    if per_epoch:
+        print(f"SECONDS_PER_EPOCH = {max(per_epoch):.2f}  # max of {len(per_epoch)} trainings")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--scale", type=float, default=1.0, help="demo recording length, x default")
-    p.add_argument("--max-minutes", type=float, default=0.5, help="training budget per session")
-    p.add_argument("--out", type=Path, required=True, help="JSON file of the measurements")
-    p.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: temp)")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run the demo workflow and measure every job")
+    r.add_argument("--scale", type=float, default=1.0, help="demo recording length, x default")
+    r.add_argument("--max-minutes", type=float, default=0.5, help="training budget per session")
+    r.add_argument("--out", type=Path, required=True, help="JSON file of the measurements")
+    r.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: temp)")
+    f = sub.add_parser("fit", help="RESOURCE_MODEL from measurement files")
+    f.add_argument("files", type=Path, nargs="+")
     args = p.parse_args(argv)
+    if args.command == "fit":
+        return fit(args.files)
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="neurodsr-measure-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -178,6 +226,11 @@ def main(argv: list[str] | None = None) -> int:
                 "input_mb": round(size_mb(files), 3),
             }
         )
+    for row in rows:  # training: seconds per epoch (validations included), from its log
+        log_path = work / "results" / row["session"] / "models" / "log.json"
+        if row["rule"] == "train" and log_path.exists():
+            train_log = json.loads(log_path.read_text())
+            row["s_per_epoch"] = round(train_log["seconds"][-1] / len(train_log["epoch"]), 3)
     result = {
         "scale": args.scale,
         "max_minutes": args.max_minutes,
