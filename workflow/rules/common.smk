@@ -59,6 +59,15 @@ def _validate(data, where, set_default=True):
         ) from None
 
 
+def _gpus_from_command_line():
+    """`--config` (and a profile's `config:`, as the SLURM profile sets resources.gpus) gives
+    nested values as strings: make resources.gpus a number again before validation."""
+    gpus = (config.get("resources") or {}).get("gpus")
+    if isinstance(gpus, str) and gpus.strip().isdigit():
+        config["resources"]["gpus"] = int(gpus)
+
+
+_gpus_from_command_line()
 _validate(config, "config")
 
 
