@@ -6,9 +6,9 @@
 
 import copy
 import glob
-import math
 import hashlib
 import json
+import math
 import os
 import shlex
 import sys
@@ -311,7 +311,7 @@ def all_targets():
 # `resources` section overrides any rule (mem_mb, runtime). A retry (the SLURM profile's
 # `retries: 1`) gets 1.5x the memory and 2x the time: an out-of-memory or timed-out job then
 # fits, and a training resumes from its checkpoint.
-#: rule -> (MB fixed, MB per MB of input, minutes fixed, minutes per MB of input): the upper
+#: per rule (MB fixed, MB per MB of input, minutes fixed, minutes per MB of input), the upper
 #: envelope of the measured peaks and wall times (`measure.py fit`), before the headroom below;
 #: training's minutes are on top of its budget `max_minutes`
 RESOURCE_MODEL = {
@@ -326,7 +326,7 @@ RESOURCE_MODEL = {
 }
 MEM_HEADROOM = 1.5  # x the measured envelope: recordings unlike the demo's, other libraries
 TIME_HEADROOM = 2.0  # x the measured minutes (taken on 2 busy cores): slower or busier nodes
-MIN_RUNTIME = 10  # minutes at least: the scheduler's clock granularity, a slow file system
+MIN_RUNTIME = 10  # minutes at least: room for what was not measured (slow file systems)
 #: s per epoch of training (20 batches of 32 windows of 100 steps, 3 seeds, shPLRNN M=3 L=50,
 #: validations included; the slowest of the measured trainings, 1 CPU thread on a busy node)
 SECONDS_PER_EPOCH = 1.03
@@ -433,7 +433,8 @@ def train_minutes(wildcards):
 
 
 def threads(rule_name):
-    """threads of a rule from the config's resources section (SLURM: --cpus-per-task)."""
+    """Threads of a rule's jobs, from the config's resources section (on SLURM, the jobs'
+    --cpus-per-task)."""
     return config["resources"]["threads"].get(rule_name, 1)
 
 
