@@ -7,8 +7,10 @@
 # imports only the standard library.
 
 import copy
+import glob
 import importlib.util
 import json
+import math
 import os
 import shlex
 import sys
@@ -93,6 +95,15 @@ def _validate(data, where, set_default=True):
         ) from None
 
 
+def _gpus_from_command_line():
+    """`--config` (and a profile's `config:`, as the SLURM profile sets resources.gpus) gives
+    nested values as strings: make resources.gpus a number again before validation."""
+    gpus = (config.get("resources") or {}).get("gpus")
+    if isinstance(gpus, str) and gpus.strip().isdigit():
+        config["resources"]["gpus"] = int(gpus)
+
+
+_gpus_from_command_line()
 _validate(config, "config")
 
 
@@ -277,12 +288,6 @@ def evaluate_args(wildcards):
     return shlex.join(_options(SESSIONS[wildcards.session]["evaluate"]))
 
 
-def train_runtime(wildcards):
-    """Minutes a training job may run: its budget plus room for evaluation, at least 30."""
-    minutes = SESSIONS[wildcards.session]["train"].get("max_minutes") or 120
-    return int(max(30, 1.5 * minutes + 15))
-
-
 def demo_options():
     """`neurodsr demo --options` JSON: the config's demo section."""
     opts = {k: v for k, v in config["demo"].items() if k in DEMO_FILES and v}
@@ -297,13 +302,137 @@ def all_targets():
     ]
 
 
+# Job resources (SLURM and local runs): memory and run time of each rule's job from what its
+# jobs used on the demo and on the demo at 3x the recording length (tests/slurm/measure.py: the
+# kernel's peak-memory mark and the wall time of every job; figures in docs/RESOURCES.md),
+# scaled with the size of the job's input and, for training, its budget. The config's
+# `resources` section overrides any rule (mem_mb, runtime). A retry (the SLURM profile's
+# `retries: 1`) gets 1.5x the memory and 2x the time: an out-of-memory or timed-out job then
+# fits, and a training resumes from its checkpoint.
+#: per rule (MB fixed, MB per MB of input, minutes fixed, minutes per MB of input), the upper
+#: envelope of the measured peaks and wall times (`measure.py fit`), before the headroom below;
+#: training's minutes are on top of its budget `max_minutes`
+RESOURCE_MODEL = {
+    "demo_data": (480, 0.0, 2.49, 0.0),
+    "ingest": (174, 3.76, 0.25, 0.0016),
+    "preprocess": (168, 7.10, 0.24, 0.0032),
+    "lyapunov": (180, 8.68, 0.35, 0.1216),
+    "train": (397, 1.39, 0.88, 0.0),
+    "evaluate": (315, 17.29, 0.70, 0.0),
+    "report": (222, 1.16, 1.08, 0.0),
+    "summary": (111, 0.0, 0.10, 0.0),
+}
+MEM_HEADROOM = 1.5  # x the measured envelope: recordings unlike the demo's, other libraries
+TIME_HEADROOM = 2.0  # x the measured minutes (taken on 2 busy cores): slower or busier nodes
+MIN_RUNTIME = 10  # minutes at least: room for what was not measured (slow file systems)
+#: s per epoch of training (20 batches of 32 windows of 100 steps, 3 seeds, shPLRNN M=3 L=50,
+#: validations included; the slowest of the measured trainings, 1 CPU thread on a busy node)
+SECONDS_PER_EPOCH = 1.03
+#: MB of host memory added per GPU of a training job, for what a CUDA build of torch loads on
+#: the host (CUDA, cuBLAS, cuDNN). NOT a measurement: no GPU was available to measure it (the
+#: figures above are from CPU runs); a conservative allowance so that a GPU job does not get
+#: the CPU figures. `measure.py run` on a GPU node gives the real figure.
+GPU_HOST_MB = 3000
+#: the inputs whose size a rule's memory and time scale with
+RESOURCE_INPUTS = {
+    "ingest": lambda wildcards: _recording_files(session_path(wildcards)),
+    "summary": lambda wildcards: [],
+    "demo_data": lambda wildcards: [],
+}
+
+
+def _recording_files(path):
+    """The files a recording consists of: a folder; an Open Ephys structure.oebin's folder; a
+    file and its siblings of the same stem (BrainVision .vhdr + .eeg + .vmrk, .bin + .meta)."""
+    path = Path(path)
+    if path.is_dir():
+        return [path]
+    if path.suffix == ".oebin":
+        return [path.parent]
+    return [path] + [p for p in path.parent.glob(glob.escape(path.stem) + ".*") if p != path]
+
+
+def _size_mb(paths):
+    """Total size in MB of files and folders (recursively). A missing path raises
+    FileNotFoundError naming it, so that Snakemake evaluates the resource again once the
+    input exists (a dry run shows it as <TBD>)."""
+    total = 0
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            total += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        else:
+            total += path.stat().st_size
+    return total / 1e6
+
+
+def _job_input_mb(rule_name, wildcards, input):
+    pick = RESOURCE_INPUTS.get(rule_name)
+    return _size_mb(pick(wildcards) if pick else list(input))
+
+
 def mem(rule_name):
-    """mem_mb of a rule from the config's resources section."""
-    return config["resources"]["mem_mb"].get(rule_name, 4000)
+    """``mem_mb`` of a rule's jobs: a function of the job (its input's size, the attempt).
+
+    Returns
+    -------
+    callable (wildcards, input, attempt) -> int
+        MB: the config's ``resources.mem_mb.<rule>`` when set, else the measured model
+        (fixed part + per MB of input, times MEM_HEADROOM; training adds GPU_HOST_MB per
+        GPU of ``resources.gpus``); times 1.5 per retry.
+    """
+
+    def mem_mb(wildcards, input, attempt):
+        fixed = config["resources"]["mem_mb"].get(rule_name)
+        if fixed is None:
+            base, per_mb, _, _ = RESOURCE_MODEL[rule_name]
+            fixed = MEM_HEADROOM * (base + per_mb * _job_input_mb(rule_name, wildcards, input))
+            if rule_name == "train":
+                fixed += GPU_HOST_MB * config["resources"]["gpus"]
+        return int(math.ceil(fixed * 1.5 ** (attempt - 1)))
+
+    return mem_mb
+
+
+def runtime(rule_name):
+    """``runtime`` (minutes) of a rule's jobs: a function of the job.
+
+    Returns
+    -------
+    callable (wildcards, input, attempt) -> int
+        Minutes: the config's ``resources.runtime.<rule>`` when set, else the measured model
+        (fixed + per MB of input, times TIME_HEADROOM; training adds its budget, see
+        ``train_minutes``; at least MIN_RUNTIME); times 2 per retry.
+    """
+
+    def minutes(wildcards, input, attempt):
+        fixed = config["resources"]["runtime"].get(rule_name)
+        if fixed is None:
+            _, _, base, per_mb = RESOURCE_MODEL[rule_name]
+            fixed = TIME_HEADROOM * (base + per_mb * _job_input_mb(rule_name, wildcards, input))
+            if rule_name == "train":
+                fixed += train_minutes(wildcards)
+            fixed = max(MIN_RUNTIME, fixed)
+        return int(math.ceil(fixed * 2 ** (attempt - 1)))
+
+    return minutes
+
+
+def train_minutes(wildcards):
+    """Minutes of training proper in a training job: the session's budget ``max_minutes``
+    (wall-clock; the last epoch's overrun is in RESOURCE_MODEL's fixed minutes); without a
+    budget, ``epochs`` at SECONDS_PER_EPOCH scaled with the work per epoch (window length,
+    batch size, seeds) and TIME_HEADROOM."""
+    tr = SESSIONS[wildcards.session]["train"]
+    if tr.get("max_minutes"):
+        return tr["max_minutes"]
+    work = ((tr["seq_len"] or 100) / 100) * ((tr["batch_size"] or 32) / 32) * tr["seeds"] / 3
+    return TIME_HEADROOM * tr["epochs"] * SECONDS_PER_EPOCH * work / 60
 
 
 def threads(rule_name):
-    """threads of a rule from the config's resources section."""
+    """Threads of a rule's jobs, from the config's resources section (on SLURM, the jobs'
+    --cpus-per-task)."""
     return config["resources"]["threads"].get(rule_name, 1)
 
 

@@ -12,8 +12,8 @@ rule demo_data:
         "../../envs/neurodsr.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=15,
+        mem_mb=mem("demo_data"),
+        runtime=runtime("demo_data"),
     params:
         out=lambda wildcards, output: Path(output.spikes).parent,
         options=demo_options(),

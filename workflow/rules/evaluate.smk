@@ -23,8 +23,8 @@ rule evaluate:
         "../../envs/neurodsr.yaml"
     threads: threads("evaluate")
     resources:
-        mem_mb=lambda wildcards: mem("evaluate"),
-        runtime=30,
+        mem_mb=mem("evaluate"),
+        runtime=runtime("evaluate"),
     params:
         args=evaluate_args,
         session_dir=lambda wildcards: f"{RESULTS}/{wildcards.session}",

@@ -12,8 +12,8 @@ rule ingest:
         "../../envs/neurodsr.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wildcards: mem("ingest"),
-        runtime=30,
+        mem_mb=mem("ingest"),
+        runtime=runtime("ingest"),
     params:
         args=ingest_args,
     shell:

@@ -13,8 +13,8 @@ rule lyapunov:
         "../../envs/neurodsr.yaml"
     threads: threads("lyapunov")
     resources:
-        mem_mb=lambda wildcards: mem("lyapunov"),
-        runtime=30,
+        mem_mb=mem("lyapunov"),
+        runtime=runtime("lyapunov"),
     params:
         args=lyapunov_args,
     shell:

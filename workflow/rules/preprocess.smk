@@ -14,8 +14,8 @@ rule preprocess:
         "../../envs/neurodsr.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wildcards: mem("preprocess"),
-        runtime=30,
+        mem_mb=mem("preprocess"),
+        runtime=runtime("preprocess"),
     params:
         options=preprocess_json,
     shell:

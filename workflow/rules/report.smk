@@ -25,8 +25,8 @@ rule report:
         "../../envs/neurodsr.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wildcards: mem("report"),
-        runtime=15,
+        mem_mb=mem("report"),
+        runtime=runtime("report"),
     params:
         session_dir=lambda wildcards: f"{RESULTS}/{wildcards.session}",
     shell:

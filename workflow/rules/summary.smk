@@ -25,8 +25,8 @@ rule summary:
         "../../envs/neurodsr.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=mem("summary"),
+        runtime=runtime("summary"),
     params:
         sessions=session_names(),
         results=lambda wildcards, output: Path(output.html).parent,

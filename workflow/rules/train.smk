@@ -21,8 +21,8 @@ rule train:
         "../../envs/neurodsr.yaml"
     threads: threads("train")
     resources:
-        mem_mb=lambda wildcards: mem("train"),
-        runtime=train_runtime,
+        mem_mb=mem("train"),
+        runtime=runtime("train"),
         gpu=config["resources"]["gpus"],
     params:
         args=train_args,
