@@ -30,14 +30,83 @@ dh2 = sum u_t, dL = c_0[N:] x_0^T. tests/test_models.py checks all of them again
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["fused_pl_loss", "fused_pl_loss_and_grads", "fused_pl_rollout"]
+__all__ = ["compiled_loop", "fused_pl_generate", "fused_pl_loss_and_grads", "fused_pl_rollout"]
+
+#: the compiled time loop's source (a torch C++ extension, JIT-built once and cached)
+_SOURCE = Path(__file__).with_name("csrc") / "pl_loop.cpp"
+#: set to "0" to keep the torch loop on the CPU too (the compiled loop is then never built)
+ENV_SWITCH = "NEURODSR_COMPILED"
+#: False: the torch loop on the CPU too, in this process (benchmarks compare the two this way)
+use_compiled: bool = True
+_ext: Any = None  # the loaded extension, False once it failed to build, None before trying
+
+
+def _build_dir() -> Path | None:
+    """Where the extension is built and cached: ``$TORCH_EXTENSIONS_DIR`` when set, else
+    inside the virtual environment (``<prefix>/var/neurodsr/torch_extensions``, so that each
+    environment has a build for its own torch), else torch's default (None)."""
+    if os.environ.get("TORCH_EXTENSIONS_DIR"):
+        return None
+    d = Path(sys.prefix) / "var" / "neurodsr" / "torch_extensions"
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return d if os.access(d, os.W_OK) else None
+
+
+def compiled_loop(verbose: bool = False) -> Any | None:
+    """The compiled PL time loop (``csrc/pl_loop.cpp``), or None where it cannot be had.
+
+    Built on first use with ``torch.utils.cpp_extension.load`` (ninja and a C++ compiler;
+    ``make install`` builds it once, later processes load the cached library in ~0.1 s).
+    When the build fails, or ``NEURODSR_COMPILED=0`` is set, returns None and the torch
+    loop runs; a failed build says so once, in one line."""
+    global _ext
+    if _ext is None:
+        if os.environ.get(ENV_SWITCH, "1") == "0":
+            _ext = False
+        else:
+            try:
+                from torch.utils import cpp_extension
+
+                build_dir = _build_dir()
+                kwargs = {} if build_dir is None else {"build_directory": str(build_dir)}
+                _ext = cpp_extension.load(
+                    name="neurodsr_pl_loop",
+                    sources=[str(_SOURCE)],
+                    extra_cflags=["-O3", "-march=native", "-fopenmp"],
+                    verbose=verbose,
+                    **kwargs,
+                )
+            except Exception as err:  # no compiler, no ninja, a failed build: the torch loop
+                _ext = False
+                reason = str(err).strip().splitlines()[-1:] or [type(err).__name__]
+                warnings.warn(
+                    f"neurodsr: compiled PL time loop unavailable ({reason[0][:160]}); "
+                    "using the torch loop (slower, same results)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+    return _ext or None
+
+
+def _use_compiled(like: Tensor) -> Any | None:
+    """The compiled loop for float32 CPU tensors; None (the torch loop: CUDA, other dtypes)."""
+    if not use_compiled or like.device.type != "cpu" or like.dtype != torch.float32:
+        return None
+    return compiled_loop()
 
 
 def _forcing_steps(n_t: int, tau: int | None) -> set[int]:
@@ -128,7 +197,13 @@ def _forward(
 
     For the shPLRNN (W2 given) the states carry one more unit that stays exactly 1 (M' = M + 1):
     h2 then rides in the hidden layer's matrix product as its last row (no per-step bias copy),
-    and its gradient comes out of W2's as the last column. The PLRNN's states are M wide."""
+    and its gradient comes out of W2's as the last column. The PLRNN's states are M wide.
+
+    CPU float32 tensors go to the compiled loop (one call; any forcing, no folding needed);
+    others (CUDA) to the torch loop below."""
+    ext = _use_compiled(x)
+    if ext is not None:
+        return _forward_compiled(ext, x, A, W1, W2, h1, h2, init_map, tau, alpha, ws)
     n_t = x.shape[0] - 1
     e, b, n = x.shape[1:]
     m = A.shape[1]
@@ -216,6 +291,42 @@ def _forward(
     return zs, r_all, diff
 
 
+def _opt(t: Tensor | None) -> Tensor | None:
+    return None if t is None else t.contiguous()
+
+
+def _forward_compiled(
+    ext: Any,
+    x: Tensor,
+    A: Tensor,
+    W1: Tensor,
+    W2: Tensor | None,
+    h1: Tensor,
+    h2: Tensor | None,
+    init_map: Tensor,
+    tau: int | None,
+    alpha: Tensor,
+    ws: dict[str, Tensor] | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`_forward` as one call of the compiled loop (same buffers, same layout)."""
+    n_t = x.shape[0] - 1
+    e, b, n = x.shape[1:]
+    m1 = A.shape[1] + (W2 is not None)
+    x = x.contiguous()
+    zs = _buffer(ws, "zs", (n_t + 1, e, b, m1), x)
+    parts = [x[0], torch.bmm(x[0], init_map.transpose(1, 2))]
+    if W2 is not None:
+        parts.append(x.new_ones(e, b, 1))
+    torch.cat(parts, dim=-1, out=zs[0])
+    r_all = _buffer(ws, "r", (n_t, e, b, W1.shape[2]), x)
+    diff = _buffer(ws, "diff", (n_t, e, b, n), x)
+    ext.forward(
+        x, zs, r_all, diff, A.contiguous(), W1.contiguous(), _opt(W2), h1.contiguous(),
+        _opt(h2), alpha.to(x).contiguous(), tau or 0,
+    )  # fmt: skip
+    return zs, r_all, diff
+
+
 def _backward(
     g_pred: Tensor,
     x: Tensor,
@@ -235,6 +346,48 @@ def _backward(
     m = A.shape[1]
     n = x.shape[-1]
     z_in = zs[:-1]  # (T, E, B, M'), the shPLRNN's with its constant unit last
+    ext = _use_compiled(x)
+    if ext is not None:  # the adjoint loop as one compiled call
+        delta = _buffer(ws, "delta", (n_t + 1, e, b, m), x)
+        u_all = _buffer(ws, "u", r_all.shape, r_all)
+        w2t = None if W2 is None else W2.transpose(1, 2).contiguous()
+        ext.backward(
+            g_pred.contiguous(), r_all, delta, u_all, A.contiguous(),
+            W1.transpose(1, 2).contiguous(), w2t, alpha.to(x).contiguous(), tau or 0,
+        )  # fmt: skip
+    else:
+        delta, u_all = _adjoint_torch(g_pred, x, A, W1, W2, alpha, r_all, tau, ws)
+    c = delta[0]  # dLoss/dz_0
+    delta = delta[1:]
+
+    # weight gradients: sums over all steps and windows of outer products
+    g_a = (delta * z_in[..., :m]).sum(dim=(0, 2))
+    g_h1 = delta.sum(dim=(0, 2))
+    g_w1 = _outer_sum(delta, r_all)
+    g_w2 = g_h2 = None
+    if W2 is not None:
+        g_w2h = _outer_sum(u_all, z_in)  # (E, L, M + 1): W2's gradient, then h2's
+        g_w2, g_h2 = g_w2h[..., :m].contiguous(), g_w2h[..., m].contiguous()
+    g_init = torch.bmm(c[..., n:].transpose(1, 2), x[0])
+    return g_a, g_w1, g_w2, g_h1, g_h2, g_init
+
+
+def _adjoint_torch(
+    g_pred: Tensor,
+    x: Tensor,
+    A: Tensor,
+    W1: Tensor,
+    W2: Tensor | None,
+    alpha: Tensor,
+    r_all: Tensor,
+    tau: int | None,
+    ws: dict[str, Tensor] | None,
+) -> tuple[Tensor, Tensor]:
+    """The adjoint loop in torch ops (CUDA, or no compiled loop): returns delta (T+1, E, B, M),
+    dLoss/dz_t before forcing, and u (T, E, B, L), the hidden layer's adjoint."""
+    n_t, e, b, _ = r_all.shape
+    m = A.shape[1]
+    n = x.shape[-1]
     forced = _forcing_steps(n_t, tau)
     a = A.unsqueeze(1)
     # relu'(pre) = 1[r > 0] = sign(r) for r >= 0; one float op over all steps (a bool
@@ -285,19 +438,7 @@ def _backward(
                     nxt.add_(u)
                 else:
                     nxt.baddbmm_(u, W2)
-    c = delta[0]  # dLoss/dz_0
-    delta = delta[1:]
-
-    # weight gradients: sums over all steps and windows of outer products
-    g_a = (delta * z_in[..., :m]).sum(dim=(0, 2))
-    g_h1 = delta.sum(dim=(0, 2))
-    g_w1 = _outer_sum(delta, r_all)
-    g_w2 = g_h2 = None
-    if W2 is not None:
-        g_w2h = _outer_sum(u_all, z_in)  # (E, L, M + 1): W2's gradient, then h2's
-        g_w2, g_h2 = g_w2h[..., :m].contiguous(), g_w2h[..., m].contiguous()
-    g_init = torch.bmm(c[..., n:].transpose(1, 2), x[0])
-    return g_a, g_w1, g_w2, g_h1, g_h2, g_init
+    return delta, u_all
 
 
 def _outer_sum(p: Tensor, q: Tensor) -> Tensor:
@@ -315,71 +456,7 @@ def _outer_sum(p: Tensor, q: Tensor) -> Tensor:
     return pq.view(n_t, e, *pq.shape[1:]).sum(0)
 
 
-class _FusedPLRollout(torch.autograd.Function):
-    """Predictions (T, E, B, N) of x_1..x_T."""
-
-    @staticmethod
-    def forward(
-        ctx: Any,
-        x: Tensor,
-        A: Tensor,
-        W1: Tensor,
-        W2: Tensor | None,
-        h1: Tensor,
-        h2: Tensor | None,
-        init_map: Tensor,
-        tau: int | None,
-        alpha: Tensor,
-    ) -> Tensor:
-        zs, r_all, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha)
-        preds = diff.add_(x[1:])  # the predictions themselves (before forcing)
-        ctx.save_for_backward(x, A, W1, W2, alpha, zs, r_all)
-        ctx.tau = tau
-        return preds
-
-    @staticmethod
-    def backward(ctx: Any, g_pred: Tensor) -> tuple[Tensor | None, ...]:
-        x, A, W1, W2, alpha, zs, r_all = ctx.saved_tensors
-        grads = _backward(g_pred.contiguous(), x, A, W1, W2, alpha, zs, r_all, ctx.tau)
-        return None, *grads, None, None
-
-
-class _FusedPLLoss(torch.autograd.Function):
-    """Each member's mean squared prediction error over x_1..x_T, (E,).
-
-    The loss is part of the fused op because at these sizes autograd's own backward of
-    ``(pred - x).pow(2).mean()`` (several full-size temporaries and graph nodes) costs as much
-    as a tenth of the whole step; here its gradient is one multiplication."""
-
-    @staticmethod
-    def forward(
-        ctx: Any,
-        x: Tensor,
-        A: Tensor,
-        W1: Tensor,
-        W2: Tensor | None,
-        h1: Tensor,
-        h2: Tensor | None,
-        init_map: Tensor,
-        tau: int | None,
-        alpha: Tensor,
-    ) -> Tensor:
-        zs, r_all, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha)
-        loss = diff.square().mean(dim=(0, 2, 3))
-        ctx.save_for_backward(x, A, W1, W2, alpha, zs, r_all, diff)
-        ctx.tau = tau
-        return loss
-
-    @staticmethod
-    def backward(ctx: Any, g_loss: Tensor) -> tuple[Tensor | None, ...]:
-        x, A, W1, W2, alpha, zs, r_all, diff = ctx.saved_tensors
-        n_t, _, b, n = diff.shape
-        # (not in place: a second backward with retain_graph=True must find diff unchanged)
-        g_pred = diff * (g_loss * (2.0 / (n_t * b * n))).view(1, -1, 1, 1)
-        grads = _backward(g_pred, x, A, W1, W2, alpha, zs, r_all, ctx.tau)
-        return None, *grads, None, None
-
-
+@torch.no_grad()
 def fused_pl_rollout(
     x: Tensor,
     A: Tensor,
@@ -391,40 +468,55 @@ def fused_pl_rollout(
     tau: int | None,
     alpha: float | Tensor,
 ) -> Tensor:
-    """Forced rollout of a PL model with identity observation; returns predictions (T, E, B, N).
+    """Forced rollout of a PL model with identity observation, without gradients; returns the
+    predictions (T, E, B, N) of x_1..x_T (before forcing), as ``LatentModel.rollout`` does.
 
     Parameters
     ----------
     x : Tensor (T+1, E, B, N)
-        Time-major observation windows (no gradient is computed for x).
+        Time-major observation windows.
     A : Tensor (E, M); W1 : Tensor (E, M, L); W2 : Tensor (E, L, M) or None (PLRNN: identity);
     h1 : Tensor (E, M); h2 : Tensor (E, L) or None; init_map : Tensor (E, M - N, N)
-        The parameters (gradients flow to all of them).
+        The parameters (the PLRNN's W1 is its off-diagonal W, L = M).
     tau : int or None
-        Forcing interval (None: only z_0 forced).
+        Forcing interval (None: only z_0 forced; 1 with alpha < 1: GTF).
     alpha : float or Tensor (E,)
         Forcing strength at the forcing steps.
     """
     alpha = _per_member(alpha, A.shape[0], x)
-    return _FusedPLRollout.apply(x.detach(), A, W1, W2, h1, h2, init_map, tau, alpha)
+    _, _, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha)
+    return diff.add_(x[1:])
 
 
-def fused_pl_loss(
-    x: Tensor,
+@torch.no_grad()
+def fused_pl_generate(
+    z0: Tensor,
+    n_steps: int,
     A: Tensor,
     W1: Tensor,
     W2: Tensor | None,
     h1: Tensor,
     h2: Tensor | None,
-    init_map: Tensor,
-    tau: int | None,
-    alpha: float | Tensor,
-) -> Tensor:
-    """Each member's MSE of its forced rollout's predictions of x_1..x_T, (E,): the same value
-    and gradients as ``(fused_pl_rollout(...) - x[1:]).pow(2).mean(dim=(0, 2, 3))``, faster.
+) -> Tensor | None:
+    """A free run of a PL model from z0 (E, B, M) for ``n_steps`` steps in the compiled loop:
+    the states (n_steps, E, B, M), as ``LatentModel.generate`` returns them. None where the
+    compiled loop does not run (CUDA, other dtypes, no build): the caller's torch loop then.
     Parameters as :func:`fused_pl_rollout`."""
-    alpha = _per_member(alpha, A.shape[0], x)
-    return _FusedPLLoss.apply(x.detach(), A, W1, W2, h1, h2, init_map, tau, alpha)
+    ext = _use_compiled(z0)
+    if ext is None:
+        return None
+    e, b, m = z0.shape
+    aug = W2 is not None
+    zs = z0.new_empty(n_steps + 1, e, b, m + aug)
+    zs[0, ..., :m] = z0
+    if aug:
+        zs[0, ..., m] = 1.0
+    none = z0.new_empty(n_steps + 1, e, b, 0)  # no data, no forcing, no activations kept
+    ext.forward(
+        none, zs, z0.new_empty(0, e, b, W1.shape[2]), none[1:], A.contiguous(),
+        W1.contiguous(), _opt(W2), h1.contiguous(), _opt(h2), z0.new_zeros(e), 0,
+    )  # fmt: skip
+    return zs[1:, ..., :m].contiguous() if aug else zs[1:]
 
 
 @torch.no_grad()
@@ -444,20 +536,62 @@ def fused_pl_loss_and_grads(
     """Each member's MSE (E,) and the gradients of ``sum(weight * loss)`` with respect to
     (A, W1, W2, h1, h2, init_map), without autograd.
 
-    The training step's fast path: the same numbers as :func:`fused_pl_loss` and
-    ``backward()``, without the autograd graph, whose per-call bookkeeping (the Function
-    node, saved tensors and the engine) costs about a tenth of a step at these sizes.
+    The training step's fast path: the same numbers as autograd through the model's plain
+    loop (``rollout_loss`` and ``backward()``), without an autograd graph.
     ``weight`` (E,) defaults to ones (0 for a member means no gradient for it).
     ``workspace``, a dict the caller keeps between calls (the model does), holds the
     activation buffers for reuse; the returned tensors never alias it. Other parameters as
     :func:`fused_pl_rollout`; the gradients of W2 and h2 are None for the PLRNN.
     """
     alpha = _per_member(alpha, A.shape[0], x)
-    zs, r_all, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha, workspace)
-    loss = diff.square().mean(dim=(0, 2, 3))
-    n_t, e, b, n = diff.shape
+    n_t, e, b, n = x.shape[0] - 1, *x.shape[1:]
     scale = torch.full((e,), 2.0 / (n_t * b * n), dtype=x.dtype, device=x.device)
     if weight is not None:
         scale = scale * weight.to(scale)
+    ext = _use_compiled(x)
+    if ext is not None:
+        return _loss_and_grads_compiled(ext, x, A, W1, W2, h1, h2, init_map, tau, alpha, scale)
+    zs, r_all, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha, workspace)
+    loss = diff.square().mean(dim=(0, 2, 3))
     g_pred = diff.mul_(scale.view(1, -1, 1, 1))
     return loss, _backward(g_pred, x, A, W1, W2, alpha, zs, r_all, tau, workspace)
+
+
+def _loss_and_grads_compiled(
+    ext: Any,
+    x: Tensor,
+    A: Tensor,
+    W1: Tensor,
+    W2: Tensor | None,
+    h1: Tensor,
+    h2: Tensor | None,
+    init_map: Tensor,
+    tau: int | None,
+    alpha: Tensor,
+    scale: Tensor,
+) -> tuple[Tensor, tuple[Tensor | None, ...]]:
+    """:func:`fused_pl_loss_and_grads` as one compiled call: forward, adjoint and weight
+    gradients of each (member, chunk of K windows) back to back, the chunks in parallel.
+
+    The windows go in lane-major (E, C, T+1, N, K), C = ceil(B / K) chunks, the last one padded
+    with copies of window 0 (finite wherever a real window is; the kernel masks them out)."""
+    n_t, e, b, n = x.shape[0] - 1, *x.shape[1:]
+    k = ext.lanes(e, b)
+    n_ch = -(-b // k)
+    pad = n_ch * k - b
+    xp = torch.cat([x, x[:, :, :1].expand(-1, -1, pad, -1)], dim=2) if pad else x
+    xl = xp.view(n_t + 1, e, n_ch, k, n).permute(1, 2, 0, 4, 3).contiguous()
+    z0 = torch.cat([xp[0], torch.bmm(xp[0], init_map.transpose(1, 2))], dim=-1)  # (E, C*K, M)
+    m = z0.shape[-1]
+    z0l = z0.view(e, n_ch, k, m).transpose(2, 3).contiguous()
+    sse, g_a, g_h1, g_w1, g_w2, g_h2, c0 = ext.train(
+        xl, z0l, A.contiguous(), W1.contiguous(), _opt(W2), h1.contiguous(), _opt(h2),
+        alpha.to(x).contiguous(), scale.contiguous(), tau or 0, b,
+    )  # fmt: skip
+    loss = sse.sum(1) / (n_t * b * n)
+    c = c0.transpose(2, 3).reshape(e, n_ch * k, m)[:, :b]  # dLoss/dz_0 per window
+    g_init = torch.bmm(c[..., n:].transpose(1, 2), x[0])
+    grads = (g_a.sum(1), g_w1.sum(1), None, g_h1.sum(1), None, g_init)
+    if W2 is not None:
+        grads = (grads[0], grads[1], g_w2.sum(1), grads[3], g_h2.sum(1), g_init)
+    return loss, grads
