@@ -115,7 +115,10 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--steps", type=int, default=200, help="candidate steps per repeat")
     p.add_argument(
-        "--baseline-steps", type=int, default=None, help="baseline steps per repeat (default: --steps)"
+        "--baseline-steps",
+        type=int,
+        default=None,
+        help="baseline steps per repeat (default: --steps)",
     )
     p.add_argument("--repeats", type=int, default=5, help="candidate/baseline pairs")
     p.add_argument("--warmup", type=int, default=20)
@@ -152,9 +155,11 @@ def main() -> None:
             ratios.append(ms_b[-1] / ms_c[-1])
     model = cand.model  # type: ignore[attr-defined]
     compiled = bool(getattr(model, "fused", False)) and model.observation == "identity"
-    compiled = compiled and args.path == "default" and fused._use_compiled(
-        torch.empty(0, device=args.device)
-    ) is not None
+    compiled = (
+        compiled
+        and args.path == "default"
+        and fused._use_compiled(torch.empty(0, device=args.device)) is not None
+    )
     med = statistics.median(ms_c)
     out = {
         "model": args.model,

@@ -66,13 +66,26 @@ def _build_dir() -> Path | None:
     return d if os.access(d, os.W_OK) else None
 
 
-def compiled_loop(verbose: bool = False) -> Any | None:
+def _ninja_on_path() -> None:
+    """torch's builder runs ``ninja`` from PATH; the pinned ``ninja`` package puts it beside
+    the environment's python, which is not on PATH when .venv is not activated."""
+    try:
+        import ninja
+    except ImportError:  # then the system's ninja, if any
+        return
+    path = os.environ.get("PATH", "")
+    if ninja.BIN_DIR not in path.split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([ninja.BIN_DIR, path]) if path else ninja.BIN_DIR
+
+
+def compiled_loop(verbose: bool = False, report: bool = False) -> Any | None:
     """The compiled PL time loop (``csrc/pl_loop.cpp``), or None where it cannot be had.
 
     Built on first use with ``torch.utils.cpp_extension.load`` (ninja and a C++ compiler;
-    ``make install`` builds it once, later processes load the cached library in ~0.1 s).
-    When the build fails, or ``NEURODSR_COMPILED=0`` is set, returns None and the torch
-    loop runs; a failed build says so once, in one line."""
+    ``make install`` builds it once, and later processes load the cached library). When the
+    build fails, or ``NEURODSR_COMPILED=0`` is set, returns None and the torch loop runs; a
+    failed build says so once, in one line. ``verbose``: the compiler's output; ``report``:
+    print where the build is (what ``make install`` shows)."""
     global _ext
     if _ext is None:
         if os.environ.get(ENV_SWITCH, "1") == "0":
@@ -81,6 +94,7 @@ def compiled_loop(verbose: bool = False) -> Any | None:
             try:
                 from torch.utils import cpp_extension
 
+                _ninja_on_path()
                 build_dir = _build_dir()
                 kwargs = {} if build_dir is None else {"build_directory": str(build_dir)}
                 _ext = cpp_extension.load(
@@ -99,6 +113,9 @@ def compiled_loop(verbose: bool = False) -> Any | None:
                     RuntimeWarning,
                     stacklevel=2,
                 )
+    if report:
+        where = getattr(_ext, "__file__", None) if _ext else None
+        print(f"neurodsr: compiled PL time loop: {where or 'not available (torch loop)'}")
     return _ext or None
 
 

@@ -57,13 +57,22 @@ inline void matvec(const float* __restrict W, const float* __restrict bias, int 
     }
     for (int i = 0; i < 4; ++i) out[j + i] = acc[i];
   }
+  // the last J % 4 outputs (all of them when J < 4, e.g. M = 3 latent units from L = 50):
+  // four partial sums over k, so that the FMAs do not wait on one another
   for (; j < J; ++j) {
-    Lanes<NV> acc;
-    for (int v = 0; v < NV; ++v) acc.v[v] = vf{} + (bias ? bias[j] : 0.0f);
+    vf acc[4][NV];
+    for (int i = 0; i < 4; ++i)
+      for (int v = 0; v < NV; ++v) acc[i][v] = vf{};
     const float* w = W + (int64_t)j * K;
-    for (int k = 0; k < K; ++k)
-      for (int v = 0; v < NV; ++v) acc.v[v] += w[k] * in[k].v[v];
-    out[j] = acc;
+    int k = 0;
+    for (; k + 4 <= K; k += 4)
+      for (int i = 0; i < 4; ++i)
+        for (int v = 0; v < NV; ++v) acc[i][v] += w[k + i] * in[k + i].v[v];
+    for (; k < K; ++k)
+      for (int v = 0; v < NV; ++v) acc[0][v] += w[k] * in[k].v[v];
+    for (int v = 0; v < NV; ++v)
+      out[j].v[v] = ((acc[0][v] + acc[1][v]) + (acc[2][v] + acc[3][v])) +
+                    (bias ? bias[j] : 0.0f);
   }
 }
 
@@ -206,6 +215,48 @@ inline float hsum(const Lanes<NV>& a) {
   return s;
 }
 
+// G[j, k] = sum_t sum_lanes P[t, j] Q[t, k] for a JB x KB block: JB * KB * NV accumulators
+// in registers, JB + KB lane loads per JB * KB FMAs (a small GEMM over time and lanes).
+template <int NV, int JB, int KB>
+inline void outer_block(const Lanes<NV>* P, const Lanes<NV>* Q, int64_t J, int64_t K,
+                        int64_t T, int64_t j, int64_t k, float* G) {
+  vf acc[JB][KB][NV];
+  for (int a = 0; a < JB; ++a)
+    for (int b = 0; b < KB; ++b)
+      for (int v = 0; v < NV; ++v) acc[a][b][v] = vf{};
+  for (int64_t t = 0; t < T; ++t) {
+    const Lanes<NV>* p = P + t * J + j;
+    const Lanes<NV>* q = Q + t * K + k;
+    for (int v = 0; v < NV; ++v)
+      for (int a = 0; a < JB; ++a)
+        for (int b = 0; b < KB; ++b) acc[a][b][v] += p[a].v[v] * q[b].v[v];
+  }
+  for (int a = 0; a < JB; ++a)
+    for (int b = 0; b < KB; ++b) {
+      float s = 0.0f;
+      for (int v = 0; v < NV; ++v)
+        for (int i = 0; i < VL; ++i) s += acc[a][b][v][i];
+      G[(j + a) * K + k + b] = s;
+    }
+}
+
+// G (J, K) = sum over t < T and the lanes of P[t] Q[t]^T; P (T, J) and Q (T, K) lane vectors.
+template <int NV>
+void outer_sum(const Lanes<NV>* P, const Lanes<NV>* Q, int64_t J, int64_t K, int64_t T,
+               float* G) {
+  int64_t j = 0;
+  for (; j + 2 <= J; j += 2) {
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4) outer_block<NV, 2, 4>(P, Q, J, K, T, j, k, G);
+    for (; k < K; ++k) outer_block<NV, 2, 1>(P, Q, J, K, T, j, k, G);
+  }
+  for (; j < J; ++j) {
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4) outer_block<NV, 1, 4>(P, Q, J, K, T, j, k, G);
+    for (; k < K; ++k) outer_block<NV, 1, 1>(P, Q, J, K, T, j, k, G);
+  }
+}
+
 template <int NV>
 void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float* xl,
                  const float* z0l, const float* A, const float* W1, const float* W1t,
@@ -219,19 +270,18 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
   // scratch: z_0..z_T (after forcing), r_1..r_T, masked errors; then the adjoint's vectors and
   // the gradient accumulators. Kept per thread between calls (no fresh pages every step).
   const int64_t n_z = (T + 1) * M, n_r = T * L, n_e = T * N;
-  const int64_t n_acc = 2 * M + M * L + (d.sh ? L * M + L : 0);
-  const int64_t need = n_z + n_r + n_e + 3 * M + L + n_acc;
+  const int64_t n_acc = 2 * M + L;
+  const int64_t need = n_z + n_r + n_e + T * M + T * L + M + n_acc;
   thread_local std::vector<LN> scratch;
   if ((int64_t)scratch.size() < need) scratch.resize(need);
   LN* zb = scratch.data();
   LN* rb = zb + n_z;
   LN* eb = rb + n_r;
-  LN* c = eb + n_e;
-  LN* dd = c + M;
-  LN* cn = dd + M;
-  LN* u = cn + M;
-  LN* acc = u + L;
-  LN *aA = acc, *ah1 = aA + M, *aW1 = ah1 + M, *aW2 = aW1 + M * L, *ah2 = aW2 + L * M;
+  LN* db = eb + n_e;  // d_1..d_T (dLoss/dz_t before forcing), then u_1..u_T
+  LN* ub = db + T * M;
+  LN* c = ub + T * L;
+  LN* acc = c + M;
+  LN *aA = acc, *ah1 = aA + M, *ah2 = ah1 + M;
   for (int64_t k = 0; k < n_acc; ++k) acc[k] = zero_lanes<NV>();
 
   const float* a = A + e * M;
@@ -278,55 +328,47 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
   }
   loss[chunk] = hsum<NV>(lsum);
 
-  // adjoint, t = T..1, and the gradient sums
+  // adjoint, t = T..1; the weight gradients after it, from the saved d_t and u_t
   for (int64_t k = 0; k < M; ++k) c[k] = zero_lanes<NV>();
   for (int64_t t = T - 1; t >= 0; --t) {
     const bool f = forced((int)t + 1, d.tau, (int)T);
     const LN* et = eb + t * N;
     const LN* zc = zb + t * M;
     const LN* rc = rb + t * L;
+    LN* dd = db + t * M;
+    LN* u = ub + t * L;
     for (int64_t k = 0; k < M; ++k) dd[k] = c[k];
     for (int64_t k = 0; k < N; ++k)
-      for (int v = 0; v < NV; ++v) dd[k].v[v] = (f ? keep * dd[k].v[v] : dd[k].v[v]) + sc * et[k].v[v];
-    for (int64_t j = 0; j < M; ++j) {
+      for (int v = 0; v < NV; ++v)
+        dd[k].v[v] = (f ? keep * dd[k].v[v] : dd[k].v[v]) + sc * et[k].v[v];
+    for (int64_t j = 0; j < M; ++j)
       for (int v = 0; v < NV; ++v) {
-        const vf dj = dd[j].v[v];
-        aA[j].v[v] += dj * zc[j].v[v];
-        ah1[j].v[v] += dj;
-        LN* row = aW1 + j * L;
-        for (int64_t k = 0; k < L; ++k) row[k].v[v] += dj * rc[k].v[v];
+        aA[j].v[v] += dd[j].v[v] * zc[j].v[v];
+        ah1[j].v[v] += dd[j].v[v];
       }
-    }
     matvec<NV>(w1t, nullptr, L, M, dd, u);  // W1^T d
     for (int64_t k = 0; k < L; ++k)
       for (int v = 0; v < NV; ++v) u[k].v[v] = rc[k].v[v] > 0.0f ? u[k].v[v] : vf{};
     if (d.sh) {
-      for (int64_t k = 0; k < L; ++k) {
-        LN* row = aW2 + k * M;
-        for (int v = 0; v < NV; ++v) {
-          const vf uk = u[k].v[v];
-          ah2[k].v[v] += uk;
-          for (int64_t j = 0; j < M; ++j) row[j].v[v] += uk * zc[j].v[v];
-        }
-      }
-      matvec<NV>(w2t, nullptr, M, L, u, cn);  // W2^T u
+      for (int64_t k = 0; k < L; ++k)
+        for (int v = 0; v < NV; ++v) ah2[k].v[v] += u[k].v[v];
+      matvec<NV>(w2t, nullptr, M, L, u, c);  // W2^T u
       for (int64_t k = 0; k < M; ++k)
-        for (int v = 0; v < NV; ++v) c[k].v[v] = cn[k].v[v] + a[k] * dd[k].v[v];
+        for (int v = 0; v < NV; ++v) c[k].v[v] += a[k] * dd[k].v[v];
     } else {
       for (int64_t k = 0; k < M; ++k)
         for (int v = 0; v < NV; ++v) c[k].v[v] = u[k].v[v] + a[k] * dd[k].v[v];
     }
   }
+  outer_sum<NV>(db, rb, M, L, T, gW1 + chunk * M * L);  // dW1 = sum d r^T
+  if (d.sh) outer_sum<NV>(ub, zb, L, M, T, gW2 + chunk * L * M);  // dW2 = sum u z^T
   std::memcpy(c0 + chunk * M * BC, c, sizeof(LN) * M);
   for (int64_t k = 0; k < M; ++k) {
     gA[chunk * M + k] = hsum<NV>(aA[k]);
     gh1[chunk * M + k] = hsum<NV>(ah1[k]);
   }
-  for (int64_t k = 0; k < M * L; ++k) gW1[chunk * M * L + k] = hsum<NV>(aW1[k]);
-  if (d.sh) {
-    for (int64_t k = 0; k < L * M; ++k) gW2[chunk * L * M + k] = hsum<NV>(aW2[k]);
+  if (d.sh)
     for (int64_t k = 0; k < L; ++k) gh2[chunk * L + k] = hsum<NV>(ah2[k]);
-  }
 }
 
 void check(const at::Tensor& t, const char* name) {
