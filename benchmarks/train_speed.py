@@ -17,9 +17,11 @@ pairs of baseline time / candidate time, with its range. Baselines:
   the candidate's time per step over the one member's is what an ensemble costs.
 - ``none``: the candidate alone.
 
-Prints one JSON line: ms per step (median, min, max over the repeats) of both, steps/s and
-model steps/s (= steps/s x members) of the candidate, and ``ratio`` (median, min, max).
-No speed measured elsewhere is printed as a speed-up.
+Prints one JSON line: ms per step (median, min, max over the repeats) of both, wall-clock and
+process CPU time, steps/s and model steps/s (= steps/s x members) of the candidate, and
+``ratio`` and ``cpu_ratio`` (median, min, max over the pairs). On a machine shared with other
+jobs the CPU-time ratio of single-threaded runs is the steadier one. No speed measured
+elsewhere is printed as a speed-up.
 """
 
 from __future__ import annotations
@@ -38,8 +40,11 @@ from neurodsr.training import TrainConfig
 from neurodsr.training.trainer import WindowSampler, gradient_step, make_optimizer
 
 
-def _stepper(args: argparse.Namespace, ensemble: int, path: str) -> Callable[[int], float]:
-    """A function running n gradient steps of one configuration; returns the seconds taken."""
+def _stepper(
+    args: argparse.Namespace, ensemble: int, path: str
+) -> Callable[[int], tuple[float, float]]:
+    """A function running n gradient steps of one configuration; returns the seconds taken,
+    wall-clock and CPU time of this process (all its threads)."""
     device = torch.device(args.device)
     n_obs = args.obs or args.latent
     model = make_model(
@@ -67,17 +72,17 @@ def _stepper(args: argparse.Namespace, ensemble: int, path: str) -> Callable[[in
     sampler = WindowSampler(x, args.seq_len, model.seeds)
     opt = make_optimizer(model, cfg)
 
-    def run(n: int) -> float:
+    def run(n: int) -> tuple[float, float]:
         switch = path == "torch-loop"
         before = fused.use_compiled
         fused.use_compiled = not switch and before
         try:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(n):
                 gradient_step(model, opt, sampler.sample(args.batch), tau, alpha, cfg)
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            return time.perf_counter() - t0
+            return time.perf_counter() - t0, time.process_time() - c0
         finally:
             fused.use_compiled = before
 
@@ -147,12 +152,17 @@ def main() -> None:
     cand(args.warmup)
     if base is not None:
         base(args.warmup)
-    ms_c, ms_b, ratios = [], [], []
+    ms_c, ms_b, ratios, cpu_c, cpu_b, cpu_ratios = [], [], [], [], [], []
     for _ in range(args.repeats):
-        ms_c.append(1000 * cand(args.steps) / args.steps)
+        wall, cpu = cand(args.steps)
+        ms_c.append(1000 * wall / args.steps)
+        cpu_c.append(1000 * cpu / args.steps)
         if base is not None:
-            ms_b.append(1000 * base(n_base) / n_base)
+            wall, cpu = base(n_base)
+            ms_b.append(1000 * wall / n_base)
+            cpu_b.append(1000 * cpu / n_base)
             ratios.append(ms_b[-1] / ms_c[-1])
+            cpu_ratios.append(cpu_b[-1] / cpu_c[-1])
     model = cand.model  # type: ignore[attr-defined]
     compiled = bool(getattr(model, "fused", False)) and model.observation == "identity"
     compiled = (
@@ -178,16 +188,21 @@ def main() -> None:
         "compiled": compiled,
         "repeats": args.repeats,
         "ms_per_step": _summary(ms_c),
+        "cpu_ms_per_step": _summary(cpu_c),
         "steps_per_s": round(1000 / med, 1),
         "model_steps_per_s": round(1000 * args.ensemble / med, 1),
     }
     if base is not None:
         out["baseline"] = args.baseline
         out["baseline_ms_per_step"] = _summary(ms_b)
+        out["baseline_cpu_ms_per_step"] = _summary(cpu_b)
         # autograd/torch-loop: how many times faster the candidate is; one-member: how many
-        # times one member's step the ensemble's step costs
-        r = ratios if args.baseline != "one-member" else [1 / q for q in ratios]
-        out["ratio"] = _summary(r)
+        # times one member's step the ensemble's step costs. cpu_ratio: the same from CPU
+        # time, steadier than wall-clock when other jobs share the cores (1 thread only:
+        # with more, CPU time counts every thread, spinning included)
+        inv = args.baseline == "one-member"
+        out["ratio"] = _summary([1 / q for q in ratios] if inv else ratios)
+        out["cpu_ratio"] = _summary([1 / q for q in cpu_ratios] if inv else cpu_ratios)
     print(json.dumps(out))
 
 
