@@ -588,27 +588,13 @@ def _loss_and_grads_compiled(
     scale: Tensor,
 ) -> tuple[Tensor, tuple[Tensor | None, ...]]:
     """:func:`fused_pl_loss_and_grads` as one compiled call: forward, adjoint and weight
-    gradients of each (member, chunk of K windows) back to back, the chunks in parallel.
-
-    The windows go in lane-major (E, C, T+1, N, K), C = ceil(B / K) chunks, the last one padded
-    with copies of window 0 (finite wherever a real window is; the kernel masks them out)."""
-    n_t, e, b, n = x.shape[0] - 1, *x.shape[1:]
-    k = ext.lanes(e, b)
-    n_ch = -(-b // k)
-    pad = n_ch * k - b
-    xp = torch.cat([x, x[:, :, :1].expand(-1, -1, pad, -1)], dim=2) if pad else x
-    xl = xp.view(n_t + 1, e, n_ch, k, n).permute(1, 2, 0, 4, 3).contiguous()
-    z0 = torch.cat([xp[0], torch.bmm(xp[0], init_map.transpose(1, 2))], dim=-1)  # (E, C*K, M)
-    m = z0.shape[-1]
-    z0l = z0.view(e, n_ch, k, m).transpose(2, 3).contiguous()
-    sse, g_a, g_h1, g_w1, g_w2, g_h2, c0 = ext.train(
-        xl, z0l, A.contiguous(), W1.contiguous(), _opt(W2), h1.contiguous(), _opt(h2),
-        alpha.to(x).contiguous(), scale.contiguous(), tau or 0, b,
+    gradients of each (member, chunk of 8 or 16 windows) back to back, the chunks in
+    parallel, their partial sums added in a fixed order (the same numbers at every run)."""
+    n_t, _, b, n = x.shape[0] - 1, *x.shape[1:]
+    sse, g_a, g_h1, g_w1, g_w2, g_h2, g_init = ext.train(
+        x.contiguous(), init_map.contiguous(), A.contiguous(), W1.contiguous(), _opt(W2),
+        h1.contiguous(), _opt(h2), alpha.to(x).contiguous(), scale.contiguous(), tau or 0,
     )  # fmt: skip
-    loss = sse.sum(1) / (n_t * b * n)
-    c = c0.transpose(2, 3).reshape(e, n_ch * k, m)[:, :b]  # dLoss/dz_0 per window
-    g_init = torch.bmm(c[..., n:].transpose(1, 2), x[0])
-    grads = (g_a.sum(1), g_w1.sum(1), None, g_h1.sum(1), None, g_init)
-    if W2 is not None:
-        grads = (grads[0], grads[1], g_w2.sum(1), grads[3], g_h2.sum(1), g_init)
-    return loss, grads
+    if W2 is None:
+        g_w2 = g_h2 = None
+    return sse / (n_t * b * n), (g_a, g_w1, g_w2, g_h1, g_h2, g_init)

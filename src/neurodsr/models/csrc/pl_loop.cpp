@@ -258,11 +258,11 @@ void outer_sum(const Lanes<NV>* P, const Lanes<NV>* Q, int64_t J, int64_t K, int
 }
 
 template <int NV>
-void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float* xl,
-                 const float* z0l, const float* A, const float* W1, const float* W1t,
+void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float* xs,
+                 const float* init, const float* A, const float* W1, const float* W1t,
                  const float* W2, const float* W2t, const float* h1, const float* h2,
                  const float* alpha, const float* scale, float* loss, float* gA, float* gh1,
-                 float* gW1, float* gW2, float* gh2, float* c0) {
+                 float* gW1, float* gW2, float* gh2, float* gL) {
   using LN = Lanes<NV>;
   constexpr int BC = NV * VL;
   const int64_t T = d.n_t, M = d.m, L = d.l, N = d.n;
@@ -271,7 +271,8 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
   // the gradient accumulators. Kept per thread between calls (no fresh pages every step).
   const int64_t n_z = (T + 1) * M, n_r = T * L, n_e = T * N;
   const int64_t n_acc = 2 * M + L;
-  const int64_t need = n_z + n_r + n_e + T * M + T * L + M + n_acc;
+  const int64_t n_x = (T + 1) * N;
+  const int64_t need = n_z + n_r + n_e + T * M + T * L + M + n_acc + n_x;
   thread_local std::vector<LN> scratch;
   if ((int64_t)scratch.size() < need) scratch.resize(need);
   LN* zb = scratch.data();
@@ -282,6 +283,7 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
   LN* c = ub + T * L;
   LN* acc = c + M;
   LN *aA = acc, *ah1 = aA + M, *ah2 = ah1 + M;
+  LN* x = ah2 + L;  // the chunk's windows, lane-major (T+1, N)
   for (int64_t k = 0; k < n_acc; ++k) acc[k] = zero_lanes<NV>();
 
   const float* a = A + e * M;
@@ -292,10 +294,22 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
   const float* c1 = h1 + e * M;
   const float* c2 = d.sh ? h2 + e * L : nullptr;
   const float al = alpha[e], keep = 1.0f - alpha[e], sc = scale[e];
-  const LN* x = reinterpret_cast<const LN*>(xl) + chunk * (T + 1) * N;
   LN valid;  // 1 on the lanes that hold a window, 0 on the padding
   for (int i = 0; i < BC; ++i) lane(valid.v, i) = i < nb ? 1.0f : 0.0f;
-  std::memcpy(zb, z0l + chunk * M * BC, sizeof(LN) * M);
+  // gather the chunk's windows from (T+1, E, B, N) into lanes; padding lanes repeat the
+  // chunk's first window (finite wherever a real one is; masked out of loss and gradients)
+  const int64_t b0 = ch * BC;
+  for (int64_t t = 0; t <= T; ++t) {
+    const float* xt = xs + ((t * d.e + e) * d.b + b0) * N;
+    for (int i = 0; i < BC; ++i) {
+      const float* row = xt + (i < nb ? i : 0) * N;
+      for (int64_t k = 0; k < N; ++k) lane(x[t * N + k].v, i) = row[k];
+    }
+  }
+  // z_0 = [x_0, L x_0]
+  for (int64_t k = 0; k < N; ++k) zb[k] = x[k];
+  const float* lmap = init + e * (M - N) * N;
+  if (M > N) matvec<NV>(lmap, nullptr, M - N, N, x, zb + N);
 
   // forward
   LN lsum = zero_lanes<NV>();
@@ -362,7 +376,7 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
   }
   outer_sum<NV>(db, rb, M, L, T, gW1 + chunk * M * L);  // dW1 = sum d r^T
   if (d.sh) outer_sum<NV>(ub, zb, L, M, T, gW2 + chunk * L * M);  // dW2 = sum u z^T
-  std::memcpy(c0 + chunk * M * BC, c, sizeof(LN) * M);
+  if (M > N) outer_sum<NV>(c + N, x, M - N, N, 1, gL + chunk * (M - N) * N);  // dL = c_0 x_0^T
   for (int64_t k = 0; k < M; ++k) {
     gA[chunk * M + k] = hsum<NV>(aA[k]);
     gh1[chunk * M + k] = hsum<NV>(ah1[k]);
@@ -453,55 +467,65 @@ void pl_backward(const at::Tensor& g_pred, const at::Tensor& r, const at::Tensor
   });
 }
 
-int64_t pl_lanes(int64_t e, int64_t b) { return lanes_for(e, b); }
+// sum over the chunk axis of (E, C, ...) partials, in a fixed order (deterministic)
+at::Tensor sum_chunks(const at::Tensor& part) {
+  const int64_t e = part.size(0), c = part.size(1), n = e ? part.numel() / (e * c) : 0;
+  std::vector<int64_t> shape{part.sizes().begin(), part.sizes().end()};
+  shape.erase(shape.begin() + 1);
+  at::Tensor out = at::zeros(shape, part.options());
+  const float* p = part.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  for (int64_t i = 0; i < e; ++i)
+    for (int64_t j = 0; j < c; ++j)
+      for (int64_t k = 0; k < n; ++k) o[i * n + k] += p[(i * c + j) * n + k];
+  return out;
+}
 
-// Loss and gradients of a forced rollout, lane-major input: xl (E, C, T+1, N, K) and z0l
-// (E, C, M, K), C chunks of K = pl_lanes(E, B) windows (the last chunk padded with copies of a
-// real window; b_valid = B windows per member count). scale (E,): dLoss_e/d(sum of squared
-// errors). Returns per-chunk sums: squared errors (E, C), and the gradients of
-// sum_e scale_e * SSE_e: A (E, C, M), h1 (E, C, M), W1 (E, C, M, L), W2 (E, C, L, M), h2 (E, C, L)
-// (empty for the PLRNN) and dLoss/dz_0 (E, C, M, K).
-std::vector<at::Tensor> pl_train(const at::Tensor& xl, const at::Tensor& z0l, const at::Tensor& A,
-                                 const at::Tensor& W1, const c10::optional<at::Tensor>& W2,
-                                 const at::Tensor& h1, const c10::optional<at::Tensor>& h2,
-                                 const at::Tensor& alpha, const at::Tensor& scale, int64_t tau,
-                                 int64_t b_valid) {
+// Loss and gradients of a forced rollout of windows x (T+1, E, B, N), chunks of K =
+// pl_lanes(E, B) windows. scale (E,): the factor on each member's sum of squared errors in the
+// loss whose gradient is taken. Returns each member's sum of squared errors (E,) and the
+// gradients of sum_e scale_e * SSE_e with respect to A (E, M), h1 (E, M), W1 (E, M, L),
+// W2 (E, L, M), h2 (E, L) (empty for the PLRNN) and the initial map (E, M - N, N).
+std::vector<at::Tensor> pl_train(const at::Tensor& x, const at::Tensor& init_map,
+                                 const at::Tensor& A, const at::Tensor& W1,
+                                 const c10::optional<at::Tensor>& W2, const at::Tensor& h1,
+                                 const c10::optional<at::Tensor>& h2, const at::Tensor& alpha,
+                                 const at::Tensor& scale, int64_t tau) {
   const bool sh = W2.has_value() && W2->defined();
-  for (auto* p : {&xl, &z0l, &A, &W1, &h1, &alpha, &scale}) check(*p, "pl_train argument");
+  for (auto* p : {&x, &init_map, &A, &W1, &h1, &alpha, &scale}) check(*p, "pl_train argument");
   if (sh) {
     check(*W2, "W2");
     check(*h2, "h2");
   }
-  const int64_t K = xl.size(4);
-  TORCH_CHECK(K == 8 || K == 16, "lanes must be 8 or 16");
-  TrainDims d{xl.size(2) - 1, xl.size(0), xl.size(1), b_valid, xl.size(3), A.size(1),
-              W1.size(2), sh, (int)tau};
-  TORCH_CHECK(z0l.size(2) == d.m && z0l.size(3) == K, "z0l has the wrong shape");
-  TORCH_CHECK(d.nch * K >= d.b && (d.nch - 1) * K < d.b, "b_valid does not match the chunks");
+  const int64_t E = x.size(1), B = x.size(2), K = lanes_for(E, B);
+  TrainDims d{x.size(0) - 1, E, (B + K - 1) / K, B, x.size(3), A.size(1), W1.size(2), sh,
+              (int)tau};
+  TORCH_CHECK(init_map.size(1) == d.m - d.n && init_map.size(2) == d.n, "init_map: wrong shape");
   const at::Tensor W1t = W1.transpose(1, 2).contiguous();
   const at::Tensor W2t = sh ? W2->transpose(1, 2).contiguous() : at::Tensor();
-  auto o = xl.options();
-  at::Tensor loss = at::empty({d.e, d.nch}, o), gA = at::empty({d.e, d.nch, d.m}, o),
-             gh1 = at::empty({d.e, d.nch, d.m}, o), gW1 = at::empty({d.e, d.nch, d.m, d.l}, o),
-             gW2 = at::empty({sh ? d.e : 0, d.nch, d.l, d.m}, o),
-             gh2 = at::empty({sh ? d.e : 0, d.nch, d.l}, o), c0 = at::empty({d.e, d.nch, d.m, K}, o);
+  auto o = x.options();
+  const int64_t C = d.nch, es = sh ? E : 0;
+  at::Tensor loss = at::empty({E, C}, o), gA = at::empty({E, C, d.m}, o),
+             gh1 = at::empty({E, C, d.m}, o), gW1 = at::empty({E, C, d.m, d.l}, o),
+             gW2 = at::empty({es, C, d.l, d.m}, o), gh2 = at::empty({es, C, d.l}, o),
+             gL = at::zeros({E, C, d.m - d.n, d.n}, o);
   const float* pw2 = sh ? W2->data_ptr<float>() : nullptr;
   const float* pw2t = sh ? W2t.data_ptr<float>() : nullptr;
   const float* ph2 = sh ? h2->data_ptr<float>() : nullptr;
   float* pgw2 = sh ? gW2.data_ptr<float>() : nullptr;
   float* pgh2 = sh ? gh2.data_ptr<float>() : nullptr;
-  at::parallel_for(0, d.e * d.nch, 1, [&](int64_t lo, int64_t hi) {
+  at::parallel_for(0, E * C, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
-      const int64_t e = i / d.nch, ch = i % d.nch;
-      const int nb = (int)std::min<int64_t>(K, d.b - ch * K);
+      const int64_t e = i / C, ch = i % C;
+      const int nb = (int)std::min<int64_t>(K, B - ch * K);
       auto run = [&](auto tag) {
         constexpr int NV = decltype(tag)::value;
-        train_chunk<NV>(d, e, ch, nb, xl.data_ptr<float>(), z0l.data_ptr<float>(),
+        train_chunk<NV>(d, e, ch, nb, x.data_ptr<float>(), init_map.data_ptr<float>(),
                         A.data_ptr<float>(), W1.data_ptr<float>(), W1t.data_ptr<float>(), pw2,
                         pw2t, h1.data_ptr<float>(), ph2, alpha.data_ptr<float>(),
                         scale.data_ptr<float>(), loss.data_ptr<float>(), gA.data_ptr<float>(),
                         gh1.data_ptr<float>(), gW1.data_ptr<float>(), pgw2, pgh2,
-                        c0.data_ptr<float>());
+                        gL.data_ptr<float>());
       };
       if (K == 16)
         run(std::integral_constant<int, 2>{});
@@ -509,12 +533,12 @@ std::vector<at::Tensor> pl_train(const at::Tensor& xl, const at::Tensor& z0l, co
         run(std::integral_constant<int, 1>{});
     }
   });
-  return {loss, gA, gh1, gW1, gW2, gh2, c0};
+  return {sum_chunks(loss), sum_chunks(gA), sum_chunks(gh1), sum_chunks(gW1),
+          sum_chunks(gW2), sum_chunks(gh2), sum_chunks(gL)};
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &pl_forward, "forced forward time loop of the PL family");
   m.def("backward", &pl_backward, "adjoint time loop of the PL family");
   m.def("train", &pl_train, "loss and gradients of a forced rollout, one call per window");
-  m.def("lanes", &pl_lanes, "windows per chunk for E members of B windows");
 }
