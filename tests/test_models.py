@@ -233,8 +233,9 @@ def test_gtf_folded_and_in_loop_equal_autograd(name, alpha, monkeypatch):
         return loss.detach(), {k: p.grad.clone() for k, p in m.named_parameters()}
 
     ref = losses_and_grads(False)
+    monkeypatch.setattr(fused_module, "_fold_gtf", lambda *args: True)
     folded = losses_and_grads(True)
-    monkeypatch.setattr(fused_module, "FOLD_GTF_MACS", 0)
+    monkeypatch.setattr(fused_module, "_fold_gtf", lambda *args: False)
     in_loop = losses_and_grads(True)
     _assert_same(folded, ref)
     _assert_same(in_loop, ref)
@@ -251,7 +252,7 @@ def test_fused_pass_restores_the_thread_count(monkeypatch):
         x = torch.randn(11, 3, 4, 3)
         assert m.loss_and_grad(x, 1, 0.1) is not None
         assert torch.get_num_threads() == 2
-        with pytest.raises(ValueError), _loop_threads(x, 1):
+        with pytest.raises(ValueError), _loop_threads(x, True):
             assert torch.get_num_threads() == 1
             raise ValueError("failed inside the loop")
         assert torch.get_num_threads() == 2
@@ -339,3 +340,23 @@ def test_loss_and_grad_is_deterministic(name, loop):
         runs.append([loss, *(p.grad.clone() for p in m.parameters())])
     for a, b in zip(*runs, strict=True):
         assert torch.equal(a, b)
+
+
+def test_torch_loop_choices_are_measured_once_per_shape(monkeypatch):
+    """The torch loop's machine-dependent choices (one thread for small products, folding
+    GTF) come from a measurement at first use, remembered per shape; on CUDA GTF folds."""
+    monkeypatch.setattr(fused_module, "_measured", {})
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        like = torch.zeros(1)
+        first = fused_module._single_thread_faster(like, 16, 32, 4, 50)
+        assert isinstance(first, bool) and len(fused_module._measured) == 1
+        assert fused_module._single_thread_faster(like, 16, 32, 4, 50) == first
+        assert torch.get_num_threads() == 2
+        assert not fused_module._single_thread_faster(like, 1, 32, 4, 50)  # one GEMM
+        assert isinstance(fused_module._fold_gtf(like, 20, 3, 8, 10, 3), bool)
+        assert len(fused_module._measured) == 2
+        assert fused_module._fold_gtf(torch.zeros(1, device="meta"), 20, 3, 8, 10, 3)
+    finally:
+        torch.set_num_threads(before)

@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -139,37 +140,85 @@ def _per_member(alpha: float | Tensor, e: int, like: Tensor) -> Tensor:
     return torch.full((e,), float(alpha), dtype=like.dtype, device=like.device)
 
 
-#: Below this many multiply-adds per batched matrix product (E * B * K * N), an ensemble's
-#: time loops run on one thread: OpenMP's fork and join in each small kernel costs more than
-#: the second core gives. Measured on 2 cores (GTF, ms per step, two threads -> one in the loops):
-#: shPLRNN M 3, L 50, B 32, E 16: 11.4 -> 10.1 (1.0e5); E 3: 4.6 -> 4.1; PLRNN M 30, B 32,
-#: E 3: 4.5 -> 4.3 (8.6e4); but E 16: 13.9 -> 15.4 (4.6e5), shPLRNN M 10, L 50, E 16: 12.0 ->
-#: 12.3 (2.8e5), shPLRNN M 30, L 100, E 16: 27 -> 38 (1.6e6). A single model's product goes to one
-#: GEMM call that MKL threads well, so E = 1 keeps its threads.
-SINGLE_THREAD_LOOP_MACS = 2e5
+# The torch loop (CUDA; the CPU without a compiled loop) makes two choices that depend on the
+# machine: whether an ensemble's small batched products run faster on one thread (OpenMP's
+# fork and join in each small kernel can cost more than the other cores give), and whether
+# GTF's forcing is folded into the step's weights (no per-step forcing ops, the prediction
+# errors recomputed after the loop in one product) or done as two ops per step. On the CPU
+# each is measured once per shape, at first use (a few ms), and remembered for the process;
+# on CUDA GTF is always folded (per-step kernel launches dominate there, and the recomputation
+# is one large product) and threads do not apply.
+_measured: dict[tuple, bool] = {}
 
 
-#: GTF folds its forcing into the step's weights (no per-step forcing ops, the prediction
-#: errors recomputed after the loop) when the recomputation, E * B * L * N multiply-adds per
-#: step, is below this; above it the two per-step ops are cheaper. Measured (ms per step, in
-#: loop -> folded): one shPLRNN M 30, L 30, B 32: 3.4 -> 2.8; M 3, L 50, B 16, seq 200:
-#: 5.2-5.7 -> 3.9; three M 3, L 50, B 32: 4.1-4.2 -> 3.7 (1.4e4); sixteen PLRNNs M 30, B 32:
-#: 16.0 -> 17.9 (4.6e5).
-FOLD_GTF_MACS = 5e4
+def _faster(first: Callable[[], object], second: Callable[[], object], calls: int = 20) -> bool:
+    """True when ``first`` is faster than ``second``: best of three interleaved rounds of
+    ``calls`` calls each (after one warm-up call of both)."""
+    first(), second()
+    best = [float("inf"), float("inf")]
+    for _ in range(3):
+        for i, f in enumerate((first, second)):
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                f()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best[0] < best[1]
+
+
+def _single_thread_faster(like: Tensor, e: int, b: int, k: int, n: int) -> bool:
+    """Whether (E, B, K) x (E, K, N) batched products (the loop's per-step kernels) run
+    faster on one thread than on torch's current thread count; measured once per shape."""
+    n_threads = torch.get_num_threads()
+    if like.device.type != "cpu" or n_threads == 1 or e == 1:
+        return False  # a single model's product is one GEMM call that MKL threads well
+    key = ("threads", e, b, k, n, n_threads)
+    if key not in _measured:
+        p, q, out = like.new_ones(e, b, k), like.new_ones(e, k, n), like.new_empty(e, b, n)
+
+        def kernel() -> None:
+            for _ in range(5):
+                torch.bmm(p, q, out=out)
+
+        def on_one() -> None:
+            torch.set_num_threads(1)
+            try:
+                kernel()
+            finally:
+                torch.set_num_threads(n_threads)
+
+        _measured[key] = _faster(on_one, kernel)
+    return _measured[key]
+
+
+def _fold_gtf(like: Tensor, n_t: int, e: int, b: int, lw: int, n: int) -> bool:
+    """Whether GTF's forcing is folded into the step (see above): on CUDA always; on the CPU
+    when the recomputation after the loop, (T, E, B, L) x (E, L, N), is measured to cost less
+    than the 2 T forcing ops on (E, B, N) it replaces; measured once per shape."""
+    if like.device.type != "cpu":
+        return True
+    key = ("fold", n_t, e, b, lw, n, torch.get_num_threads())
+    if key not in _measured:
+        r, w = like.new_ones(n_t, e, b, lw), like.new_ones(e, lw, n)
+        diff = like.new_empty(n_t, e, b, n)
+        h, xs, d, al = like.new_ones(e, b, n), like.new_ones(e, b, n), like.new_empty(e, b, n), 0.1
+
+        def recompute() -> None:
+            torch.matmul(r, w.unsqueeze(0), out=diff)
+
+        def per_step() -> None:
+            for _ in range(n_t):
+                h.addcmul_(torch.sub(h, xs, out=d), h, value=-al)
+
+        _measured[key] = _faster(recompute, per_step, calls=3)
+    return _measured[key]
 
 
 @contextmanager
-def _loop_threads(like: Tensor, macs: int) -> Iterator[None]:
-    """Run the enclosed time loop on one CPU thread when its per-step products are small
-    (see :data:`SINGLE_THREAD_LOOP_MACS`); the thread count is restored afterwards."""
+def _loop_threads(like: Tensor, single: bool) -> Iterator[None]:
+    """Run the enclosed time loop on one thread when ``single`` (from
+    :func:`_single_thread_faster`); the thread count is restored afterwards."""
     n_threads = torch.get_num_threads()
-    single = (
-        like.device.type == "cpu"
-        and n_threads > 1
-        and like.shape[1] > 1
-        and macs < SINGLE_THREAD_LOOP_MACS
-    )
-    if not single:
+    if not single or n_threads == 1:
         yield
         return
     torch.set_num_threads(1)
@@ -226,7 +275,7 @@ def _forward(
     m = A.shape[1]
     lw = W1.shape[2]
     every = tau == 1  # GTF: every step is forced
-    fold = every and e * b * lw * n < FOLD_GTF_MACS
+    fold = every and _fold_gtf(x, n_t, e, b, lw, n)
     forced = set() if every else _forcing_steps(n_t, tau)
     aug = W2 is not None
     m1 = m + 1 if aug else m
@@ -275,7 +324,7 @@ def _forward(
     if in_loop:  # the observed units' views, the data's and the errors'
         hv, xv, dv = zs[..., :n].unbind(0), x.unbind(0), diff.unbind(0)
     bmm, addcmul, clamp_min, sub = torch.bmm, torch.addcmul, torch.clamp_min, torch.sub
-    with _loop_threads(x, e * b * m1 * lw):
+    with _loop_threads(x, _single_thread_faster(x, e, b, m1, lw)):
         for i in range(n_t):
             z = zv[i]
             if aug:
@@ -436,7 +485,7 @@ def _adjoint_torch(
     u_all = _buffer(ws, "u", r_all.shape, r_all)
     dv, uv, mv = delta.unbind(0), u_all.unbind(0), mask.unbind(0)
     bmm, addcmul = torch.bmm, torch.addcmul
-    with _loop_threads(x, e * b * W1.shape[1] * W1.shape[2]):
+    with _loop_threads(x, _single_thread_faster(x, e, b, W1.shape[1], W1.shape[2])):
         for i in range(n_t - 1, -1, -1):
             d = dv[i + 1]
             if not every and i + 1 in forced:
