@@ -1,14 +1,21 @@
-"""A fused forced rollout for the PL family with a hand-written backward pass.
+"""The PL family's forced rollout with a hand-written backward pass: a compiled time loop on
+the CPU, torch ops elsewhere.
 
 Autograd through a Python loop over time records ~10 small operations per step and replays them
 backwards one by one; at the sizes DSR uses (M ~ 3-100, B ~ 16-32) the time goes into
 per-operation overhead, not arithmetic. The PL family's Jacobians are analytic, so the backward
-pass can be written by hand: a loop of four batched kernels per step for the adjoint, and the
-weight gradients accumulated after the loop as one large matrix product each (one batched
-product and a sum over steps for an ensemble). No library does this (torch.compile of a
-100-step loop compiles for minutes and still replays per-step kernels), hence the hand-written
-code. The trainer's path (:func:`fused_pl_loss_and_grads`) keeps its activation buffers in a
-workspace between calls.
+pass can be written by hand. Two implementations of the same equations:
+
+- the compiled loop (``csrc/pl_loop.cpp``, a torch C++ extension built once and cached; float32
+  CPU tensors): the trainer's pass (:func:`fused_pl_loss_and_grads`) is one call per window
+  batch, forward, adjoint and weight gradients of each (member, chunk of windows) back to back,
+  the chunks in parallel on torch's threads; free runs and gradient-free rollouts use its
+  forward loop. No library runs "a recurrent loop of tiny products" as one call
+  (torch.compile of a 100-step loop compiles for minutes and still replays per-step kernels),
+  hence the hand-written kernel; benchmarks/README.md has the tool choice.
+- the torch loop (CUDA, other dtypes, or no compiler: then one warning line says so): four
+  batched kernels per step for the adjoint and the weight gradients after the loop as one
+  product each, with its activation buffers kept in a workspace between calls.
 
 Model (identity observation, first N of M latent units observed; E members, B windows):
 
@@ -30,7 +37,9 @@ dh2 = sum u_t, dL = c_0[N:] x_0^T. tests/test_models.py checks all of them again
 
 from __future__ import annotations
 
+import hashlib
 import os
+import platform
 import sys
 import time
 import warnings
@@ -67,6 +76,20 @@ def _build_dir() -> Path | None:
     return d if os.access(d, os.W_OK) else None
 
 
+def _cpu_tag() -> str:
+    """A short hash of this CPU's model and instruction-set flags: the build uses
+    ``-march=native``, so a cached library is only loaded on the kind of CPU it was built for
+    (an environment copied to another machine builds its own instead of crashing)."""
+    info = platform.machine()
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = [platform.processor()]
+    keep = ("model name", "flags", "Features", "CPU part")
+    info += "".join(sorted({ln for ln in lines if ln.startswith(keep)}))
+    return hashlib.sha1(info.encode()).hexdigest()[:10]
+
+
 def _ninja_on_path() -> None:
     """torch's builder runs ``ninja`` from PATH; the pinned ``ninja`` package puts it beside
     the environment's python, which is not on PATH when .venv is not activated."""
@@ -99,7 +122,7 @@ def compiled_loop(verbose: bool = False, report: bool = False) -> Any | None:
                 build_dir = _build_dir()
                 kwargs = {} if build_dir is None else {"build_directory": str(build_dir)}
                 _ext = cpp_extension.load(
-                    name="neurodsr_pl_loop",
+                    name=f"neurodsr_pl_loop_{_cpu_tag()}",
                     sources=[str(_SOURCE)],
                     extra_cflags=["-O3", "-march=native", "-fopenmp"],
                     verbose=verbose,
