@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml envs/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c envs/constraints.txt -e ".[dev]"
+	@# the compiled PL time loop, built once into .venv (without a compiler: a notice, the
+	@# torch loop runs)
+	$(BIN)/python -c "from neurodsr.models.fused import compiled_loop; compiled_loop(report=True)"
 	touch $(STAMP)
 
 # The whole suite, slow end-to-end tests included (this is what .ci/run runs).

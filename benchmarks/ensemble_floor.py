@@ -1,19 +1,21 @@
-"""The floor under an ensemble's gradient step: the fused PL pass's per-step kernels alone.
+"""The floor under an ensemble's gradient step: the PL pass's time loop alone.
 
     .venv/bin/python benchmarks/ensemble_floor.py [--latent 3 --hidden 50 --seq-len 200
-        --batch 16 --threads 1 --ensembles 1 4 16]
+        --batch 16 --threads 2 --ensembles 1 4 16] [--kernels compiled|torch]
 
-Runs, for each ensemble size E, the eight batched kernels that the shPLRNN's fused pass
-(:mod:`neurodsr.models.fused`) issues per time step (forward: hidden-layer product, ReLU, state
-update, read-out product; adjoint: product, ReLU mask, state adjoint, product), on small
-tensors that stay in cache, with no activation buffers, no forcing, no weight gradients and no
-optimizer. Prints one JSON line per E with ``ms_per_step`` (one gradient step's worth of these
-kernels) and ``ratio_to_e1``.
+``--kernels compiled`` (default) times one call of the compiled loop's training pass
+(:func:`neurodsr.models.fused.fused_pl_loss_and_grads`: forward, adjoint and weight gradients
+of a GTF window batch, the pass's own tensor preparation included) for each ensemble size E,
+without the sampler, the finiteness check or the optimizer. ``--kernels torch`` runs the eight
+batched torch kernels that the torch loop issues per time step (forward: hidden-layer product,
+ReLU, state update, read-out product; adjoint: product, ReLU mask, state adjoint, product), on
+small tensors that stay in cache, with no buffers, forcing, weight gradients or optimizer.
+The ensemble sizes are timed interleaved (E = 1, 4, 16, 1, 4, 16, ...), best of ``--rounds``.
+Prints one JSON line per E with ``ms_per_step`` and ``ratio_to_e1``.
 
-What it shows: the time of the whole step cannot fall below this, so where ``ratio_to_e1`` at
-E = 16 is above 2, "16 seeds in at most 2x the time of one" cannot be reached by eager
-per-step kernels on this machine, whatever the buffer layout; it would take fewer, larger
-kernels (a compiled time loop) or a GPU. Compare with ``train_speed.py --ensemble E``.
+What it shows: the whole step cannot cost less than this, so ``ratio_to_e1`` at E = 16 bounds
+what "16 members at most k times one member's time" can reach with that loop on this machine
+(the rest of the step, about the same at every E, only brings the ratio down).
 """
 
 from __future__ import annotations
@@ -21,12 +23,25 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 
 import torch
 
+from neurodsr.models import fused, make_model
 
-def kernels_ms(e: int, m: int, hidden: int, seq_len: int, batch: int, repeats: int) -> float:
-    """Best-of-3 mean milliseconds of one gradient step's per-step kernels at ensemble size e."""
+
+def compiled_step(e: int, m: int, hidden: int, seq_len: int, batch: int) -> Callable[[], None]:
+    """One call of the compiled training pass (shPLRNN, GTF alpha 0.1, N = M observed)."""
+    if fused.compiled_loop() is None:
+        raise SystemExit("the compiled loop is not available here (see the notice above)")
+    model = make_model("shplrnn", m, m, seeds=list(range(e)), hidden_dim=hidden)
+    x = torch.randn(seq_len + 1, e, batch, m, generator=torch.Generator().manual_seed(0))
+    args = [t if t is None else t.detach() for t in model._fused_args()]
+    return lambda: fused.fused_pl_loss_and_grads(x, *args, 1, 0.1)
+
+
+def torch_step(e: int, m: int, hidden: int, seq_len: int, batch: int) -> Callable[[], None]:
+    """One gradient step's worth of the torch loop's per-step kernels at ensemble size e."""
     gen = torch.Generator().manual_seed(0)
 
     def rand(*shape: int) -> torch.Tensor:
@@ -47,14 +62,15 @@ def kernels_ms(e: int, m: int, hidden: int, seq_len: int, batch: int, repeats: i
             torch.bmm(d, w1, out=u).mul_(mask)
             d_prev.addcmul_(a_m, d).baddbmm_(u, w2)
 
-    step()
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            step()
-        best = min(best, (time.perf_counter() - t0) / repeats * 1e3)
-    return best
+    return step
+
+
+def timed_ms(step: Callable[[], None], repeats: int, clock: Callable[[], float]) -> float:
+    """Mean milliseconds of one call over ``repeats`` calls, by ``clock``."""
+    t0 = clock()
+    for _ in range(repeats):
+        step()
+    return (clock() - t0) / repeats * 1e3
 
 
 def main() -> None:
@@ -66,12 +82,29 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--ensembles", type=int, nargs="+", default=[1, 4, 16])
+    p.add_argument("--kernels", default="compiled", choices=["compiled", "torch"])
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (best is kept)")
+    p.add_argument(
+        "--clock",
+        default="wall",
+        choices=["wall", "cpu"],
+        help="cpu: this process's CPU time (steadier on a shared machine; 1 thread only)",
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    sizes = (args.latent, args.hidden, args.seq_len, args.batch, args.repeats)
-    base = kernels_ms(1, *sizes)
+    make = compiled_step if args.kernels == "compiled" else torch_step
+    sizes = (args.latent, args.hidden, args.seq_len, args.batch)
+    steps = {e: make(e, *sizes) for e in sorted({1, *args.ensembles})}
+    for step in steps.values():
+        step()  # warm-up (and the compiled loop's scratch)
+    best = {e: float("inf") for e in steps}
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
+    for _ in range(args.rounds):
+        for e, step in steps.items():
+            best[e] = min(best[e], timed_ms(step, args.repeats, clock))
     for e in args.ensembles:
-        ms = base if e == 1 else kernels_ms(e, *sizes)
+        ms = best[e]
+        base = best[1]
         print(
             json.dumps(
                 {
@@ -81,6 +114,8 @@ def main() -> None:
                     "seq_len": args.seq_len,
                     "batch": args.batch,
                     "threads": args.threads,
+                    "kernels": args.kernels,
+                    "clock": args.clock,
                     "ms_per_step": round(ms, 3),
                     "ratio_to_e1": round(ms / base, 2),
                 }

@@ -7,7 +7,14 @@ have 10^5 steps (binned D_stsp grows as series get shorter: compare only at equa
     .venv/bin/python benchmarks/lorenz_fit.py            # the issue's setting, ~10 min budget
     .venv/bin/python benchmarks/lorenz_fit.py --max-minutes 2 --seeds 1   # quicker look
 
-Prints a table and one JSON line with D_stsp, D_H, PE(20) and seconds.
+Prints a table and one JSON line with D_stsp, D_H, PE(20) and seconds, and the time to a
+validation D_stsp below ``--target`` (0.5): the training seconds at the first validation
+(every ``--eval-every`` epochs, a 5000-step free run scored against the validation part) at
+which any seed scored below it. ``--loop torch`` runs the fused pass's torch loop instead of
+the compiled one (the "before" of issue 17); run both at once for a side-by-side comparison:
+
+    .venv/bin/python benchmarks/lorenz_fit.py --max-minutes 5 --loop compiled &
+    .venv/bin/python benchmarks/lorenz_fit.py --max-minutes 5 --loop torch
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import torch
 from neurodsr.api import train_fit
 from neurodsr.dynamics.systems import LORENZ63_SPECTRUM, lorenz63
 from neurodsr.metrics.evaluate import evaluate
+from neurodsr.models import fused
 
 
 def main() -> None:
@@ -40,7 +48,18 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=5e-3)
     p.add_argument("--max-minutes", type=float, default=9.0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")
+    p.add_argument("--forcing", default="stf", choices=["stf", "gtf"])
+    p.add_argument("--alpha", type=float, default=0.1, help="GTF's forcing strength")
+    p.add_argument("--eval-every", type=int, default=25, help="epochs between validations")
+    p.add_argument("--target", type=float, default=0.5, help="validation D_stsp to reach")
+    p.add_argument(
+        "--loop",
+        default="compiled",
+        choices=["compiled", "torch"],
+        help="the fused pass's time loop: compiled (default) or torch ops",
+    )
     args = p.parse_args()
+    fused.use_compiled = args.loop == "compiled"
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -64,10 +83,19 @@ def main() -> None:
         seq_len=args.seq_len,
         batch_size=args.batch_size,
         lr=args.lr,
+        forcing=args.forcing,
+        alpha=args.alpha,
+        eval_every=args.eval_every,
         device="cpu",
         progress=False,
     )
     train_s = time.perf_counter() - t0
+    log = result.log
+    reached = [
+        (log.seconds[log.epoch.index(ep)], ep)
+        for ep, scores in zip(log.eval_epoch, log.eval_dstsp, strict=True)
+        if min(scores) < args.target and ep in log.epoch
+    ]
     ev = evaluate(result.model, result.normalise(ref), n_generate=args.n_ref, n_pred=20)
     total_s = time.perf_counter() - t0
     print(f"{'seed':>6} {'D_stsp':>8} {'D_H':>7} {'PE(20)':>8} {'outside':>8}")
@@ -88,6 +116,12 @@ def main() -> None:
                 "train_seconds": round(train_s, 1),
                 "total_seconds": round(total_s, 1),
                 "epochs_run": len(result.log.epoch),
+                "seconds_to_target": round(reached[0][0], 1) if reached else None,
+                "epoch_at_target": reached[0][1] if reached else None,
+                "target_val_dstsp": args.target,
+                "best_val_dstsp": min(min(s) for s in log.eval_dstsp) if log.eval_dstsp else None,
+                "loop": args.loop,
+                "forcing": args.forcing,
                 "tau": args.tau,
                 "seeds": args.seeds,
                 "n_ref": args.n_ref,

@@ -117,52 +117,57 @@ def _assert_same(got, ref) -> None:
         torch.testing.assert_close(got[1][k], g, rtol=1e-4, atol=1e-6, msg=k)
 
 
+@pytest.fixture(params=["compiled", "torch-loop"])
+def loop(request, monkeypatch):
+    """Both implementations of the fused pass: the compiled time loop and the torch one."""
+    if request.param == "compiled" and fused_module.compiled_loop() is None:
+        pytest.skip("the compiled loop could not be built here")
+    monkeypatch.setattr(fused_module, "use_compiled", request.param == "compiled")
+    return request.param
+
+
 @pytest.mark.parametrize("name", ["shplrnn", "plrnn"])
 @pytest.mark.parametrize(
     ("tau", "alpha"),
     [(7, 1.0), (None, 1.0), (1, 0.3), (1, 1.0), (3, "per_member"), (1, "per_member")],
 )
-def test_fused_rollout_equals_autograd(name, tau, alpha):
-    """The hand-written backward pass gives autograd's loss and gradients to float32 rounding."""
+def test_fused_rollout_equals_autograd(name, tau, alpha, loop):
+    """Without a gradient to compute, rollout and rollout_loss take the fused pass and give
+    the plain loop's predictions and losses to float32 rounding."""
     m, a, x = _fused_case(name, alpha, seed=0)
     out = {}
     for fused in (True, False):
         m.fused = fused
-        m.zero_grad()
-        pred = m.rollout(x, tau, a)
-        loss = (pred - x[1:]).pow(2).mean()
-        loss.backward()
-        out[fused] = (loss.detach(), {k: p.grad.clone() for k, p in m.named_parameters()})
-    _assert_same(out[True], out[False])
+        with torch.no_grad():
+            out[fused] = (m.rollout(x, tau, a), m.rollout_loss(x, tau, a))
+    torch.testing.assert_close(out[True][0], out[False][0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out[True][1], out[False][1], rtol=1e-5, atol=1e-7)
+    m.fused = True
+    assert m.rollout(x, tau, a).requires_grad  # with a gradient to compute: autograd's loop
 
 
 @pytest.mark.parametrize("name", ["shplrnn", "plrnn"])
-@pytest.mark.parametrize(("tau", "alpha"), [(7, 1.0), (1, 0.1), (3, "per_member")])
-def test_fused_loss_equals_autograd(name, tau, alpha):
-    """rollout_loss (loss inside the fused op) gives autograd's per-member losses and
-    gradients, also when the members' losses are weighted differently (and twice in a row)."""
-    m, a, x = _fused_case(name, alpha, seed=1)
-    weights = torch.tensor([1.0, 3.0])
-    out = {}
-    for fused in (True, False):
-        m.fused = fused
-        m.zero_grad()
-        losses = m.rollout_loss(x, tau, a)
-        assert losses.shape == (2,)
-        (losses * weights).sum().backward(retain_graph=True)
-        (losses * weights).sum().backward()  # a second pass must see the same saved values
-        out[fused] = (losses.detach(), {k: p.grad.clone() for k, p in m.named_parameters()})
-    _assert_same(out[True], out[False])
+def test_free_run_equals_the_plain_loop(name, loop):
+    """generate (the evaluation's free runs) in the compiled loop equals step by step."""
+    m = make_model(name, 3, 6, seeds=[0, 1, 2], hidden_dim=16)
+    z0 = torch.randn(3, 5, 6)
+    got = m.generate(z0, 300)
+    ref = LatentModel.generate(m, z0, 300)
+    assert got.shape == ref.shape == (300, 3, 5, 6)
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["shplrnn", "plrnn"])
 @pytest.mark.parametrize(
-    ("tau", "alpha"), [(7, 1.0), (1, 0.1), (3, "per_member"), (1, "per_member")]
+    ("tau", "alpha"), [(7, 1.0), (None, 1.0), (1, 0.1), (3, "per_member"), (1, "per_member")]
 )
-def test_loss_and_grad_equals_autograd(name, tau, alpha):
+@pytest.mark.parametrize("batch", [4, 19])
+def test_loss_and_grad_equals_autograd(name, tau, alpha, batch, loop):
     """The trainer's fast path (gradients written without autograd) equals autograd through
-    the plain loop, with per-member weights, and accumulates into existing gradients."""
+    the plain loop, with per-member weights, and accumulates into existing gradients; also
+    for a batch that fills the compiled loop's lanes unevenly (19 = 16 + 3 or 2 x 8 + 3)."""
     m, a, x = _fused_case(name, alpha, seed=2)
+    x = torch.randn(41, 2, batch, 3)
     weight = torch.tensor([0.0, 2.0])
     m.fused = False
     m.zero_grad()
@@ -183,7 +188,7 @@ def test_loss_and_grad_equals_autograd(name, tau, alpha):
 
 @pytest.mark.parametrize("name", ["shplrnn", "plrnn"])
 @pytest.mark.parametrize("seeds", [[0], [0, 1, 2]])
-def test_loss_and_grad_feeds_fused_adam_like_autograd(name, seeds):
+def test_loss_and_grad_feeds_fused_adam_like_autograd(name, seeds, loop):
     """The hand-written gradients have their parameters' layout, so torch's fused Adam (the
     trainer's optimizer, which reads a gradient's memory in its parameter's layout) takes the
     same step as after autograd; also for a single model and when the window shape changes
@@ -212,8 +217,10 @@ def test_loss_and_grad_feeds_fused_adam_like_autograd(name, seeds):
 @pytest.mark.parametrize("name", ["shplrnn", "plrnn"])
 @pytest.mark.parametrize("alpha", [0.3, 1.0, "per_member"])
 def test_gtf_folded_and_in_loop_equal_autograd(name, alpha, monkeypatch):
-    """GTF's two fused forms (forcing folded into the step's weights, for small products;
-    two forcing ops per step, for large ones) both give autograd's loss and gradients."""
+    """The torch loop's two GTF forms (forcing folded into the step's weights, for small
+    products; two forcing ops per step, for large ones) both give autograd's loss and
+    gradients."""
+    monkeypatch.setattr(fused_module, "use_compiled", False)
     m, a, x = _fused_case(name, alpha, seed=4)
 
     def losses_and_grads(fused: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -226,16 +233,18 @@ def test_gtf_folded_and_in_loop_equal_autograd(name, alpha, monkeypatch):
         return loss.detach(), {k: p.grad.clone() for k, p in m.named_parameters()}
 
     ref = losses_and_grads(False)
+    monkeypatch.setattr(fused_module, "_fold_gtf", lambda *args: True)
     folded = losses_and_grads(True)
-    monkeypatch.setattr(fused_module, "FOLD_GTF_MACS", 0)
+    monkeypatch.setattr(fused_module, "_fold_gtf", lambda *args: False)
     in_loop = losses_and_grads(True)
     _assert_same(folded, ref)
     _assert_same(in_loop, ref)
 
 
-def test_fused_pass_restores_the_thread_count():
-    """An ensemble's small time loops run on one thread; the caller's setting comes back,
-    also when the pass fails half-way."""
+def test_fused_pass_restores_the_thread_count(monkeypatch):
+    """The torch loop runs an ensemble's small time loops on one thread; the caller's setting
+    comes back, also when the pass fails half-way."""
+    monkeypatch.setattr(fused_module, "use_compiled", False)
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
@@ -243,7 +252,7 @@ def test_fused_pass_restores_the_thread_count():
         x = torch.randn(11, 3, 4, 3)
         assert m.loss_and_grad(x, 1, 0.1) is not None
         assert torch.get_num_threads() == 2
-        with pytest.raises(ValueError), _loop_threads(x, 1):
+        with pytest.raises(ValueError), _loop_threads(x, True):
             assert torch.get_num_threads() == 1
             raise ValueError("failed inside the loop")
         assert torch.get_num_threads() == 2
@@ -276,3 +285,78 @@ def test_initial_maps_are_contractions(name):
     with torch.no_grad():
         run = m.generate(torch.randn(16, 4, 8) * 3, 500)
     assert torch.isfinite(run).all() and run[-1].abs().max() < 100
+
+
+def test_compiled_loop_dispatch():
+    """The compiled loop takes float32 CPU tensors; CUDA (here: any other device) and other
+    dtypes keep the torch path, which is what runs on a GPU."""
+    if fused_module.compiled_loop() is None:
+        pytest.skip("the compiled loop could not be built here")
+    assert fused_module._use_compiled(torch.zeros(2)) is not None
+    assert fused_module._use_compiled(torch.zeros(2, dtype=torch.float64)) is None
+    assert fused_module._use_compiled(torch.zeros(2, device="meta")) is None
+    m = make_model("shplrnn", 3, 4, seeds=[0], hidden_dim=8).double()
+    x = torch.randn(11, 1, 4, 3, dtype=torch.float64)
+    assert fused_module.fused_pl_generate(x[0], 5, *m._fused_args()[:5]) is None  # torch's
+
+
+def test_without_a_compiler_the_torch_loop_runs_with_one_notice(monkeypatch):
+    """When the extension cannot be built, one warning line says so and the torch loop gives
+    the same loss and gradients."""
+    from torch.utils import cpp_extension
+
+    def no_build(*args, **kwargs):
+        raise RuntimeError("Ninja is required to load C++ extensions")
+
+    monkeypatch.setattr(cpp_extension, "load", no_build)
+    monkeypatch.setattr(fused_module, "_ext", None)
+    m, a, x = _fused_case("shplrnn", 0.3, seed=5)
+    m.fused = False
+    ref_loss = m.rollout_loss(x, 1, a)
+    ref_loss.sum().backward()
+    ref = {k: p.grad.clone() for k, p in m.named_parameters()}
+    m.fused = True
+    m.zero_grad(set_to_none=True)
+    with pytest.warns(RuntimeWarning, match="compiled PL time loop unavailable.*Ninja") as rec:
+        loss = m.loss_and_grad(x, 1, a)
+        m.loss_and_grad(x, 1, a)  # no second notice
+    assert len(rec) == 1 and "\n" not in str(rec[0].message)
+    torch.testing.assert_close(loss, ref_loss.detach(), rtol=1e-6, atol=1e-7)
+    for k, p in m.named_parameters():
+        torch.testing.assert_close(p.grad, 2 * ref[k], rtol=1e-4, atol=1e-6, msg=k)
+
+
+@pytest.mark.parametrize("name", ["shplrnn", "plrnn"])
+def test_loss_and_grad_is_deterministic(name, loop):
+    """The same windows give bit-identical losses and gradients at every call (the compiled
+    loop adds its chunks' partial sums in a fixed order), so a resumed run repeats exactly."""
+    torch.manual_seed(6)
+    m = make_model(name, 3, 4, seeds=[0, 1, 2], hidden_dim=9)
+    x = torch.randn(31, 3, 21, 3)
+    runs = []
+    for _ in range(2):
+        m.zero_grad(set_to_none=True)
+        loss = m.loss_and_grad(x, 1, 0.2)
+        runs.append([loss, *(p.grad.clone() for p in m.parameters())])
+    for a, b in zip(*runs, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_torch_loop_choices_are_measured_once_per_shape(monkeypatch):
+    """The torch loop's machine-dependent choices (one thread for small products, folding
+    GTF) come from a measurement at first use, remembered per shape; on CUDA GTF folds."""
+    monkeypatch.setattr(fused_module, "_measured", {})
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        like = torch.zeros(1)
+        first = fused_module._single_thread_faster(like, 16, 32, 4, 50)
+        assert isinstance(first, bool) and len(fused_module._measured) == 1
+        assert fused_module._single_thread_faster(like, 16, 32, 4, 50) == first
+        assert torch.get_num_threads() == 2
+        assert not fused_module._single_thread_faster(like, 1, 32, 4, 50)  # one GEMM
+        assert isinstance(fused_module._fold_gtf(like, 20, 3, 8, 10, 3), bool)
+        assert len(fused_module._measured) == 2
+        assert fused_module._fold_gtf(torch.zeros(1, device="meta"), 20, 3, 8, 10, 3)
+    finally:
+        torch.set_num_threads(before)

@@ -1,14 +1,21 @@
-"""A fused forced rollout for the PL family with a hand-written backward pass.
+"""The PL family's forced rollout with a hand-written backward pass: a compiled time loop on
+the CPU, torch ops elsewhere.
 
 Autograd through a Python loop over time records ~10 small operations per step and replays them
 backwards one by one; at the sizes DSR uses (M ~ 3-100, B ~ 16-32) the time goes into
 per-operation overhead, not arithmetic. The PL family's Jacobians are analytic, so the backward
-pass can be written by hand: a loop of four batched kernels per step for the adjoint, and the
-weight gradients accumulated after the loop as one large matrix product each (one batched
-product and a sum over steps for an ensemble). No library does this (torch.compile of a
-100-step loop compiles for minutes and still replays per-step kernels), hence the hand-written
-code. The trainer's path (:func:`fused_pl_loss_and_grads`) keeps its activation buffers in a
-workspace between calls.
+pass can be written by hand. Two implementations of the same equations:
+
+- the compiled loop (``csrc/pl_loop.cpp``, a torch C++ extension built once and cached; float32
+  CPU tensors): the trainer's pass (:func:`fused_pl_loss_and_grads`) is one call per window
+  batch, forward, adjoint and weight gradients of each (member, chunk of windows) back to back,
+  the chunks in parallel on torch's threads; free runs and gradient-free rollouts use its
+  forward loop. No library runs "a recurrent loop of tiny products" as one call
+  (torch.compile of a 100-step loop compiles for minutes and still replays per-step kernels),
+  hence the hand-written kernel; benchmarks/README.md has the tool choice.
+- the torch loop (CUDA, other dtypes, or no compiler: then one warning line says so): four
+  batched kernels per step for the adjoint and the weight gradients after the loop as one
+  product each, with its activation buffers kept in a workspace between calls.
 
 Model (identity observation, first N of M latent units observed; E members, B windows):
 
@@ -30,14 +37,117 @@ dh2 = sum u_t, dL = c_0[N:] x_0^T. tests/test_models.py checks all of them again
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+import os
+import platform
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["fused_pl_loss", "fused_pl_loss_and_grads", "fused_pl_rollout"]
+__all__ = ["compiled_loop", "fused_pl_generate", "fused_pl_loss_and_grads", "fused_pl_rollout"]
+
+#: the compiled time loop's source (a torch C++ extension, JIT-built once and cached)
+_SOURCE = Path(__file__).with_name("csrc") / "pl_loop.cpp"
+#: set to "0" to keep the torch loop on the CPU too (the compiled loop is then never built)
+ENV_SWITCH = "NEURODSR_COMPILED"
+#: False: the torch loop on the CPU too, in this process (benchmarks compare the two this way)
+use_compiled: bool = True
+_ext: Any = None  # the loaded extension, False once it failed to build, None before trying
+
+
+def _build_dir() -> Path | None:
+    """Where the extension is built and cached: ``$TORCH_EXTENSIONS_DIR`` when set, else
+    inside the virtual environment (``<prefix>/var/neurodsr/torch_extensions``, so that each
+    environment has a build for its own torch), else torch's default (None)."""
+    if os.environ.get("TORCH_EXTENSIONS_DIR"):
+        return None
+    d = Path(sys.prefix) / "var" / "neurodsr" / "torch_extensions"
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return d if os.access(d, os.W_OK) else None
+
+
+def _cpu_tag() -> str:
+    """A short hash of this CPU's model and instruction-set flags: the build uses
+    ``-march=native``, so a cached library is only loaded on the kind of CPU it was built for
+    (an environment copied to another machine builds its own instead of crashing)."""
+    info = platform.machine()
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = [platform.processor()]
+    keep = ("model name", "flags", "Features", "CPU part")
+    info += "".join(sorted({ln for ln in lines if ln.startswith(keep)}))
+    return hashlib.sha1(info.encode()).hexdigest()[:10]
+
+
+def _ninja_on_path() -> None:
+    """torch's builder runs ``ninja`` from PATH; the pinned ``ninja`` package puts it beside
+    the environment's python, which is not on PATH when .venv is not activated."""
+    try:
+        import ninja
+    except ImportError:  # then the system's ninja, if any
+        return
+    path = os.environ.get("PATH", "")
+    if ninja.BIN_DIR not in path.split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([ninja.BIN_DIR, path]) if path else ninja.BIN_DIR
+
+
+def compiled_loop(verbose: bool = False, report: bool = False) -> Any | None:
+    """The compiled PL time loop (``csrc/pl_loop.cpp``), or None where it cannot be had.
+
+    Built on first use with ``torch.utils.cpp_extension.load`` (ninja and a C++ compiler;
+    ``make install`` builds it once, and later processes load the cached library). When the
+    build fails, or ``NEURODSR_COMPILED=0`` is set, returns None and the torch loop runs; a
+    failed build says so once, in one line. ``verbose``: the compiler's output; ``report``:
+    print where the build is (what ``make install`` shows)."""
+    global _ext
+    if _ext is None:
+        if os.environ.get(ENV_SWITCH, "1") == "0":
+            _ext = False
+        else:
+            try:
+                from torch.utils import cpp_extension
+
+                _ninja_on_path()
+                build_dir = _build_dir()
+                kwargs = {} if build_dir is None else {"build_directory": str(build_dir)}
+                _ext = cpp_extension.load(
+                    name=f"neurodsr_pl_loop_{_cpu_tag()}",
+                    sources=[str(_SOURCE)],
+                    extra_cflags=["-O3", "-march=native", "-fopenmp"],
+                    verbose=verbose,
+                    **kwargs,
+                )
+            except Exception as err:  # no compiler, no ninja, a failed build: the torch loop
+                _ext = False
+                reason = str(err).strip().splitlines()[-1:] or [type(err).__name__]
+                warnings.warn(
+                    f"neurodsr: compiled PL time loop unavailable ({reason[0][:160]}); "
+                    "using the torch loop (slower, same results)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+    if report:
+        where = getattr(_ext, "__file__", None) if _ext else None
+        print(f"neurodsr: compiled PL time loop: {where or 'not available (torch loop)'}")
+    return _ext or None
+
+
+def _use_compiled(like: Tensor) -> Any | None:
+    """The compiled loop for float32 CPU tensors; None (the torch loop: CUDA, other dtypes)."""
+    if not use_compiled or like.device.type != "cpu" or like.dtype != torch.float32:
+        return None
+    return compiled_loop()
 
 
 def _forcing_steps(n_t: int, tau: int | None) -> set[int]:
@@ -53,37 +163,85 @@ def _per_member(alpha: float | Tensor, e: int, like: Tensor) -> Tensor:
     return torch.full((e,), float(alpha), dtype=like.dtype, device=like.device)
 
 
-#: Below this many multiply-adds per batched matrix product (E * B * K * N), an ensemble's
-#: time loops run on one thread: OpenMP's fork and join in each small kernel costs more than
-#: the second core gives. Measured on 2 cores (GTF, ms per step, two threads -> one in the loops):
-#: shPLRNN M 3, L 50, B 32, E 16: 11.4 -> 10.1 (1.0e5); E 3: 4.6 -> 4.1; PLRNN M 30, B 32,
-#: E 3: 4.5 -> 4.3 (8.6e4); but E 16: 13.9 -> 15.4 (4.6e5), shPLRNN M 10, L 50, E 16: 12.0 ->
-#: 12.3 (2.8e5), shPLRNN M 30, L 100, E 16: 27 -> 38 (1.6e6). A single model's product goes to one
-#: GEMM call that MKL threads well, so E = 1 keeps its threads.
-SINGLE_THREAD_LOOP_MACS = 2e5
+# The torch loop (CUDA; the CPU without a compiled loop) makes two choices that depend on the
+# machine: whether an ensemble's small batched products run faster on one thread (OpenMP's
+# fork and join in each small kernel can cost more than the other cores give), and whether
+# GTF's forcing is folded into the step's weights (no per-step forcing ops, the prediction
+# errors recomputed after the loop in one product) or done as two ops per step. On the CPU
+# each is measured once per shape, at first use (a few ms), and remembered for the process;
+# on CUDA GTF is always folded (per-step kernel launches dominate there, and the recomputation
+# is one large product) and threads do not apply.
+_measured: dict[tuple, bool] = {}
 
 
-#: GTF folds its forcing into the step's weights (no per-step forcing ops, the prediction
-#: errors recomputed after the loop) when the recomputation, E * B * L * N multiply-adds per
-#: step, is below this; above it the two per-step ops are cheaper. Measured (ms per step, in
-#: loop -> folded): one shPLRNN M 30, L 30, B 32: 3.4 -> 2.8; M 3, L 50, B 16, seq 200:
-#: 5.2-5.7 -> 3.9; three M 3, L 50, B 32: 4.1-4.2 -> 3.7 (1.4e4); sixteen PLRNNs M 30, B 32:
-#: 16.0 -> 17.9 (4.6e5).
-FOLD_GTF_MACS = 5e4
+def _faster(first: Callable[[], object], second: Callable[[], object], calls: int = 20) -> bool:
+    """True when ``first`` is faster than ``second``: best of three interleaved rounds of
+    ``calls`` calls each (after one warm-up call of both)."""
+    first(), second()
+    best = [float("inf"), float("inf")]
+    for _ in range(3):
+        for i, f in enumerate((first, second)):
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                f()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best[0] < best[1]
+
+
+def _single_thread_faster(like: Tensor, e: int, b: int, k: int, n: int) -> bool:
+    """Whether (E, B, K) x (E, K, N) batched products (the loop's per-step kernels) run
+    faster on one thread than on torch's current thread count; measured once per shape."""
+    n_threads = torch.get_num_threads()
+    if like.device.type != "cpu" or n_threads == 1 or e == 1:
+        return False  # a single model's product is one GEMM call that MKL threads well
+    key = ("threads", e, b, k, n, n_threads)
+    if key not in _measured:
+        p, q, out = like.new_ones(e, b, k), like.new_ones(e, k, n), like.new_empty(e, b, n)
+
+        def kernel() -> None:
+            for _ in range(5):
+                torch.bmm(p, q, out=out)
+
+        def on_one() -> None:
+            torch.set_num_threads(1)
+            try:
+                kernel()
+            finally:
+                torch.set_num_threads(n_threads)
+
+        _measured[key] = _faster(on_one, kernel)
+    return _measured[key]
+
+
+def _fold_gtf(like: Tensor, n_t: int, e: int, b: int, lw: int, n: int) -> bool:
+    """Whether GTF's forcing is folded into the step (see above): on CUDA always; on the CPU
+    when the recomputation after the loop, (T, E, B, L) x (E, L, N), is measured to cost less
+    than the 2 T forcing ops on (E, B, N) it replaces; measured once per shape."""
+    if like.device.type != "cpu":
+        return True
+    key = ("fold", n_t, e, b, lw, n, torch.get_num_threads())
+    if key not in _measured:
+        r, w = like.new_ones(n_t, e, b, lw), like.new_ones(e, lw, n)
+        diff = like.new_empty(n_t, e, b, n)
+        h, xs, d, al = like.new_ones(e, b, n), like.new_ones(e, b, n), like.new_empty(e, b, n), 0.1
+
+        def recompute() -> None:
+            torch.matmul(r, w.unsqueeze(0), out=diff)
+
+        def per_step() -> None:
+            for _ in range(n_t):
+                h.addcmul_(torch.sub(h, xs, out=d), h, value=-al)
+
+        _measured[key] = _faster(recompute, per_step, calls=3)
+    return _measured[key]
 
 
 @contextmanager
-def _loop_threads(like: Tensor, macs: int) -> Iterator[None]:
-    """Run the enclosed time loop on one CPU thread when its per-step products are small
-    (see :data:`SINGLE_THREAD_LOOP_MACS`); the thread count is restored afterwards."""
+def _loop_threads(like: Tensor, single: bool) -> Iterator[None]:
+    """Run the enclosed time loop on one thread when ``single`` (from
+    :func:`_single_thread_faster`); the thread count is restored afterwards."""
     n_threads = torch.get_num_threads()
-    single = (
-        like.device.type == "cpu"
-        and n_threads > 1
-        and like.shape[1] > 1
-        and macs < SINGLE_THREAD_LOOP_MACS
-    )
-    if not single:
+    if not single or n_threads == 1:
         yield
         return
     torch.set_num_threads(1)
@@ -128,13 +286,19 @@ def _forward(
 
     For the shPLRNN (W2 given) the states carry one more unit that stays exactly 1 (M' = M + 1):
     h2 then rides in the hidden layer's matrix product as its last row (no per-step bias copy),
-    and its gradient comes out of W2's as the last column. The PLRNN's states are M wide."""
+    and its gradient comes out of W2's as the last column. The PLRNN's states are M wide.
+
+    CPU float32 tensors go to the compiled loop (one call; any forcing, no folding needed);
+    others (CUDA) to the torch loop below."""
+    ext = _use_compiled(x)
+    if ext is not None:
+        return _forward_compiled(ext, x, A, W1, W2, h1, h2, init_map, tau, alpha, ws)
     n_t = x.shape[0] - 1
     e, b, n = x.shape[1:]
     m = A.shape[1]
     lw = W1.shape[2]
     every = tau == 1  # GTF: every step is forced
-    fold = every and e * b * lw * n < FOLD_GTF_MACS
+    fold = every and _fold_gtf(x, n_t, e, b, lw, n)
     forced = set() if every else _forcing_steps(n_t, tau)
     aug = W2 is not None
     m1 = m + 1 if aug else m
@@ -183,7 +347,7 @@ def _forward(
     if in_loop:  # the observed units' views, the data's and the errors'
         hv, xv, dv = zs[..., :n].unbind(0), x.unbind(0), diff.unbind(0)
     bmm, addcmul, clamp_min, sub = torch.bmm, torch.addcmul, torch.clamp_min, torch.sub
-    with _loop_threads(x, e * b * m1 * lw):
+    with _loop_threads(x, _single_thread_faster(x, e, b, m1, lw)):
         for i in range(n_t):
             z = zv[i]
             if aug:
@@ -216,6 +380,42 @@ def _forward(
     return zs, r_all, diff
 
 
+def _opt(t: Tensor | None) -> Tensor | None:
+    return None if t is None else t.contiguous()
+
+
+def _forward_compiled(
+    ext: Any,
+    x: Tensor,
+    A: Tensor,
+    W1: Tensor,
+    W2: Tensor | None,
+    h1: Tensor,
+    h2: Tensor | None,
+    init_map: Tensor,
+    tau: int | None,
+    alpha: Tensor,
+    ws: dict[str, Tensor] | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`_forward` as one call of the compiled loop (same buffers, same layout)."""
+    n_t = x.shape[0] - 1
+    e, b, n = x.shape[1:]
+    m1 = A.shape[1] + (W2 is not None)
+    x = x.contiguous()
+    zs = _buffer(ws, "zs", (n_t + 1, e, b, m1), x)
+    parts = [x[0], torch.bmm(x[0], init_map.transpose(1, 2))]
+    if W2 is not None:
+        parts.append(x.new_ones(e, b, 1))
+    torch.cat(parts, dim=-1, out=zs[0])
+    r_all = _buffer(ws, "r", (n_t, e, b, W1.shape[2]), x)
+    diff = _buffer(ws, "diff", (n_t, e, b, n), x)
+    ext.forward(
+        x, zs, r_all, diff, A.contiguous(), W1.contiguous(), _opt(W2), h1.contiguous(),
+        _opt(h2), alpha.to(x).contiguous(), tau or 0,
+    )  # fmt: skip
+    return zs, r_all, diff
+
+
 def _backward(
     g_pred: Tensor,
     x: Tensor,
@@ -235,6 +435,48 @@ def _backward(
     m = A.shape[1]
     n = x.shape[-1]
     z_in = zs[:-1]  # (T, E, B, M'), the shPLRNN's with its constant unit last
+    ext = _use_compiled(x)
+    if ext is not None:  # the adjoint loop as one compiled call
+        delta = _buffer(ws, "delta", (n_t + 1, e, b, m), x)
+        u_all = _buffer(ws, "u", r_all.shape, r_all)
+        w2t = None if W2 is None else W2.transpose(1, 2).contiguous()
+        ext.backward(
+            g_pred.contiguous(), r_all, delta, u_all, A.contiguous(),
+            W1.transpose(1, 2).contiguous(), w2t, alpha.to(x).contiguous(), tau or 0,
+        )  # fmt: skip
+    else:
+        delta, u_all = _adjoint_torch(g_pred, x, A, W1, W2, alpha, r_all, tau, ws)
+    c = delta[0]  # dLoss/dz_0
+    delta = delta[1:]
+
+    # weight gradients: sums over all steps and windows of outer products
+    g_a = (delta * z_in[..., :m]).sum(dim=(0, 2))
+    g_h1 = delta.sum(dim=(0, 2))
+    g_w1 = _outer_sum(delta, r_all)
+    g_w2 = g_h2 = None
+    if W2 is not None:
+        g_w2h = _outer_sum(u_all, z_in)  # (E, L, M + 1): W2's gradient, then h2's
+        g_w2, g_h2 = g_w2h[..., :m].contiguous(), g_w2h[..., m].contiguous()
+    g_init = torch.bmm(c[..., n:].transpose(1, 2), x[0])
+    return g_a, g_w1, g_w2, g_h1, g_h2, g_init
+
+
+def _adjoint_torch(
+    g_pred: Tensor,
+    x: Tensor,
+    A: Tensor,
+    W1: Tensor,
+    W2: Tensor | None,
+    alpha: Tensor,
+    r_all: Tensor,
+    tau: int | None,
+    ws: dict[str, Tensor] | None,
+) -> tuple[Tensor, Tensor]:
+    """The adjoint loop in torch ops (CUDA, or no compiled loop): returns delta (T+1, E, B, M),
+    dLoss/dz_t before forcing, and u (T, E, B, L), the hidden layer's adjoint."""
+    n_t, e, b, _ = r_all.shape
+    m = A.shape[1]
+    n = x.shape[-1]
     forced = _forcing_steps(n_t, tau)
     a = A.unsqueeze(1)
     # relu'(pre) = 1[r > 0] = sign(r) for r >= 0; one float op over all steps (a bool
@@ -266,7 +508,7 @@ def _backward(
     u_all = _buffer(ws, "u", r_all.shape, r_all)
     dv, uv, mv = delta.unbind(0), u_all.unbind(0), mask.unbind(0)
     bmm, addcmul = torch.bmm, torch.addcmul
-    with _loop_threads(x, e * b * W1.shape[1] * W1.shape[2]):
+    with _loop_threads(x, _single_thread_faster(x, e, b, W1.shape[1], W1.shape[2])):
         for i in range(n_t - 1, -1, -1):
             d = dv[i + 1]
             if not every and i + 1 in forced:
@@ -285,19 +527,7 @@ def _backward(
                     nxt.add_(u)
                 else:
                     nxt.baddbmm_(u, W2)
-    c = delta[0]  # dLoss/dz_0
-    delta = delta[1:]
-
-    # weight gradients: sums over all steps and windows of outer products
-    g_a = (delta * z_in[..., :m]).sum(dim=(0, 2))
-    g_h1 = delta.sum(dim=(0, 2))
-    g_w1 = _outer_sum(delta, r_all)
-    g_w2 = g_h2 = None
-    if W2 is not None:
-        g_w2h = _outer_sum(u_all, z_in)  # (E, L, M + 1): W2's gradient, then h2's
-        g_w2, g_h2 = g_w2h[..., :m].contiguous(), g_w2h[..., m].contiguous()
-    g_init = torch.bmm(c[..., n:].transpose(1, 2), x[0])
-    return g_a, g_w1, g_w2, g_h1, g_h2, g_init
+    return delta, u_all
 
 
 def _outer_sum(p: Tensor, q: Tensor) -> Tensor:
@@ -315,71 +545,7 @@ def _outer_sum(p: Tensor, q: Tensor) -> Tensor:
     return pq.view(n_t, e, *pq.shape[1:]).sum(0)
 
 
-class _FusedPLRollout(torch.autograd.Function):
-    """Predictions (T, E, B, N) of x_1..x_T."""
-
-    @staticmethod
-    def forward(
-        ctx: Any,
-        x: Tensor,
-        A: Tensor,
-        W1: Tensor,
-        W2: Tensor | None,
-        h1: Tensor,
-        h2: Tensor | None,
-        init_map: Tensor,
-        tau: int | None,
-        alpha: Tensor,
-    ) -> Tensor:
-        zs, r_all, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha)
-        preds = diff.add_(x[1:])  # the predictions themselves (before forcing)
-        ctx.save_for_backward(x, A, W1, W2, alpha, zs, r_all)
-        ctx.tau = tau
-        return preds
-
-    @staticmethod
-    def backward(ctx: Any, g_pred: Tensor) -> tuple[Tensor | None, ...]:
-        x, A, W1, W2, alpha, zs, r_all = ctx.saved_tensors
-        grads = _backward(g_pred.contiguous(), x, A, W1, W2, alpha, zs, r_all, ctx.tau)
-        return None, *grads, None, None
-
-
-class _FusedPLLoss(torch.autograd.Function):
-    """Each member's mean squared prediction error over x_1..x_T, (E,).
-
-    The loss is part of the fused op because at these sizes autograd's own backward of
-    ``(pred - x).pow(2).mean()`` (several full-size temporaries and graph nodes) costs as much
-    as a tenth of the whole step; here its gradient is one multiplication."""
-
-    @staticmethod
-    def forward(
-        ctx: Any,
-        x: Tensor,
-        A: Tensor,
-        W1: Tensor,
-        W2: Tensor | None,
-        h1: Tensor,
-        h2: Tensor | None,
-        init_map: Tensor,
-        tau: int | None,
-        alpha: Tensor,
-    ) -> Tensor:
-        zs, r_all, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha)
-        loss = diff.square().mean(dim=(0, 2, 3))
-        ctx.save_for_backward(x, A, W1, W2, alpha, zs, r_all, diff)
-        ctx.tau = tau
-        return loss
-
-    @staticmethod
-    def backward(ctx: Any, g_loss: Tensor) -> tuple[Tensor | None, ...]:
-        x, A, W1, W2, alpha, zs, r_all, diff = ctx.saved_tensors
-        n_t, _, b, n = diff.shape
-        # (not in place: a second backward with retain_graph=True must find diff unchanged)
-        g_pred = diff * (g_loss * (2.0 / (n_t * b * n))).view(1, -1, 1, 1)
-        grads = _backward(g_pred, x, A, W1, W2, alpha, zs, r_all, ctx.tau)
-        return None, *grads, None, None
-
-
+@torch.no_grad()
 def fused_pl_rollout(
     x: Tensor,
     A: Tensor,
@@ -391,40 +557,55 @@ def fused_pl_rollout(
     tau: int | None,
     alpha: float | Tensor,
 ) -> Tensor:
-    """Forced rollout of a PL model with identity observation; returns predictions (T, E, B, N).
+    """Forced rollout of a PL model with identity observation, without gradients; returns the
+    predictions (T, E, B, N) of x_1..x_T (before forcing), as ``LatentModel.rollout`` does.
 
     Parameters
     ----------
     x : Tensor (T+1, E, B, N)
-        Time-major observation windows (no gradient is computed for x).
+        Time-major observation windows.
     A : Tensor (E, M); W1 : Tensor (E, M, L); W2 : Tensor (E, L, M) or None (PLRNN: identity);
     h1 : Tensor (E, M); h2 : Tensor (E, L) or None; init_map : Tensor (E, M - N, N)
-        The parameters (gradients flow to all of them).
+        The parameters (the PLRNN's W1 is its off-diagonal W, L = M).
     tau : int or None
-        Forcing interval (None: only z_0 forced).
+        Forcing interval (None: only z_0 forced; 1 with alpha < 1: GTF).
     alpha : float or Tensor (E,)
         Forcing strength at the forcing steps.
     """
     alpha = _per_member(alpha, A.shape[0], x)
-    return _FusedPLRollout.apply(x.detach(), A, W1, W2, h1, h2, init_map, tau, alpha)
+    _, _, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha)
+    return diff.add_(x[1:])
 
 
-def fused_pl_loss(
-    x: Tensor,
+@torch.no_grad()
+def fused_pl_generate(
+    z0: Tensor,
+    n_steps: int,
     A: Tensor,
     W1: Tensor,
     W2: Tensor | None,
     h1: Tensor,
     h2: Tensor | None,
-    init_map: Tensor,
-    tau: int | None,
-    alpha: float | Tensor,
-) -> Tensor:
-    """Each member's MSE of its forced rollout's predictions of x_1..x_T, (E,): the same value
-    and gradients as ``(fused_pl_rollout(...) - x[1:]).pow(2).mean(dim=(0, 2, 3))``, faster.
+) -> Tensor | None:
+    """A free run of a PL model from z0 (E, B, M) for ``n_steps`` steps in the compiled loop:
+    the states (n_steps, E, B, M), as ``LatentModel.generate`` returns them. None where the
+    compiled loop does not run (CUDA, other dtypes, no build): the caller's torch loop then.
     Parameters as :func:`fused_pl_rollout`."""
-    alpha = _per_member(alpha, A.shape[0], x)
-    return _FusedPLLoss.apply(x.detach(), A, W1, W2, h1, h2, init_map, tau, alpha)
+    ext = _use_compiled(z0)
+    if ext is None:
+        return None
+    e, b, m = z0.shape
+    aug = W2 is not None
+    zs = z0.new_empty(n_steps + 1, e, b, m + aug)
+    zs[0, ..., :m] = z0
+    if aug:
+        zs[0, ..., m] = 1.0
+    none = z0.new_empty(n_steps + 1, e, b, 0)  # no data, no forcing, no activations kept
+    ext.forward(
+        none, zs, z0.new_empty(0, e, b, W1.shape[2]), none[1:], A.contiguous(),
+        W1.contiguous(), _opt(W2), h1.contiguous(), _opt(h2), z0.new_zeros(e), 0,
+    )  # fmt: skip
+    return zs[1:, ..., :m].contiguous() if aug else zs[1:]
 
 
 @torch.no_grad()
@@ -444,20 +625,48 @@ def fused_pl_loss_and_grads(
     """Each member's MSE (E,) and the gradients of ``sum(weight * loss)`` with respect to
     (A, W1, W2, h1, h2, init_map), without autograd.
 
-    The training step's fast path: the same numbers as :func:`fused_pl_loss` and
-    ``backward()``, without the autograd graph, whose per-call bookkeeping (the Function
-    node, saved tensors and the engine) costs about a tenth of a step at these sizes.
+    The training step's fast path: the same numbers as autograd through the model's plain
+    loop (``rollout_loss`` and ``backward()``), without an autograd graph.
     ``weight`` (E,) defaults to ones (0 for a member means no gradient for it).
     ``workspace``, a dict the caller keeps between calls (the model does), holds the
     activation buffers for reuse; the returned tensors never alias it. Other parameters as
     :func:`fused_pl_rollout`; the gradients of W2 and h2 are None for the PLRNN.
     """
     alpha = _per_member(alpha, A.shape[0], x)
-    zs, r_all, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha, workspace)
-    loss = diff.square().mean(dim=(0, 2, 3))
-    n_t, e, b, n = diff.shape
+    n_t, e, b, n = x.shape[0] - 1, *x.shape[1:]
     scale = torch.full((e,), 2.0 / (n_t * b * n), dtype=x.dtype, device=x.device)
     if weight is not None:
         scale = scale * weight.to(scale)
+    ext = _use_compiled(x)
+    if ext is not None:
+        return _loss_and_grads_compiled(ext, x, A, W1, W2, h1, h2, init_map, tau, alpha, scale)
+    zs, r_all, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha, workspace)
+    loss = diff.square().mean(dim=(0, 2, 3))
     g_pred = diff.mul_(scale.view(1, -1, 1, 1))
     return loss, _backward(g_pred, x, A, W1, W2, alpha, zs, r_all, tau, workspace)
+
+
+def _loss_and_grads_compiled(
+    ext: Any,
+    x: Tensor,
+    A: Tensor,
+    W1: Tensor,
+    W2: Tensor | None,
+    h1: Tensor,
+    h2: Tensor | None,
+    init_map: Tensor,
+    tau: int | None,
+    alpha: Tensor,
+    scale: Tensor,
+) -> tuple[Tensor, tuple[Tensor | None, ...]]:
+    """:func:`fused_pl_loss_and_grads` as one compiled call: forward, adjoint and weight
+    gradients of each (member, chunk of 8 or 16 windows) back to back, the chunks in
+    parallel, their partial sums added in a fixed order (the same numbers at every run)."""
+    n_t, _, b, n = x.shape[0] - 1, *x.shape[1:]
+    sse, g_a, g_h1, g_w1, g_w2, g_h2, g_init = ext.train(
+        x.contiguous(), init_map.contiguous(), A.contiguous(), W1.contiguous(), _opt(W2),
+        h1.contiguous(), _opt(h2), alpha.to(x).contiguous(), scale.contiguous(), tau or 0,
+    )  # fmt: skip
+    if W2 is None:
+        g_w2 = g_h2 = None
+    return sse / (n_t * b * n), (g_a, g_w1, g_w2, g_h1, g_h2, g_init)

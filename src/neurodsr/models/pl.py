@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from neurodsr.models.base import LatentModel, member_generators, stack_init
-from neurodsr.models.fused import fused_pl_loss, fused_pl_loss_and_grads, fused_pl_rollout
+from neurodsr.models.fused import fused_pl_generate, fused_pl_loss_and_grads, fused_pl_rollout
 
 __all__ = ["PLRNN", "ClippedShallowPLRNN", "DendPLRNN", "ShallowPLRNN"]
 
@@ -65,19 +65,24 @@ class _FusedPL(LatentModel):
     def _use_fused(self) -> bool:
         return self.fused and self.observation == "identity"
 
+    def _needs_graph(self) -> bool:
+        return torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
+
     def rollout(self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0) -> Tensor:
-        """Forced rollout (see :meth:`LatentModel.rollout`); fused for the identity model."""
-        if not self._use_fused():
+        """Forced rollout (see :meth:`LatentModel.rollout`); the fused pass for the identity
+        model when no gradient is needed (training uses :meth:`loss_and_grad`)."""
+        if not self._use_fused() or self._needs_graph():
             return super().rollout(x, tau, alpha)
         return fused_pl_rollout(x, *self._fused_args(), tau, alpha)
 
-    def rollout_loss(
-        self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0
-    ) -> Tensor:
-        """Per-member MSE (see :meth:`LatentModel.rollout_loss`); fused for the identity model."""
-        if not self._use_fused():
-            return super().rollout_loss(x, tau, alpha)
-        return fused_pl_loss(x, *self._fused_args(), tau, alpha)
+    @torch.no_grad()
+    def generate(self, z0: Tensor, n_steps: int) -> Tensor:
+        """Free run (see :meth:`LatentModel.generate`); the compiled loop where it runs."""
+        out = None
+        if self._use_fused():
+            a, w1, w2, h1, h2, _ = self._fused_args()
+            out = fused_pl_generate(z0, n_steps, a, w1, w2, h1, h2)
+        return super().generate(z0, n_steps) if out is None else out
 
     def loss_and_grad(
         self,

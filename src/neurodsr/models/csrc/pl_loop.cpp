@@ -1,0 +1,544 @@
+// The PL family's forced time loop, forward and adjoint, each one call per window.
+//
+// Why hand-written: at the sizes DSR trains (M ~ 3-100 latent units, L ~ 30-100 hidden, B ~
+// 16-32 windows) one time step is a few small matrix-vector products per window. Torch runs
+// each of them as a separate kernel (~1-2 us of dispatch each, ~10 per step), so the loop is
+// overhead-bound; no library offers "a recurrent loop of tiny products" as one call. Here
+// each (member, chunk of windows) runs its whole time loop in registers and L1 cache, the
+// windows of a chunk as the SIMD lanes (so the vector width does not depend on M or L), and
+// the (member, chunk) pairs run in parallel on torch's intra-op threads.
+//
+// Model and adjoint: see neurodsr/models/fused.py (the same equations, the same buffers).
+// Layouts (all float32, contiguous): x (T+1, E, B, N), zs (T+1, E, B, M1) with M1 = M + 1 for
+// the shPLRNN (the last unit stays 1: h2 as W2's last column, as the torch path stores it),
+// r (T, E, B, L), diff (T, E, B, N); A, h1 (E, M); W1 (E, M, L); W2 (E, L, M); h2 (E, L).
+
+#include <torch/extension.h>
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+namespace {
+
+// 8 float32 lanes (AVX2; GCC's vector extension compiles to the target's SIMD or to scalars)
+typedef float vf __attribute__((vector_size(32), may_alias));
+constexpr int VL = 8;
+
+template <int NV>
+struct Lanes {
+  vf v[NV];
+};
+
+// out[j] = bias[j] + sum_k W[j, k] in[k], j < J, for NV x 8 lanes; W row-major (J, K).
+// Four outputs at a time: four independent FMA chains per lane vector, one load of in[k].
+template <int NV>
+inline void matvec(const float* __restrict W, const float* __restrict bias, int J, int K,
+                   const Lanes<NV>* __restrict in, Lanes<NV>* __restrict out) {
+  int j = 0;
+  for (; j + 4 <= J; j += 4) {
+    Lanes<NV> acc[4];
+    for (int i = 0; i < 4; ++i)
+      for (int v = 0; v < NV; ++v) acc[i].v[v] = vf{} + (bias ? bias[j + i] : 0.0f);
+    const float* w0 = W + (int64_t)j * K;
+    for (int k = 0; k < K; ++k) {
+      const float a0 = w0[k], a1 = w0[K + k], a2 = w0[2 * K + k], a3 = w0[3 * K + k];
+      for (int v = 0; v < NV; ++v) {
+        const vf x = in[k].v[v];
+        acc[0].v[v] += a0 * x;
+        acc[1].v[v] += a1 * x;
+        acc[2].v[v] += a2 * x;
+        acc[3].v[v] += a3 * x;
+      }
+    }
+    for (int i = 0; i < 4; ++i) out[j + i] = acc[i];
+  }
+  // the last J % 4 outputs (all of them when J < 4, e.g. M = 3 latent units from L = 50):
+  // four partial sums over k, so that the FMAs do not wait on one another
+  for (; j < J; ++j) {
+    vf acc[4][NV];
+    for (int i = 0; i < 4; ++i)
+      for (int v = 0; v < NV; ++v) acc[i][v] = vf{};
+    const float* w = W + (int64_t)j * K;
+    int k = 0;
+    for (; k + 4 <= K; k += 4)
+      for (int i = 0; i < 4; ++i)
+        for (int v = 0; v < NV; ++v) acc[i][v] += w[k + i] * in[k + i].v[v];
+    for (; k < K; ++k)
+      for (int v = 0; v < NV; ++v) acc[0][v] += w[k] * in[k].v[v];
+    for (int v = 0; v < NV; ++v)
+      out[j].v[v] = ((acc[0][v] + acc[1][v]) + (acc[2][v] + acc[3][v])) +
+                    (bias ? bias[j] : 0.0f);
+  }
+}
+
+inline float lane(const vf* p, int i) { return reinterpret_cast<const float*>(p)[i]; }
+inline float& lane(vf* p, int i) { return reinterpret_cast<float*>(p)[i]; }
+
+inline bool forced(int t, int tau, int n_t) { return tau > 0 && t < n_t && t % tau == 0; }
+
+struct Dims {
+  int64_t n_t, e, b, n, m, m1, l;
+  bool sh;  // shPLRNN (W2 given); else PLRNN (L = M, r = relu(z))
+};
+
+// One (member, chunk of windows) forward: states, hidden activations, prediction errors.
+template <int NV>
+void forward_chunk(const Dims& d, int64_t e, int64_t b0, int nb, const float* x, float* zs,
+                   float* r_all, float* diff, const float* A, const float* W1, const float* W2,
+                   const float* h1, const float* h2, const float* alpha, int tau) {
+  constexpr int BC = NV * VL;
+  const int64_t M = d.m, M1 = d.m1, L = d.l, N = d.n;
+  std::vector<Lanes<NV>> z(M1), r(L), zn(M);
+  const float* a = A + e * M;
+  const float* w1 = W1 + e * M * L;
+  const float* w2 = d.sh ? W2 + e * L * M : nullptr;
+  const float* c1 = h1 + e * M;
+  const float* c2 = d.sh ? h2 + e * L : nullptr;
+  const float al = alpha[e];
+  // strides of one step and of one window in the (T, E, B, .) buffers
+  auto at = [&](int64_t t, int64_t width) { return (t * d.e + e) * d.b * width + b0 * width; };
+  for (int64_t k = 0; k < M1; ++k)
+    for (int i = 0; i < BC; ++i) lane(z[k].v, i) = i < nb ? zs[at(0, M1) + i * M1 + k] : 0.0f;
+  for (int64_t t = 0; t < d.n_t; ++t) {
+    if (d.sh) {
+      matvec<NV>(w2, c2, L, M, z.data(), r.data());  // pre = W2 z + h2
+      for (int64_t k = 0; k < L; ++k)
+        for (int v = 0; v < NV; ++v) r[k].v[v] = r[k].v[v] > 0.0f ? r[k].v[v] : vf{};
+    } else {
+      for (int64_t k = 0; k < M; ++k)
+        for (int v = 0; v < NV; ++v) r[k].v[v] = z[k].v[v] > 0.0f ? z[k].v[v] : vf{};
+    }
+    matvec<NV>(w1, c1, M, L, r.data(), zn.data());  // W1 r + h1
+    for (int64_t k = 0; k < M; ++k)
+      for (int v = 0; v < NV; ++v) zn[k].v[v] += a[k] * z[k].v[v];
+    if (r_all) {  // (a free run keeps no activations)
+      float* rt = r_all + at(t, L);
+      for (int i = 0; i < nb; ++i)
+        for (int64_t k = 0; k < L; ++k) rt[i * L + k] = lane(r[k].v, i);
+    }
+    const bool f = forced((int)t + 1, tau, (int)d.n_t);
+    if (N > 0) {
+      const float* xt = x + at(t + 1, N);
+      float* dt = diff + at(t, N);
+      for (int i = 0; i < nb; ++i)
+        for (int64_t k = 0; k < N; ++k) {
+          const float err = lane(zn[k].v, i) - xt[i * N + k];
+          dt[i * N + k] = err;
+          if (f) lane(zn[k].v, i) -= al * err;  // (1 - alpha) z + alpha x
+        }
+    }
+    for (int64_t k = 0; k < M; ++k) z[k] = zn[k];
+    float* zt = zs + at(t + 1, M1);
+    for (int i = 0; i < nb; ++i) {
+      for (int64_t k = 0; k < M; ++k) zt[i * M1 + k] = lane(z[k].v, i);
+      if (M1 > M) zt[i * M1 + M] = 1.0f;
+    }
+  }
+}
+
+// One (member, chunk) adjoint: delta_t = dLoss/dz_t (before forcing), t = 0..T, and u_t.
+template <int NV>
+void backward_chunk(const Dims& d, int64_t e, int64_t b0, int nb, const float* g_pred,
+                    const float* r_all, float* delta, float* u_all, const float* A,
+                    const float* W1t, const float* W2t, const float* alpha, int tau) {
+  constexpr int BC = NV * VL;
+  const int64_t M = d.m, L = d.l, N = d.n;
+  std::vector<Lanes<NV>> c(M), u(L), cn(M);
+  const float* a = A + e * M;
+  const float* w1t = W1t + e * L * M;  // (L, M): u = W1^T d
+  const float* w2t = d.sh ? W2t + e * M * L : nullptr;  // (M, L): W2^T u
+  const float keep = 1.0f - alpha[e];
+  auto at = [&](int64_t t, int64_t width) { return (t * d.e + e) * d.b * width + b0 * width; };
+  for (int64_t k = 0; k < M; ++k)
+    for (int v = 0; v < NV; ++v) c[k].v[v] = vf{};
+  for (int64_t t = d.n_t - 1; t >= 0; --t) {
+    // d = dLoss/dz_{t+1}: what flows back (scaled at a forcing step) plus the loss term
+    if (forced((int)t + 1, tau, (int)d.n_t))
+      for (int64_t k = 0; k < N; ++k)
+        for (int v = 0; v < NV; ++v) c[k].v[v] *= keep;
+    const float* g = g_pred + at(t, N);
+    for (int i = 0; i < nb; ++i)
+      for (int64_t k = 0; k < N; ++k) lane(c[k].v, i) += g[i * N + k];
+    float* dt = delta + at(t + 1, M);
+    for (int i = 0; i < nb; ++i)
+      for (int64_t k = 0; k < M; ++k) dt[i * M + k] = lane(c[k].v, i);
+    matvec<NV>(w1t, nullptr, L, M, c.data(), u.data());  // W1^T d
+    const float* rt = r_all + at(t, L);
+    for (int i = 0; i < BC; ++i)
+      for (int64_t k = 0; k < L; ++k)
+        if (i >= nb || !(rt[i * L + k] > 0.0f)) lane(u[k].v, i) = 0.0f;  // relu'
+    float* ut = u_all + at(t, L);
+    for (int i = 0; i < nb; ++i)
+      for (int64_t k = 0; k < L; ++k) ut[i * L + k] = lane(u[k].v, i);
+    if (d.sh) {
+      matvec<NV>(w2t, nullptr, M, L, u.data(), cn.data());  // W2^T u
+    } else {
+      for (int64_t k = 0; k < M; ++k) cn[k] = u[k];
+    }
+    for (int64_t k = 0; k < M; ++k)
+      for (int v = 0; v < NV; ++v) c[k].v[v] = cn[k].v[v] + a[k] * c[k].v[v];
+  }
+  float* d0 = delta + at(0, M);
+  for (int i = 0; i < nb; ++i)
+    for (int64_t k = 0; k < M; ++k) d0[i * M + k] = lane(c[k].v, i);
+}
+
+// ---------------------------------------------------------------- training: one call per window
+//
+// Forward and adjoint of one (member, chunk of windows) back to back, so the chunk's
+// activations (kept lane-major in a per-thread scratch buffer) are still in L2 cache when the
+// adjoint reads them, and the weight gradients summed in the same loop (as lane vectors,
+// reduced over the lanes at the end): no (T, E, B, .) buffers, no products after the loop.
+
+struct TrainDims {
+  int64_t n_t, e, nch, b, n, m, l;
+  bool sh;
+  int tau;
+};
+
+template <int NV>
+inline Lanes<NV> zero_lanes() {
+  Lanes<NV> z;
+  for (int v = 0; v < NV; ++v) z.v[v] = vf{};
+  return z;
+}
+
+template <int NV>
+inline float hsum(const Lanes<NV>& a) {
+  float s = 0.0f;
+  for (int i = 0; i < NV * VL; ++i) s += lane(a.v, i);
+  return s;
+}
+
+// G[j, k] = sum_t sum_lanes P[t, j] Q[t, k] for a JB x KB block: JB * KB * NV accumulators
+// in registers, JB + KB lane loads per JB * KB FMAs (a small GEMM over time and lanes).
+template <int NV, int JB, int KB>
+inline void outer_block(const Lanes<NV>* P, const Lanes<NV>* Q, int64_t J, int64_t K,
+                        int64_t T, int64_t j, int64_t k, float* G) {
+  vf acc[JB][KB][NV];
+  for (int a = 0; a < JB; ++a)
+    for (int b = 0; b < KB; ++b)
+      for (int v = 0; v < NV; ++v) acc[a][b][v] = vf{};
+  for (int64_t t = 0; t < T; ++t) {
+    const Lanes<NV>* p = P + t * J + j;
+    const Lanes<NV>* q = Q + t * K + k;
+    for (int v = 0; v < NV; ++v)
+      for (int a = 0; a < JB; ++a)
+        for (int b = 0; b < KB; ++b) acc[a][b][v] += p[a].v[v] * q[b].v[v];
+  }
+  for (int a = 0; a < JB; ++a)
+    for (int b = 0; b < KB; ++b) {
+      float s = 0.0f;
+      for (int v = 0; v < NV; ++v)
+        for (int i = 0; i < VL; ++i) s += acc[a][b][v][i];
+      G[(j + a) * K + k + b] = s;
+    }
+}
+
+// G (J, K) = sum over t < T and the lanes of P[t] Q[t]^T; P (T, J) and Q (T, K) lane vectors.
+template <int NV>
+void outer_sum(const Lanes<NV>* P, const Lanes<NV>* Q, int64_t J, int64_t K, int64_t T,
+               float* G) {
+  int64_t j = 0;
+  for (; j + 2 <= J; j += 2) {
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4) outer_block<NV, 2, 4>(P, Q, J, K, T, j, k, G);
+    for (; k < K; ++k) outer_block<NV, 2, 1>(P, Q, J, K, T, j, k, G);
+  }
+  for (; j < J; ++j) {
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4) outer_block<NV, 1, 4>(P, Q, J, K, T, j, k, G);
+    for (; k < K; ++k) outer_block<NV, 1, 1>(P, Q, J, K, T, j, k, G);
+  }
+}
+
+template <int NV>
+void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float* xs,
+                 const float* init, const float* A, const float* W1, const float* W1t,
+                 const float* W2, const float* W2t, const float* h1, const float* h2,
+                 const float* alpha, const float* scale, float* loss, float* gA, float* gh1,
+                 float* gW1, float* gW2, float* gh2, float* gL) {
+  using LN = Lanes<NV>;
+  constexpr int BC = NV * VL;
+  const int64_t T = d.n_t, M = d.m, L = d.l, N = d.n;
+  const int64_t chunk = e * d.nch + ch;
+  // scratch: z_0..z_T (after forcing), r_1..r_T, masked errors; then the adjoint's vectors and
+  // the gradient accumulators. Kept per thread between calls (no fresh pages every step).
+  const int64_t n_z = (T + 1) * M, n_r = T * L, n_e = T * N;
+  const int64_t n_acc = 2 * M + L;
+  const int64_t n_x = (T + 1) * N;
+  const int64_t need = n_z + n_r + n_e + T * M + T * L + M + n_acc + n_x;
+  thread_local std::vector<LN> scratch;
+  if ((int64_t)scratch.size() < need) scratch.resize(need);
+  LN* zb = scratch.data();
+  LN* rb = zb + n_z;
+  LN* eb = rb + n_r;
+  LN* db = eb + n_e;  // d_1..d_T (dLoss/dz_t before forcing), then u_1..u_T
+  LN* ub = db + T * M;
+  LN* c = ub + T * L;
+  LN* acc = c + M;
+  LN *aA = acc, *ah1 = aA + M, *ah2 = ah1 + M;
+  LN* x = ah2 + L;  // the chunk's windows, lane-major (T+1, N)
+  for (int64_t k = 0; k < n_acc; ++k) acc[k] = zero_lanes<NV>();
+
+  const float* a = A + e * M;
+  const float* w1 = W1 + e * M * L;
+  const float* w1t = W1t + e * L * M;
+  const float* w2 = d.sh ? W2 + e * L * M : nullptr;
+  const float* w2t = d.sh ? W2t + e * M * L : nullptr;
+  const float* c1 = h1 + e * M;
+  const float* c2 = d.sh ? h2 + e * L : nullptr;
+  const float al = alpha[e], keep = 1.0f - alpha[e], sc = scale[e];
+  LN valid;  // 1 on the lanes that hold a window, 0 on the padding
+  for (int i = 0; i < BC; ++i) lane(valid.v, i) = i < nb ? 1.0f : 0.0f;
+  // gather the chunk's windows from (T+1, E, B, N) into lanes; padding lanes repeat the
+  // chunk's first window (finite wherever a real one is; masked out of loss and gradients)
+  const int64_t b0 = ch * BC;
+  for (int64_t t = 0; t <= T; ++t) {
+    const float* xt = xs + ((t * d.e + e) * d.b + b0) * N;
+    for (int i = 0; i < BC; ++i) {
+      const float* row = xt + (i < nb ? i : 0) * N;
+      for (int64_t k = 0; k < N; ++k) lane(x[t * N + k].v, i) = row[k];
+    }
+  }
+  // z_0 = [x_0, L x_0]
+  for (int64_t k = 0; k < N; ++k) zb[k] = x[k];
+  const float* lmap = init + e * (M - N) * N;
+  if (M > N) matvec<NV>(lmap, nullptr, M - N, N, x, zb + N);
+
+  // forward
+  LN lsum = zero_lanes<NV>();
+  for (int64_t t = 0; t < T; ++t) {
+    const LN* zc = zb + t * M;
+    LN* zn = zb + (t + 1) * M;
+    LN* rc = rb + t * L;
+    if (d.sh) {
+      matvec<NV>(w2, c2, L, M, zc, rc);
+      for (int64_t k = 0; k < L; ++k)
+        for (int v = 0; v < NV; ++v) rc[k].v[v] = rc[k].v[v] > 0.0f ? rc[k].v[v] : vf{};
+    } else {
+      for (int64_t k = 0; k < M; ++k)
+        for (int v = 0; v < NV; ++v) rc[k].v[v] = zc[k].v[v] > 0.0f ? zc[k].v[v] : vf{};
+    }
+    matvec<NV>(w1, c1, M, L, rc, zn);
+    for (int64_t k = 0; k < M; ++k)
+      for (int v = 0; v < NV; ++v) zn[k].v[v] += a[k] * zc[k].v[v];
+    const bool f = forced((int)t + 1, d.tau, (int)T);
+    const LN* xt = x + (t + 1) * N;
+    LN* et = eb + t * N;
+    for (int64_t k = 0; k < N; ++k)
+      for (int v = 0; v < NV; ++v) {
+        const vf err = zn[k].v[v] - xt[k].v[v];
+        // the padding lanes repeat a real window (finite where it is); masked from here on
+        et[k].v[v] = err * valid.v[v];
+        lsum.v[v] += et[k].v[v] * et[k].v[v];
+        if (f) zn[k].v[v] -= al * err;  // (1 - alpha) z + alpha x
+      }
+  }
+  loss[chunk] = hsum<NV>(lsum);
+
+  // adjoint, t = T..1; the weight gradients after it, from the saved d_t and u_t
+  for (int64_t k = 0; k < M; ++k) c[k] = zero_lanes<NV>();
+  for (int64_t t = T - 1; t >= 0; --t) {
+    const bool f = forced((int)t + 1, d.tau, (int)T);
+    const LN* et = eb + t * N;
+    const LN* zc = zb + t * M;
+    const LN* rc = rb + t * L;
+    LN* dd = db + t * M;
+    LN* u = ub + t * L;
+    for (int64_t k = 0; k < M; ++k) dd[k] = c[k];
+    for (int64_t k = 0; k < N; ++k)
+      for (int v = 0; v < NV; ++v)
+        dd[k].v[v] = (f ? keep * dd[k].v[v] : dd[k].v[v]) + sc * et[k].v[v];
+    for (int64_t j = 0; j < M; ++j)
+      for (int v = 0; v < NV; ++v) {
+        aA[j].v[v] += dd[j].v[v] * zc[j].v[v];
+        ah1[j].v[v] += dd[j].v[v];
+      }
+    matvec<NV>(w1t, nullptr, L, M, dd, u);  // W1^T d
+    for (int64_t k = 0; k < L; ++k)
+      for (int v = 0; v < NV; ++v) u[k].v[v] = rc[k].v[v] > 0.0f ? u[k].v[v] : vf{};
+    if (d.sh) {
+      for (int64_t k = 0; k < L; ++k)
+        for (int v = 0; v < NV; ++v) ah2[k].v[v] += u[k].v[v];
+      matvec<NV>(w2t, nullptr, M, L, u, c);  // W2^T u
+      for (int64_t k = 0; k < M; ++k)
+        for (int v = 0; v < NV; ++v) c[k].v[v] += a[k] * dd[k].v[v];
+    } else {
+      for (int64_t k = 0; k < M; ++k)
+        for (int v = 0; v < NV; ++v) c[k].v[v] = u[k].v[v] + a[k] * dd[k].v[v];
+    }
+  }
+  outer_sum<NV>(db, rb, M, L, T, gW1 + chunk * M * L);  // dW1 = sum d r^T
+  if (d.sh) outer_sum<NV>(ub, zb, L, M, T, gW2 + chunk * L * M);  // dW2 = sum u z^T
+  if (M > N) outer_sum<NV>(c + N, x, M - N, N, 1, gL + chunk * (M - N) * N);  // dL = c_0 x_0^T
+  for (int64_t k = 0; k < M; ++k) {
+    gA[chunk * M + k] = hsum<NV>(aA[k]);
+    gh1[chunk * M + k] = hsum<NV>(ah1[k]);
+  }
+  if (d.sh)
+    for (int64_t k = 0; k < L; ++k) gh2[chunk * L + k] = hsum<NV>(ah2[k]);
+}
+
+void check(const at::Tensor& t, const char* name) {
+  TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor");
+  TORCH_CHECK(t.scalar_type() == at::kFloat, name, " must be float32");
+  TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
+}
+
+// Windows per chunk: 16 lanes where that still gives every thread a chunk, else 8.
+int lanes_for(int64_t e, int64_t b) {
+  const int64_t threads = at::get_num_threads();
+  return (b > 8 && e * ((b + 15) / 16) >= threads) ? 16 : 8;
+}
+
+template <typename F>
+void over_chunks(int64_t e, int64_t b, int bc, F&& body) {
+  const int64_t per = (b + bc - 1) / bc;
+  at::parallel_for(0, e * per, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const int64_t m = i / per, b0 = (i % per) * bc;
+      body(m, b0, (int)std::min<int64_t>(bc, b - b0));
+    }
+  });
+}
+
+}  // namespace
+
+// x (T+1, E, B, N) [N may be 0: a free run], zs (T+1, E, B, M1) with zs[0] set; writes zs[1:],
+// r (T, E, B, L) [or nothing when r is empty] and diff (T, E, B, N). W2, h2 undefined for the PLRNN. tau 0: no forcing.
+void pl_forward(const at::Tensor& x, const at::Tensor& zs, const at::Tensor& r,
+                const at::Tensor& diff, const at::Tensor& A, const at::Tensor& W1,
+                const c10::optional<at::Tensor>& W2, const at::Tensor& h1,
+                const c10::optional<at::Tensor>& h2, const at::Tensor& alpha, int64_t tau) {
+  const bool sh = W2.has_value() && W2->defined();
+  for (auto* p : {&x, &zs, &r, &diff, &A, &W1, &h1, &alpha}) check(*p, "pl_forward argument");
+  if (sh) {
+    check(*W2, "W2");
+    check(*h2, "h2");
+  }
+  Dims d{zs.size(0) - 1, zs.size(1), zs.size(2), x.size(3), A.size(1), zs.size(3),
+         W1.size(2), sh};
+  TORCH_CHECK(x.size(0) == d.n_t + 1 && diff.size(0) == d.n_t, "x or diff: wrong length");
+  TORCH_CHECK(r.numel() == 0 || r.size(0) == d.n_t, "r has the wrong length");
+  TORCH_CHECK(d.m1 == d.m + (sh ? 1 : 0), "zs has the wrong width");
+  TORCH_CHECK(W1.size(1) == d.m && W1.size(2) == d.l, "W1 has the wrong shape");
+  const float *px = x.data_ptr<float>(), *pa = A.data_ptr<float>(), *pw1 = W1.data_ptr<float>(),
+              *ph1 = h1.data_ptr<float>(), *pal = alpha.data_ptr<float>();
+  const float* pw2 = sh ? W2->data_ptr<float>() : nullptr;
+  const float* ph2 = sh ? h2->data_ptr<float>() : nullptr;
+  float *pz = zs.data_ptr<float>(), *pd = diff.data_ptr<float>();
+  float* pr = r.numel() ? r.data_ptr<float>() : nullptr;
+  const int bc = lanes_for(d.e, d.b);
+  over_chunks(d.e, d.b, bc, [&](int64_t e, int64_t b0, int nb) {
+    if (bc == 16)
+      forward_chunk<2>(d, e, b0, nb, px, pz, pr, pd, pa, pw1, pw2, ph1, ph2, pal, (int)tau);
+    else
+      forward_chunk<1>(d, e, b0, nb, px, pz, pr, pd, pa, pw1, pw2, ph1, ph2, pal, (int)tau);
+  });
+}
+
+// g_pred (T, E, B, N), r (T, E, B, L) from pl_forward; writes delta (T+1, E, B, M) and
+// u (T, E, B, L). W1t = W1^T (E, L, M); W2t = W2^T (E, M, L), undefined for the PLRNN.
+void pl_backward(const at::Tensor& g_pred, const at::Tensor& r, const at::Tensor& delta,
+                 const at::Tensor& u, const at::Tensor& A, const at::Tensor& W1t,
+                 const c10::optional<at::Tensor>& W2t, const at::Tensor& alpha, int64_t tau) {
+  const bool sh = W2t.has_value() && W2t->defined();
+  for (auto* p : {&g_pred, &r, &delta, &u, &A, &W1t, &alpha}) check(*p, "pl_backward argument");
+  if (sh) check(*W2t, "W2t");
+  Dims d{r.size(0), r.size(1), r.size(2), g_pred.size(3), A.size(1), A.size(1), r.size(3), sh};
+  TORCH_CHECK(delta.size(0) == d.n_t + 1 && delta.size(3) == d.m, "delta has the wrong shape");
+  const float *pg = g_pred.data_ptr<float>(), *pr = r.data_ptr<float>(),
+              *pa = A.data_ptr<float>(), *pw1 = W1t.data_ptr<float>(),
+              *pal = alpha.data_ptr<float>();
+  const float* pw2 = sh ? W2t->data_ptr<float>() : nullptr;
+  float *pd = delta.data_ptr<float>(), *pu = u.data_ptr<float>();
+  const int bc = lanes_for(d.e, d.b);
+  over_chunks(d.e, d.b, bc, [&](int64_t e, int64_t b0, int nb) {
+    if (bc == 16)
+      backward_chunk<2>(d, e, b0, nb, pg, pr, pd, pu, pa, pw1, pw2, pal, (int)tau);
+    else
+      backward_chunk<1>(d, e, b0, nb, pg, pr, pd, pu, pa, pw1, pw2, pal, (int)tau);
+  });
+}
+
+// sum over the chunk axis of (E, C, ...) partials, in a fixed order (deterministic)
+at::Tensor sum_chunks(const at::Tensor& part) {
+  const int64_t e = part.size(0), c = part.size(1), n = e ? part.numel() / (e * c) : 0;
+  std::vector<int64_t> shape{part.sizes().begin(), part.sizes().end()};
+  shape.erase(shape.begin() + 1);
+  at::Tensor out = at::zeros(shape, part.options());
+  const float* p = part.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  for (int64_t i = 0; i < e; ++i)
+    for (int64_t j = 0; j < c; ++j)
+      for (int64_t k = 0; k < n; ++k) o[i * n + k] += p[(i * c + j) * n + k];
+  return out;
+}
+
+// Loss and gradients of a forced rollout of windows x (T+1, E, B, N), chunks of K =
+// pl_lanes(E, B) windows. scale (E,): the factor on each member's sum of squared errors in the
+// loss whose gradient is taken. Returns each member's sum of squared errors (E,) and the
+// gradients of sum_e scale_e * SSE_e with respect to A (E, M), h1 (E, M), W1 (E, M, L),
+// W2 (E, L, M), h2 (E, L) (empty for the PLRNN) and the initial map (E, M - N, N).
+std::vector<at::Tensor> pl_train(const at::Tensor& x, const at::Tensor& init_map,
+                                 const at::Tensor& A, const at::Tensor& W1,
+                                 const c10::optional<at::Tensor>& W2, const at::Tensor& h1,
+                                 const c10::optional<at::Tensor>& h2, const at::Tensor& alpha,
+                                 const at::Tensor& scale, int64_t tau) {
+  const bool sh = W2.has_value() && W2->defined();
+  for (auto* p : {&x, &init_map, &A, &W1, &h1, &alpha, &scale}) check(*p, "pl_train argument");
+  if (sh) {
+    check(*W2, "W2");
+    check(*h2, "h2");
+  }
+  const int64_t E = x.size(1), B = x.size(2), K = lanes_for(E, B);
+  TrainDims d{x.size(0) - 1, E, (B + K - 1) / K, B, x.size(3), A.size(1), W1.size(2), sh,
+              (int)tau};
+  TORCH_CHECK(init_map.size(1) == d.m - d.n && init_map.size(2) == d.n, "init_map: wrong shape");
+  const at::Tensor W1t = W1.transpose(1, 2).contiguous();
+  const at::Tensor W2t = sh ? W2->transpose(1, 2).contiguous() : at::Tensor();
+  auto o = x.options();
+  const int64_t C = d.nch, es = sh ? E : 0;
+  at::Tensor loss = at::empty({E, C}, o), gA = at::empty({E, C, d.m}, o),
+             gh1 = at::empty({E, C, d.m}, o), gW1 = at::empty({E, C, d.m, d.l}, o),
+             gW2 = at::empty({es, C, d.l, d.m}, o), gh2 = at::empty({es, C, d.l}, o),
+             gL = at::zeros({E, C, d.m - d.n, d.n}, o);
+  const float* pw2 = sh ? W2->data_ptr<float>() : nullptr;
+  const float* pw2t = sh ? W2t.data_ptr<float>() : nullptr;
+  const float* ph2 = sh ? h2->data_ptr<float>() : nullptr;
+  float* pgw2 = sh ? gW2.data_ptr<float>() : nullptr;
+  float* pgh2 = sh ? gh2.data_ptr<float>() : nullptr;
+  at::parallel_for(0, E * C, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const int64_t e = i / C, ch = i % C;
+      const int nb = (int)std::min<int64_t>(K, B - ch * K);
+      auto run = [&](auto tag) {
+        constexpr int NV = decltype(tag)::value;
+        train_chunk<NV>(d, e, ch, nb, x.data_ptr<float>(), init_map.data_ptr<float>(),
+                        A.data_ptr<float>(), W1.data_ptr<float>(), W1t.data_ptr<float>(), pw2,
+                        pw2t, h1.data_ptr<float>(), ph2, alpha.data_ptr<float>(),
+                        scale.data_ptr<float>(), loss.data_ptr<float>(), gA.data_ptr<float>(),
+                        gh1.data_ptr<float>(), gW1.data_ptr<float>(), pgw2, pgh2,
+                        gL.data_ptr<float>());
+      };
+      if (K == 16)
+        run(std::integral_constant<int, 2>{});
+      else
+        run(std::integral_constant<int, 1>{});
+    }
+  });
+  return {sum_chunks(loss), sum_chunks(gA), sum_chunks(gh1), sum_chunks(gW1),
+          sum_chunks(gW2), sum_chunks(gh2), sum_chunks(gL)};
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("forward", &pl_forward, "forced forward time loop of the PL family");
+  m.def("backward", &pl_backward, "adjoint time loop of the PL family");
+  m.def("train", &pl_train, "loss and gradients of a forced rollout, one call per window");
+}
