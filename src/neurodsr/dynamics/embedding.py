@@ -418,6 +418,9 @@ class Embedding:
         Cao's E1(d) or the FNN fraction per d.
     lowpass_cutoff : float or None
         Cutoff (cycles/sample) of the noise low-pass applied first, None if none.
+    channels : array, shape (time, n_channels), optional
+        The series that was delay-embedded (after z-scoring, PCA and the low-pass); the
+        surrogate test rebuilds its state spaces from it.
     """
 
     points: FloatArray
@@ -431,6 +434,12 @@ class Embedding:
     mean_period: float
     criterion: FloatArray | None = field(default=None, repr=False)
     lowpass_cutoff: float | None = None
+    channels: FloatArray | None = field(default=None, repr=False)
+
+    @property
+    def newest_columns(self) -> NDArray[np.int64]:
+        """Columns of ``points`` holding each channel's newest (lag 0) coordinate."""
+        return np.arange(self.n_channels, dtype=np.int64) * self.dim
 
     @property
     def offset(self) -> int:
@@ -562,4 +571,5 @@ def embed_for_lyapunov(
         mean_period=period,
         criterion=criterion,
         lowpass_cutoff=cutoff,
+        channels=np.ascontiguousarray(a, dtype=np.float64),
     )
