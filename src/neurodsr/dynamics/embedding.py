@@ -209,6 +209,10 @@ def ami_delay(
     """
     x = _as_2d(x)
     acf_lag = autocorrelation_delay(x)
+    if acf_lag <= 1:
+        # decorrelated within one sample (maps, coarsely sampled flows): the AMI has no
+        # meaningful first minimum (it falls monotonically, and noise puts one anywhere)
+        return 1, "autocorrelation"
     if max_lag is None:
         max_lag = max(10, 4 * acf_lag)
     max_lag = int(min(max_lag, x.shape[0] // 4))

@@ -967,24 +967,57 @@ def lyapunov_from_data(
         b_slopes = np.full(n_boot, np.nan)
         stop = max(sat_step, min(start + 3, curve.size - 1))
         rise = float(np.nanmax(curve[start : stop + 1]) - curve[start])
-        if rise < min_rise:
+        # how far below saturation the curve is once the fit may start: far below and not
+        # growing means neighbours stay close (regular dynamics); close to saturation means
+        # the pairs separated before step `start` (fast, unresolved divergence, or noise)
+        gap = float(dc.saturation - curve[start])
+        if rise < min_rise and gap >= 1.0:
             verdict = "not chaotic"
             reason = (
                 f"no exponential divergence: S(k) grows by only {rise:.2f} nats beyond step "
-                f"{start} (neighbours stay at their initial, noise-level separation)"
-            )
-        elif stop - start >= 3 and _subexponential(curve, start, stop):
-            verdict = "not chaotic"
-            reason = (
-                "separation grows like a power of time (straight in ln k, not in k): "
-                "noise-driven or neutral (phase) diffusion, no exponential divergence"
+                f"{start} and stays {gap:.1f} nats below saturation (neighbours stay at their "
+                "initial, noise-level separation)"
             )
         else:
-            verdict = "unclear"
-            reason = (
-                f"S(k) grows by {rise:.2f} nats but has no straight part over "
-                f">= {min_rise} e-foldings with a slope varying less than x{max_slope_ratio}"
+            power_law = gap >= 1.0 and stop - start >= 3 and _subexponential(curve, start, stop)
+            if surrogates > 0:
+                sur = surrogate_test(
+                    embedding, n_steps=max(stop, start + 3), theiler=theiler, method=method,
+                    columns=columns, n_surrogates=surrogates, seed=seed, workers=workers,
+                )  # fmt: skip
+            shape = (
+                f"S(k) grows by {rise:.2f} nats beyond step {start}, {gap:.1f} nats below "
+                f"saturation there, with no straight part over >= {min_rise} e-foldings"
             )
+            if power_law:
+                shape = (
+                    "separation grows like a power of time (straight in ln k, not in k), as "
+                    "noise-driven or neutral (phase) diffusion does"
+                )
+            if power_law and (sur is None or sur.p_value > alpha):
+                verdict = "not chaotic"
+                reason = shape + (
+                    "" if sur is None else f"; no more deterministic than linear noise "
+                    f"(surrogate p = {sur.p_value:.2f})"
+                )  # fmt: skip
+            elif sur is not None and sur.p_value > 4 * alpha:
+                verdict = "not chaotic"
+                reason = (
+                    f"{shape}; surrogates with the same spectrum (linear noise) are as "
+                    f"predictable as the data (p = {sur.p_value:.2f}): no evidence of "
+                    "deterministic chaos"
+                )
+            else:
+                verdict = "unclear"
+                reason = shape + (
+                    ""
+                    if sur is None
+                    else f"; the data are more deterministic than linear noise "
+                    f"(surrogate p = {sur.p_value:.2f}), so the divergence is there but not "
+                    "resolved"
+                    if sur.p_value <= alpha
+                    else f"; surrogate test inconclusive (p = {sur.p_value:.2f})"
+                )
     advice = ADVICE[verdict]
     if verdict == "unclear":
         advice = _what_would_decide(curve, start, sat_step, period, n) + " " + advice
