@@ -108,6 +108,8 @@ def load_results(path: Path = RESULTS) -> dict[str, dict]:
         for line in path.read_text().splitlines():
             if line.strip():
                 r = json.loads(line)
+                if "error" in r and key(r) in done:
+                    continue  # a later failure does not hide an earlier result
                 done[key(r)] = r
     return done
 
@@ -299,8 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         todo = todo[i::k]
         done = load_results(path)
         for c in todo:
-            if key(c) in done:
-                continue
+            if key(c) in done and "error" not in done[key(c)]:
+                continue  # finished before (failed cases are tried again)
             r = run_case(c, args.max_gb)
             append_result(r, path)
             print(f"{key(c)}: {r.get('lambda')} {r.get('verdict')} "

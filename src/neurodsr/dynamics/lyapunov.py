@@ -494,7 +494,11 @@ class LyapunovResult:
             "seed": int(self.seed),
             "embedding": self.embedding,
             "surrogate_test": None if self.surrogate is None else self.surrogate.summary(),
-            "surrogate_p_value": None if self.surrogate is None else float(self.surrogate.p_value),
+            "surrogate_p_value": (
+                None
+                if self.surrogate is None or not np.isfinite(self.surrogate.p_value)
+                else float(self.surrogate.p_value)
+            ),
             "estimator": dict(self.options),
         }
 
@@ -697,7 +701,7 @@ class SurrogateTest:
             "surrogate_max": float(np.max(sur)) if sur.size else None,
             "n_surrogates": int(self.surrogate_statistics.size),
             "rank": int(np.sum(sur < self.statistic)) + 1,
-            "p_value": float(self.p_value),
+            "p_value": float(self.p_value) if np.isfinite(self.p_value) else None,
             "n_steps": int(self.n_steps),
             "n_samples": int(self.n_samples),
         }
