@@ -232,6 +232,11 @@ def classify(r: dict, refs: dict) -> str:
 def table(done: dict, refs: dict, methods: list[str], n: int = 20_000) -> str:
     rows = sorted({(r["system"], r["view"]) for r in done.values() if r["n"] == n},
                   key=lambda sv: (sv[0] in CONTROLS, sv[0], sv[1]))  # fmt: skip
+    # the latest result of each case, whatever the code version (listed under the table)
+    latest: dict[tuple, dict] = {}
+    for r in done.values():
+        latest[(r["system"], r["view"], r["n"], r["method"])] = r
+    versions = sorted({r.get("version", "-") for r in latest.values() if r["method"] == "neurodsr"})
     head = "| system | view | reference | " + " | ".join(methods) + " |"
     lines = [head, "|" + "---|" * (3 + len(methods))]
     tally = {m: {} for m in methods}
@@ -239,7 +244,7 @@ def table(done: dict, refs: dict, methods: list[str], n: int = 20_000) -> str:
         ref = refs[s]["lambda_max"] if s in refs else None
         cells = []
         for m in methods:
-            r = done.get(key({"system": s, "view": v, "n": n, "seed": 0, "method": m}))
+            r = latest.get((s, v, n, m))
             if r is None:
                 cells.append("")
                 continue
@@ -260,6 +265,7 @@ def table(done: dict, refs: dict, methods: list[str], n: int = 20_000) -> str:
         rtxt = f"{ref:.4g}" if ref is not None else "not chaotic"
         lines.append(f"| {s} | {v} | {rtxt} | " + " | ".join(cells) + " |")
     lines.append("")
+    lines.append(f"neurodsr code version(s) in this table: {', '.join(versions) or '-'}")
     for m in methods:
         t = tally[m]
         chaotic = sum(t.get(k, 0) for k in ("ok20", "ok30", "off", "unclear", "missed"))
