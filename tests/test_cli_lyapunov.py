@@ -73,3 +73,25 @@ def test_missing_dt_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture) -
     np.save(path, _henon(2000))
     assert main(["lyapunov", str(path)]) == 2
     assert "--dt" in capsys.readouterr().err
+
+
+def test_spectrum_method_adds_the_spectrum_and_keeps_the_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    data = tmp_path / "henon.npy"
+    np.save(data, _henon(8000))
+    out = tmp_path / "lyap.nc"
+    rc = main(["lyapunov", str(data), "--dt", "1", "--method", "spectrum", "--out", str(out)])
+    assert rc == 0
+    info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # the keys lyapunov.json had before stay; the test and the spectrum are added
+    for key in ("lambda_max", "lambda_max_per_step", "tau", "verdict", "reason", "embedding"):
+        assert key in info
+    assert info["verdict"] == "chaotic"
+    assert info["surrogate_test"]["p_value"] == pytest.approx(0.05)
+    assert info["surrogate_p_value"] == pytest.approx(0.05)
+    spec = info["spectrum"]
+    assert spec["exponents"][0] == pytest.approx(0.419, rel=0.15)
+    assert spec["sum"] < 0
+    ds = read_dataset(out)
+    assert ds["data_spectrum"].size == len(spec["exponents"])

@@ -90,3 +90,68 @@ def test_kaplan_yorke_edge_cases() -> None:
     assert kaplan_yorke_dimension([-0.1, -0.5]) == 0.0
     assert kaplan_yorke_dimension([0.3, 0.1]) == 2.0
     assert kaplan_yorke_dimension([0.5, 0.0, -1.0]) == pytest.approx(2.5)
+
+
+def test_leading_exponents_only_and_time_budget() -> None:
+    model = TinyPLRNN(n_models=2, dim=6, seed=3)
+    full = lyapunov_spectrum(model, n_steps=1500, n_transient=200, n_orbits=3, seed=1)
+    lead = lyapunov_spectrum(
+        model, n_steps=1500, n_transient=200, n_orbits=3, seed=1, n_exponents=2
+    )
+    assert lead.exponents.shape == (2, 2) and lead.n_exponents == 2
+    # the leading exponents do not depend on how many others are followed
+    np.testing.assert_allclose(lead.exponents, full.exponents[:, :2], atol=0.02)
+    assert np.isnan(lead.log_det).all()
+    quick = lyapunov_spectrum(
+        model, n_steps=10**6, n_transient=10, n_orbits=2, seed=1, n_exponents=1, max_seconds=0.5
+    )
+    assert quick.budget_exhausted and 100 <= quick.n_steps < 10**6
+    info = quick.summary(dt=0.5)
+    assert info["budget_exhausted"] and info["n_exponents"] == 1
+    assert info["lambda_max_min"] <= info["lambda_max_median"] <= info["lambda_max_max"]
+
+
+def test_compare_lyapunov_agreement_and_disagreement() -> None:
+    from neurodsr.dynamics.spectrum import LyapunovSpectrum, compare_lyapunov
+
+    def spec(lams: list[float]) -> LyapunovSpectrum:
+        ex = np.array(lams)[:, None]
+        e = len(lams)
+        return LyapunovSpectrum(
+            ex, ex[:, None], 0 * ex, np.zeros(e), np.zeros((e, 1)), 100, 10,
+            np.zeros((e, 1), bool),
+        )  # fmt: skip
+
+    data = {"lambda_max": 0.9, "lambda_std": 0.05, "verdict": "chaotic"}
+    ok = compare_lyapunov(data, spec([0.0085, 0.0095, 0.0090]), dt=0.01)
+    assert ok.agree and ok.supported_by == "data and model"
+    assert ok.lambda_model_median == pytest.approx(0.90)
+    bad = compare_lyapunov(data, spec([0.002, 0.003, 0.0025]), dt=0.01)
+    assert bad.agree is False and "DISAGREE" in bad.statement
+    assert bad.lambda_supported == pytest.approx(0.9)
+    calm = {"lambda_max": None, "lambda_std": None, "verdict": "not chaotic"}
+    assert compare_lyapunov(calm, spec([-0.01, -0.02]), dt=0.01).agree
+    assert compare_lyapunov(calm, spec([0.05, 0.06]), dt=0.01).agree is False
+    unclear = {"lambda_max": None, "lambda_std": None, "verdict": "unclear"}
+    u = compare_lyapunov(unclear, spec([0.0090, 0.0092, 0.0091]), dt=0.01)
+    assert u.agree is None and u.supported_by == "model"
+    assert u.lambda_supported == pytest.approx(0.91)
+    spread = compare_lyapunov(unclear, spec([0.001, 0.02, 0.009]), dt=0.01)
+    assert spread.lambda_supported is None and spread.supported_by == "none"
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_spectrum_from_data_henon_and_lorenz(seed: int) -> None:
+    from neurodsr.dynamics.data_spectrum import spectrum_from_data
+    from neurodsr.dynamics.zoo import simulate_system
+
+    x, _ = simulate_system("henon", 20_000, seed=seed, view="one", noise=0.01)
+    h = spectrum_from_data(x, 1.0, dim=2)
+    assert h.exponents[0] == pytest.approx(0.4192, rel=0.15)
+    assert h.exponents.sum() < 0
+    x, dt = simulate_system("lorenz63", 20_000, seed=seed, view="one", noise=0.05)
+    lo = spectrum_from_data(x, dt, dim=3)
+    assert lo.exponents[0] == pytest.approx(0.9056, rel=0.15)
+    assert abs(lo.exponents[1]) < 0.15 * 0.9056  # the zero exponent of a flow
+    assert lo.exponents.sum() < 0
+    assert lo.summary()["n_chains"] == 8

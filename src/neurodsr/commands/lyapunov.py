@@ -1,4 +1,5 @@
-"""``neurodsr lyapunov DATA --dt DT [--out LYAP.nc]``: lambda_max of a recording, and tau.
+"""``neurodsr lyapunov DATA --dt DT [--method kantz|rosenstein|spectrum] [--out LYAP.nc]``:
+lambda_max of a recording (with a surrogate-backed verdict), optionally its spectrum, and tau.
 
 Prints one JSON line (lambda_max per unit time and per step, tau, verdict, fit range,
 embedding, advice) and writes the divergence curve and its fit to LYAP.nc.
@@ -32,7 +33,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=None,
         help="sampling interval in time units (default: the 'dt' attr of a .nc file)",
     )
-    p.add_argument("--method", choices=["kantz", "rosenstein"], default="kantz")
+    p.add_argument(
+        "--method",
+        choices=["kantz", "rosenstein", "spectrum"],
+        default="kantz",
+        help="divergence curve for lambda_max (kantz, rosenstein); 'spectrum' adds the whole "
+        "Lyapunov spectrum from local Jacobians in the embedding (Eckmann-Ruelle / "
+        "Sano-Sawada) to the Kantz estimate, which still sets the verdict and tau",
+    )
+    p.add_argument(
+        "--surrogates",
+        type=int,
+        default=19,
+        help="IAAFT surrogates behind the verdict (0: no test; 19 gives p >= 0.05)",
+    )
     p.add_argument(
         "--all-samples",
         action="store_true",
@@ -78,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
         _, result = estimate_tau(
             x,
             dt,
-            method=args.method,
+            method="kantz" if args.method == "spectrum" else args.method,
+            surrogates=args.surrogates,
             delay=args.delay,
             dim=args.dim,
             theiler=args.theiler,
@@ -92,8 +107,26 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(err.problem, file=args.data, hint=err.hint) from None
         raise
     summary = result.summary()
+    spectrum = None
+    if args.method == "spectrum":
+        from neurodsr.dynamics.data_spectrum import spectrum_from_data
+
+        try:
+            spectrum = spectrum_from_data(
+                x, dt, delay=args.delay, dim=args.dim, theiler=args.theiler, seed=args.seed
+            )
+        except InputError as err:
+            raise InputError(err.problem, file=args.data, hint=err.hint) from None
+        summary["spectrum"] = spectrum.summary()
     if args.out:
         ds = result.to_dataset()
+        if spectrum is not None:
+            ds["data_spectrum"] = (
+                "exponent",
+                spectrum.exponents,
+                {"long_name": "Lyapunov spectrum from local Jacobians", "units": "1/time"},
+            )
+            ds["data_spectrum_std"] = ("exponent", spectrum.std, {"units": "1/time"})
         ds.attrs.update(provenance_attrs(stage="lyapunov", input=str(args.data), **ds.attrs))
         write_dataset(ds, args.out)
         summary["out"] = str(args.out)

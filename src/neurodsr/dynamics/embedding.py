@@ -209,6 +209,10 @@ def ami_delay(
     """
     x = _as_2d(x)
     acf_lag = autocorrelation_delay(x)
+    if acf_lag <= 1:
+        # decorrelated within one sample (maps, coarsely sampled flows): the AMI has no
+        # meaningful first minimum (it falls monotonically, and noise puts one anywhere)
+        return 1, "autocorrelation"
     if max_lag is None:
         max_lag = max(10, 4 * acf_lag)
     max_lag = int(min(max_lag, x.shape[0] // 4))
@@ -418,6 +422,9 @@ class Embedding:
         Cao's E1(d) or the FNN fraction per d.
     lowpass_cutoff : float or None
         Cutoff (cycles/sample) of the noise low-pass applied first, None if none.
+    channels : array, shape (time, n_channels), optional
+        The series that was delay-embedded (after z-scoring, PCA and the low-pass); the
+        surrogate test rebuilds its state spaces from it.
     """
 
     points: FloatArray
@@ -431,6 +438,12 @@ class Embedding:
     mean_period: float
     criterion: FloatArray | None = field(default=None, repr=False)
     lowpass_cutoff: float | None = None
+    channels: FloatArray | None = field(default=None, repr=False)
+
+    @property
+    def newest_columns(self) -> NDArray[np.int64]:
+        """Columns of ``points`` holding each channel's newest (lag 0) coordinate."""
+        return np.arange(self.n_channels, dtype=np.int64) * self.dim
 
     @property
     def offset(self) -> int:
@@ -562,4 +575,5 @@ def embed_for_lyapunov(
         mean_period=period,
         criterion=criterion,
         lowpass_cutoff=cutoff,
+        channels=np.ascontiguousarray(a, dtype=np.float64),
     )

@@ -19,6 +19,7 @@ time" is said (per step / dt).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,9 +37,12 @@ __all__ = [
     "DivergenceCurve",
     "LinearRegion",
     "LyapunovResult",
+    "SurrogateTest",
     "divergence_curve",
     "find_linear_region",
+    "find_plateau_region",
     "lyapunov_from_data",
+    "surrogate_test",
     "validate_series",
 ]
 
@@ -142,6 +146,7 @@ def divergence_curve(
     n_blocks: int = 100,
     seed: int = 0,
     workers: int = -1,
+    columns: ArrayLike | None = None,
 ) -> DivergenceCurve:
     """Mean log divergence of nearest neighbours against the number of steps.
 
@@ -171,6 +176,12 @@ def divergence_curve(
         Seed of the random pairs that estimate the saturation level.
     workers : int
         Threads for the KD-tree queries (-1: all cores).
+    columns : int array, optional
+        Coordinates over which the separation after k steps is measured (neighbours are
+        always found in the full state space). Default all. The newest coordinate of each
+        channel (``Embedding.newest_columns``) makes every k >= 1 a fresh sample whose noise
+        took no part in choosing the neighbour, so the curve is usable from k = 1 instead of
+        from k = (dim - 1) * delay + 1.
 
     Returns
     -------
@@ -179,6 +190,7 @@ def divergence_curve(
     y = np.ascontiguousarray(points, dtype=np.float64)
     if y.ndim == 1:
         y = y[:, None]
+    yc = y if columns is None else np.ascontiguousarray(y[:, np.asarray(columns)])
     n = y.shape[0]
     n_valid = n - max_steps
     if n_valid < max(10 * (2 * theiler + 1), 100):
@@ -217,14 +229,14 @@ def divergence_curve(
     nb_ok = idx >= 0
     nb_idx = np.where(nb_ok, idx, 0)
     n_nb = nb_ok.sum(axis=1)
-    saturation = _saturation_level(y, theiler, seed)
+    saturation = _saturation_level(yc, theiler, seed)
     last = max_steps
     with np.errstate(divide="ignore"):
         for k in range(max_steps + 1):
             if method == "rosenstein":
-                dist = np.sqrt(np.sum((y[refs + k] - y[nb_idx[:, 0] + k]) ** 2, axis=1))
+                dist = np.sqrt(np.sum((yc[refs + k] - yc[nb_idx[:, 0] + k]) ** 2, axis=1))
             else:
-                diff = y[refs + k][:, None, :] - y[nb_idx + k]
+                diff = yc[refs + k][:, None, :] - yc[nb_idx + k]
                 d_all = np.sqrt(np.sum(diff * diff, axis=2))
                 dist = np.sum(np.where(nb_ok, d_all, 0.0), axis=1) / n_nb
             logd = np.log(dist)
@@ -409,6 +421,11 @@ class LyapunovResult:
     tau, tau_explanation : int or None, str or None
         Forcing interval chosen from this result (set by
         :func:`neurodsr.dynamics.tau.estimate_tau`).
+    surrogate : SurrogateTest or None
+        The surrogate test behind the verdict (None where no straight part was found, or
+        with ``surrogates=0``).
+    options : dict
+        Estimator options (``distance``, ``fit``, ``min_rise``).
     """
 
     lambda_max_per_step: float
@@ -432,6 +449,8 @@ class LyapunovResult:
     seed: int = 0
     tau: int | None = None
     tau_explanation: str | None = None
+    surrogate: SurrogateTest | None = None
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def lambda_max(self) -> float:
@@ -474,6 +493,13 @@ class LyapunovResult:
             "saturation": float(self.saturation),
             "seed": int(self.seed),
             "embedding": self.embedding,
+            "surrogate_test": None if self.surrogate is None else self.surrogate.summary(),
+            "surrogate_p_value": (
+                None
+                if self.surrogate is None or not np.isfinite(self.surrogate.p_value)
+                else float(self.surrogate.p_value)
+            ),
+            "estimator": dict(self.options),
         }
 
     def fit_line(self) -> FloatArray:
@@ -557,6 +583,201 @@ def _subexponential(curve: FloatArray, start: int, stop: int) -> bool:
     return rms(np.log(k)) < rms(k)
 
 
+def find_plateau_region(
+    curve: ArrayLike,
+    *,
+    start: int = 1,
+    half_width: int = 1,
+    ratio: float = 0.5,
+    min_rise: float = 0.75,
+    min_length: int = 4,
+    saturation: float | None = None,
+    saturation_margin: float = 0.5,
+) -> LinearRegion | None:
+    """The steepest sustained part of a divergence curve (its local-slope plateau).
+
+    Parameters
+    ----------
+    curve : array, shape (n_steps,)
+        S(k), k = 0 .. n_steps - 1, nats.
+    start : int
+        First step allowed.
+    half_width : int
+        Half-width of the local-slope stencil, steps (about half a mean period).
+    ratio : float
+        The region extends from the steepest step while the local slope stays above ``ratio``
+        times the steepest slope.
+    min_rise : float
+        Least rise of S(k) over the region, nats. A power law S ~ p ln k (noise-driven or
+        phase diffusion) rises by only p ln(1 / ratio) over any region whose slope varies by
+        1 / ratio, so 0.75 nats at ratio 0.5 excludes power laws up to p ~ 1.
+    min_length : int
+        Least number of steps.
+    saturation, saturation_margin : float
+        The region ends before S(k) first comes within ``saturation_margin`` nats of the
+        saturation level.
+
+    Returns
+    -------
+    LinearRegion or None
+
+    Notes
+    -----
+    With observation noise S(k) first sits at the noise floor (the true separation is smaller
+    than the noise), then grows at lambda_max, then bends towards saturation. Its local slope
+    therefore rises to a plateau at lambda_max and falls again; the plateau, not the earliest
+    straight stretch after a fixed start, is where the exponent is measured. The slope is
+    fitted robustly (Theil-Sen) to S(k) over the plateau widened by the stencil.
+    """
+    y = np.asarray(curve, dtype=np.float64)
+    h = max(1, int(half_width))
+    s = local_slopes(y, h, start)
+    end = y.size - 1
+    if saturation is not None:
+        near = np.flatnonzero(y[start:] >= saturation - saturation_margin)
+        if near.size:
+            end = start + int(near[0]) - 1
+    usable = np.isfinite(s)
+    usable[max(0, end - h + 1) :] = False  # stencils reaching into the saturated part
+    idx = np.flatnonzero(usable)
+    if idx.size == 0:
+        return None
+    k_star = int(idx[np.argmax(s[idx])])
+    top = s[k_star]
+    if not top > 0:
+        return None
+    a = b = k_star
+    while a - 1 >= 0 and usable[a - 1] and s[a - 1] >= ratio * top:
+        a -= 1
+    while b + 1 < s.size and usable[b + 1] and s[b + 1] >= ratio * top:
+        b += 1
+    a, b = max(start, a - h), min(end, b + h)
+    if b - a + 1 < min_length:
+        return None
+    rise = float(y[b] - y[a])
+    if rise < min_rise:
+        return None
+    k = np.arange(a, b + 1, dtype=np.float64)
+    slope, intercept, lo, hi = stats.theilslopes(y[a : b + 1], k)
+    return LinearRegion(int(a), int(b), float(slope), float(intercept), float(lo), float(hi), rise)
+
+
+@dataclass
+class SurrogateTest:
+    """Divergence of the data against surrogates that keep its spectrum (IAAFT).
+
+    Attributes
+    ----------
+    statistic : float
+        Determinism of the data: saturation level minus the mean of S(k) over steps
+        1 .. ``n_steps``, nats (neighbours that stay close for longer give a larger value).
+    surrogate_statistics : array, shape (n_surrogates,)
+        The same for each surrogate.
+    p_value : float
+        One-sided rank p-value (the data more deterministic than the surrogates).
+    n_steps : int
+        Steps over which S(k) was averaged.
+    n_samples : int
+        Samples used (the recording's first ``n_samples``).
+    kind : str
+        Surrogate kind.
+    """
+
+    statistic: float
+    surrogate_statistics: FloatArray
+    p_value: float
+    n_steps: int
+    n_samples: int
+    kind: str = "IAAFT (phases shared across channels)"
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able scalars."""
+        sur = self.surrogate_statistics[np.isfinite(self.surrogate_statistics)]
+        return {
+            "kind": self.kind,
+            "statistic": "saturation - mean S(k), k = 1..n_steps (nats)",
+            "data": float(self.statistic),
+            "surrogate_median": float(np.median(sur)) if sur.size else None,
+            "surrogate_max": float(np.max(sur)) if sur.size else None,
+            "n_surrogates": int(self.surrogate_statistics.size),
+            "rank": int(np.sum(sur < self.statistic)) + 1,
+            "p_value": float(self.p_value) if np.isfinite(self.p_value) else None,
+            "n_steps": int(self.n_steps),
+            "n_samples": int(self.n_samples),
+        }
+
+
+def _determinism(dc: DivergenceCurve, n_steps: int) -> float:
+    k = min(n_steps, dc.curve.size - 1)
+    return float(dc.saturation - np.nanmean(dc.curve[1 : k + 1]))
+
+
+def surrogate_test(
+    embedding: Embedding,
+    *,
+    n_steps: int,
+    theiler: int,
+    method: Literal["rosenstein", "kantz"] = "kantz",
+    columns: ArrayLike | None = None,
+    n_surrogates: int = 19,
+    max_samples: int = 10_000,
+    max_refs: int = 500,
+    max_steps: int = 48,
+    n_iter: int = 10,
+    seed: int = 0,
+    workers: int = -1,
+) -> SurrogateTest:
+    """Test the divergence of the data against IAAFT surrogates of the embedded channels.
+
+    Parameters
+    ----------
+    embedding : Embedding
+        With ``channels`` (as made by :func:`embed_for_lyapunov`); the surrogates are embedded
+        with the same delay and dimension.
+    n_steps : int
+        Steps of S(k) compared (the data's fit range end, or where it saturates).
+    theiler, method, columns
+        As for the data's curve.
+    n_surrogates : int
+        19 gives a smallest p-value of 0.05.
+    max_samples : int
+        Only the first ``max_samples`` samples are tested (bounds the cost).
+    max_refs : int
+        Reference points per curve.
+    max_steps : int
+        At most this many steps are compared (determinism shows in the first steps).
+    n_iter : int
+        IAAFT iterations.
+
+    Returns
+    -------
+    SurrogateTest
+    """
+    from neurodsr.dynamics.surrogates import iaaft, rank_test
+    from neurodsr.preprocess.common import delay_embed
+
+    if embedding.channels is None:
+        raise ValueError("the embedding has no channels; make it with embed_for_lyapunov")
+    ch = embedding.channels[:max_samples]
+    d, m = embedding.delay, embedding.dim
+    n_pts = ch.shape[0] - (m - 1) * d
+    n_steps = int(max(2, min(n_steps, max_steps, n_pts // 4)))
+
+    def stat(series: FloatArray) -> float:
+        pts = np.ascontiguousarray(delay_embed(series, d, m), dtype=np.float64)
+        dc = divergence_curve(
+            pts, method=method, theiler=theiler, max_steps=n_steps, max_refs=max_refs,
+            columns=columns, seed=seed, workers=workers,
+        )  # fmt: skip
+        return _determinism(dc, n_steps)
+
+    data_stat = stat(ch)
+    surs = iaaft(ch, n_surrogates, n_iter=n_iter, seed=seed)
+    sur_stats = np.array([stat(sv) for sv in surs])
+    p = rank_test(data_stat, sur_stats, larger=True)
+    return SurrogateTest(data_stat, sur_stats, p, n_steps, int(ch.shape[0]))
+
+
 def lyapunov_from_data(
     x: ArrayLike,
     dt: float = 1.0,
@@ -569,14 +790,18 @@ def lyapunov_from_data(
     max_steps: int | None = None,
     n_neighbors: int | None = None,
     max_refs: int | None = None,
-    max_slope_ratio: float = 2.0,
-    min_rise: float = 1.0,
+    distance: Literal["newest", "full"] = "newest",
+    fit: Literal["plateau", "earliest"] = "plateau",
+    max_slope_ratio: float = 1.4,
+    min_rise: float | None = None,
+    surrogates: int = 19,
+    alpha: float = 0.05,
     n_boot: int = 200,
     seed: int = 0,
     workers: int = -1,
     **embed_kw: Any,
 ) -> LyapunovResult:
-    """Estimate the largest Lyapunov exponent of a recording.
+    """Estimate the largest Lyapunov exponent of a recording, with a surrogate-backed verdict.
 
     Parameters
     ----------
@@ -585,9 +810,8 @@ def lyapunov_from_data(
     dt : float
         Sampling interval, unit time per step (1 for maps).
     method : {"kantz", "rosenstein"}
-        Divergence curve (see module docstring). Kantz is the default: averaging over several
-        neighbours makes it less sensitive to observation noise (Lorenz-63 x, y, z with 5 %
-        noise: Kantz -1 %, Rosenstein -16 %).
+        Divergence curve (see module docstring); Kantz (8 neighbours) is less sensitive to
+        observation noise.
     embedding : Embedding, optional
         A ready reconstruction; default :func:`embed_for_lyapunov` (``delay``, ``dim`` and
         ``embed_kw`` are passed on).
@@ -599,28 +823,49 @@ def lyapunov_from_data(
         series). The curve stops once saturated.
     n_neighbors, max_refs : int, optional
         See :func:`divergence_curve`.
-    max_slope_ratio, min_rise : float
-        See :func:`find_linear_region`.
+    distance : {"newest", "full"}
+        Separation after k steps measured on each channel's newest coordinate (default: fresh
+        samples from k = 1 on, so the fit may start at k = 1) or on the whole delay vector
+        (the fit then starts after (dim - 1) * delay steps, when the pair shares no sample
+        with its starting vectors any more).
+    fit : {"plateau", "earliest"}
+        Fit region: the local-slope plateau (:func:`find_plateau_region`, default) or the
+        earliest straight part (:func:`find_linear_region`, the former behaviour).
+    max_slope_ratio : float
+        The local slope may vary by this factor over the fit region (1.4: closer to the
+        plateau's top than 2, which took in the bends at both ends and underestimated
+        rotating flows; Rössler one coordinate -27 % at 2, -20 % at 1.4).
+    min_rise : float, optional
+        Least rise of S(k) over the fit region, nats; default 0.75 (plateau) or 1 (earliest).
+    surrogates : int
+        IAAFT surrogates for the verdict's test (0: no test; the verdict then rests on the
+        slope alone).
+    alpha : float
+        Significance level of the surrogate test.
     n_boot : int
         Bootstrap replicates for the uncertainty.
     seed : int
-        Seed of every random choice (reference subsets, bootstrap).
+        Seed of every random choice (reference subsets, bootstrap, surrogates).
     workers : int
         Threads for KD-tree queries (-1: all cores).
 
     Returns
     -------
     LyapunovResult
-        verdict "chaotic" when the straight part's slope exceeds twice its bootstrap standard
-        error; "not chaotic" when it does not, or when the curve does not grow by ``min_rise``
-        nats beyond its start or grows sub-exponentially (like a power of k); "unclear"
-        otherwise.
+        verdict "chaotic" when the fit region's slope exceeds twice its bootstrap standard
+        error and the data are more deterministic than every surrogate (p <= ``alpha``);
+        "not chaotic" when there is no exponential divergence (S(k) barely rises, rises like
+        a power of k, or its slope is not above 0) or when the surrogates are as
+        deterministic as the data (p > 4 ``alpha``: linear noise explains it); "unclear"
+        otherwise, with what would decide (a longer recording, a finer sampling).
     """
     if dt <= 0 or not np.isfinite(dt):
         raise InputError(f"dt must be a positive number, got {dt}")
     if embedding is None:
         a = validate_series(x)
         embedding = embed_for_lyapunov(a, delay=delay, dim=dim, seed=seed, **embed_kw)
+    if min_rise is None:
+        min_rise = 0.75 if fit == "plateau" else 1.0
     pts = embedding.points
     n = pts.shape[0]
     period = embedding.mean_period
@@ -640,6 +885,7 @@ def lyapunov_from_data(
                 f" because the recording has only {n} states"
             )
             theiler = fits
+    columns = embedding.newest_columns if distance == "newest" else None
     dc = divergence_curve(
         pts,
         method=method,
@@ -651,23 +897,35 @@ def lyapunov_from_data(
         max_refs=max_refs,
         seed=seed,
         workers=workers,
+        columns=columns,
     )
     curve = dc.curve
-    # first usable step: after k = 0 and after the steps where the delay vectors of a pair still
-    # share (noisy) samples with the pair's starting vectors
-    start = max(1, (embedding.dim - 1) * embedding.delay + 1)
+    if distance == "newest":
+        # the low-pass correlates the noise over about 1 / cutoff samples: until then the
+        # newest coordinates still carry the noise that chose the neighbour (S(k) jumps up)
+        cutoff = embedding.lowpass_cutoff
+        start = max(1, math.ceil(1.0 / cutoff)) if cutoff else 1
+    else:
+        # after the steps where the delay vectors of a pair still share (noisy) samples with
+        # the pair's starting vectors
+        start = max(1, (embedding.dim - 1) * embedding.delay + 1)
     half = max(1, round(period / 2))
     slopes = local_slopes(curve, half, start)
     start = min(start, curve.size - 3)
-    region = find_linear_region(
-        curve,
-        start=start,
-        half_width=half,
-        max_slope_ratio=max_slope_ratio,
-        min_rise=min_rise,
-        saturation=dc.saturation,
-    )
+    if fit == "plateau":
+        region = find_plateau_region(
+            curve, start=start, half_width=half, ratio=1.0 / max_slope_ratio,
+            min_rise=min_rise, saturation=dc.saturation,
+        )  # fmt: skip
+    else:
+        region = find_linear_region(
+            curve, start=start, half_width=half, max_slope_ratio=max_slope_ratio,
+            min_rise=min_rise, saturation=dc.saturation,
+        )  # fmt: skip
     boot = _bootstrap_curves(dc, n_boot, seed)
+    below = np.flatnonzero(curve[start:] < dc.saturation - 0.5) + start
+    sat_step = int(below[-1]) if below.size else curve.size - 1
+    sur: SurrogateTest | None = None
     if region is not None:
         lam = region.slope
         b_slopes = _ols_slopes(boot, region.start, region.stop)
@@ -675,11 +933,35 @@ def lyapunov_from_data(
         intercept = region.intercept
         fit_start, fit_stop = region.start, region.stop
         if lam - 2 * lam_std > 0:
-            verdict = "chaotic"
-            reason = (
+            if surrogates > 0:
+                sur = surrogate_test(
+                    embedding, n_steps=fit_stop, theiler=theiler, method=method,
+                    columns=columns, n_surrogates=surrogates, seed=seed, workers=workers,
+                )  # fmt: skip
+            straight = (
                 f"straight divergence over steps {fit_start}..{fit_stop} "
                 f"({region.rise:.2f} e-foldings), slope > 0 beyond 2 standard errors"
             )
+            if sur is None or sur.p_value <= alpha:
+                verdict = "chaotic"
+                reason = straight + (
+                    ""
+                    if sur is None
+                    else f"; more deterministic than all {sur.surrogate_statistics.size} "
+                    f"IAAFT surrogates (p = {sur.p_value:.2f})"
+                )
+            elif sur.p_value > 4 * alpha:
+                verdict = "not chaotic"
+                reason = (
+                    f"{straight}, but surrogates with the same spectrum (linear noise) diverge "
+                    f"alike (p = {sur.p_value:.2f}): no evidence of deterministic chaos"
+                )
+            else:
+                verdict = "unclear"
+                reason = (
+                    f"{straight}, but the surrogate test is inconclusive "
+                    f"(p = {sur.p_value:.2f} > {alpha})"
+                )
         else:
             verdict = "not chaotic"
             reason = "slope of the straight part is not above 0 within 2 standard errors"
@@ -687,36 +969,70 @@ def lyapunov_from_data(
         lam, lam_std, intercept = np.nan, np.nan, np.nan
         fit_start = fit_stop = None
         b_slopes = np.full(n_boot, np.nan)
-        below = np.flatnonzero(curve[start:] < dc.saturation - 0.5) + start
-        stop = int(below[-1]) if below.size else curve.size - 1
-        stop = max(stop, min(start + 3, curve.size - 1))
+        stop = max(sat_step, min(start + 3, curve.size - 1))
         rise = float(np.nanmax(curve[start : stop + 1]) - curve[start])
-        if rise < min_rise:
+        # how far below saturation the curve is once the fit may start: far below and not
+        # growing means neighbours stay close (regular dynamics); close to saturation means
+        # the pairs separated before step `start` (fast, unresolved divergence, or noise)
+        gap = float(dc.saturation - curve[start])
+        if rise < min_rise and gap >= 1.0:
             verdict = "not chaotic"
             reason = (
                 f"no exponential divergence: S(k) grows by only {rise:.2f} nats beyond step "
-                f"{start} (neighbours stay at their initial, noise-level separation)"
-            )
-        elif stop - start >= 3 and _subexponential(curve, start, stop):
-            verdict = "not chaotic"
-            reason = (
-                "separation grows like a power of time (straight in ln k, not in k): "
-                "noise-driven or neutral (phase) diffusion, no exponential divergence"
+                f"{start} and stays {gap:.1f} nats below saturation (neighbours stay at their "
+                "initial, noise-level separation)"
             )
         else:
-            verdict = "unclear"
-            reason = (
-                f"S(k) grows by {rise:.2f} nats but has no straight part over "
-                f">= {min_rise} e-foldings with a slope varying less than x{max_slope_ratio}"
+            power_law = gap >= 1.0 and stop - start >= 3 and _subexponential(curve, start, stop)
+            if surrogates > 0:
+                sur = surrogate_test(
+                    embedding, n_steps=max(stop, start + 3), theiler=theiler, method=method,
+                    columns=columns, n_surrogates=surrogates, seed=seed, workers=workers,
+                )  # fmt: skip
+            shape = (
+                f"S(k) grows by {rise:.2f} nats beyond step {start}, {gap:.1f} nats below "
+                f"saturation there, with no straight part over >= {min_rise} e-foldings"
             )
+            if power_law:
+                shape = (
+                    "separation grows like a power of time (straight in ln k, not in k), as "
+                    "noise-driven or neutral (phase) diffusion does"
+                )
+            if power_law and (sur is None or sur.p_value > alpha):
+                verdict = "not chaotic"
+                reason = shape + (
+                    "" if sur is None else f"; no more deterministic than linear noise "
+                    f"(surrogate p = {sur.p_value:.2f})"
+                )  # fmt: skip
+            elif sur is not None and sur.p_value > 4 * alpha:
+                verdict = "not chaotic"
+                reason = (
+                    f"{shape}; surrogates with the same spectrum (linear noise) are as "
+                    f"predictable as the data (p = {sur.p_value:.2f}): no evidence of "
+                    "deterministic chaos"
+                )
+            else:
+                verdict = "unclear"
+                reason = shape + (
+                    ""
+                    if sur is None
+                    else f"; the data are more deterministic than linear noise "
+                    f"(surrogate p = {sur.p_value:.2f}), so the divergence is there but not "
+                    "resolved"
+                    if sur.p_value <= alpha
+                    else f"; surrogate test inconclusive (p = {sur.p_value:.2f})"
+                )
+    advice = ADVICE[verdict]
+    if verdict == "unclear":
+        advice = _what_would_decide(curve, start, sat_step, period, n) + " " + advice
     reason += shortened
-    return LyapunovResult(
+    result = LyapunovResult(
         lambda_max_per_step=float(lam),
         lambda_std_per_step=float(lam_std),
         dt=float(dt),
         verdict=verdict,
         reason=reason,
-        advice=ADVICE[verdict],
+        advice=advice,
         method=method,
         curve=curve,
         local_slope=slopes,
@@ -730,4 +1046,21 @@ def lyapunov_from_data(
         n_refs=dc.n_refs,
         bootstrap_slopes=np.asarray(b_slopes, dtype=np.float64),
         seed=seed,
+        surrogate=sur,
+        options={"distance": distance, "fit": fit, "min_rise": float(min_rise)},
+    )
+    return result
+
+
+def _what_would_decide(curve: FloatArray, start: int, sat_step: int, period: float, n: int) -> str:
+    """Which measurement would settle an unclear verdict, from the shape of the curve."""
+    if sat_step - start < 6 or period < 6:
+        return (
+            f"What would decide: a finer sampling. S(k) saturates within {sat_step} steps and "
+            f"the mean period is {period:.1f} samples, too coarse to follow the divergence; "
+            f"sample at least 2-4x faster."
+        )
+    return (
+        f"What would decide: a longer recording (now {n} states; several times more gives "
+        f"closer neighbours and a longer straight part), or less observation noise."
     )

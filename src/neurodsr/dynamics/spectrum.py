@@ -12,6 +12,7 @@ whatever the model's dtype.
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -20,7 +21,14 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["LyapunovSpectrum", "MapModel", "kaplan_yorke_dimension", "lyapunov_spectrum"]
+__all__ = [
+    "LyapunovComparison",
+    "LyapunovSpectrum",
+    "MapModel",
+    "compare_lyapunov",
+    "kaplan_yorke_dimension",
+    "lyapunov_spectrum",
+]
 
 
 class MapModel(Protocol):
@@ -69,9 +77,16 @@ class LyapunovSpectrum:
     log_det : array, shape (E, B)
         Mean log|det J| along each orbit, per step (= sum of its exponents).
     n_steps, n_transient : int
-        Steps averaged over; steps discarded first.
+        Steps averaged over (fewer than asked where the time budget ran out); steps discarded
+        first.
     diverged : array of bool, shape (E, B)
         Orbits that became non-finite (their exponents are NaN and left out of the means).
+    n_exponents : int
+        Leading exponents computed (D: the whole spectrum).
+    budget_exhausted : bool
+        True if ``max_seconds`` stopped the iteration before ``n_steps``.
+    seconds : float
+        Wall time of the QR iteration.
     """
 
     exponents: NDArray[np.float64]
@@ -82,15 +97,39 @@ class LyapunovSpectrum:
     n_steps: int
     n_transient: int
     diverged: NDArray[np.bool_]
+    n_exponents: int = 0
+    budget_exhausted: bool = False
+    seconds: float = 0.0
 
     @property
     def lambda_max(self) -> NDArray[np.float64]:
         """Largest exponent of each model, per step, shape (E,)."""
         return self.exponents[:, 0]
 
-    def summary(self, dt: float = 1.0) -> dict[str, Any]:
-        """JSON-able: exponents per unit time (per step / dt) and Kaplan-Yorke dimensions."""
+    def spread(self, dt: float = 1.0) -> dict[str, Any]:
+        """lambda_max over ensemble members (seeds), per unit time: median, min, max, each."""
+        lam = self.lambda_max / dt
+        ok = lam[np.isfinite(lam)]
         return {
+            "lambda_max_median": float(np.median(ok)) if ok.size else None,
+            "lambda_max_min": float(ok.min()) if ok.size else None,
+            "lambda_max_max": float(ok.max()) if ok.size else None,
+            "lambda_max_members": [float(v) if np.isfinite(v) else None for v in lam],
+            "n_members": int(lam.size),
+            "n_members_finite": int(ok.size),
+        }
+
+    def summary(self, dt: float = 1.0) -> dict[str, Any]:
+        """JSON-able: exponents per unit time (per step / dt) and Kaplan-Yorke dimensions.
+
+        ``kaplan_yorke`` is only meaningful for the whole spectrum (``n_exponents == D``);
+        with fewer exponents it is a lower bound when the partial sums stay positive.
+        """
+        return {
+            **self.spread(dt),
+            "n_exponents": int(self.n_exponents or self.exponents.shape[1]),
+            "budget_exhausted": bool(self.budget_exhausted),
+            "seconds": float(self.seconds),
             "dt": float(dt),
             "exponents": (self.exponents / dt).tolist(),
             "exponents_std": (self.std / dt).tolist(),
@@ -121,6 +160,8 @@ def lyapunov_spectrum(
     init_scale: float = 1.0,
     qr_warmup: int | None = None,
     seed: int = 0,
+    n_exponents: int | None = None,
+    max_seconds: float | None = None,
 ) -> LyapunovSpectrum:
     """Lyapunov spectrum of each model by QR iteration along free-running orbits.
 
@@ -141,6 +182,14 @@ def lyapunov_spectrum(
         with the Lyapunov vectors); default min(100, n_steps // 10).
     seed : int
         Seed of the initial states and frames.
+    n_exponents : int, optional
+        Only the leading k exponents (a D x k frame): the QR costs O(D k^2) instead of O(D^3)
+        per step, which is what keeps hundreds of latent dimensions affordable (issue 14: the
+        whole spectrum took 750 s at 72 dimensions). Default all D.
+    max_seconds : float, optional
+        Time budget of the QR iteration: it stops when the budget is spent (after at least
+        ``qr_warmup`` + 100 steps) and averages over the steps done; ``budget_exhausted`` and
+        ``n_steps`` of the result say so.
 
     Returns
     -------
@@ -161,16 +210,34 @@ def lyapunov_spectrum(
         qr_warmup = min(100, n_steps // 10)
     for _ in range(n_transient):
         z = model.step(z)
-    q, _ = torch.linalg.qr(torch.randn(e, b, d, d, generator=gen, dtype=torch.float64))
-    acc = torch.zeros(e, b, d, dtype=torch.float64)
+    k = d if n_exponents is None else int(min(max(1, n_exponents), d))
+    q, _ = torch.linalg.qr(torch.randn(e, b, d, k, generator=gen, dtype=torch.float64))
+    acc = torch.zeros(e, b, k, dtype=torch.float64)
     log_det = torch.zeros(e, b, dtype=torch.float64)
+    t0 = time.perf_counter()
+    done = 0
+    exhausted = False
     for t in range(qr_warmup + n_steps):
         jac = model.jacobian(z).to(torch.float64)
         q, r = torch.linalg.qr(jac @ q)
         if t >= qr_warmup:
             acc += torch.log(torch.diagonal(r, dim1=-2, dim2=-1).abs())
-            log_det += torch.linalg.slogdet(jac)[1]
+            if k == d:
+                log_det += torch.linalg.slogdet(jac)[1]
+            done += 1
         z = model.step(z)
+        if (
+            max_seconds is not None
+            and done >= 100
+            and time.perf_counter() - t0 > max_seconds
+            and t + 1 < qr_warmup + n_steps
+        ):
+            exhausted = True
+            break
+    seconds = time.perf_counter() - t0
+    n_steps = max(done, 1)
+    if k < d:
+        log_det = torch.full((e, b), float("nan"), dtype=torch.float64)
     per_orbit = (acc / n_steps).numpy()
     per_orbit = -np.sort(-per_orbit, axis=-1)
     diverged = ~np.isfinite(per_orbit).all(axis=-1)
@@ -190,4 +257,126 @@ def lyapunov_spectrum(
         n_steps=int(n_steps),
         n_transient=int(n_transient),
         diverged=diverged,
+        n_exponents=k,
+        budget_exhausted=exhausted,
+        seconds=seconds,
     )
+
+
+@dataclass
+class LyapunovComparison:
+    """The data's lambda_max beside the trained models' (per unit time) and whether they agree.
+
+    Attributes
+    ----------
+    agree : bool or None
+        None where the data give no number to compare with (verdict "unclear").
+    statement : str
+        One sentence for the report.
+    lambda_data, lambda_data_std : float or None
+        The data estimate and its standard error.
+    lambda_model_median, lambda_model_min, lambda_model_max : float or None
+        Over ensemble members (seeds).
+    lambda_supported : float or None
+        The exponent the evidence supports for choosing the forcing: the data's where the two
+        agree or the models spread widely, the models' median where the data are unclear and
+        the seeds agree among themselves; None where nothing is supported.
+    supported_by : str
+        "data", "data and model", "model" or "none".
+    """
+
+    agree: bool | None
+    statement: str
+    lambda_data: float | None
+    lambda_data_std: float | None
+    data_verdict: str
+    lambda_model_median: float | None
+    lambda_model_min: float | None
+    lambda_model_max: float | None
+    lambda_supported: float | None
+    supported_by: str
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able fields."""
+        return dict(self.__dict__)
+
+
+def compare_lyapunov(
+    data: Any,
+    spectrum: LyapunovSpectrum,
+    dt: float,
+    *,
+    rtol: float = 0.3,
+    zero_tol: float = 0.001,
+) -> LyapunovComparison:
+    """Compare lambda_max of the data with the trained models' lambda_max.
+
+    Parameters
+    ----------
+    data : LyapunovResult or dict
+        :class:`~neurodsr.dynamics.lyapunov.LyapunovResult`, or its ``summary()`` (as read
+        from lyapunov.json): keys ``lambda_max``, ``lambda_std``, ``verdict`` (per unit time).
+    spectrum : LyapunovSpectrum
+        Of the ensemble (exponents per step).
+    dt : float
+        Time per model step (the exponents per step are divided by it).
+    rtol : float
+        Relative difference up to which two positive exponents agree (30 %: the benchmark's
+        accuracy band of the data estimate), widened by two standard errors of the data
+        estimate and by the spread over seeds.
+    zero_tol : float
+        Per step: a model exponent below this counts as "not chaotic" (QR over 10^4 steps
+        resolves exponents near 0 to about this; Lorenz-63 at dt 0.01 has 0.009 per step).
+
+    Returns
+    -------
+    LyapunovComparison
+    """
+    d = data.summary() if hasattr(data, "summary") else dict(data)
+    lam_d, sd_d, verdict = d.get("lambda_max"), d.get("lambda_std"), d.get("verdict", "unclear")
+    spread = spectrum.spread(dt)
+    med, lo, hi = spread["lambda_max_median"], spread["lambda_max_min"], spread["lambda_max_max"]
+    n = spread["n_members_finite"]
+    if med is None:
+        return LyapunovComparison(
+            None, "no model gave a finite lambda_max (every orbit diverged)", lam_d, sd_d,
+            verdict, None, None, None, lam_d if verdict == "chaotic" else None,
+            "data" if verdict == "chaotic" else "none",
+        )  # fmt: skip
+    zero = zero_tol / dt
+    model_chaotic = med > zero
+    models = f"the models (median of {n} seeds) {med:.3g} [{lo:.3g}, {hi:.3g}] per unit time"
+    seeds_agree = (hi - lo) <= rtol * abs(med) + zero
+    if verdict == "chaotic" and lam_d is not None:
+        band = rtol * lam_d + 2 * (sd_d or 0.0)
+        agree = (lo - band <= lam_d <= hi + band) or abs(med - lam_d) <= band
+        if agree:
+            text = f"data and models agree: the data say lambda_max = {lam_d:.3g}, {models}"
+            return LyapunovComparison(
+                True, text, lam_d, sd_d, verdict, med, lo, hi, lam_d, "data and model"
+            )
+        text = (
+            f"data and models DISAGREE: the data say lambda_max = {lam_d:.3g} "
+            f"(+- {sd_d or 0:.2g}), {models}; the forcing follows the data estimate, whose "
+            "accuracy is benchmarked; check the reconstruction"
+        )
+        return LyapunovComparison(False, text, lam_d, sd_d, verdict, med, lo, hi, lam_d, "data")
+    if verdict == "not chaotic":
+        agree = not model_chaotic
+        text = (
+            f"data and models agree: no chaos in the data, {models}"
+            if agree
+            else f"data and models DISAGREE: the data show no chaos, but {models} are chaotic; "
+            "the models may have learnt spurious chaos (or the data are too short or too noisy "
+            "to show it)"
+        )
+        return LyapunovComparison(agree, text, lam_d, sd_d, verdict, med, lo, hi, None, "none")
+    # unclear data: the models are the only estimate
+    if model_chaotic and seeds_agree:
+        text = (
+            f"the data estimate is unclear; {models} agree among themselves, so their median "
+            "is the estimate to use (from the model, not confirmed by the data)"
+        )
+        return LyapunovComparison(None, text, lam_d, sd_d, verdict, med, lo, hi, med, "model")
+    text = f"the data estimate is unclear and {models} do not settle it"
+    return LyapunovComparison(None, text, lam_d, sd_d, verdict, med, lo, hi, None, "none")

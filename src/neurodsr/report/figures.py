@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 __all__ = [
     "attractor_figure",
+    "horizon_growth_figure",
     "lyapunov_figure",
     "lyapunov_spectrum_figure",
     "png_base64",
@@ -467,4 +468,49 @@ def lyapunov_spectrum_figure(
     ax2.set_xlim(-0.6, len(seeds) - 0.4)
     ax2.set_ylabel("lambda_max (1/s)")
     ax2.set_title("Largest exponent: model vs data", fontsize=10)
+    return fig
+
+
+def horizon_growth_figure(growth: xr.Dataset) -> Figure:
+    """Why forcing was needed: Jacobian-product growth (left) and loss-gradient norm (right)
+    against the horizon, without forcing and with the chosen forcing, next to lambda_max T.
+
+    ``growth`` is :func:`neurodsr.dynamics.gradients.horizon_growth`'s Dataset (median over
+    members drawn, the members' range shaded).
+    """
+    hz = np.asarray(growth["horizon"].values, dtype=float)
+    tau, alpha = int(growth.attrs.get("tau", -1)), float(growth.attrs.get("alpha", 1.0))
+    forced = (
+        "no forcing chosen"
+        if tau < 0
+        else f"GTF alpha = {alpha:g}"
+        if tau == 1 and alpha < 1
+        else f"STF tau = {tau}"
+        if alpha == 1
+        else f"tau = {tau}, alpha = {alpha:g}"
+    )
+    fig = _figure(11, 3.4)
+    axes = fig.subplots(1, 2)
+    styles = {"free": (MODEL_COLOR, "without forcing"), "forced": (DATA_COLOR, forced)}
+    for ax, var, title in (
+        (axes[0], "log_jacobian_growth", "Jacobian product ln ||J_T ... J_1 v||"),
+        (axes[1], "log_grad_norm", "loss gradient ln ||dL_T / d theta||"),
+    ):
+        for cond in growth["condition"].values:
+            vals = np.asarray(growth[var].sel(condition=cond).values, dtype=float)
+            if not np.isfinite(vals).any():
+                continue
+            color, label = styles.get(str(cond), ("0.4", str(cond)))
+            ax.plot(hz, np.nanmedian(vals, axis=1), "o-", ms=3, color=color, label=label)
+            ax.fill_between(
+                hz, np.nanmin(vals, axis=1), np.nanmax(vals, axis=1), color=color, alpha=0.15
+            )
+        if "lambda_T" in growth and var == "log_jacobian_growth":
+            lam_t = np.asarray(growth["lambda_T"].values, dtype=float)
+            ax.plot(hz, lam_t, "--", color="0.3", label="lambda_max T (data)")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("horizon T (steps)")
+        ax.set_ylabel("nats")
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8, loc="upper left")
     return fig

@@ -1,0 +1,326 @@
+"""Lyapunov benchmark: lambda_max from data on a zoo of chaotic systems and controls.
+
+One command prints the table and appends every finished case to a results file (JSON lines),
+which ``docs/RESULTS.md`` quotes::
+
+    .venv/bin/python benchmarks/lyapunov/run.py                 # all cases, resumable
+    .venv/bin/python benchmarks/lyapunov/run.py --table         # only print the table
+    .venv/bin/python benchmarks/lyapunov/run.py --only lorenz63 --methods neurodsr
+
+Cases: every system of :data:`neurodsr.dynamics.zoo.SYSTEMS` and every control of
+:data:`~neurodsr.dynamics.zoo.CONTROLS`, seen through one coordinate and through all (or a
+subset), with 5 % observation noise, 20 000 samples; 5 000 and 100 000 samples for a subset.
+References: lambda_max by QR on the equations (``references.json``, computed on the first run,
+``--references`` recomputes).
+
+Resumable and parallel-safe: a case already in the results file is skipped; each finished
+case is appended as one line under an exclusive file lock, so several processes can share one
+file (give each its own ``--only`` / ``--shard``).
+
+Methods: ``neurodsr`` (lyapunov_from_data, defaults), ``nolds`` (nolds.lyap_r with its
+defaults apart from ``emb_dim``, lag and ``min_tsep`` set as neurodsr sets them) and
+``neurokit2`` (complexity_lyapunov, Rosenstein, its own delay/dimension). nolds and neurokit2
+build full distance matrices (N^2 float64): they are run only where that stays below
+``--max-gb`` (default 4 GB), otherwise the cell says why it is empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from neurodsr.dynamics.zoo import (
+    CONTROLS,
+    SYSTEMS,
+    _add_noise,
+    _view,
+    control_series,
+    reference_lambda,
+    simulate_clean,
+)
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results.jsonl"
+REFS = HERE / "references.json"
+SUBSET = ["lorenz63", "roessler", "henon", "hindmarsh_rose", "rate_net_100", "lorenz96_10",
+          "mackey_glass", "van_der_pol", "ar1", "noisy_oscillator"]  # fmt: skip
+
+
+def cases(lengths_subset: bool = True) -> list[dict]:
+    out = []
+    for name in list(SYSTEMS) + list(CONTROLS):
+        for view in ("one", "all"):
+            ns = [20_000]
+            if lengths_subset and name in SUBSET:
+                ns += [5_000, 100_000]
+            for n in ns:
+                out.append({"system": name, "view": view, "n": n, "seed": 0})
+    return out
+
+
+def code_version() -> str:
+    """Hash of the estimator's code (its syntax tree without docstrings, so formatting and
+    comments do not count): neurodsr results of other code versions are not reused."""
+    import ast
+    import hashlib
+
+    import neurodsr.dynamics.embedding as emb
+    import neurodsr.dynamics.lyapunov as lyap
+    import neurodsr.dynamics.surrogates as sur
+
+    h = hashlib.sha256()
+    for mod in (emb, lyap, sur):
+        tree = ast.parse(Path(mod.__file__).read_text())
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (
+                isinstance(body, list)
+                and body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(getattr(body[0], "value", None), ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
+                node.body = body[1:] or [ast.Pass()]
+        h.update(ast.dump(tree).encode())
+    return h.hexdigest()[:10]
+
+
+VERSION = code_version()
+
+
+def key(c: dict) -> str:
+    v = c.get("version", VERSION) if c["method"] == "neurodsr" else "-"
+    return f"{c['system']}|{c['view']}|{c['n']}|{c['seed']}|{c['method']}|{v}"
+
+
+def load_results(path: Path = RESULTS) -> dict[str, dict]:
+    done = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                if "error" in r and key(r) in done:
+                    continue  # a later failure does not hide an earlier result
+                done[key(r)] = r
+    return done
+
+
+def append_result(r: dict, path: Path = RESULTS) -> None:
+    line = json.dumps(r, sort_keys=True) + "\n"
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.write(line)
+        fh.flush()
+        os.fsync(fh.fileno())
+        fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def references(recompute: bool = False) -> dict[str, float]:
+    refs = json.loads(REFS.read_text()) if REFS.exists() and not recompute else {}
+    missing = [s for s in SYSTEMS if s not in refs]
+    for s in missing:
+        t0 = time.perf_counter()
+        mean, per = reference_lambda(s, n_samples=10_000, n_orbits=4)
+        refs[s] = {"lambda_max": float(mean[0]), "orbit_std": float(per[:, 0].std(ddof=1)),
+                   "dt": SYSTEMS[s].dt}  # fmt: skip
+        print(f"reference {s}: {mean[0]:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        tmp = REFS.with_suffix(".tmp")
+        tmp.write_text(json.dumps(refs, indent=1, sort_keys=True) + "\n")
+        tmp.replace(REFS)
+    return refs
+
+
+CACHE = HERE / ".cache"
+
+
+def series(c: dict) -> tuple[np.ndarray, float]:
+    """The case's observed series (view, 5 % noise) and dt.
+
+    The noise-free orbits of the systems are simulated once per (system, N, seed) and kept in
+    ``.cache/`` (not committed; delete it to re-simulate): the Python RK4 is the slow part.
+    """
+    name, n, seed = c["system"], c["n"], c["seed"]
+    if name in CONTROLS:
+        return control_series(name, n, seed=seed, view=c["view"])
+    sys_ = SYSTEMS[name]
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"{name}_{n}_{seed}.npy"
+    if path.exists():
+        x = np.load(path, allow_pickle=False)
+    else:
+        x = simulate_clean(name, n, seed=seed)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, x)
+        tmp.replace(path)
+    return _add_noise(_view(x, sys_, c["view"]), 0.05, seed), sys_.dt
+
+
+def run_neurodsr(x: np.ndarray, dt: float) -> dict:
+    from neurodsr.dynamics.lyapunov import lyapunov_from_data
+
+    res = lyapunov_from_data(x, dt, seed=0)
+    s = res.summary()
+    return {"lambda": s["lambda_max"], "verdict": res.verdict, "reason": res.reason,
+            "surrogate_p": s.get("surrogate_test", {}).get("p_value")
+            if isinstance(s.get("surrogate_test"), dict) else None}  # fmt: skip
+
+
+def run_nolds(x: np.ndarray, dt: float, max_gb: float) -> dict:
+    import nolds
+
+    n = x.shape[0]
+    need = 3 * n * n * 8 / 1e9
+    if need > max_gb:
+        return {"skipped": f"needs ~{need:.0f} GB (N^2 distance matrix) > {max_gb} GB"}
+    from neurodsr.dynamics.embedding import ami_delay, mean_period
+
+    x1 = x[:, 0]
+    lag, _ = ami_delay(x1)
+    lam = nolds.lyap_r(x1, emb_dim=10, lag=lag, min_tsep=round(mean_period(x1)))
+    return {"lambda": float(lam) / dt, "verdict": "chaotic" if lam > 0 else "not chaotic"}
+
+
+def run_neurokit2(x: np.ndarray, dt: float, max_gb: float) -> dict:
+    import neurokit2 as nk
+
+    n = x.shape[0]
+    need = 3 * n * n * 8 / 1e9
+    if need > max_gb:
+        return {"skipped": f"needs ~{need:.0f} GB (N^2 distance matrix) > {max_gb} GB"}
+    lam, _ = nk.complexity_lyapunov(x[:, 0], method="rosenstein1993", sampling_rate=1.0 / dt)
+    return {"lambda": float(lam), "verdict": "chaotic" if lam > 0 else "not chaotic"}
+
+
+def run_case(c: dict, max_gb: float) -> dict:
+    x, dt = series(c)
+    t0 = time.perf_counter()
+    try:
+        if c["method"] == "neurodsr":
+            out = run_neurodsr(x, dt)
+        elif c["method"] == "nolds":
+            out = run_nolds(x, dt, max_gb)
+        else:
+            out = run_neurokit2(x, dt, max_gb)
+    except Exception as err:
+        out = {"error": f"{type(err).__name__}: {err}"[:300]}
+        traceback.print_exc()
+    out["seconds"] = time.perf_counter() - t0
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {**c, **out, "dt": dt, "version": VERSION if c["method"] == "neurodsr" else "-"}
+
+
+def classify(r: dict, refs: dict) -> str:
+    """'ok20', 'ok30', 'off', 'unclear', 'missed' (chaotic cases); 'right'/'WRONG' controls."""
+    v = r.get("verdict")
+    if r["system"] in CONTROLS:
+        return "WRONG" if v == "chaotic" else "right"
+    if v != "chaotic" or r.get("lambda") is None:
+        return "unclear" if v == "unclear" else "missed"
+    err = abs(r["lambda"] / refs[r["system"]]["lambda_max"] - 1)
+    return "ok20" if err <= 0.2 else "ok30" if err <= 0.3 else "off"
+
+
+def table(done: dict, refs: dict, methods: list[str], n: int = 20_000) -> str:
+    rows = sorted({(r["system"], r["view"]) for r in done.values() if r["n"] == n},
+                  key=lambda sv: (sv[0] in CONTROLS, sv[0], sv[1]))  # fmt: skip
+    # the latest result of each case, whatever the code version (listed under the table)
+    latest: dict[tuple, dict] = {}
+    for r in done.values():
+        latest[(r["system"], r["view"], r["n"], r["method"])] = r
+    versions = sorted({r.get("version", "-") for r in latest.values() if r["method"] == "neurodsr"})
+    head = "| system | view | reference | " + " | ".join(methods) + " |"
+    lines = [head, "|" + "---|" * (3 + len(methods))]
+    tally = {m: {} for m in methods}
+    for s, v in rows:
+        ref = refs[s]["lambda_max"] if s in refs else None
+        cells = []
+        for m in methods:
+            r = latest.get((s, v, n, m))
+            if r is None:
+                cells.append("")
+                continue
+            if "skipped" in r or "error" in r:
+                cells.append("skipped" if "skipped" in r else "error")
+                continue
+            c = classify(r, refs)
+            tally[m][c] = tally[m].get(c, 0) + 1
+            lam = r.get("lambda")
+            txt = r["verdict"] if lam is None else f"{lam:.3g}"
+            if ref is not None and lam is not None and r["verdict"] == "chaotic":
+                txt += f" ({100 * (lam / ref - 1):+.0f} %)"
+            elif ref is not None or r["verdict"] != "chaotic":
+                txt += f" [{r['verdict']}]" if lam is not None else ""
+            if c in ("WRONG", "off", "missed"):
+                txt = f"**{txt}**"
+            cells.append(txt)
+        rtxt = f"{ref:.4g}" if ref is not None else "not chaotic"
+        lines.append(f"| {s} | {v} | {rtxt} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"neurodsr code version(s) in this table: {', '.join(versions) or '-'}")
+    for m in methods:
+        t = tally[m]
+        chaotic = sum(t.get(k, 0) for k in ("ok20", "ok30", "off", "unclear", "missed"))
+        ctrl = t.get("right", 0) + t.get("WRONG", 0)
+        if chaotic:
+            lines.append(
+                f"{m} (N = {n}): within 20 % {t.get('ok20', 0)}/{chaotic} "
+                f"({100 * t.get('ok20', 0) / chaotic:.0f} %), within 30 % "
+                f"{t.get('ok20', 0) + t.get('ok30', 0)}/{chaotic}, off {t.get('off', 0)}, "
+                f"unclear {t.get('unclear', 0)}, missed {t.get('missed', 0)}; controls called "
+                f"chaotic {t.get('WRONG', 0)}/{ctrl}"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--methods", default="neurodsr,nolds,neurokit2")
+    p.add_argument("--only", default=None, help="comma-separated system names")
+    p.add_argument("--lengths", default=None, help="comma-separated N to run (default all)")
+    p.add_argument("--shard", default="0/1", help="i/k: run every k-th case from the i-th")
+    p.add_argument("--max-gb", type=float, default=4.0)
+    p.add_argument("--results", default=str(RESULTS))
+    p.add_argument("--table", action="store_true", help="only print the table")
+    p.add_argument("--references", action="store_true", help="recompute the references")
+    args = p.parse_args(argv)
+    path = Path(args.results)
+    methods = args.methods.split(",")
+    refs = references(args.references)
+    if not args.table:
+        i, k = (int(v) for v in args.shard.split("/"))
+        todo = [c | {"method": m} for c in cases() for m in methods]
+        if args.only:
+            keep = set(args.only.split(","))
+            todo = [c for c in todo if c["system"] in keep]
+        if args.lengths:
+            keep_n = {int(v) for v in args.lengths.split(",")}
+            todo = [c for c in todo if c["n"] in keep_n]
+        todo = todo[i::k]
+        done = load_results(path)
+        for c in todo:
+            if key(c) in done and "error" not in done[key(c)]:
+                continue  # finished before (failed cases are tried again)
+            r = run_case(c, args.max_gb)
+            append_result(r, path)
+            print(f"{key(c)}: {r.get('lambda')} {r.get('verdict')} "
+                  f"{r.get('skipped', r.get('error', ''))} ({r['seconds']:.1f} s)",
+                  flush=True)  # fmt: skip
+    done = load_results(path)
+    for n in (20_000, 5_000, 100_000):
+        if any(r["n"] == n for r in done.values()):
+            print(f"\n### N = {n}\n")
+            print(table(done, refs, methods, n))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
