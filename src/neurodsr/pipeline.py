@@ -179,9 +179,9 @@ def valid_prediction_steps(errors: np.ndarray, threshold: float) -> np.ndarray:
     ``errors`` is (starts, horizon) as from :func:`prediction_horizon_errors`; a start that
     never exceeds it gets ``horizon`` (a lower bound).
     """
-    above = errors > threshold
-    first = np.where(above.any(1), above.argmax(1), errors.shape[1])
-    return first.astype(np.int64)
+    from neurodsr.metrics.core import valid_prediction_time
+
+    return valid_prediction_time(errors, threshold).steps
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -263,16 +263,19 @@ def evaluate_session(
         best seed), ``generated_members(member, generated_time, dim)``,
         ``prediction(time, dim)`` (n_pred-step predictions of the best seed),
         ``prediction_error(member, horizon)``, ``lyapunov_spectrum(member, exponent)`` per s
-        with ``lyapunov_spectrum_std``, ``kaplan_yorke(member)``, ``vpt_error(lead)``;
-        metrics in attrs (``metric_*``).
+        with ``lyapunov_spectrum_std``, ``kaplan_yorke(member)``, ``vpt_error(lead)``,
+        ``vpt_valid_fraction(lead)``; metrics in attrs (``metric_*``).
     metrics : dict
         JSON-able: the fit's metrics (best seed, median and IQR over seeds), the data's and
         the model's lambda_max (per s), their ratio, the valid prediction time (s and Lyapunov
-        times), the Kaplan-Yorke dimension, tau and its reason.
+        times, :func:`neurodsr.metrics.core.valid_prediction_time`), the Kaplan-Yorke
+        dimension, tau and its reason, the high-frequency check (``hf_*``) and the verdict
+        ``health`` / ``health_reasons`` (:func:`neurodsr.metrics.core.session_health`).
     """
     import torch
 
     from neurodsr.dynamics.spectrum import lyapunov_spectrum
+    from neurodsr.metrics.core import high_frequency_fields, session_health, valid_prediction_time
     from neurodsr.provenance import provenance_attrs
 
     dt = float(preprocessed.attrs["dt"])
@@ -288,8 +291,8 @@ def evaluate_session(
 
     pred = fitted.denormalise(n_step_predictions(model, x_norm, n_pred)[best])
     errors = prediction_horizon_errors(model, x_norm, vpt_horizon, best)
-    vpt = valid_prediction_steps(errors, vpt_threshold)
-    vpt_steps = float(np.median(vpt))
+    vpt_result = valid_prediction_time(errors, vpt_threshold)
+    vpt_steps = float(vpt_result.vpt_steps)
 
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n_train, 8)
@@ -327,7 +330,7 @@ def evaluate_session(
         vpt_seconds=vpt_steps * dt,
         vpt_lyapunov_times=vpt_steps * dt / lyap_time if lyap_time else None,
         vpt_threshold=vpt_threshold,
-        vpt_capped=bool(np.median(vpt) >= errors.shape[1]),
+        vpt_capped=vpt_result.capped,
         n_pred=n_pred,
         n_pred_mse=_num(np.nanmean((fitted.normalise(pred) - x_norm)[n_pred:] ** 2)),
     )
@@ -335,6 +338,13 @@ def evaluate_session(
         metrics.setdefault(key, None)
 
     gen_members = np.asarray(fit_ds["generated_members"].values)
+    excluded = [int(i) for i in metrics.get("excluded_dims") or []]
+    metrics["excluded_dim_names"] = [dims[i] for i in excluded if i < len(dims)]
+    metrics.update(
+        high_frequency_fields(test, gen_members[best], 1.0 / dt, dims, excluded=excluded)
+    )
+    health = session_health(metrics)
+    metrics.update(health=health.status, health_reasons=list(health.reasons))
     n_gen = gen_members.shape[1]
     time_test = preprocessed["time"].values[n_train:]
     ds = xr.Dataset(
@@ -377,6 +387,15 @@ def evaluate_session(
                 ("member", "horizon"),
                 np.asarray(fit_ds["pe_curve"].values),
                 {"long_name": "k-step prediction MSE (normalised units)", "units": "1"},
+            ),
+            "vpt_valid_fraction": (
+                ("lead",),
+                vpt_result.valid_fraction(),
+                {
+                    "long_name": "share of the best seed's free predictions still valid "
+                    "(normalised RMSE never above the threshold), by lead time",
+                    "units": "1",
+                },
             ),
             "vpt_error": (
                 ("lead",),
@@ -510,8 +529,14 @@ def summarize_sessions(
                         "lambda_max_data": data.get("lambda_max"),
                         "lyapunov_verdict": data.get("verdict"),
                         "tau": data.get("tau"),
+                        "tau_suggested": data.get("tau"),
+                        "tau_suggested_reason": data.get("tau_explanation"),
                     }
                 for k, v in data.items():
                     row.setdefault(k, v)
+        if row["status"] == "ok":
+            from neurodsr.report.status import apply_health
+
+            apply_health(row)
         rows.append(row)
     return rows

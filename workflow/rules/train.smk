@@ -40,6 +40,5 @@ rule train:
         echo "$stamp" > "$ckpt/inputs.txt"
         neurodsr fit {input.data:q} --tau {params.tau} {params.args} --threads {threads} \
             --checkpoint-dir "$ckpt" --no-progress --out {output.fit:q} --weights {output.weights:q} \
-            > {output.metrics:q}.tmp 2>> {log:q}
-        mv {output.metrics:q}.tmp {output.metrics:q}
+            --json {output.metrics:q} >> {log:q} 2>&1
         """

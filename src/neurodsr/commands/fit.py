@@ -31,7 +31,7 @@ def _alpha(value: str) -> float | str:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "fit",
-        help="train sparsely forced RNNs on a series (time, dims) and score them",
+        help="train forced RNNs (GTF by default, or STF) on a series (time, dims) and score them",
         description=(
             "Fit forced RNNs (several seeds, trained together) on the first part of DATA and "
             "score them on the held-out last part. FIT.nc holds test(time, dim), "
@@ -119,6 +119,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "and when several jobs share the cores)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="also write the printed metrics to this JSON file (atomically: never left "
+        "half-written, unlike a shell redirect)",
+    )
     p.set_defaults(func=run)
 
 
@@ -177,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
     write_json({"train_log": result.log.to_dict(), **result.meta}, log_path)
     metrics = {k: v for k, v in result.metrics.items()}
     metrics.update(out=str(args.out), weights=str(weights), log=str(log_path))
+    if args.json is not None:
+        write_json(metrics, args.json, default=float)
     print(json.dumps(metrics, default=float))
     sys.stdout.flush()
     return 0

@@ -14,6 +14,8 @@ import torch
 
 from neurodsr.metrics.core import (
     fraction_outside,
+    member_health,
+    near_constant_dims,
     power_spectrum_distance,
     state_space_divergence,
 )
@@ -82,8 +84,11 @@ def prediction_error(
 class Evaluation:
     """Metrics of every member on one data set, and their free runs.
 
-    ``metrics[e]`` holds D_stsp, D_H, PE (PE(n)), frac_outside, diverged, n_data, n_model for
-    member e; ``generated`` is (E, n_generate, N); ``pe_curve`` is (E, n).
+    ``metrics[e]`` holds D_stsp, D_H, PE (PE(n)), frac_outside, status and status_reasons
+    (:func:`neurodsr.metrics.core.member_health`), diverged (status == "diverged"),
+    free_run_finite, n_data, n_model for member e; ``generated`` is (E, n_generate, N);
+    ``pe_curve`` is (E, n); ``extra`` holds ``excluded_dims`` (indices of the near-constant
+    held-out dims left out of D_stsp, D_H and frac_outside) and ``excluded_std_ratio``.
     """
 
     metrics: list[dict[str, Any]]
@@ -101,6 +106,8 @@ class Evaluation:
             q1, q3 = np.percentile(vals, [25, 75])
             out[f"{key}_iqr"] = float(q3 - q1)
         out["n_diverged"] = int(sum(m["diverged"] for m in self.metrics))
+        out["member_status"] = [m.get("status", "ok") for m in self.metrics]
+        out.update(self.extra)
         return out
 
 
@@ -134,20 +141,40 @@ def evaluate(
     start = x_data[0] if x_start is None else x_start
     gen = free_run(model, start, n_gen, transient)
     pe = prediction_error(model, x_data, n_pe)
+    # x_data is normalised with the training statistics: scale 1 is the training part's std,
+    # so a held-out dim that is near-constant cannot blow the free-run metrics up; such dims
+    # are left out of them altogether (they hold no dynamics to compare)
+    excluded = near_constant_dims(x_data, scale=1.0)
+    keep = np.isnan(excluded)
+    if not keep.any():
+        keep[:] = True
+    xd = x_data[:, keep]
     metrics = []
     for e in range(model.n_models):
         g = gen[e]
         finite = bool(np.isfinite(g).all())
-        metrics.append(
-            {
-                "seed": model.seeds[e],
-                "D_stsp": state_space_divergence(x_data, g) if finite else float("inf"),
-                "D_H": power_spectrum_distance(x_data, g) if finite else float("nan"),
-                "PE": float(pe[e, -1]),
-                "frac_outside": fraction_outside(x_data, g),
-                "diverged": not finite,
-                "n_data": len(x_data),
-                "n_model": n_gen,
-            }
+        gk = g[:, keep]
+        m = {
+            "seed": model.seeds[e],
+            "D_stsp": state_space_divergence(xd, gk, scale=1.0) if finite else float("inf"),
+            "D_H": power_spectrum_distance(xd, gk) if finite else float("nan"),
+            "PE": float(pe[e, -1]),
+            "frac_outside": fraction_outside(xd, gk, scale=1.0),
+            "free_run_finite": finite,
+            "n_data": len(x_data),
+            "n_model": n_gen,
+        }
+        health = member_health(
+            pe=m["PE"], frac_outside=m["frac_outside"], finite=finite, d_stsp=m["D_stsp"], pe_n=n_pe
         )
-    return Evaluation(metrics=metrics, generated=gen, pe_curve=pe, n_pe=n_pe)
+        m.update(
+            status=health.status,
+            status_reasons=list(health.reasons),
+            diverged=health.status == "diverged",
+        )
+        metrics.append(m)
+    extra = {
+        "excluded_dims": [int(i) for i in np.flatnonzero(~keep)],
+        "excluded_std_ratio": [float(v) for v in excluded[~keep]],
+    }
+    return Evaluation(metrics=metrics, generated=gen, pe_curve=pe, n_pe=n_pe, extra=extra)
