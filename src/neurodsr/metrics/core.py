@@ -548,7 +548,7 @@ def power_spectral_density(
 #: :func:`high_frequency_excess` flags a dim whose model spectrum puts at least ``ratio``
 #: times the data's share of power (and at least ``min_share`` of its own) above the
 #: frequency below which the data have ``quantile`` of their power.
-HF_RULES: dict[str, float] = {"quantile": 0.99, "ratio": 10.0, "min_share": 0.02}
+HF_RULES: dict[str, float] = {"quantile": 0.99, "ratio": 5.0, "min_share": 0.02}
 
 
 @dataclass(frozen=True)
