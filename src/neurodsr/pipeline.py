@@ -141,12 +141,19 @@ def n_step_predictions(model: Any, x: np.ndarray, n: int) -> np.ndarray:
 
 
 def prediction_horizon_errors(
-    model: Any, x: np.ndarray, horizon: int, member: int, n_starts: int = 200
+    model: Any,
+    x: np.ndarray,
+    horizon: int,
+    member: int,
+    n_starts: int = 200,
+    exclude: Sequence[int] = (),
 ) -> np.ndarray:
     """Normalised RMSE of free predictions k = 1..horizon steps ahead, per start.
 
     From each of up to ``n_starts`` evenly spaced starts t the state is inferred from x_t and
-    run freely; the error at k is sqrt(mean over dims of (pred - x_{t+k})^2 / var(x)).
+    run freely; the error at k is sqrt(mean over dims of (pred - x_{t+k})^2 / var(x)), over
+    the dims not in ``exclude`` (near-constant held-out dims, whose tiny variance would make
+    every prediction "invalid"; :func:`neurodsr.metrics.core.near_constant_dims`).
 
     Returns
     -------
@@ -159,6 +166,10 @@ def prediction_horizon_errors(
     if horizon < 1:
         raise InputError(f"the data ({len(x)} steps) are too short for prediction errors")
     starts = np.unique(np.linspace(0, len(x) - horizon - 1, n_starts).astype(int))
+    keep = np.ones(x.shape[1], dtype=bool)
+    keep[[int(i) for i in exclude if int(i) < x.shape[1]]] = False
+    if not keep.any():
+        keep[:] = True
     var = x.var(0)
     var = np.where(var > 0, var, 1.0)
     errs = np.empty((len(starts), horizon))
@@ -169,7 +180,7 @@ def prediction_horizon_errors(
             z = model.step(z)
             pred = model.readout(z)[member].double().cpu().numpy()
             err = (pred - x[starts + k]) ** 2 / var
-            errs[:, k - 1] = np.sqrt(err.mean(1))
+            errs[:, k - 1] = np.sqrt(err[:, keep].mean(1))
     return np.where(np.isfinite(errs), errs, np.inf)
 
 
@@ -290,7 +301,8 @@ def evaluate_session(
     x_norm = fitted.normalise(test)
 
     pred = fitted.denormalise(n_step_predictions(model, x_norm, n_pred)[best])
-    errors = prediction_horizon_errors(model, x_norm, vpt_horizon, best)
+    excluded = [int(i) for i in _fit_metrics(fit_ds).get("excluded_dims") or []]
+    errors = prediction_horizon_errors(model, x_norm, vpt_horizon, best, exclude=excluded)
     vpt_result = valid_prediction_time(errors, vpt_threshold)
     vpt_steps = float(vpt_result.vpt_steps)
 
@@ -338,7 +350,6 @@ def evaluate_session(
         metrics.setdefault(key, None)
 
     gen_members = np.asarray(fit_ds["generated_members"].values)
-    excluded = [int(i) for i in metrics.get("excluded_dims") or []]
     metrics["excluded_dim_names"] = [dims[i] for i in excluded if i < len(dims)]
     metrics.update(
         high_frequency_fields(test, gen_members[best], 1.0 / dt, dims, excluded=excluded)

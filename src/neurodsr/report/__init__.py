@@ -233,7 +233,7 @@ def _model_notes(m: dict[str, Any]) -> str:
             for i, name in enumerate(map(str, excluded))
         )
         out.append(
-            '<div class="note">Left out of D_stsp, D_H and frac_outside: '
+            '<div class="note">Left out of D_stsp, D_H, frac_outside and the VPT: '
             f"{escape(detail)}: near-constant in the held-out part (std below "
             f"{fmt(NEAR_CONSTANT_RATIO)} of the training part's), so there are no dynamics to "
             "compare there. PE still includes them.</div>"
@@ -262,7 +262,8 @@ def _forcing_html(m: dict[str, Any], ly_json: dict[str, Any]) -> str:
     row = {**m, "tau_suggested": ly_json.get("tau"), "dt": m.get("dt") or ly_json.get("dt")}
     used = forcing_text(row)
     suggested = suggested_tau_text(row)
-    why_tau = escape(ly_json.get("tau_explanation") or m.get("tau_reason") or "")
+    why_tau = str(ly_json.get("tau_explanation") or m.get("tau_reason") or "")
+    why_tau = escape(why_tau[:1].upper() + why_tau[1:])
     forcing = m.get("forcing") or "stf"
     if forcing == "gtf":
         return (
