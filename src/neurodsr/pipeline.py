@@ -355,7 +355,11 @@ def evaluate_session(
         high_frequency_fields(test, gen_members[best], 1.0 / dt, dims, excluded=excluded)
     )
     health = session_health(metrics)
-    metrics.update(health=health.status, health_reasons=list(health.reasons))
+    metrics.update(
+        health=health.status,
+        health_reasons=list(health.reasons),
+        diverged=bool(metrics.get("diverged")) or health.status == "diverged",
+    )
     n_gen = gen_members.shape[1]
     time_test = preprocessed["time"].values[n_train:]
     ds = xr.Dataset(
