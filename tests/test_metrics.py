@@ -94,6 +94,7 @@ def test_diverged_model_is_flagged(two_runs):
 from neurodsr.metrics.core import (  # noqa: E402
     HEALTH_RULES,
     high_frequency_excess,
+    max_excursion,
     member_health,
     near_constant_dims,
     session_health,
@@ -111,6 +112,14 @@ def test_pe_that_blew_up_is_never_ok():
     assert member_health(pe=0.1, frac_outside=1.0).status == "diverged"
     assert member_health(pe=0.1, frac_outside=0.2).status == "check"
     assert member_health(pe=0.1, frac_outside=0.0, finite=False).status == "diverged"
+    # half of a free run blown up by 1e5: only 50% outside, but far beyond the data's range
+    a = np.random.default_rng(0).standard_normal((1000, 2))
+    blown = a.copy()
+    blown[500:] *= 1e5
+    assert fraction_outside(a, blown) <= 0.5 and max_excursion(a, blown) > 1e3
+    assert max_excursion(a, a) == 0.0 and max_excursion(a, blown * np.nan) == np.inf
+    h = member_health(pe=0.1, frac_outside=fraction_outside(a, blown), excursion=1e4)
+    assert h.status == "diverged" and "blew up" in h.reasons[0]
     # the same definition decides a session from its metrics.json ...
     assert session_health({"PE": 1.07e10, "frac_outside": 0.0, "diverged": False}).status == (
         "diverged"
@@ -164,7 +173,11 @@ def test_evaluate_excludes_silent_dims_and_diverged_agrees_with_the_numbers(lore
     assert ev.extra["excluded_dims"] == [3] and ev.extra["excluded_std_ratio"][0] < 1e-5
     for m in ev.metrics:
         h = member_health(
-            pe=m["PE"], frac_outside=m["frac_outside"], finite=m["free_run_finite"], pe_n=10
+            pe=m["PE"],
+            frac_outside=m["frac_outside"],
+            finite=m["free_run_finite"],
+            pe_n=10,
+            excursion=m["max_excursion"],
         )
         assert m["status"] == h.status and m["diverged"] == (h.status == "diverged")
         if m["frac_outside"] > HEALTH_RULES["outside_diverged"] or m["PE"] > 10:

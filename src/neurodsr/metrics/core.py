@@ -43,6 +43,7 @@ __all__ = [
     "fraction_outside",
     "high_frequency_excess",
     "high_frequency_fields",
+    "max_excursion",
     "member_health",
     "near_constant_dims",
     "power_spectral_density",
@@ -256,6 +257,20 @@ def fraction_outside(
     return float(1.0 - inside.mean())
 
 
+def max_excursion(x_data: ArrayLike, x_model: ArrayLike, scale: ArrayLike | None = None) -> float:
+    """How far the model goes beyond the data's range: the largest distance of a model point
+    outside [min, max] of the data, in units of the data's std per dim (``scale``: the std to
+    use instead, see :func:`zscore_like`). 0 if it stays inside; inf if it is not finite.
+    """
+    xd, xm = zscore_like(x_data, x_model, scale)
+    if not np.isfinite(xm).all():
+        return float("inf")
+    sd = xd.std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    beyond = np.maximum(xm - xd.max(0), xd.min(0) - xm) / sd
+    return float(max(0.0, beyond.max()))
+
+
 # --------------------------------------------------------------------------- channels excluded
 #: A held-out dim whose std is below this fraction of the reference (training part's) std is
 #: "near-constant": a unit silent in the test part, a channel that went flat. It carries no
@@ -305,6 +320,7 @@ HEALTH_RULES: dict[str, float] = {
     "pe_diverged": 10.0,  # n-step predictions blew up (RMSE > 3 training stds)
     "outside_check": 0.05,  # > 5% of the free run outside the data's range
     "outside_diverged": 0.5,  # most of the free run outside the data's range
+    "excursion_diverged": 10.0,  # the free run goes > 10 data stds beyond the data's range
 }
 
 _STATUS_RANK = {"ok": 0, "check": 1, "diverged": 2}
@@ -318,7 +334,8 @@ class Health:
     ----------
     status : {"ok", "check", "diverged"}
         "diverged": the free run or the n-step predictions blew up (not finite, PE(n) above
-        ``HEALTH_RULES["pe_diverged"]``) or mostly left the data's range; "check": they are
+        ``HEALTH_RULES["pe_diverged"]``, the free run far beyond the data's range) or mostly
+        left the data's range; "check": they are
         doubtful (PE(n) worse than predicting the mean, more than 5% of the free run outside
         the data's range, spurious high-frequency power); "ok": none of these.
     reasons : tuple of str
@@ -350,6 +367,7 @@ def member_health(
     finite: bool = True,
     d_stsp: float | None = None,
     pe_n: int | None = None,
+    excursion: float | None = None,
 ) -> Health:
     """Whether one model's free run and n-step predictions are sound (:class:`Health`).
 
@@ -365,6 +383,9 @@ def member_health(
         D_stsp; infinite means no point of the free run fell in the data's range.
     pe_n : int, optional
         The horizon n, for the messages.
+    excursion : float, optional
+        How far the free run goes beyond the data's range, in data stds
+        (:func:`max_excursion`).
     """
     rules = HEALTH_RULES
     n = f"PE({pe_n})" if pe_n else "PE(n)"
@@ -394,6 +415,12 @@ def member_health(
             f"{100 * out_v:.0f}% of the free run is outside the data's range "
             f"(> {100 * rules['outside_check']:g}%): its D_stsp flatters it"
         )
+    exc = _float(excursion)
+    if finite and exc is not None and exc > rules["excursion_diverged"]:
+        bad.append(
+            f"the free run blew up: it goes {exc:.3g} data stds beyond the data's range "
+            f"(> {rules['excursion_diverged']:g})"
+        )
     d_v = _float(d_stsp)
     if finite and d_v is not None and math.isinf(d_v) and not bad:
         bad.append("no point of the free run lies in the data's range (D_stsp infinite)")
@@ -413,12 +440,18 @@ def session_health(metrics: Mapping[str, Any]) -> Health:
     """
     m = metrics
     finite = m.get("free_run_finite")
+    excursions = m.get("max_excursion_members")
+    best_i = m.get("best_member")
+    excursion = None
+    if isinstance(excursions, Sequence) and isinstance(best_i, int) and best_i < len(excursions):
+        excursion = excursions[best_i]
     health = member_health(
         pe=m.get("PE"),
         frac_outside=m.get("frac_outside"),
         finite=bool(finite) if finite is not None else True,
         d_stsp=m.get("D_stsp"),
         pe_n=m.get("PE_n") or m.get("n_pred"),
+        excursion=excursion,
     )
     if m.get("diverged") and health.status != "diverged":
         health = health.worst(Health("diverged", ("the free run diverged",)))

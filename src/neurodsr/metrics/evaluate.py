@@ -14,6 +14,7 @@ import torch
 
 from neurodsr.metrics.core import (
     fraction_outside,
+    max_excursion,
     member_health,
     near_constant_dims,
     power_spectrum_distance,
@@ -107,6 +108,7 @@ class Evaluation:
             out[f"{key}_iqr"] = float(q3 - q1)
         out["n_diverged"] = int(sum(m["diverged"] for m in self.metrics))
         out["member_status"] = [m.get("status", "ok") for m in self.metrics]
+        out["max_excursion_members"] = [m.get("max_excursion") for m in self.metrics]
         out.update(self.extra)
         return out
 
@@ -160,12 +162,18 @@ def evaluate(
             "D_H": power_spectrum_distance(xd, gk) if finite else float("nan"),
             "PE": float(pe[e, -1]),
             "frac_outside": fraction_outside(xd, gk, scale=1.0),
+            "max_excursion": max_excursion(xd, gk, scale=1.0),
             "free_run_finite": finite,
             "n_data": len(x_data),
             "n_model": n_gen,
         }
         health = member_health(
-            pe=m["PE"], frac_outside=m["frac_outside"], finite=finite, d_stsp=m["D_stsp"], pe_n=n_pe
+            pe=m["PE"],
+            frac_outside=m["frac_outside"],
+            finite=finite,
+            d_stsp=m["D_stsp"],
+            pe_n=n_pe,
+            excursion=m["max_excursion"],
         )
         m.update(
             status=health.status,

@@ -92,8 +92,9 @@ INDEX_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
         "the free run blew up or left the data's range; failed / incomplete: a stage did not "
         "finish.",
         f"ok. diverged when PE(n) > {HEALTH_RULES['pe_diverged']:g}, the free run is not "
-        f"finite or more than {100 * HEALTH_RULES['outside_diverged']:g}% of it is outside "
-        f"the data's range; check when PE(n) > {HEALTH_RULES['pe_check']:g} or more than "
+        f"finite, goes more than {HEALTH_RULES['excursion_diverged']:g} data stds beyond the "
+        f"data's range or more than {100 * HEALTH_RULES['outside_diverged']:g}% of it is "
+        f"outside it; check when PE(n) > {HEALTH_RULES['pe_check']:g} or more than "
         f"{100 * HEALTH_RULES['outside_check']:g}% is outside, the model has spurious "
         "high-frequency power, or another seed diverged.",
     ),
