@@ -334,6 +334,7 @@ def test_index_shows_the_forcing_used_and_the_suggested_tau_with_units(tmp_path)
     assert "GTF, alpha = 0.1 every step" in text and "77 steps (0.77 s)" in text
     assert "STF, tau = 12 steps (0.12 s)" in text and "40 steps (0.4 s)" in text
     assert "none (verdict: not chaotic)" in text
+    assert "none (not chaotic)" in text  # lambda_max of the data, with the reason
     # every column says its unit and what is good: header tooltips and a legend
     heads = re.findall(r"<th title=\"([^\"]*)\">(.*?)</th>", text)
     assert len(heads) == 12

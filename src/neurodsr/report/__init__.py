@@ -630,14 +630,22 @@ def index_html(rows: list[dict[str, Any]], title: str = "neurodsr: all sessions"
             f'<a href="#{escape(s)}">{escape(s)}</a>' if r.get("status") != "ok" else escape(s),
             _status_cell(r) + (f" at {escape(r.get('stage'))}" if r.get("stage") else ""),
             escape(r.get("modality") or "-"),
-            escape(fmt(r.get("lambda_max_data"))),
+            escape(
+                fmt(r.get("lambda_max_data"))
+                if r.get("lambda_max_data") is not None or not r.get("lyapunov_verdict")
+                else f"none ({r.get('lyapunov_verdict')})"
+            ),
             escape(r.get("forcing_used") or "-"),
             escape(r.get("tau_suggested_text") or fmt(r.get("tau_suggested"))),
             escape(fmt(r.get("lambda_max_model"))),
             escape(f"{fmt(r.get('D_stsp_median'))} ({fmt(r.get('D_stsp_iqr'))})"),
             escape(f"{fmt(r.get('D_H_median'))} ({fmt(r.get('D_H_iqr'))})"),
             escape(fmt(r.get("PE"))),
-            escape(fmt(r.get("vpt_lyapunov_times"))),
+            escape(
+                fmt(r.get("vpt_lyapunov_times"))
+                if r.get("vpt_lyapunov_times") is not None or r.get("vpt_seconds") is None
+                else f"{fmt(r.get('vpt_seconds'))} s"
+            ),
             link,
         ]
         body_rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")

@@ -91,7 +91,7 @@ INDEX_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
         "sound; check: something is doubtful (see the reasons); diverged: the predictions or "
         "the free run blew up or left the data's range; failed / incomplete: a stage did not "
         "finish.",
-        f"ok. diverged when PE(n) > {HEALTH_RULES['pe_diverged']:g}, the free run is not "
+        f"ok. Marked diverged when PE(n) > {HEALTH_RULES['pe_diverged']:g}, the free run is not "
         f"finite, goes more than {HEALTH_RULES['excursion_diverged']:g} data stds beyond the "
         f"data's range or more than {100 * HEALTH_RULES['outside_diverged']:g}% of it is "
         f"outside it; check when PE(n) > {HEALTH_RULES['pe_check']:g} or more than "
@@ -103,7 +103,8 @@ INDEX_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
         "lambda_max data",
         "1/s",
         "Largest Lyapunov exponent of the data (divergence of nearby states).",
-        "> 0 for chaos; its inverse is the Lyapunov time.",
+        "> 0 for chaos; its inverse is the Lyapunov time. 'none' with the Lyapunov stage's "
+        "verdict when no exponential divergence was found.",
     ),
     (
         "forcing used",
@@ -146,9 +147,10 @@ INDEX_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ),
     (
         "VPT",
-        "Lyapunov times",
+        "Lyapunov times, or s",
         "Valid prediction time: the longest lead at which at least half of the free "
-        "predictions from held-out states stay below the error threshold.",
+        "predictions from held-out states stay below the error threshold; in seconds where "
+        "the data's lambda_max is unknown.",
         "About 1 Lyapunov time or more.",
     ),
     ("report / log", "", "The session's report, or the log of the stage that failed.", ""),
