@@ -24,7 +24,7 @@ from neurodsr.dynamics.systems import lorenz63
 from neurodsr.fileio import read_dataset, write_dataset
 from neurodsr.metrics.core import session_health
 from neurodsr.report import index_html
-from neurodsr.session import FILES, SessionLayout, summarize_sessions
+from neurodsr.session import FILES, LyapunovSummary, SessionLayout, summarize_sessions
 
 DT = 0.02
 N, N_TRAIN = 3000, 2400
@@ -71,7 +71,8 @@ def session(tmp_path_factory):
     result = train_fit(
         x,
         DT,
-        tau=None,
+        tau="auto",  # as the workflow trains: GTF (the default), tau from lyapunov.json
+        lyapunov=LyapunovSummary.read(files["lyapunov_json"]),
         seeds=2,
         epochs=3,
         n_train=N_TRAIN,
