@@ -450,17 +450,11 @@ def session_health(metrics: Mapping[str, Any]) -> Health:
         frac_outside=m.get("frac_outside"),
         finite=bool(finite) if finite is not None else True,
         d_stsp=m.get("D_stsp"),
-        pe_n=m.get("PE_n") or m.get("n_pred"),
+        pe_n=m.get("n_pred"),
         excursion=excursion,
     )
     if m.get("diverged") and health.status != "diverged":
         health = health.worst(Health("diverged", ("the free run diverged",)))
-    pred_mse = m.get("n_pred_mse", 0.0)
-    if "n_pred_mse" in m and (_float(pred_mse) is None or not math.isfinite(float(pred_mse))):
-        if health.status != "diverged":
-            health = health.worst(
-                Health("diverged", ("the stored n-step predictions are not finite",))
-            )
     hf = m.get("hf_flagged_dims") or []
     if hf:
         health = health.worst(
