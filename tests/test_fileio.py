@@ -1,5 +1,7 @@
+import json
 import os
 import stat
+import time
 
 import numpy as np
 import pytest
@@ -37,3 +39,68 @@ def test_results_get_the_permissions_of_a_plain_open(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not mkstemp's 0600
+
+
+# --------------------------------------------------------------------------- killed writers
+_KILLED_WRITER = """
+import sys, time
+from neurodsr.fileio import atomic_path
+with atomic_path(sys.argv[1]) as tmp:
+    tmp.write_text("")  # what a killed `> fit.json.tmp` left: 0 bytes
+    print(tmp, flush=True)
+    time.sleep(60)
+"""
+
+
+def _start_writer(target):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(target)], stdout=subprocess.PIPE, text=True
+    )
+    tmp = proc.stdout.readline().strip()
+    return proc, tmp
+
+
+def test_temporaries_are_unique_hidden_and_removed_on_sigterm_and_after_sigkill(tmp_path):
+    import signal
+
+    target = tmp_path / "fit.json"
+    # SIGKILL cannot be caught: the temporary stays, under a name no output can have ...
+    proc, tmp = _start_writer(target)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    left = [p.name for p in tmp_path.iterdir()]
+    assert left == [os.path.basename(tmp)] and left[0].startswith(".fit.json.neurodsr-tmp-")
+    assert not target.exists() and "fit.json.tmp" not in left
+    # ... and a live writer's temporary is never touched by another write ...
+    live, live_tmp = _start_writer(target)
+    try:
+        write_json({"v": 2}, target)
+        names = {p.name for p in tmp_path.iterdir()}
+        # ... while the dead one's is cleaned by that next write
+        assert names == {"fit.json", os.path.basename(live_tmp)}
+        assert os.path.basename(live_tmp) != os.path.basename(tmp)
+    finally:
+        live.kill()
+        live.wait(30)
+    # an unrelated hidden file is never removed
+    (tmp_path / ".fit.json.mine").write_text("x")
+    write_json({"v": 3}, target)
+    assert (tmp_path / ".fit.json.mine").exists()
+    assert json.loads(target.read_text()) == {"v": 3}
+
+
+def test_stale_temporaries_of_other_hosts_expire(tmp_path):
+    from neurodsr.fileio import STALE_SECONDS, remove_stale_temporaries
+
+    target = tmp_path / "fit.nc"
+    fresh = tmp_path / ".fit.nc.neurodsr-tmp-othernode-12-abc.nc"
+    old = tmp_path / ".fit.nc.neurodsr-tmp-othernode-13-def.nc"
+    for p in (fresh, old):
+        p.write_bytes(b"")
+    t = time.time() - STALE_SECONDS - 60
+    os.utime(old, (t, t))
+    assert remove_stale_temporaries(target) == [old]
+    assert fresh.exists()

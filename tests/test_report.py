@@ -275,3 +275,104 @@ def test_chromium_renders_the_index_without_errors(tmp_path):
     result = render(chromium, out, tmp_path)
     assert result["images"] == 0
     assert result["errors"] == []
+
+
+# --------------------------------------------------------------------------- issue 14
+def _session(tmp_path: Path, name: str, metrics: dict, lyapunov: dict | None = None) -> None:
+    root = tmp_path / name
+    for f in ("recording.nc", "preprocessed.nc", "models/fit.json", "report.html"):
+        (root / f).parent.mkdir(parents=True, exist_ok=True)
+        (root / f).write_text("{}")
+    (root / "lyapunov.json").write_text(json.dumps(lyapunov or {}))
+    (root / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_a_session_whose_predictions_blew_up_is_never_green(tmp_path):
+    base = {"D_stsp": 0.4, "D_stsp_median": 0.5, "D_stsp_iqr": 0.1, "frac_outside": 0.0}
+    _session(tmp_path, "blown", {**base, "PE": 1.07e10, "diverged": False})
+    _session(tmp_path, "fine", {**base, "PE": 0.1, "diverged": False})
+    _session(tmp_path, "doubt", {**base, "PE": 0.1, "frac_outside": 0.3})
+    rows = {r["session"]: r for r in summarize_sessions(tmp_path, ["blown", "fine", "doubt"])}
+    assert (
+        rows["blown"]["status"] == "diverged" and "1.07e+10" in rows["blown"]["health_reasons"][0]
+    )
+    assert rows["fine"]["status"] == "ok" and rows["fine"]["health_reasons"] == []
+    assert rows["doubt"]["status"] == "check"
+    text = index_html(list(rows.values()))
+    assert '<span class="diverged"' in text and '<span class="check"' in text
+    assert '<span class="ok" title' not in text  # no reasons on a good row ...
+    blown_row = next(line for line in text.split("<tr>") if ">blown<" in line)
+    assert 'class="ok"' not in blown_row and 'href="blown/report.html"' in blown_row
+    assert "1 of 3 sessions reconstructed (1 to check, 1 diverged)" in text
+    assert "Sessions to look at" in text and "Sessions that did not finish" not in text
+    table_rows = {
+        r["session"]: r for r in csv.DictReader(io.StringIO(summary_csv(list(rows.values()))))
+    }
+    assert (
+        table_rows["blown"]["status"] == "diverged"
+        and "PE(n)" in table_rows["blown"]["health_reasons"]
+    )
+    assert table_rows["fine"]["status"] == "ok"
+
+
+def test_index_shows_the_forcing_used_and_the_suggested_tau_with_units(tmp_path):
+    m = {"PE": 0.1, "frac_outside": 0.0, "dt": 0.01}
+    _session(
+        tmp_path,
+        "gtf",
+        {**m, "forcing": "gtf", "alpha": 0.1, "tau": None},
+        {"tau": 77, "verdict": "chaotic", "tau_explanation": "ln 2 / lambda_max"},
+    )
+    _session(tmp_path, "stf", {**m, "forcing": "stf", "alpha": None, "tau": 12}, {"tau": 40})
+    _session(
+        tmp_path,
+        "flat",
+        {**m, "forcing": "gtf", "alpha": 0.1},
+        {"tau": None, "verdict": "not chaotic"},
+    )
+    rows = summarize_sessions(tmp_path, ["gtf", "stf", "flat"])
+    text = index_html(rows)
+    assert "GTF, alpha = 0.1 every step" in text and "77 steps (0.77 s)" in text
+    assert "STF, tau = 12 steps (0.12 s)" in text and "40 steps (0.4 s)" in text
+    assert "none (verdict: not chaotic)" in text
+    assert "none (not chaotic)" in text  # lambda_max of the data, with the reason
+    # every column says its unit and what is good: header tooltips and a legend
+    heads = re.findall(r"<th title=\"([^\"]*)\">(.*?)</th>", text)
+    assert len(heads) == 12
+    named = {re.sub(r"<.*?>", "", h): tip for tip, h in heads}
+    assert "nats" in "".join(named) and "Lyapunov times" in "".join(named)
+    assert "Good:" in named["D_H (0-1)"] and "1/s" in "".join(named)
+    assert 'id="legend"' in text and "what is good" in text
+    table_rows = {r["session"]: r for r in csv.DictReader(io.StringIO(summary_csv(rows)))}
+    assert table_rows["gtf"]["forcing_used"] == "GTF, alpha = 0.1 every step"
+    assert table_rows["gtf"]["tau_suggested"] == "77"
+
+
+def test_vpt_figure_marks_the_tables_vpt():
+    rec = _fake_reconstruction()
+    rng = np.random.default_rng(0)
+    from neurodsr.metrics.core import valid_prediction_time
+
+    vpt = valid_prediction_time(rng.random((51, 50)) * np.linspace(0.1, 1.5, 50), 0.5)
+    rec["vpt_valid_fraction"] = ("lead",), vpt.valid_fraction()
+    rec.attrs["metric_vpt_seconds"] = vpt.vpt_steps * 0.01
+    fig = F.prediction_figure(rec, 0.9)
+    ax = fig.axes[0]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    vline = next(ln for lab, ln in lines.items() if lab.startswith("VPT ="))
+    assert vline.get_xdata()[0] == pytest.approx(vpt.vpt_steps * 0.01)
+    step = lines["share still valid"]
+    x, y = np.asarray(step.get_xdata()), np.asarray(step.get_ydata())
+    at = y[np.searchsorted(x, vpt.vpt_steps * 0.01)]
+    after = y[np.searchsorted(x, vpt.vpt_steps * 0.01) + 1]
+    assert at >= 0.5 > after  # the curve drops below one half exactly at the table's VPT
+
+
+def test_power_spectra_figure_flags_spurious_high_frequency_power():
+    rec = _fake_reconstruction(n=2000, dims=3)
+    m = {"hf_flagged_dims": ["pc2"], "hf_band_start_hz": [5.0, 5.0, 5.0]}
+    fig = F.power_spectra_figure(rec, m)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0].startswith("pc2") and "flagged" in titles[0]
+    assert fig.axes[0].get_xlim()[1] == pytest.approx(50.0)  # drawn up to Nyquist
+    assert not any("flagged" in t for t in titles[1:])

@@ -1,10 +1,13 @@
-"""neurodsr: dynamical-systems reconstruction from neural recordings with sparsely forced RNNs.
+"""neurodsr: dynamical-systems reconstruction from neural recordings with forced RNNs
+(generalized teacher forcing by default, sparse teacher forcing as an option).
 
 The public Python API:
 
 >>> from neurodsr import fit, load_fit
->>> result = fit(x, dt=0.01, tau=77)          # x: array (time, dims)
->>> result.metrics["D_stsp"]
+>>> from neurodsr.dynamics.systems import lorenz63
+>>> x = lorenz63(20_000, dt=0.01).values         # array (time, dims)
+>>> result = fit(x, dt=0.01)                     # doctest: +SKIP
+>>> result.metrics["D_stsp"]                     # doctest: +SKIP
 """
 
 from importlib.metadata import PackageNotFoundError, version

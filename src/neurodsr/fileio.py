@@ -2,13 +2,21 @@
 
 A crash, a full disk or a killed job never leaves a half-written output behind: the target
 either holds the previous complete file or the new complete file.
+
+Temporary files are hidden and unmistakable: ``.{target name}.neurodsr-tmp-{host}-{pid}-{random}
+{suffix}`` in the target's folder. Any exception (Ctrl-C and, through the command line's
+handler, SIGTERM included) removes them. A SIGKILL cannot be caught, so the next write of the
+same target removes the temporary files that dead processes on this host left behind (and any
+older than :data:`STALE_SECONDS`, from other hosts of a cluster).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +26,20 @@ import xarray as xr
 
 from neurodsr.provenance import netcdf_safe
 
-__all__ = ["atomic_path", "read_dataset", "write_dataset", "write_json"]
+__all__ = [
+    "STALE_SECONDS",
+    "TMP_MARK",
+    "atomic_path",
+    "read_dataset",
+    "remove_stale_temporaries",
+    "write_dataset",
+    "write_json",
+]
+
+#: Marks the temporary files of :func:`atomic_path` (after ``.{target name}.``).
+TMP_MARK = "neurodsr-tmp-"
+#: A temporary file from another host is taken as abandoned after this long, s.
+STALE_SECONDS = 24 * 3600.0
 
 
 def _umask() -> int:
@@ -27,16 +48,61 @@ def _umask() -> int:
     return mask
 
 
+def _host() -> str:
+    return "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:40] or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(target: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files of :func:`atomic_path` for ``target`` that no live process
+    owns: from a dead process on this host, or older than :data:`STALE_SECONDS`.
+
+    Returns the paths removed. Temporary files of live writers are left alone.
+    """
+    target = Path(target)
+    removed = []
+    host = _host()
+    for tmp in target.parent.glob(f".{target.name}.{TMP_MARK}*"):
+        owner = tmp.name[len(f".{target.name}.{TMP_MARK}") :].split("-")
+        try:
+            pid = int(owner[1])
+            same_host = owner[0] == host
+        except (IndexError, ValueError):
+            pid, same_host = -1, False
+        try:
+            old = time.time() - tmp.stat().st_mtime > STALE_SECONDS
+        except OSError:
+            continue
+        if (same_host and pid != os.getpid() and not _alive(pid)) or old:
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
 
-    On any exception the temporary file is removed and ``target`` is left untouched.
+    On any exception the temporary file is removed and ``target`` is left untouched. The
+    temporary file's name is unique and hidden (see the module docstring); those that killed
+    writers left behind for the same target are removed first.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target)
     fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=suffix or target.suffix or ".tmp", dir=target.parent
+        prefix=f".{target.name}.{TMP_MARK}{_host()}-{os.getpid()}-",
+        suffix=suffix or target.suffix or ".tmp",
+        dir=target.parent,
     )
     os.close(fd)
     tmp_path = Path(tmp)

@@ -413,7 +413,9 @@ def summarize_sessions(
     """One row per session: its status and key numbers (metrics.json, then fit.json and
     lyapunov.json for what a session that stopped early has).
 
-    Sessions that failed carry the failing stage, the error line and the log's tail.
+    Sessions that failed carry the failing stage, the error line and the log's tail; finished
+    ones get their verdict ("ok", "check" or "diverged") and its reasons as ``status`` and
+    ``health_reasons`` (:func:`neurodsr.report.status.apply_health`).
     """
     rows = []
     for session in sessions:
@@ -431,5 +433,12 @@ def summarize_sessions(
             row.setdefault("lambda_max_data", summary.lambda_max)
             row.setdefault("lyapunov_verdict", summary.verdict)
             row.setdefault("tau", summary.tau)
+            row.setdefault("tau_suggested", summary.tau)
+            row.setdefault("tau_suggested_reason", summary.tau_explanation)
+        if row["status"] == "ok":
+            # lazily: this module imports only the standard library (Snakemake loads it by path)
+            from neurodsr.report.status import apply_health
+
+            apply_health(row)
         rows.append(row)
     return rows

@@ -19,4 +19,4 @@ rule lyapunov:
         args=lyapunov_args,
     shell:
         "neurodsr lyapunov {input:q} {params.args} --out {output.nc:q} "
-        "> {output.json:q}.tmp 2> {log:q} && mv {output.json:q}.tmp {output.json:q}"
+        "--json {output.json:q} > {log:q} 2>&1"

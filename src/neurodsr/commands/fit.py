@@ -76,7 +76,8 @@ TRAIN_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "fit",
-        help="train forced RNNs on a series (time, dims) -> weights, fit summary, training log",
+        help="train forced RNNs (GTF by default, or STF) on a series (time, dims) -> weights, "
+        "fit summary, training log",
         description=(
             "Train forced RNNs (several seeds, trained together) on the first part of DATA. "
             "Writes the weights W.pt (--weights), the fit summary W.json (how it was trained, "
@@ -140,6 +141,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "and when several jobs share the cores)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="also write what is printed (the metrics, or without --out the fit summary) to "
+        "this JSON file (atomically: never left half-written, unlike a shell redirect)",
+    )
     p.set_defaults(func=run)
 
 
@@ -147,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     from neurodsr.api import fit, train_fit
     from neurodsr.commands._data import load_array
     from neurodsr.errors import InputError
-    from neurodsr.fileio import write_dataset
+    from neurodsr.fileio import write_dataset, write_json
     from neurodsr.session import LyapunovSummary
 
     if args.out is None and args.weights is None:
@@ -181,7 +189,10 @@ def run(args: argparse.Namespace) -> int:
     weights = args.weights or args.out.with_suffix(".pt")
     files = result.write(weights)
     if args.out is None:
-        print(json.dumps(result.summary.to_json(), default=str))
+        summary = result.summary.to_json()
+        if args.json is not None:
+            write_json(summary, args.json, default=str)
+        print(json.dumps(summary, default=str))
         return 0
     ds = result.to_dataset()
     if data.dim_names and len(data.dim_names) == ds.sizes["dim"]:
@@ -190,6 +201,8 @@ def run(args: argparse.Namespace) -> int:
     write_dataset(ds, args.out)
     metrics = dict(result.metrics)
     metrics.update(out=str(args.out), **{k: str(v) for k, v in files.items()})
+    if args.json is not None:
+        write_json(metrics, args.json, default=float)
     print(json.dumps(metrics, default=float))
     sys.stdout.flush()
     return 0

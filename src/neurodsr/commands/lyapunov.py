@@ -54,6 +54,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "since tau is a training setting)",
     )
     p.add_argument("--out", default=None, help="write the curve and fit here (LYAP.nc)")
+    p.add_argument(
+        "--json",
+        default=None,
+        help="also write the printed summary to this JSON file (atomically: never left "
+        "half-written, unlike a shell redirect)",
+    )
     p.add_argument("--delay", type=int, default=None, help="embedding delay, samples")
     p.add_argument("--dim", type=int, default=None, help="embedding dimension (lags)")
     p.add_argument("--theiler", type=int, default=None, help="Theiler window, samples")
@@ -77,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from neurodsr.commands._data import load_array
     from neurodsr.dynamics.tau import estimate_tau
     from neurodsr.errors import InputError
-    from neurodsr.fileio import write_dataset
+    from neurodsr.fileio import write_dataset, write_json
     from neurodsr.provenance import provenance_attrs
 
     data = load_array(args.data)
@@ -130,5 +136,8 @@ def run(args: argparse.Namespace) -> int:
         ds.attrs.update(provenance_attrs(stage="lyapunov", input=str(args.data), **ds.attrs))
         write_dataset(ds, args.out)
         summary["out"] = str(args.out)
-    print(json.dumps(summary, sort_keys=True, allow_nan=False))
+    text = json.dumps(summary, sort_keys=True, allow_nan=False)
+    if args.json:
+        write_json(json.loads(text), args.json)
+    print(text)
     return 0

@@ -50,6 +50,11 @@ def run(args: argparse.Namespace) -> int:
         )
     rows = write_index(results, sessions, args.html, args.csv)
     for r in rows:
-        extra = f" at {r['stage']}: {r['error']}" if r["status"] != "ok" else ""
+        if r["status"] in ("failed", "incomplete"):
+            extra = f" at {r['stage']}: {r['error']}"
+        elif r.get("health_reasons"):  # "check" or "diverged": why
+            extra = ": " + "; ".join(r["health_reasons"])
+        else:
+            extra = ""
         print(f"{r['session']}: {r['status']}{extra}")
     return 0

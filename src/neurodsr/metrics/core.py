@@ -5,11 +5,28 @@
 - :func:`power_spectrum_distance` (D_H): mean Hellinger distance of smoothed power spectra.
 - :func:`prediction_error` (PE(n)): lives in :mod:`neurodsr.metrics.evaluate` (it needs a model).
 
-Both trajectories are z-scored with the *data's* mean and std before comparison. Numbers depend
-on the series' lengths (a shorter series scores worse on D_stsp); compare only at equal lengths.
+Both trajectories are z-scored with the *data's* mean and std before comparison, or with a
+reference ``scale`` (the training part's std) where one is given, so that a channel that is
+near-constant in the held-out part cannot blow the numbers up. Numbers depend on the series'
+lengths (a shorter series scores worse on D_stsp); compare only at equal lengths.
+
+One definition of each judgement, used by the session report, the index and summary.csv:
+
+- :func:`near_constant_dims`: held-out channels excluded from the free-run metrics.
+- :func:`member_health`: whether a model's free run and n-step predictions blew up
+  ("diverged"), look doubtful ("check") or are fine ("ok"); :data:`HEALTH_RULES` holds the
+  thresholds, :func:`session_health` applies them to a session's metrics.
+- :func:`valid_prediction_time`: the valid prediction time (VPT) and the share of predictions
+  still valid by lead time (what the report's figure draws).
+- :func:`high_frequency_excess`: model power far above the data's at high frequencies.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -17,11 +34,25 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.special import logsumexp
 
 __all__ = [
+    "HEALTH_RULES",
+    "HF_RULES",
+    "NEAR_CONSTANT_RATIO",
+    "Health",
+    "HighFrequencyExcess",
+    "ValidPredictionTime",
     "fraction_outside",
+    "high_frequency_excess",
+    "high_frequency_fields",
+    "max_excursion",
+    "member_health",
+    "near_constant_dims",
+    "power_spectral_density",
     "power_spectrum_distance",
+    "session_health",
     "state_space_divergence",
     "state_space_divergence_binned",
     "state_space_divergence_gmm",
+    "valid_prediction_time",
     "zscore_like",
 ]
 
@@ -35,15 +66,31 @@ def _as_2d(x: ArrayLike, name: str) -> NDArray[np.float64]:
     return a
 
 
+def _scale(xd: NDArray[np.float64], scale: ArrayLike | None) -> NDArray[np.float64]:
+    """Per-dim std to divide by: ``scale`` (broadcast to the dims) or the data's own std."""
+    if scale is None:
+        sd = xd.std(0)
+    else:
+        sd = np.broadcast_to(np.asarray(scale, dtype=np.float64), (xd.shape[1],)).copy()
+    return np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
+
+
 def zscore_like(
-    x_data: ArrayLike, x_model: ArrayLike
+    x_data: ArrayLike, x_model: ArrayLike, scale: ArrayLike | None = None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Z-score both series with the data's mean and std (constant dims keep std 1)."""
+    """Centre both series on the data's mean and divide by a per-dim std.
+
+    Parameters
+    ----------
+    x_data, x_model : array, shape (time, d)
+    scale : float or array (d,), optional
+        The std to divide by, e.g. the training part's (1.0 for data already normalised with
+        the training statistics). Default: the data's own std (constant dims keep std 1).
+    """
     xd, xm = _as_2d(x_data, "x_data"), _as_2d(x_model, "x_model")
     if xd.shape[1] != xm.shape[1]:
         raise ValueError(f"dims differ: data has {xd.shape[1]}, model {xm.shape[1]}")
-    mu, sd = xd.mean(0), xd.std(0)
-    sd = np.where(sd > 0, sd, 1.0)
+    mu, sd = xd.mean(0), _scale(xd, scale)
     return (xd - mu) / sd, (xm - mu) / sd
 
 
@@ -67,6 +114,7 @@ def state_space_divergence_binned(
     x_model: ArrayLike,
     n_bins: int = 30,
     smoothing: float = 1e-5,
+    scale: ArrayLike | None = None,
 ) -> float:
     """D_stsp by binning: KL(p_data || p_model) over ``n_bins`` per dim.
 
@@ -80,13 +128,15 @@ def state_space_divergence_binned(
     ----------
     x_data, x_model : array, shape (time, d)
         Data and model trajectories (any lengths; compare results only at equal lengths).
+    scale : float or array (d,), optional
+        Std to z-score with (see :func:`zscore_like`); default the data's own.
 
     Returns
     -------
     float
         The divergence in nats (0 for identical series); inf if no model point is in range.
     """
-    xd, xm = zscore_like(x_data, x_model)
+    xd, xm = zscore_like(x_data, x_model, scale)
     d = xd.shape[1]
     lo = xd.min(0) - 0.1 * xd.std(0)
     hi = xd.max(0) + 0.1 * xd.std(0)
@@ -115,12 +165,14 @@ def state_space_divergence_gmm(
     n_samples: int = 1000,
     max_points: int = 10_000,
     seed: int = 0,
+    scale: ArrayLike | None = None,
 ) -> float:
     """D_stsp by Gaussian mixtures: KL(p_data || p_model) by Monte Carlo.
 
     Each (z-scored) trajectory, subsampled evenly to at most ``max_points`` points, is a mixture
     of isotropic unit-variance Gaussians centred on its points; ``n_samples`` draws from the
-    data mixture estimate E_p[log p - log q].
+    data mixture estimate E_p[log p - log q]. ``scale``: the std to z-score with (see
+    :func:`zscore_like`); default the data's own.
 
     Returns
     -------
@@ -128,7 +180,7 @@ def state_space_divergence_gmm(
         The divergence in nats (~0 for identical series; Monte Carlo noise can make it slightly
         negative, which is clipped to 0); inf if the model trajectory is not finite.
     """
-    xd, xm = zscore_like(x_data, x_model)
+    xd, xm = zscore_like(x_data, x_model, scale)
     if not np.isfinite(xm).all():
         return float("inf")
     xd = xd[:: max(1, int(np.ceil(len(xd) / max_points)))]
@@ -148,7 +200,7 @@ def state_space_divergence_gmm(
     return max(float(np.mean(log_mix(xd) - log_mix(xm))), 0.0)
 
 
-def state_space_divergence(x_data: ArrayLike, x_model: ArrayLike, **kwargs: float) -> float:
+def state_space_divergence(x_data: ArrayLike, x_model: ArrayLike, **kwargs: Any) -> float:
     """D_stsp: binned (:func:`state_space_divergence_binned`) below 6 dims, Gaussian-mixture
     (:func:`state_space_divergence_gmm`) from 6 dims. Returns nats; 0 means identical."""
     d = _as_2d(x_data, "x_data").shape[1]
@@ -188,15 +240,433 @@ def power_spectrum_distance(
     return float(np.mean(dists))
 
 
-def fraction_outside(x_data: ArrayLike, x_model: ArrayLike, margin: float = 0.1) -> float:
+def fraction_outside(
+    x_data: ArrayLike, x_model: ArrayLike, margin: float = 0.1, scale: ArrayLike | None = None
+) -> float:
     """Fraction of model points outside the data's range (+- ``margin`` std per dim) or not finite.
 
     A diverged model can score deceptively well on binned D_stsp (its out-of-range points are
-    dropped); this number says how much of it was dropped.
+    dropped); this number says how much of it was dropped. ``scale``: the std to z-score with
+    (see :func:`zscore_like`); the margin is ``margin`` times the data's std in those units.
     """
-    xd, xm = zscore_like(x_data, x_model)
+    xd, xm = zscore_like(x_data, x_model, scale)
     lo = xd.min(0) - margin * xd.std(0)
     hi = xd.max(0) + margin * xd.std(0)
     with np.errstate(invalid="ignore"):
         inside = np.isfinite(xm).all(1) & (xm >= lo).all(1) & (xm <= hi).all(1)
     return float(1.0 - inside.mean())
+
+
+def max_excursion(x_data: ArrayLike, x_model: ArrayLike, scale: ArrayLike | None = None) -> float:
+    """How far the model goes beyond the data's range: the largest distance of a model point
+    outside [min, max] of the data, in units of the data's std per dim (``scale``: the std to
+    use instead, see :func:`zscore_like`). 0 if it stays inside; inf if it is not finite.
+    """
+    xd, xm = zscore_like(x_data, x_model, scale)
+    if not np.isfinite(xm).all():
+        return float("inf")
+    sd = xd.std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    beyond = np.maximum(xm - xd.max(0), xd.min(0) - xm) / sd
+    return float(max(0.0, beyond.max()))
+
+
+# --------------------------------------------------------------------------- channels excluded
+#: A held-out dim whose std is below this fraction of the reference (training part's) std is
+#: "near-constant": a unit silent in the test part, a channel that went flat. It carries no
+#: dynamics to compare, and z-scoring by its tiny std would blow every free-run metric up.
+NEAR_CONSTANT_RATIO: float = 0.01
+
+
+def near_constant_dims(
+    x_data: ArrayLike, scale: ArrayLike | None = None, ratio: float = NEAR_CONSTANT_RATIO
+) -> NDArray[np.float64]:
+    """The held-out std of each dim relative to ``scale``, NaN where the dim is kept.
+
+    Parameters
+    ----------
+    x_data : array, shape (time, d)
+        The held-out data.
+    scale : float or array (d,), optional
+        Reference std per dim (the training part's; 1.0 for data normalised with the training
+        statistics). Default: only dims with std 0 (or not finite) count as constant.
+    ratio : float
+        A dim with std < ``ratio * scale`` is near-constant (default 0.01).
+
+    Returns
+    -------
+    array (d,)
+        std / scale for the near-constant dims (those to exclude), NaN for the others.
+    """
+    xd = _as_2d(x_data, "x_data")
+    with np.errstate(invalid="ignore"):
+        sd = np.nanstd(xd, axis=0)
+    if scale is None:
+        rel = np.where(np.isfinite(sd) & (sd > 0), np.nan, 0.0)
+        return rel
+    ref = np.broadcast_to(np.asarray(scale, dtype=np.float64), (xd.shape[1],))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(ref > 0, sd / ref, 0.0)
+    rel = np.where(np.isfinite(rel), rel, 0.0)
+    return np.where(rel < ratio, rel, np.nan)
+
+
+# --------------------------------------------------------------------------- health
+#: The thresholds of :func:`member_health`, one place for the report, the index and the CSV.
+#: PE(n) is in units of the training part's variance (data normalised with the training
+#: statistics): 1 is what always predicting the mean scores.
+HEALTH_RULES: dict[str, float] = {
+    "pe_check": 1.0,  # n-step predictions no better than predicting the mean
+    "pe_diverged": 10.0,  # n-step predictions blew up (RMSE > 3 training stds)
+    "outside_check": 0.05,  # > 5% of the free run outside the data's range
+    "outside_diverged": 0.5,  # most of the free run outside the data's range
+    "excursion_diverged": 10.0,  # the free run goes > 10 data stds beyond the data's range
+}
+
+_STATUS_RANK = {"ok": 0, "check": 1, "diverged": 2}
+
+
+@dataclass(frozen=True)
+class Health:
+    """A verdict on a model (or a session): ``status`` and why.
+
+    Attributes
+    ----------
+    status : {"ok", "check", "diverged"}
+        "diverged": the free run or the n-step predictions blew up (not finite, PE(n) above
+        ``HEALTH_RULES["pe_diverged"]``, the free run far beyond the data's range) or mostly
+        left the data's range; "check": they are
+        doubtful (PE(n) worse than predicting the mean, more than 5% of the free run outside
+        the data's range, spurious high-frequency power); "ok": none of these.
+    reasons : tuple of str
+        One sentence per rule that fired, numbers included.
+    """
+
+    status: str = "ok"
+    reasons: tuple[str, ...] = ()
+
+    def worst(self, other: Health) -> Health:
+        """The worse status of the two, with the reasons of both."""
+        status = max(self.status, other.status, key=_STATUS_RANK.__getitem__)
+        return Health(status, self.reasons + other.reasons)
+
+
+def _float(value: Any) -> float | None:
+    if value is None or isinstance(value, bool | str):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def member_health(
+    *,
+    pe: float | None,
+    frac_outside: float | None,
+    finite: bool = True,
+    d_stsp: float | None = None,
+    pe_n: int | None = None,
+    excursion: float | None = None,
+) -> Health:
+    """Whether one model's free run and n-step predictions are sound (:class:`Health`).
+
+    Parameters
+    ----------
+    pe : float or None
+        PE(n), mean squared error of n-step predictions in units of the training variance.
+    frac_outside : float or None
+        Fraction of the free run outside the data's range (:func:`fraction_outside`).
+    finite : bool
+        Whether the free run stayed finite.
+    d_stsp : float, optional
+        D_stsp; infinite means no point of the free run fell in the data's range.
+    pe_n : int, optional
+        The horizon n, for the messages.
+    excursion : float, optional
+        How far the free run goes beyond the data's range, in data stds
+        (:func:`max_excursion`).
+    """
+    rules = HEALTH_RULES
+    n = f"PE({pe_n})" if pe_n else "PE(n)"
+    out = Health()
+    bad: list[str] = []
+    doubt: list[str] = []
+    if not finite:
+        bad.append("the free run is not finite (it blew up)")
+    pe_v = _float(pe)
+    if pe is not None and (pe_v is None or not math.isfinite(pe_v)):
+        bad.append(f"the n-step predictions are not finite ({n} = {pe})")
+    elif pe_v is not None and pe_v > rules["pe_diverged"]:
+        bad.append(
+            f"the n-step predictions blew up: {n} = {pe_v:.3g} times the data's variance "
+            f"(> {rules['pe_diverged']:g})"
+        )
+    elif pe_v is not None and pe_v > rules["pe_check"]:
+        doubt.append(
+            f"the n-step predictions are no better than the data's mean: {n} = {pe_v:.3g} "
+            f"times the data's variance (> {rules['pe_check']:g})"
+        )
+    out_v = _float(frac_outside)
+    if out_v is not None and out_v > rules["outside_diverged"]:
+        bad.append(f"{100 * out_v:.0f}% of the free run is outside the data's range")
+    elif out_v is not None and out_v > rules["outside_check"]:
+        doubt.append(
+            f"{100 * out_v:.0f}% of the free run is outside the data's range "
+            f"(> {100 * rules['outside_check']:g}%): its D_stsp flatters it"
+        )
+    exc = _float(excursion)
+    if finite and exc is not None and exc > rules["excursion_diverged"]:
+        bad.append(
+            f"the free run blew up: it goes {exc:.3g} data stds beyond the data's range "
+            f"(> {rules['excursion_diverged']:g})"
+        )
+    d_v = _float(d_stsp)
+    if finite and d_v is not None and math.isinf(d_v) and not bad:
+        bad.append("no point of the free run lies in the data's range (D_stsp infinite)")
+    if bad:
+        out = Health("diverged", tuple(bad + doubt))
+    elif doubt:
+        out = Health("check", tuple(doubt))
+    return out
+
+
+def session_health(metrics: Mapping[str, Any]) -> Health:
+    """The verdict on a session from its metrics (``metrics.json`` or a summary row).
+
+    The kept (best) seed's numbers decide with :func:`member_health`; spurious high-frequency
+    power of its free run (``hf_flagged_dims``) and other seeds that diverged
+    (``member_status`` or ``n_diverged``) make it "check" at least.
+    """
+    m = metrics
+    finite = m.get("free_run_finite")
+    excursions = m.get("max_excursion_members")
+    best_i = m.get("best_member")
+    excursion = None
+    if isinstance(excursions, Sequence) and isinstance(best_i, int) and best_i < len(excursions):
+        excursion = excursions[best_i]
+    health = member_health(
+        pe=m.get("PE"),
+        frac_outside=m.get("frac_outside"),
+        finite=bool(finite) if finite is not None else True,
+        d_stsp=m.get("D_stsp"),
+        pe_n=m.get("n_pred"),
+        excursion=excursion,
+    )
+    if m.get("diverged") and health.status != "diverged":
+        health = health.worst(Health("diverged", ("the free run diverged",)))
+    hf = m.get("hf_flagged_dims") or []
+    if hf:
+        health = health.worst(
+            Health(
+                "check",
+                (
+                    "the model's power spectrum has far more high-frequency power than the "
+                    f"data's in {', '.join(map(str, hf))} (see the power spectra)",
+                ),
+            )
+        )
+    statuses = m.get("member_status")
+    best = m.get("best_member")
+    others: list[str] = []
+    if isinstance(statuses, Sequence) and not isinstance(statuses, str):
+        seeds = m.get("seeds") or list(range(len(statuses)))
+        others = [
+            str(seeds[i]) if i < len(seeds) else str(i)
+            for i, s in enumerate(statuses)
+            if s == "diverged" and i != best
+        ]
+    elif (m.get("n_diverged") or 0) > (1 if m.get("diverged") else 0):
+        others = [f"{int(m['n_diverged']) - (1 if m.get('diverged') else 0)} other"]
+    if others:
+        health = health.worst(
+            Health(
+                "check",
+                (f"seed(s) {', '.join(others)} diverged (the median over seeds includes them)",),
+            )
+        )
+    return health
+
+
+# --------------------------------------------------------------------------- prediction time
+@dataclass(frozen=True)
+class ValidPredictionTime:
+    """Valid prediction time of free predictions started from data states.
+
+    A prediction started at a data state is valid up to (not including) the first lead at
+    which its normalised RMSE exceeds the threshold. ``steps`` holds that count per start;
+    the VPT is the longest lead at which at least half of the predictions are still valid
+    (the upper median of ``steps``), which is where :meth:`valid_fraction` falls below 0.5.
+    """
+
+    steps: NDArray[np.int64]
+    threshold: float
+    horizon: int
+
+    @property
+    def vpt_steps(self) -> int:
+        """The VPT in steps (see the class docstring)."""
+        s = np.sort(self.steps)
+        return int(s[len(s) // 2]) if len(s) else 0
+
+    @property
+    def capped(self) -> bool:
+        """True when the VPT reached the horizon checked (it is then a lower bound)."""
+        return self.vpt_steps >= self.horizon
+
+    def valid_fraction(self) -> NDArray[np.float64]:
+        """Share of the starts still valid at lead k = 1..horizon steps, shape (horizon,)."""
+        k = np.arange(1, self.horizon + 1)
+        return (self.steps[None, :] >= k[:, None]).mean(1)
+
+
+def valid_prediction_time(errors: ArrayLike, threshold: float) -> ValidPredictionTime:
+    """The valid prediction time from prediction errors by lead.
+
+    Parameters
+    ----------
+    errors : array (starts, horizon)
+        Normalised RMSE of each start's free prediction at leads 1..horizon (non-finite
+        errors count as above the threshold).
+    threshold : float
+        Normalised RMSE at which a prediction stops being valid.
+
+    Returns
+    -------
+    ValidPredictionTime
+    """
+    e = np.asarray(errors, dtype=np.float64)
+    if e.ndim != 2:
+        raise ValueError(f"errors must have shape (starts, horizon), got {e.shape}")
+    above = ~(e <= threshold)  # NaN counts as above
+    first = np.where(above.any(1), above.argmax(1), e.shape[1]).astype(np.int64)
+    return ValidPredictionTime(steps=first, threshold=float(threshold), horizon=e.shape[1])
+
+
+# --------------------------------------------------------------------------- spectra
+def power_spectral_density(
+    x: ArrayLike, fs: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Welch power spectral density of each column, the mean removed.
+
+    Segments of a power of two, about an eighth of the series (at least 64 samples), so the
+    data's and the model's spectra of equal length share their frequency bins.
+
+    Parameters
+    ----------
+    x : array (time, d)
+    fs : float
+        Sampling rate, Hz (1 / dt).
+
+    Returns
+    -------
+    freqs : array (f,), Hz
+    psd : array (f, d), units**2 / Hz
+    """
+    from scipy.signal import welch
+
+    a = _as_2d(x, "x")
+    n = len(a)
+    nper = int(min(n, max(64, 2 ** int(np.log2(max(n // 8, 64))))))
+    f, p = welch(a - a.mean(0), fs=fs, nperseg=nper, axis=0)
+    return f, p
+
+
+#: :func:`high_frequency_excess` flags a dim whose model spectrum puts at least ``ratio``
+#: times the data's share of power (and at least ``min_share`` of its own) above the
+#: frequency below which the data have ``quantile`` of their power.
+HF_RULES: dict[str, float] = {"quantile": 0.99, "ratio": 5.0, "min_share": 0.02}
+
+
+@dataclass(frozen=True)
+class HighFrequencyExcess:
+    """Model power where the data have (almost) none, per dim.
+
+    Attributes
+    ----------
+    band_start : array (d,), Hz
+        The frequency below which the data hold ``HF_RULES["quantile"]`` of their power.
+    data_share, model_share : array (d,)
+        Share of each series' power above ``band_start``.
+    ratio : array (d,)
+        model_share / data_share (NaN where the band is empty or the model not finite).
+    flagged : array (d,) of bool
+        ratio >= ``HF_RULES["ratio"]`` and model_share >= ``HF_RULES["min_share"]``.
+    """
+
+    band_start: NDArray[np.float64]
+    data_share: NDArray[np.float64]
+    model_share: NDArray[np.float64]
+    ratio: NDArray[np.float64]
+    flagged: NDArray[np.bool_]
+
+
+def high_frequency_excess(
+    x_data: ArrayLike, x_model: ArrayLike, fs: float, rules: Mapping[str, float] | None = None
+) -> HighFrequencyExcess:
+    """Detect model power far above the data's at high frequencies (spectra rising towards
+    Nyquist where the data have nothing), per dim, from :func:`power_spectral_density`.
+
+    Parameters
+    ----------
+    x_data, x_model : array (time, d)
+        Held-out data and the model's free run (same units, best at equal lengths).
+    fs : float
+        Sampling rate, Hz.
+    rules : dict, optional
+        Overrides of :data:`HF_RULES`.
+    """
+    r = {**HF_RULES, **(rules or {})}
+    xd, xm = _as_2d(x_data, "x_data"), _as_2d(x_model, "x_model")
+    d = xd.shape[1]
+    nan = np.full(d, np.nan)
+    fd, pd_ = power_spectral_density(xd, fs)
+    start, dshare = nan.copy(), nan.copy()
+    for j in range(d):
+        total = pd_[:, j].sum()
+        if total > 0:
+            k = min(int(np.searchsorted(np.cumsum(pd_[:, j]) / total, r["quantile"])), len(fd) - 1)
+            start[j] = fd[k]
+            dshare[j] = pd_[k + 1 :, j].sum() / total
+    mshare, ratio = nan.copy(), nan.copy()
+    if np.isfinite(xm).all():
+        fm, pm = power_spectral_density(xm, fs)
+        for j in range(d):
+            tot = pm[:, j].sum()
+            if np.isfinite(start[j]) and tot > 0:
+                mshare[j] = pm[fm > start[j], j].sum() / tot
+                if start[j] < fd[-1]:
+                    ratio[j] = mshare[j] / max(dshare[j], 1e-12)
+    with np.errstate(invalid="ignore"):
+        flagged = (ratio >= r["ratio"]) & (mshare >= r["min_share"])
+    return HighFrequencyExcess(start, dshare, mshare, ratio, np.asarray(flagged, dtype=bool))
+
+
+def high_frequency_fields(
+    x_data: ArrayLike,
+    x_model: ArrayLike,
+    fs: float,
+    dim_names: Sequence[str],
+    excluded: Sequence[int] = (),
+) -> dict[str, Any]:
+    """:func:`high_frequency_excess` as JSON-able metrics for ``metrics.json``.
+
+    Returns ``hf_band_start_hz``, ``hf_data_share``, ``hf_model_share``, ``hf_power_ratio``
+    (lists over dims, None where undefined) and ``hf_flagged_dims`` (names of the flagged dims,
+    leaving out the ``excluded`` near-constant ones).
+    """
+
+    def lst(a: NDArray[np.float64]) -> list[float | None]:
+        return [float(v) if np.isfinite(v) else None for v in a]
+
+    hf = high_frequency_excess(x_data, x_model, fs)
+    skip = {int(i) for i in excluded}
+    return {
+        "hf_band_start_hz": lst(hf.band_start),
+        "hf_data_share": lst(hf.data_share),
+        "hf_model_share": lst(hf.model_share),
+        "hf_power_ratio": lst(hf.ratio),
+        "hf_flagged_dims": [
+            str(dim_names[j]) for j in np.flatnonzero(hf.flagged) if int(j) not in skip
+        ],
+    }

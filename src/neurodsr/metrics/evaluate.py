@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,6 +26,9 @@ from tqdm.auto import tqdm
 from neurodsr.errors import InputError
 from neurodsr.metrics.core import (
     fraction_outside,
+    max_excursion,
+    member_health,
+    near_constant_dims,
     power_spectrum_distance,
     state_space_divergence,
 )
@@ -111,24 +114,34 @@ def prediction_error(
 class Evaluation:
     """Metrics of every member on one data set, and their free runs.
 
-    ``metrics[e]`` holds D_stsp, D_H, PE (PE(n)), frac_outside, diverged, n_data, n_model for
-    member e; ``generated`` is (E, n_generate, N); ``pe_curve`` is (E, n_pred).
+    ``metrics[e]`` holds D_stsp, D_H, PE (PE(n)), frac_outside, max_excursion, status and
+    status_reasons (:func:`neurodsr.metrics.core.member_health`), diverged (status ==
+    "diverged"), free_run_finite, n_data, n_model for member e; ``generated`` is
+    (E, n_generate, N); ``pe_curve`` is (E, n_pred); ``excluded_dims`` holds the indices of the
+    near-constant held-out dims left out of D_stsp, D_H and frac_outside and
+    ``excluded_std_ratio`` their std relative to the training std.
     """
 
     metrics: list[dict[str, Any]]
     generated: np.ndarray
     pe_curve: np.ndarray
     n_pred: int
+    excluded_dims: list[int] = field(default_factory=list)
+    excluded_std_ratio: list[float] = field(default_factory=list)
 
-    def summary(self) -> dict[str, float]:
+    def summary(self) -> dict[str, Any]:
         """Median and spread (IQR) over members of each numeric metric."""
-        out: dict[str, float] = {}
+        out: dict[str, Any] = {}
         for key in ("D_stsp", "D_H", "PE", "frac_outside"):
             vals = np.array([m[key] for m in self.metrics], dtype=np.float64)
             out[f"{key}_median"] = float(np.median(vals))
             q1, q3 = np.percentile(vals, [25, 75])
             out[f"{key}_iqr"] = float(q3 - q1)
         out["n_diverged"] = int(sum(m["diverged"] for m in self.metrics))
+        out["member_status"] = [m.get("status", "ok") for m in self.metrics]
+        out["max_excursion_members"] = [m.get("max_excursion") for m in self.metrics]
+        out["excluded_dims"] = list(self.excluded_dims)
+        out["excluded_std_ratio"] = list(self.excluded_std_ratio)
         return out
 
 
@@ -162,23 +175,52 @@ def evaluate(
     start = x_data[0] if x_start is None else x_start
     gen = free_run(model, start, n_gen, transient)
     pe = prediction_error(model, x_data, n_pred)
+    # x_data is normalised with the training statistics: scale 1 is the training part's std,
+    # so a held-out dim that is near-constant cannot blow the free-run metrics up; such dims
+    # are left out of them altogether (they hold no dynamics to compare)
+    excluded = near_constant_dims(x_data, scale=1.0)
+    keep = np.isnan(excluded)
+    if not keep.any():
+        keep[:] = True
+    xd = x_data[:, keep]
     metrics = []
     for e in range(model.n_models):
         g = gen[e]
         finite = bool(np.isfinite(g).all())
-        metrics.append(
-            {
-                "seed": model.seeds[e],
-                "D_stsp": state_space_divergence(x_data, g) if finite else float("inf"),
-                "D_H": power_spectrum_distance(x_data, g) if finite else float("nan"),
-                "PE": float(pe[e, -1]),
-                "frac_outside": fraction_outside(x_data, g),
-                "diverged": not finite,
-                "n_data": len(x_data),
-                "n_model": n_gen,
-            }
+        gk = g[:, keep]
+        m = {
+            "seed": model.seeds[e],
+            "D_stsp": state_space_divergence(xd, gk, scale=1.0) if finite else float("inf"),
+            "D_H": power_spectrum_distance(xd, gk) if finite else float("nan"),
+            "PE": float(pe[e, -1]),
+            "frac_outside": fraction_outside(xd, gk, scale=1.0),
+            "max_excursion": max_excursion(xd, gk, scale=1.0),
+            "free_run_finite": finite,
+            "n_data": len(x_data),
+            "n_model": n_gen,
+        }
+        health = member_health(
+            pe=m["PE"],
+            frac_outside=m["frac_outside"],
+            finite=finite,
+            d_stsp=m["D_stsp"],
+            pe_n=n_pred,
+            excursion=m["max_excursion"],
         )
-    return Evaluation(metrics=metrics, generated=gen, pe_curve=pe, n_pred=n_pred)
+        m.update(
+            status=health.status,
+            status_reasons=list(health.reasons),
+            diverged=health.status == "diverged",
+        )
+        metrics.append(m)
+    return Evaluation(
+        metrics=metrics,
+        generated=gen,
+        pe_curve=pe,
+        n_pred=n_pred,
+        excluded_dims=[int(i) for i in np.flatnonzero(~keep)],
+        excluded_std_ratio=[float(v) for v in excluded[~keep]],
+    )
 
 
 # --------------------------------------------------------------------------- predictions
@@ -219,11 +261,14 @@ def prediction_horizon_errors(
     member: int,
     n_starts: int = 200,
     progress: bool = False,
+    exclude: Sequence[int] = (),
 ) -> np.ndarray:
     """Normalised RMSE of free predictions k = 1..horizon steps ahead, per start.
 
     From each of up to ``n_starts`` evenly spaced starts t the state is inferred from x_t and
-    run freely; the error at k is sqrt(mean over dims of (pred - x_{t+k})^2 / var(x)).
+    run freely; the error at k is sqrt(mean over dims of (pred - x_{t+k})^2 / var(x)), over
+    the dims not in ``exclude`` (near-constant held-out dims, whose tiny variance would make
+    every prediction "invalid"; :func:`neurodsr.metrics.core.near_constant_dims`).
 
     Returns
     -------
@@ -234,6 +279,10 @@ def prediction_horizon_errors(
     if horizon < 1:
         raise InputError(f"the data ({len(x)} steps) are too short for prediction errors")
     starts = np.unique(np.linspace(0, len(x) - horizon - 1, n_starts).astype(int))
+    keep = np.ones(x.shape[1], dtype=bool)
+    keep[[int(i) for i in exclude if int(i) < x.shape[1]]] = False
+    if not keep.any():
+        keep[:] = True
     var = x.var(0)
     var = np.where(var > 0, var, 1.0)
     errs = np.empty((len(starts), horizon))
@@ -251,7 +300,7 @@ def prediction_horizon_errors(
             z = model.step(z)
             pred = model.readout(z)[member].double().cpu().numpy()
             err = (pred - x[starts + k]) ** 2 / var
-            errs[:, k - 1] = np.sqrt(err.mean(1))
+            errs[:, k - 1] = np.sqrt(err[:, keep].mean(1))
     return np.where(np.isfinite(errs), errs, np.inf)
 
 
@@ -261,9 +310,9 @@ def valid_prediction_steps(errors: np.ndarray, threshold: float) -> np.ndarray:
     ``errors`` is (starts, horizon) as from :func:`prediction_horizon_errors`; a start that
     never exceeds it gets ``horizon`` (a lower bound).
     """
-    above = errors > threshold
-    first = np.where(above.any(1), above.argmax(1), errors.shape[1])
-    return first.astype(np.int64)
+    from neurodsr.metrics.core import valid_prediction_time
+
+    return valid_prediction_time(errors, threshold).steps
 
 
 # --------------------------------------------------------------------------- spectrum
@@ -444,12 +493,18 @@ def evaluate_fit(
         ``generated(generated_time, dim)`` (free run of the best member),
         ``generated_members(member, generated_time, dim)``, ``prediction(time, dim)``
         (n_pred-step predictions of the best member), ``prediction_error(member, horizon)``
-        (PE(k) curve), ``vpt_error(lead)``, ``lyapunov_spectrum(member, exponent)`` per s with
-        ``lyapunov_spectrum_std``, ``kaplan_yorke(member)``; metrics in attrs (``metric_*``).
+        (PE(k) curve), ``vpt_error(lead)``, ``vpt_valid_fraction(lead)``,
+        ``lyapunov_spectrum(member, exponent)`` per s with ``lyapunov_spectrum_std``,
+        ``kaplan_yorke(member)``; metrics in attrs (``metric_*``).
         ``metrics``: the best member's D_stsp, D_H, PE, frac_outside, diverged; median and IQR
-        over members; the model's and the data's lambda_max, their ratio; VPT (steps, s,
-        Lyapunov times); the Kaplan-Yorke dimension.
+        over members, every member's status; the model's and the data's lambda_max, their
+        ratio; VPT (steps, s, Lyapunov times,
+        :func:`neurodsr.metrics.core.valid_prediction_time`); the Kaplan-Yorke dimension; the
+        near-constant held-out dims left out (``excluded_dims``, ``excluded_dim_names``); the
+        high-frequency check (``hf_*``) and the verdict ``health`` / ``health_reasons``
+        (:func:`neurodsr.metrics.core.session_health`).
     """
+    from neurodsr.metrics.core import high_frequency_fields, session_health, valid_prediction_time
     from neurodsr.provenance import provenance_attrs
 
     t_start = time.perf_counter()
@@ -471,9 +526,13 @@ def evaluate_fit(
     pred = fitted.denormalise(n_step_predictions(model, x_norm, n_pred)[best])
     bar.update()
     bar.set_postfix_str("valid prediction time")
-    errors = prediction_horizon_errors(model, x_norm, vpt_horizon, best, progress=progress)
-    vpt = valid_prediction_steps(errors, vpt_threshold)
-    vpt_steps = float(np.median(vpt))
+    # near-constant held-out dims (against the training std) are left out of the VPT too
+    excluded = list(members.excluded_dims)
+    errors = prediction_horizon_errors(
+        model, x_norm, vpt_horizon, best, progress=progress, exclude=excluded
+    )
+    vpt_result = valid_prediction_time(errors, vpt_threshold)
+    vpt_steps = float(vpt_result.vpt_steps)
     bar.update()
     bar.set_postfix_str("Lyapunov spectrum")
     rng = np.random.default_rng(seed)
@@ -492,6 +551,7 @@ def evaluate_fit(
     metrics: dict[str, Any] = {k: b[k] for k in ("D_stsp", "D_H", "PE", "frac_outside")}
     metrics.update(
         diverged=bool(b["diverged"]),
+        free_run_finite=bool(b["free_run_finite"]),
         n_pred=int(n_pred),
         n_test=int(b["n_data"]),
         n_generate=int(b["n_model"]),
@@ -513,13 +573,23 @@ def evaluate_fit(
         vpt_seconds=vpt_steps * dt,
         vpt_lyapunov_times=vpt_steps * dt / lyap_time if lyap_time else None,
         vpt_threshold=vpt_threshold,
-        vpt_capped=bool(np.median(vpt) >= errors.shape[1]),
+        vpt_capped=vpt_result.capped,
         notes=[spec.note] if spec.note else [],
         evaluate_seconds=time.perf_counter() - t_start,
     )
     metrics.update(members.summary())
 
     gen_members = fitted.denormalise(members.generated)
+    metrics["excluded_dim_names"] = [dims[i] for i in excluded if i < len(dims)]
+    metrics.update(
+        high_frequency_fields(test, gen_members[best], 1.0 / dt, dims, excluded=excluded)
+    )
+    health = session_health(metrics)
+    metrics.update(
+        health=health.status,
+        health_reasons=list(health.reasons),
+        diverged=bool(metrics.get("diverged")) or health.status == "diverged",
+    )
     n_gen = gen_members.shape[1]
     if time_coord is None:
         time_coord = np.arange(len(x)) * dt
@@ -557,6 +627,15 @@ def evaluate_fit(
                 ("member", "horizon"),
                 members.pe_curve,
                 {"long_name": "k-step prediction MSE (normalised units)", "units": "1"},
+            ),
+            "vpt_valid_fraction": (
+                ("lead",),
+                vpt_result.valid_fraction(),
+                {
+                    "long_name": "share of the best seed's free predictions still valid "
+                    "(normalised RMSE never above the threshold), by lead time",
+                    "units": "1",
+                },
             ),
             "vpt_error": (
                 ("lead",),

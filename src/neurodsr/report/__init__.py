@@ -22,6 +22,7 @@ import numpy as np
 import xarray as xr
 
 from neurodsr.errors import InputError
+from neurodsr.metrics.core import HEALTH_RULES, HF_RULES, NEAR_CONSTANT_RATIO
 from neurodsr.report import figures as F
 from neurodsr.report.html import escape, figure_html, fmt, page, section, table
 
@@ -50,12 +51,15 @@ METRIC_HELP: dict[str, tuple[str, str]] = {
     ),
     "PE": (
         "PE(n): mean squared error of n-step-ahead predictions started from states inferred "
-        "from the data (z-scored units).",
-        "0 is perfect; ~1 is no better than predicting the mean.",
+        "from the data, in units of the training part's variance.",
+        f"0 is perfect; 1 is what predicting the mean scores. Above "
+        f"{HEALTH_RULES['pe_check']:g} the session is marked check, above "
+        f"{HEALTH_RULES['pe_diverged']:g} diverged.",
     ),
     "frac_outside": (
-        "Fraction of the free run outside the data's range (plus 10% of its std).",
-        "Should be ~0; large values mean the model's orbits leave the data's region.",
+        "Fraction of the free run outside the data's range (plus 10% of its std) or not finite.",
+        f"~0. Above {HEALTH_RULES['outside_check']:g} the session is marked check (D_stsp "
+        f"flatters it), above {HEALTH_RULES['outside_diverged']:g} diverged.",
     ),
     "lambda_max": (
         "Largest Lyapunov exponent (1/s) of the model (QR along its free runs) and of the data "
@@ -64,9 +68,10 @@ METRIC_HELP: dict[str, tuple[str, str]] = {
         "negative model exponent means it settled on a fixed point or cycle.",
     ),
     "VPT": (
-        "Valid prediction time: how long a free prediction from a data state stays within the "
-        "error threshold (normalised RMSE), median over starts; in s and in Lyapunov times "
-        "(1 / lambda_max of the data).",
+        "Valid prediction time: a free prediction from a held-out data state is valid until "
+        "its normalised RMSE first exceeds the threshold; the VPT is the longest lead at which "
+        "at least half of the predictions are still valid (the median over starts). In s and "
+        "in Lyapunov times (1 / lambda_max of the data).",
         "Chaos limits it to a few Lyapunov times; ~1 Lyapunov time or more is good.",
     ),
     "kaplan_yorke": (
@@ -86,6 +91,11 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "lambda_max_data",
     "lyapunov_verdict",
     "tau",
+    "forcing",
+    "alpha",
+    "forcing_used",
+    "tau_suggested",
+    "tau_suggested_reason",
     "lambda_max_model",
     "lambda_ratio",
     "D_stsp",
@@ -102,6 +112,10 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "kaplan_yorke",
     "frac_outside",
     "diverged",
+    "health_reasons",
+    "member_status",
+    "excluded_dim_names",
+    "hf_flagged_dims",
     "best_seed",
     "seeds",
     "epochs_run",
@@ -166,9 +180,9 @@ def _img(fig_fn: Any, *args: Any, alt: str, caption: str) -> str:
 def _metrics_table(m: dict[str, Any]) -> str:
     n = m.get("PE_n") or m.get("n_pred")
     rows = [
-        ("D_stsp", m.get("D_stsp"), m.get("D_stsp_median"), m.get("D_stsp_iqr")),
-        ("D_H", m.get("D_H"), m.get("D_H_median"), m.get("D_H_iqr")),
-        (f"PE({n})", m.get("PE"), m.get("PE_median"), m.get("PE_iqr")),
+        ("D_stsp (nats)", m.get("D_stsp"), m.get("D_stsp_median"), m.get("D_stsp_iqr")),
+        ("D_H (0-1)", m.get("D_H"), m.get("D_H_median"), m.get("D_H_iqr")),
+        (f"PE({n}) (x variance)", m.get("PE"), m.get("PE_median"), m.get("PE_iqr")),
         (
             "frac_outside",
             m.get("frac_outside"),
@@ -193,17 +207,38 @@ def _metrics_table(m: dict[str, Any]) -> str:
 
 
 def _model_notes(m: dict[str, Any]) -> str:
+    """The verdict on the kept seed (:func:`neurodsr.metrics.core.session_health`, the same
+    one the index and summary.csv show), the channels left out of the metrics, and notes."""
+    from neurodsr.metrics.core import session_health
+
+    health = session_health(m)
+    out = []
+    if health.status == "ok":
+        out.append(
+            '<div class="good"><b>Status: ok.</b> The kept seed\'s free run stays finite and in '
+            "the data's range, and its n-step predictions beat predicting the mean.</div>"
+        )
+    else:
+        cls = "bad" if health.status == "diverged" else "note"
+        out.append(
+            f'<div class="{cls}"><b>Status: {escape(health.status)}.</b> '
+            + escape("; ".join(health.reasons))
+            + ".</div>"
+        )
+    excluded = m.get("excluded_dim_names") or []
+    if excluded:
+        ratios = m.get("excluded_std_ratio") or []
+        detail = ", ".join(
+            f"{name} (std {fmt(ratios[i])} of the training part's)" if i < len(ratios) else name
+            for i, name in enumerate(map(str, excluded))
+        )
+        out.append(
+            '<div class="note">Left out of D_stsp, D_H, frac_outside and the VPT: '
+            f"{escape(detail)}: near-constant in the held-out part (std below "
+            f"{fmt(NEAR_CONSTANT_RATIO)} of the training part's), so there are no dynamics to "
+            "compare there. PE still includes them.</div>"
+        )
     notes = []
-    if m.get("diverged") or (m.get("n_diverged") or 0) > 0:
-        notes.append(
-            f"{m.get('n_diverged', 1)} seed(s) diverged (their free run left the "
-            "numbers); their D_stsp is infinite."
-        )
-    if (m.get("frac_outside") or 0) > 0.05:
-        notes.append(
-            "The best seed's free run spends more than 5% of its time outside the "
-            "data's range: its D_stsp flatters it."
-        )
     lam = m.get("lambda_max_model")
     if isinstance(lam, int | float) and lam < -1e-3 * (1 / (m.get("dt") or 1)):
         notes.append(
@@ -216,26 +251,37 @@ def _model_notes(m: dict[str, Any]) -> str:
             "Predictions never left the threshold within the horizon checked: the "
             "VPT is a lower bound."
         )
-    return "".join(f'<div class="note">{escape(n)}</div>' for n in notes)
+    return "".join(out) + "".join(f'<div class="note">{escape(n)}</div>' for n in notes)
 
 
 def _forcing_html(m: dict[str, Any], ly_json: dict[str, Any]) -> str:
-    """How training was forced, and the tau the data suggest (what STF would use)."""
-    tau_text = escape(m.get("tau_reason") or ly_json.get("tau_explanation") or "")
+    """How training was forced (with units), and the tau the data suggest (what STF would
+    use); the same words as the index's columns (:mod:`neurodsr.report.status`)."""
+    from neurodsr.report.status import forcing_text, suggested_tau_text
+
+    row = {**m, "tau_suggested": ly_json.get("tau"), "dt": m.get("dt") or ly_json.get("dt")}
+    used = forcing_text(row)
+    suggested = suggested_tau_text(row)
+    why_tau = str(ly_json.get("tau_explanation") or m.get("tau_reason") or "")
+    why_tau = escape(why_tau[:1].upper() + why_tau[1:])
     forcing = m.get("forcing") or "stf"
     if forcing == "gtf":
-        tau_text = escape(ly_json.get("tau_explanation") or m.get("tau_reason") or "")
-        alpha = m.get("alpha")
-        alpha_text = "adaptive" if alpha == "adaptive" else escape(fmt(alpha))
         return (
-            f"<p><b>Forcing: GTF, alpha = {alpha_text} at every step.</b> "
+            f"<p><b>Forcing used: {escape(used)}.</b> "
             f"{escape(m.get('forcing_reason') or '')}</p>"
-            f"<p>The forcing interval the data suggest for STF: "
-            f"{escape(fmt(ly_json.get('tau')))} steps. {tau_text}</p>"
+            f"<p>The forcing interval the data suggest for STF (not used by GTF): "
+            f"{escape(suggested)}. {why_tau}</p>"
         )
+    tau_text = escape(m.get("tau_reason") or ly_json.get("tau_explanation") or "")
     if forcing == "none" or m.get("tau") is None:
-        return f"<p><b>Forcing: plain BPTT</b> (only each window's first state). {tau_text}</p>"
-    return f"<p><b>Forcing: STF, tau = {escape(fmt(m.get('tau')))} steps.</b> {tau_text}</p>"
+        return (
+            f"<p><b>Forcing used: plain BPTT</b> (only each window's first state). {tau_text}</p>"
+            f"<p>The interval the data suggest: {escape(suggested)}.</p>"
+        )
+    return (
+        f"<p><b>Forcing used: {escape(used)}.</b> {tau_text}</p>"
+        f"<p>The interval the data suggest: {escape(suggested)}.</p>"
+    )
 
 
 def session_report_html(session_dir: str | os.PathLike[str]) -> str:
@@ -413,19 +459,32 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
         caption="The attractor: where data (blue) and free-running model (red) go in "
         "state space, as 2-D projections and a 3-D view.",
     )
+    hf_dims = m.get("hf_flagged_dims") or []
     body += _img(
         F.power_spectra_figure,
         recon,
+        m,
         alt="power spectra",
-        caption="Power spectra of data and free-running model per dim (what D_H compares).",
+        caption="Power spectra (Welch) of data and free-running model per dim (what D_H "
+        "compares). Shaded: the band above the frequency below which the data hold 99% of "
+        "their power."
+        + (
+            f" <b>Flagged: in {escape(', '.join(map(str, hf_dims)))} the model puts at least "
+            f"{fmt(HF_RULES['ratio'])} times the data's share of power in that band</b> "
+            "(spurious fast dynamics, often rising towards the Nyquist frequency)."
+            if hf_dims
+            else ""
+        ),
     )
     body += _img(
         F.prediction_figure,
         recon,
         lam,
         alt="prediction error",
-        caption="Left: how long free predictions started from data states stay valid "
-        "(below the threshold). Right: k-step prediction error per seed.",
+        caption="Left: the share of free predictions, started from held-out data states, "
+        "that are still valid at each lead time (a prediction is valid until its normalised "
+        f"RMSE first exceeds {fmt(m.get('vpt_threshold'))}); the VPT in the table is where "
+        "this share falls below one half (dashed). Right: k-step prediction error per seed.",
     )
     parts.append(section("Data against the reconstructed model", body, "reconstruction"))
 
@@ -519,36 +578,47 @@ def write_session_report(
 
 def _status_cell(row: dict[str, Any]) -> str:
     status = str(row.get("status"))
-    return f'<span class="{escape(status)}">{escape(status)}</span>'
+    reasons = row.get("health_reasons") or []
+    title = f' title="{escape("; ".join(reasons))}"' if reasons else ""
+    return f'<span class="{escape(status)}"{title}>{escape(status)}</span>'
+
+
+def _header_cell(name: str, unit: str, what: str, good: str) -> str:
+    tip = what + (f" Good: {good}" if good else "")
+    label = escape(name) + (f" <small>({escape(unit)})</small>" if unit else "")
+    return f'<th title="{escape(tip)}">{label}</th>'
 
 
 def index_html(rows: list[dict[str, Any]], title: str = "neurodsr: all sessions") -> str:
-    """The index page: one row per session with key numbers, its report and, for failures,
-    the stage, the error and the tail of its log."""
+    """The index page: one row per session with key numbers (each column with its unit and
+    what is good, as a tooltip and in the legend), its report and, for failures, the stage,
+    the error and the tail of its log. Sessions whose model diverged or needs checking say
+    why."""
+    from neurodsr.report.status import FINISHED, INDEX_COLUMNS
+
     n_ok = sum(r.get("status") == "ok" for r in rows)
+    n_check = sum(r.get("status") == "check" for r in rows)
+    n_div = sum(r.get("status") == "diverged" for r in rows)
+    extra = []
+    if n_check:
+        extra.append(f"{n_check} to check")
+    if n_div:
+        extra.append(f"{n_div} diverged")
     parts = [
         f"<h1>{escape(title)}</h1>",
-        f'<p class="lead">{n_ok} of {len(rows)} sessions reconstructed. Generated '
+        f'<p class="lead">{n_ok} of {len(rows)} sessions reconstructed'
+        + (f" ({escape(', '.join(extra))})" if extra else "")
+        + ". Generated "
         f"{_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}. Table also in "
-        '<a href="summary.csv">summary.csv</a>.</p>',
+        '<a href="summary.csv">summary.csv</a>; hover over a column for its meaning, or see '
+        '<a href="#legend">the legend</a>.</p>',
     ]
-    header = [
-        "session",
-        "status",
-        "modality",
-        "lambda_max data (1/s)",
-        "tau (steps)",
-        "lambda_max model (1/s)",
-        "D_stsp (median, IQR)",
-        "D_H (median, IQR)",
-        "PE (best)",
-        "VPT (Lyapunov times)",
-        "report / log",
-    ]
+    head = "".join(_header_cell(*c) for c in INDEX_COLUMNS)
     body_rows = []
     for r in rows:
         s = str(r["session"])
-        if r.get("status") == "ok":
+        finished = r.get("status") in FINISHED
+        if finished:
             link = f'<a href="{escape(s)}/report.html">report</a>'
         elif r.get("log"):
             rel = Path(r["log"])
@@ -556,23 +626,43 @@ def index_html(rows: list[dict[str, Any]], title: str = "neurodsr: all sessions"
             link = f'<a href="{escape(rel_s)}">{escape(r.get("stage"))} log</a>'
         else:
             link = "-"
-        body_rows.append(
-            [
-                f'<a href="#{escape(s)}">{escape(s)}</a>' if r.get("status") != "ok" else escape(s),
-                _status_cell(r) + (f" at {escape(r.get('stage'))}" if r.get("stage") else ""),
-                escape(r.get("modality") or "-"),
-                escape(fmt(r.get("lambda_max_data"))),
-                escape(fmt(r.get("tau"))),
-                escape(fmt(r.get("lambda_max_model"))),
-                escape(f"{fmt(r.get('D_stsp_median'))} ({fmt(r.get('D_stsp_iqr'))})"),
-                escape(f"{fmt(r.get('D_H_median'))} ({fmt(r.get('D_H_iqr'))})"),
-                escape(fmt(r.get("PE"))),
-                escape(fmt(r.get("vpt_lyapunov_times"))),
-                link,
-            ]
-        )
-    parts.append(table(header, body_rows, raw=True))
-    failed = [r for r in rows if r.get("status") != "ok"]
+        cells = [
+            f'<a href="#{escape(s)}">{escape(s)}</a>' if r.get("status") != "ok" else escape(s),
+            _status_cell(r) + (f" at {escape(r.get('stage'))}" if r.get("stage") else ""),
+            escape(r.get("modality") or "-"),
+            escape(
+                fmt(r.get("lambda_max_data"))
+                if r.get("lambda_max_data") is not None or not r.get("lyapunov_verdict")
+                else f"none ({r.get('lyapunov_verdict')})"
+            ),
+            escape(r.get("forcing_used") or "-"),
+            escape(r.get("tau_suggested_text") or fmt(r.get("tau_suggested"))),
+            escape(fmt(r.get("lambda_max_model"))),
+            escape(f"{fmt(r.get('D_stsp_median'))} ({fmt(r.get('D_stsp_iqr'))})"),
+            escape(f"{fmt(r.get('D_H_median'))} ({fmt(r.get('D_H_iqr'))})"),
+            escape(fmt(r.get("PE"))),
+            escape(
+                fmt(r.get("vpt_lyapunov_times"))
+                if r.get("vpt_lyapunov_times") is not None or r.get("vpt_seconds") is None
+                else f"{fmt(r.get('vpt_seconds'))} s"
+            ),
+            link,
+        ]
+        body_rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    parts.append(
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body_rows)}</tbody></table>"
+    )
+    flagged = [r for r in rows if r.get("status") in ("check", "diverged")]
+    if flagged:
+        parts.append("<h2>Sessions to look at</h2>")
+        for r in flagged:
+            cls = "bad" if r.get("status") == "diverged" else "note"
+            reasons = "; ".join(r.get("health_reasons") or [])
+            parts.append(
+                f'<div class="{cls}" id="{escape(r["session"])}"><b>{escape(r["session"])}</b>: '
+                f"{escape(r.get('status'))}: {escape(reasons)}.</div>"
+            )
+    failed = [r for r in rows if r.get("status") not in FINISHED]
     if failed:
         parts.append("<h2>Sessions that did not finish</h2>")
         for r in failed:
@@ -590,6 +680,15 @@ def index_html(rows: list[dict[str, Any]], title: str = "neurodsr: all sessions"
             "<p>Fix the cause and run <code>snakemake --cores 8 --keep-going</code> "
             "again: finished sessions are not recomputed.</p>"
         )
+    legend = [
+        (name + (f" ({unit})" if unit else ""), what, good)
+        for name, unit, what, good in INDEX_COLUMNS
+        if what
+    ]
+    parts.append(
+        '<h2 id="legend">What the columns mean</h2>'
+        + table(["column (unit)", "what it is", "what is good"], legend)
+    )
     return page(title, "".join(parts))
 
 

@@ -53,13 +53,14 @@ def _attr_json(ds: xr.Dataset, key: str, default: Any = None) -> Any:
 
 
 def _welch(x: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
-    """Welch power spectral density along axis 0: (freqs, psd (freqs, ...))."""
-    from scipy.signal import welch
+    """Welch power spectral density along axis 0: (freqs, psd (freqs, ...)); the same
+    estimate as the metrics' high-frequency check
+    (:func:`neurodsr.metrics.core.power_spectral_density`)."""
+    from neurodsr.metrics.core import power_spectral_density
 
-    n = len(x)
-    nper = int(min(n, max(64, 2 ** int(np.log2(max(n // 8, 64))))))
-    f, p = welch(x, fs=fs, nperseg=nper, axis=0)
-    return f, p
+    a = np.asarray(x, dtype=np.float64)
+    f, p = power_spectral_density(a.reshape(len(a), -1), fs)
+    return f, p.reshape((len(f), *a.shape[1:]))
 
 
 # --------------------------------------------------------------------------- data
@@ -350,54 +351,91 @@ def attractor_figure(rec: xr.Dataset, max_points: int = 6000) -> Figure:
     return fig
 
 
-def power_spectra_figure(rec: xr.Dataset) -> Figure:
-    """Power spectra of data and free-running model per dim (what D_H compares)."""
+def power_spectra_figure(rec: xr.Dataset, metrics: dict[str, Any] | None = None) -> Figure:
+    """Power spectra of data and free-running model per dim (what D_H compares).
+
+    With ``metrics`` (metrics.json), the band of the high-frequency check is shaded, dims it
+    flagged are shown first (marked in their titles) and drawn up to the Nyquist frequency.
+    """
     data = np.asarray(rec["data"].values)
     gen = np.asarray(rec["generated"].values)
     dims = [str(d) for d in rec["dim"].values]
     fs = 1.0 / float(rec.attrs["dt"])
-    show = min(len(dims), 3)
-    fig = _figure(11, 2.8)
+    m = metrics or {}
+    flagged = [d for d in (m.get("hf_flagged_dims") or []) if d in dims]
+    band = m.get("hf_band_start_hz") or []
+    order = [dims.index(d) for d in flagged] + [i for i, d in enumerate(dims) if d not in flagged]
+    show = min(len(dims), max(3, len(flagged[:6])))
+    fig = _figure(11 if show <= 3 else 3.7 * show, 2.8)
     axes = fig.subplots(1, show, squeeze=False)[0]
-    fd, pd_ = _welch(data - data.mean(0), fs)
+    fd, pd_ = _welch(data, fs)
     finite = np.isfinite(gen).all()
     if finite:
-        fg, pg = _welch(gen - gen.mean(0), fs)
-    for i in range(show):
-        ax = axes[i]
+        fg, pg = _welch(gen, fs)
+    for k in range(show):
+        i = order[k]
+        ax = axes[k]
         ax.semilogy(fd, pd_[:, i], color=DATA_COLOR, lw=1, label="data")
         if finite:
             ax.semilogy(fg, pg[:, i], color=MODEL_COLOR, lw=1, label="model")
         ax.set_xlabel("frequency (Hz)")
-        ax.set_title(dims[i], fontsize=10)
+        is_flagged = dims[i] in flagged
+        ax.set_title(
+            dims[i] + ("  [flagged: spurious high-frequency power]" if is_flagged else ""),
+            fontsize=10,
+            color=MODEL_COLOR if is_flagged else "black",
+        )
         top = pd_[:, i].max()
         ax.set_ylim(top * 1e-5, top * 3)
         cum = np.cumsum(pd_[:, i]) / pd_[:, i].sum()
-        ax.set_xlim(0, min(fs / 2, 2.0 * fd[min(np.searchsorted(cum, 0.999), len(fd) - 1)]))
+        right = min(fs / 2, 2.0 * fd[min(np.searchsorted(cum, 0.999), len(fd) - 1)])
+        start = band[i] if i < len(band) else None
+        if is_flagged:
+            right = fs / 2
+        if isinstance(start, int | float) and start < right:
+            ax.axvspan(start, right, color=PRED_COLOR, alpha=0.15, lw=0)
+        ax.set_xlim(0, right)
     axes[0].set_ylabel("power spectral density")
     axes[0].legend(fontsize=8)
     return fig
 
 
 def prediction_figure(rec: xr.Dataset, lambda_max: float | None) -> Figure:
-    """How long free predictions stay valid (normalised RMSE by lead time), and PE(k)."""
+    """How long free predictions stay valid, and PE(k).
+
+    Left: the share of predictions still valid by lead time (``vpt_valid_fraction``, from
+    :func:`neurodsr.metrics.core.valid_prediction_time`, the same result as the table's VPT,
+    which is marked). Reconstructions written before that variable existed show the median
+    error by lead instead.
+    """
     lead = np.asarray(rec["lead"].values)
-    err = np.asarray(rec["vpt_error"].values)
     thr = float(rec.attrs.get("metric_vpt_threshold", 0.5))
     fig = _figure(11, 3.0)
     ax, ax2 = fig.subplots(1, 2)
-    ax.plot(lead, err, color=MODEL_COLOR, lw=1.2, label="median over starts")
-    ax.axhline(thr, color="0.4", ls="--", lw=1, label=f"threshold {thr:g}")
+    if "vpt_valid_fraction" in rec:
+        frac = np.asarray(rec["vpt_valid_fraction"].values)
+        ax.step(lead, frac, where="post", color=MODEL_COLOR, lw=1.2, label="share still valid")
+        ax.axhline(0.5, color="0.6", lw=0.8)
+        vpt = rec.attrs.get("metric_vpt_seconds")
+        if isinstance(vpt, int | float | np.floating) and np.isfinite(vpt):
+            ax.axvline(float(vpt), color="0.3", ls="--", lw=1, label=f"VPT = {float(vpt):.3g} s")
+        ax.set_ylabel(f"share of predictions valid\n(normalised RMSE <= {thr:g})")
+        ax.set_ylim(0, 1.05)
+        ax.set_title("Valid predictions by lead time (best seed)", fontsize=10)
+    else:
+        err = np.asarray(rec["vpt_error"].values)
+        ax.plot(lead, err, color=MODEL_COLOR, lw=1.2, label="median error over starts")
+        ax.axhline(thr, color="0.4", ls="--", lw=1, label=f"threshold {thr:g}")
+        ax.set_ylabel("normalised RMSE")
+        ax.set_ylim(0, max(1.6, thr * 1.5))
+        ax.set_title("Free prediction error by lead time (best seed)", fontsize=10)
     ax.set_xlabel("lead time (s)")
-    ax.set_ylabel("normalised RMSE")
-    ax.set_ylim(0, max(1.6, thr * 1.5))
     if lambda_max and lambda_max > 0:
         sec = ax.secondary_xaxis(
             "top", functions=(lambda s: s * lambda_max, lambda lt: lt / lambda_max)
         )
         sec.set_xlabel("Lyapunov times", fontsize=8)
     ax.legend(fontsize=8)
-    ax.set_title("Free prediction error by lead time (best seed)", fontsize=10)
     pe = np.asarray(rec["prediction_error"].values)
     horizon = np.asarray(rec["horizon"].values)
     seeds = [int(s) for s in rec["member"].values]

@@ -24,11 +24,14 @@ table { border-collapse: collapse; margin: 10px 0; font-size: .92em; width: 100%
 th, td { border-bottom: 1px solid #e3e7ec; padding: 5px 8px; text-align: left;
          vertical-align: top; }
 th { background: #f0f3f6; }
+th[title] { cursor: help; text-decoration: underline dotted #8a96a3; }
 td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
 .ok { color: #1b7f3b; font-weight: 600; }
-.failed { color: #b3261e; font-weight: 600; }
+.failed, .diverged { color: #b3261e; font-weight: 600; }
+.check { color: #a15c00; font-weight: 600; }
 .incomplete { color: #8a6d00; font-weight: 600; }
 .note { background: #fff8e1; border-left: 4px solid #edae49; padding: 8px 12px; margin: 10px 0; }
+.good { background: #e8f5ec; border-left: 4px solid #1b7f3b; padding: 8px 12px; margin: 10px 0; }
 .bad { background: #fdecea; border-left: 4px solid #b3261e; padding: 8px 12px; margin: 10px 0; }
 pre { background: #f0f3f6; padding: 8px; overflow-x: auto; font-size: .82em; max-height: 320px; }
 dl.kv { display: grid; grid-template-columns: max-content auto; gap: 2px 16px; font-size: .92em; }
