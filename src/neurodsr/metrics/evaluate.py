@@ -331,6 +331,8 @@ class ModelSpectrum:
     diverged: np.ndarray
     n_steps: int
     note: str = ""
+    #: the :class:`~neurodsr.dynamics.spectrum.LyapunovSpectrum` behind it (per step)
+    per_step: Any = None
 
 
 def model_spectrum(
@@ -391,7 +393,134 @@ def model_spectrum(
         diverged=np.asarray(spec.diverged).astype(bool),
         n_steps=int(n_steps),
         note=note,
+        per_step=spec,
     )
+
+
+def trained_forcing(meta: dict[str, Any]) -> tuple[int | None, float, str]:
+    """The forcing a fitted ensemble was trained with, as ``(tau, alpha, note)`` for
+    :func:`neurodsr.dynamics.gradients.horizon_growth`: STF -> (tau, 1); GTF with a fixed
+    alpha -> (1, alpha); no forcing, or an adaptive alpha whose value is not recorded ->
+    (None, 1) and a note saying why there is no forced curve.
+
+    ``meta`` is :attr:`neurodsr.api.FittedModel.meta` (fit.json's content).
+    """
+    forcing = str(meta.get("forcing") or "none")
+    tau, alpha = meta.get("tau"), meta.get("alpha")
+    if forcing == "stf" and tau:
+        return int(tau), 1.0, ""
+    if forcing == "gtf":
+        try:
+            a = float(alpha)
+        except (TypeError, ValueError):
+            return None, 1.0, f"GTF with alpha = {alpha}: no fixed strength to draw"
+        if math.isfinite(a) and 0 < a <= 1:
+            return 1, a, ""
+    return None, 1.0, f"trained with forcing '{forcing}': no forced curve"
+
+
+def forcing_growth(
+    fitted: FittedModel,
+    x_train: np.ndarray,
+    dt: float,
+    *,
+    lambda_max: float | None = None,
+    seed: int = 0,
+) -> xr.Dataset:
+    """Why forcing was needed, on the trained ensemble: Jacobian-product and loss-gradient
+    growth with the horizon, without forcing and with the forcing it was trained with, next to
+    lambda_max T (:func:`neurodsr.dynamics.gradients.horizon_growth`).
+
+    Parameters
+    ----------
+    fitted : neurodsr.api.FittedModel
+    x_train : array (time, N)
+        The training part in data units.
+    dt : float
+        Step, s.
+    lambda_max : float, optional
+        The data's lambda_max, per s (drawn as lambda_max T).
+    seed : int
+        Seed of the windows.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``horizon_growth``'s Dataset; attrs also ``note`` (why there is no forced curve).
+    """
+    from neurodsr.dynamics.gradients import horizon_growth
+
+    tau, alpha, note = trained_forcing(fitted.meta)
+    lam = lambda_max * dt if lambda_max is not None and math.isfinite(lambda_max) else None
+    growth = horizon_growth(
+        fitted.model,
+        fitted.normalise(np.asarray(x_train, dtype=np.float64)),
+        tau=tau,
+        alpha=alpha,
+        lambda_max_per_step=lam,
+        dt=dt,
+        seed=seed,
+    )
+    growth.attrs["note"] = note
+    return growth
+
+
+def _growth_within_budget(
+    fitted: FittedModel,
+    x_train: np.ndarray,
+    dt: float,
+    lambda_max: float | None,
+    seed: int,
+    max_minutes: float | None,
+    t_start: float,
+) -> xr.Dataset:
+    """:func:`forcing_growth`, or an empty Dataset whose ``note`` says why it was skipped (the
+    evaluation's time budget spent, or a series too short for any horizon)."""
+    if max_minutes is not None and time.perf_counter() - t_start > 0.9 * max_minutes * 60:
+        note = "gradient growth with the horizon skipped: the evaluation's time budget was spent"
+        return xr.Dataset(attrs={"note": note})
+    try:
+        return forcing_growth(fitted, x_train, dt, lambda_max=lambda_max, seed=seed)
+    except ValueError as err:  # no horizon fits into a very short training part
+        return xr.Dataset(attrs={"note": f"gradient growth with the horizon skipped: {err}"})
+
+
+def _growth_variables(growth: xr.Dataset, seeds: list[int]) -> xr.Dataset:
+    """:func:`forcing_growth`'s Dataset as reconstruction.nc variables: ``growth_*`` over
+    (condition, growth_horizon, member), the forcing in their attrs."""
+    g = growth.rename({"horizon": "growth_horizon", "time": "growth_time"})
+    g = g.assign_coords(member=np.asarray(seeds))
+    g = g.rename({v: f"growth_{v}" for v in g.data_vars})
+    for v in g.data_vars:
+        g[v].attrs.update(
+            {f"growth_{k}": val for k, val in growth.attrs.items() if k not in ("note",)}
+        )
+    g.attrs = {}
+    return g
+
+
+def _lyapunov_comparison(
+    spec: ModelSpectrum,
+    dt: float,
+    lam_data: float | None,
+    lam_data_std: float | None,
+    verdict: str | None,
+) -> dict[str, Any]:
+    """The data's and the models' lambda_max side by side
+    (:func:`neurodsr.dynamics.spectrum.compare_lyapunov`), as metrics.json fields."""
+    from neurodsr.dynamics.spectrum import compare_lyapunov
+
+    if spec.per_step is None:
+        return {}
+    data = {"lambda_max": lam_data, "lambda_std": lam_data_std, "verdict": verdict or "unclear"}
+    cmp = compare_lyapunov(data, spec.per_step, dt)
+    return {
+        "lyapunov_agree": cmp.agree,
+        "lyapunov_comparison": cmp.statement,
+        "lambda_max_model_median": _num(cmp.lambda_model_median),
+        "lambda_supported": _num(cmp.lambda_supported),
+        "lambda_supported_by": cmp.supported_by,
+    }
 
 
 def _num(value: Any) -> float | None:
@@ -517,7 +646,7 @@ def evaluate_fit(
     seeds = list(model.seeds)
     dims = [f"x{i}" for i in range(x.shape[1])] if dims is None else [str(d) for d in dims]
     x_norm = fitted.normalise(test)
-    bar = tqdm(total=4, desc="evaluate", disable=not progress, leave=False)
+    bar = tqdm(total=5, desc="evaluate", disable=not progress, leave=False)
 
     bar.set_postfix_str("free runs and scores")
     members = evaluate(model, x_norm, n_generate=n_generate, n_pred=n_pred)
@@ -541,6 +670,11 @@ def evaluate_fit(
     if max_minutes is not None:
         left = max_minutes * 60 - (time.perf_counter() - t_start)
     spec = model_spectrum(model, starts, dt, n_steps=spectrum_steps, seed=seed, max_seconds=left)
+    bar.update()
+    bar.set_postfix_str("gradient growth")
+    growth = _growth_within_budget(
+        fitted, x[:n_train], dt, lambda_max_data, seed, max_minutes, t_start
+    )
     bar.update()
     bar.close()
 
@@ -574,10 +708,11 @@ def evaluate_fit(
         vpt_lyapunov_times=vpt_steps * dt / lyap_time if lyap_time else None,
         vpt_threshold=vpt_threshold,
         vpt_capped=vpt_result.capped,
-        notes=[spec.note] if spec.note else [],
+        notes=[n for n in (spec.note, growth.attrs.get("note", "")) if n],
         evaluate_seconds=time.perf_counter() - t_start,
     )
     metrics.update(members.summary())
+    metrics.update(_lyapunov_comparison(spec, dt, lam_data, lambda_max_data_std, lyapunov_verdict))
 
     gen_members = fitted.denormalise(members.generated)
     metrics["excluded_dim_names"] = [dims[i] for i in excluded if i < len(dims)]
@@ -696,6 +831,8 @@ def evaluate_fit(
             "exponent": ("exponent", np.arange(spec.exponents.shape[1]), {"long_name": "index"}),
         },
     )
+    if "log_jacobian_growth" in growth:
+        ds = ds.merge(_growth_variables(growth, seeds))
     ds.attrs = provenance_attrs(
         stage="evaluate",
         dt=float(dt),

@@ -284,6 +284,19 @@ def _forcing_html(m: dict[str, Any], ly_json: dict[str, Any]) -> str:
     )
 
 
+def _growth_dataset(recon: xr.Dataset) -> xr.Dataset | None:
+    """reconstruction.nc's ``growth_*`` variables back as
+    :func:`neurodsr.dynamics.gradients.horizon_growth`'s Dataset (None if absent)."""
+    names = [v for v in recon.data_vars if str(v).startswith("growth_")]
+    if not names:
+        return None
+    g = recon[names].rename({v: str(v)[len("growth_") :] for v in names})
+    g = g.rename({"growth_horizon": "horizon"})
+    attrs = g["log_jacobian_growth"].attrs
+    g.attrs = {k[len("growth_") :]: v for k, v in attrs.items() if k.startswith("growth_")}
+    return g
+
+
 def session_report_html(session_dir: str | os.PathLike[str]) -> str:
     """The HTML report of one session from its results folder (see :mod:`neurodsr.session`).
 
@@ -518,7 +531,24 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
             for e in range(len(seeds))
         ],
     )
+    if m.get("lyapunov_comparison"):
+        body += f"<p>{escape(m['lyapunov_comparison'])}</p>"
     parts.append(section("Lyapunov spectrum of the model", body, "spectrum"))
+
+    # ---- why forcing: growth of Jacobian products and gradients with the horizon
+    growth = _growth_dataset(recon)
+    if growth is not None:
+        body = _img(
+            F.horizon_growth_figure,
+            growth,
+            alt="gradient growth with the horizon",
+            caption="How the trained model's Jacobian products (left) and the norm of its "
+            "loss gradient (right) grow with the horizon T on windows of the training part: "
+            "running freely, and with the forcing it was trained with, next to lambda_max T "
+            "of the data (dashed). Median over seeds, band: their range. Growth like "
+            "lambda_max T without forcing is the exploding gradient that forcing removes.",
+        )
+        parts.append(section("Why forcing: gradient growth with the horizon", body, "growth"))
 
     # ---- provenance
     versions = {k[len("version_") :]: v for k, v in recon.attrs.items() if k.startswith("version_")}
