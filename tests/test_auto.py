@@ -274,3 +274,155 @@ def test_the_sizing_rule_reaches_the_model_and_fit_json():
     assert cfg["name"] == "clipped_shplrnn" and cfg["observation"] == "affine"
     assert cfg["latent_dim"] == 8 and res.summary.sources["latent"] == "sizing rule"
     assert "neurodsr.training.sizing" in res.summary.model_reason
+
+
+# --------------------------------------------------------------------------- flags are used
+FLAG_FAMILIES = {
+    "forcing": (
+        ["--tau", "7", "--forcing", "stf", "--alpha", "0.3"],
+        {"tau": 7, "forcing": "stf", "alpha": 0.3},
+    ),
+    "model": (
+        ["--model", "clipped_shplrnn", "--latent", "5", "--hidden", "9"],
+        {"model": "clipped_shplrnn", "latent": 5, "hidden": 9},
+    ),
+    "schedule": (
+        [
+            "--epochs",
+            "3",
+            "--max-minutes",
+            "0.5",
+            "--patience",
+            "4",
+            "--lr",
+            "0.002",
+            "--seq-len",
+            "40",
+            "--batch-size",
+            "4",
+            "--grad-clip",
+            "2.5",
+        ],
+        {
+            "epochs": 3,
+            "max_minutes": 0.5,
+            "patience": 4,
+            "lr": 0.002,
+            "seq_len": 40,
+            "batch_size": 4,
+            "grad_clip": 2.5,
+        },
+    ),
+    "data": (
+        ["--seeds", "2", "--seed", "5", "--test-fraction", "0.3", "--val-fraction", "0.1"],
+        {"seeds": 2, "seed": 5, "test_fraction": 0.3, "val_fraction": 0.1},
+    ),
+    "run": (
+        [
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--checkpoint-every",
+            "2",
+            "--refit-on-mismatch",
+            "--no-progress",
+        ],
+        {
+            "device": "cpu",
+            "threads": 1,
+            "checkpoint_every": 2,
+            "refit_on_mismatch": True,
+            "progress": False,
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("family", sorted(FLAG_FAMILIES))
+def test_every_fit_flag_given_reaches_train_fit(family, tmp_path, monkeypatch, lorenz_raw):
+    import neurodsr.api
+    from neurodsr.cli import main
+
+    np.save(tmp_path / "x.npy", lorenz_raw)
+    seen: dict = {}
+
+    class Stop(Exception):
+        pass
+
+    def record(x, dt, **kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(neurodsr.api, "train_fit", record)
+    flags, expected = FLAG_FAMILIES[family]
+    with pytest.raises(Stop):
+        main(
+            [
+                "fit",
+                str(tmp_path / "x.npy"),
+                "--dt",
+                "0.01",
+                "--weights",
+                str(tmp_path / "w.pt"),
+                *flags,
+            ]
+        )
+    for key, value in expected.items():
+        assert seen[key] == value, key
+    if family == "schedule":  # 'none' is a budget too
+        with pytest.raises(Stop):
+            main(
+                [
+                    "fit",
+                    str(tmp_path / "x.npy"),
+                    "--dt",
+                    "0.01",
+                    "--weights",
+                    str(tmp_path / "w.pt"),
+                    "--max-minutes",
+                    "none",
+                ]
+            )
+        assert seen["max_minutes"] is None
+
+
+def test_every_train_fit_option_reaches_the_trained_model_and_fit_json(lorenz_raw):
+    res = train_fit(
+        lorenz_raw,
+        0.01,
+        tau=7,
+        model="clipped_shplrnn",
+        latent=5,
+        hidden=9,
+        seeds=2,
+        seed=5,
+        test_fraction=0.3,
+        val_fraction=0.2,
+        epochs=3,
+        max_minutes=0.5,
+        patience=4,
+        lr=0.002,
+        seq_len=40,
+        batch_size=4,
+        grad_clip=2.5,
+        batches_per_epoch=2,
+        eval_every=1,
+        eval_steps=500,
+        progress=False,
+        device="cpu",
+    )
+    s = res.summary
+    assert (s.forcing, s.tau) == ("stf", 7)  # a tau given without a forcing trains STF at it
+    assert (s.model["name"], s.model["latent_dim"], s.model["hidden_dim"]) == (
+        "clipped_shplrnn",
+        5,
+        9,
+    )
+    assert s.seeds == [5, 6] and s.n_train == round(0.7 * len(lorenz_raw))
+    assert s.n_validation == round(0.2 * s.n_train)
+    t = s.train
+    assert (t["epochs"], t["max_minutes"], t["patience"], t["lr"]) == (3, 0.5, 4, 0.002)
+    assert (t["seq_len"], t["batch_size"], t["grad_clip"]) == (40, 4, 2.5)
+    assert all(s.sources[k] == "user" for k in ("tau", "model", "latent", "hidden"))
+    assert s.epochs_run == 3

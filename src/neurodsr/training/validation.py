@@ -29,7 +29,9 @@ import torch
 from neurodsr.metrics.core import fraction_outside, power_spectrum_distance, state_space_divergence
 from neurodsr.models.base import LatentModel
 
-__all__ = ["MemberValidation", "validate"]
+__all__ = ["MIN_RUN", "MemberValidation", "validate"]
+
+MIN_RUN = 500
 
 
 @dataclass
@@ -83,9 +85,10 @@ def validate(
     Parameters
     ----------
     n_steps : int
-        Total free-run steps scored, split over the ``n_starts`` runs (each at least 100).
+        Total free-run steps scored, split over the ``n_starts`` runs.
     n_starts : int, default 4
-        Free runs, started from data states evenly spaced over ``x_ref``.
+        Free runs, started from data states evenly spaced over ``x_ref`` (fewer when
+        ``n_steps`` would give runs shorter than ``MIN_RUN`` = 500 steps).
     transient : int, default 200
         Steps dropped at the start of each run, steps.
     n_pred : int, default 20
@@ -104,8 +107,9 @@ def validate(
     """
     x_ref = np.asarray(x_ref, dtype=np.float64)
     device = _device_of(model)
-    n_starts = max(1, min(n_starts, len(x_ref)))
-    run_len = max(100, n_steps // n_starts)
+    # runs of at least MIN_RUN steps: a spectrum (D_H) of a shorter run is mostly noise
+    n_starts = max(1, min(n_starts, len(x_ref), n_steps // MIN_RUN))
+    run_len = max(MIN_RUN, n_steps // n_starts)
     starts = np.linspace(0, len(x_ref) - 1, n_starts + 1)[:-1].astype(int)
     x0 = torch.as_tensor(x_ref[starts], dtype=torch.float32, device=device)
     z0 = model.init_state(x0.unsqueeze(0).expand(model.n_models, -1, -1).contiguous())
