@@ -171,6 +171,7 @@ def run_neurodsr(method: str, x: np.ndarray, dt: float, n_train: int, args, seed
             forcing="gtf",
             alpha=0.1,
             model="shplrnn",
+            latent=x.shape[1],
             hidden=50,
             observation="identity",
             val_fraction=0.0,
