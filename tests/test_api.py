@@ -5,6 +5,7 @@ import pytest
 import xarray as xr
 
 from neurodsr import fit, load_fit
+from neurodsr.api import train_fit
 from neurodsr.cli import main
 from neurodsr.dynamics.systems import lorenz63
 from neurodsr.errors import InputError
@@ -232,24 +233,46 @@ def test_tau_auto_on_a_recording_too_short_for_lyapunov_falls_back_and_says_why(
     assert res.meta["tau"] == 20 and "No Lyapunov estimate" in res.meta["tau_reason"]
 
 
-def test_default_forcing_is_gtf_and_still_compares_lyapunov_exponents():
+def test_default_forcing_is_the_benchmarked_gtf():
+    # docs/RESULTS.md section 6: fixed GTF beat the candidate grid, so the grid is opt-in
+    x = lorenz63(3000, dt=0.01, seed=3).values
+    res = train_fit(x, 0.01, seeds=1, hidden=8, max_minutes=None, patience=None, **QUICK)
+    s = res.summary
+    assert (s.forcing, s.alpha, s.candidates) == ("gtf", 0.1, [])
+    assert s.sources["forcing"].startswith("auto: GTF")
+    assert (s.model["name"], s.model["latent_dim"]) == ("shplrnn", 3)
+
+
+def test_select_forcing_chooses_among_candidates_and_still_compares_lyapunov_exponents():
     x = lorenz63(6000, dt=0.01, seed=3).values
-    res = fit(x, 0.01, seeds=2, hidden=16, **QUICK)
-    cfg = res.meta["train"]
-    assert cfg["forcing"] == "gtf" and cfg["alpha"] == 0.1
-    assert res.metrics["forcing"] == "gtf" and res.metrics["alpha"] == 0.1
-    assert res.meta["tau"] is None and res.meta["forcing_reason"].startswith("GTF")
-    # tau="auto" (the default) still estimates the data's exponent for the comparison
-    assert res.meta["lyapunov"]["verdict"] == "chaotic"
+    res = fit(
+        x, 0.01, forcing="select", seeds=2, hidden=16, max_minutes=None, patience=None, **QUICK
+    )
+    s = res.summary
+    assert s.sources["forcing"].startswith("select: candidates")
+    assert len(s.candidates) >= 4 and s.forcing in ("gtf", "stf")
+    assert res.metrics["forcing"] == s.forcing
+    assert s.forcing_reason.startswith("Chosen by validation")
+    # tau="auto" (the default) estimates the data's exponent, which proposed the candidates
+    assert res.meta["lyapunov"]["verdict"] == "chaotic" and "tau*" in s.candidates_reason
     assert res.metrics["lambda_ratio"] is not None
     assert res.to_dataset().attrs["forcing_reason"] == res.meta["forcing_reason"]
+
+
+def test_fixed_gtf_is_still_there_when_asked_for():
+    x = lorenz63(6000, dt=0.01, seed=3).values
+    res = fit(x, 0.01, forcing="gtf", seeds=2, hidden=16, **QUICK)
+    cfg = res.meta["train"]
+    assert cfg["forcing"] == "gtf" and cfg["alpha"] == 0.1 and res.summary.candidates == []
+    assert res.meta["tau"] is None and res.meta["forcing_reason"].startswith("GTF")
 
 
 def test_a_tau_given_without_forcing_trains_stf_at_that_tau(lorenz_raw):
     res = fit(lorenz_raw, 0.01, tau=20, seeds=1, hidden=8, **QUICK)  # no forcing given
     assert res.summary.forcing == "stf" and res.summary.tau == 20
     assert res.summary.train["tau"] == 20 and res.summary.train["forcing"] == "stf"
-    assert res.summary.sources == {"tau": "user", "forcing": "auto: tau = 20 given"}
+    sources = res.summary.sources
+    assert (sources["tau"], sources["forcing"]) == ("user", "auto: tau = 20 given")
     bptt = fit(lorenz_raw, 0.01, tau=None, seeds=1, hidden=8, **QUICK)
     assert bptt.summary.forcing == "none" and bptt.summary.tau is None
 

@@ -15,6 +15,7 @@ validation); :func:`neurodsr.metrics.evaluate.evaluate_fit` scores (the one scor
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -35,7 +36,14 @@ from neurodsr.models.base import LatentModel
 from neurodsr.provenance import library_versions
 from neurodsr.session import FitSummary, LyapunovSummary, fit_outputs
 from neurodsr.training import TrainConfig, TrainLog, resolve_device, train
+from neurodsr.training.candidates import (
+    Candidate,
+    group_candidates,
+    pick_winner,
+    propose_candidates,
+)
 from neurodsr.training.defaults import EVALUATE_DEFAULTS, FIT_DEFAULTS
+from neurodsr.training.sizing import size_model
 
 __all__ = ["FitResult", "FittedModel", "TrainedFit", "fit", "load_fit", "train_fit"]
 
@@ -308,14 +316,20 @@ def _estimate_tau(x_train: np.ndarray, dt: float, seed: int) -> TauChoice:
 
 def choose_forcing(forcing: str, tau_given: int | str | None) -> tuple[str, str]:
     """The forcing to train with and where it came from. ``"auto"``: STF when tau was given as
-    a number of steps, plain BPTT when it was given as None, else GTF (docs/RESULTS.md)."""
+    a number of steps, plain BPTT when it was given as None, else GTF (alpha 0.1 by default).
+    ``"select"``: candidates proposed by the data's lambda_max (STF intervals and GTF alphas)
+    compete by validation (:mod:`neurodsr.training.candidates`)."""
+    if forcing == "select":
+        return "select", "select: candidates from lambda_max, chosen by validation"
     if forcing != "auto":
         return forcing, "user"
     if tau_given is None:
         return "none", "auto: tau = None given"
     if tau_given != "auto":
         return "stf", f"auto: tau = {tau_given} given"
-    return "gtf", "default"
+    # GTF at alpha 0.1 beat the candidate grid on every set of the reduced quality benchmark
+    # (docs/RESULTS.md section 6), so the grid is opt-in until the full benchmark says more
+    return "gtf", "auto: GTF, the benchmarked default (docs/RESULTS.md); forcing='select' competes"
 
 
 def _forcing_reason(cfg: TrainConfig, tau: TauChoice, tau_given: int | str | None) -> str:
@@ -362,17 +376,55 @@ def _split(
     return data, n_train
 
 
-def _validation_scores(tlog: TrainLog, n_models: int) -> np.ndarray:
-    """Each member's best validation D_stsp (the state that training kept)."""
-    if not tlog.eval_dstsp:
-        return np.zeros(n_models)
-    return np.array([np.min(v) for v in zip(*tlog.eval_dstsp, strict=True)])
+def _kept_scores(tlog: TrainLog, n_models: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each member's validation score and D_stsp at the state training kept (its best score;
+    inf: never valid)."""
+    if not tlog.eval_score:
+        return np.full(n_models, np.inf), np.full(n_models, np.nan)
+    score = np.asarray(tlog.eval_score, dtype=np.float64)  # (evals, E)
+    dstsp = np.asarray(tlog.eval_dstsp, dtype=np.float64)
+    at = np.argmin(np.where(np.isfinite(score), score, np.inf), axis=0)
+    cols = np.arange(n_models)
+    return score[at, cols], dstsp[at, cols]
 
 
-def _best_member(tlog: TrainLog, n_models: int) -> tuple[int, np.ndarray]:
-    """The member chosen by validation on the *training* data (never by the test scores)."""
-    val = _validation_scores(tlog, n_models)
-    return int(np.argmin(np.where(np.isfinite(val), val, np.inf))), val
+def _best_member(scores: np.ndarray) -> int:
+    """The member chosen by validation on the *training* part (never by the test scores): the
+    lowest score; an invalid member (inf) only when every member is."""
+    return int(np.argmin(np.where(np.isfinite(scores), scores, np.inf)))
+
+
+def _subset(net: LatentModel, members: list[int]) -> LatentModel:
+    """The given members of an ensemble as an ensemble of their own (every parameter's and
+    buffer's axis 0 is the member)."""
+    cfg = net.config()
+    cfg["seeds"] = [net.seeds[e] for e in members]
+    sub = model_from_config(cfg)
+    idx = torch.as_tensor(members, dtype=torch.long)
+    state = {k: v.detach().cpu()[idx].clone() for k, v in net.state_dict().items()}
+    sub.load_state_dict(state)
+    return sub.to(next(net.parameters()).device)
+
+
+def _subset_log(tlog: TrainLog, members: list[int]) -> TrainLog:
+    """The training log of the given members (per-member columns cut; events kept)."""
+    d = tlog.to_dict()
+    for key in ("loss", "alpha", "eval_dstsp", "eval_dh", "eval_score", "eval_invalid"):
+        d[key] = [[row[e] for e in members] for row in d[key]]
+    d["best_epoch"] = [d["best_epoch"][e] for e in members]
+    return TrainLog.from_dict(d)
+
+
+def _validation_split(x_train: np.ndarray, val_fraction: float, seq_len: int) -> int:
+    """Samples of the training part kept for validation (its last ``val_fraction``); 0 when
+    that part would be shorter than 500 samples or the rest shorter than 2 windows (the
+    training part itself is then the validation series)."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise InputError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    n_val = round(len(x_train) * val_fraction)
+    if n_val < 500 or len(x_train) - n_val < 2 * (seq_len + 1):
+        return 0
+    return n_val
 
 
 def train_fit(
@@ -388,6 +440,7 @@ def train_fit(
     seeds: int | Sequence[int] = D["seeds"],
     seed: int = D["seed"],
     test_fraction: float = D["test_fraction"],
+    val_fraction: float = D["val_fraction"],
     n_train: int | None = None,
     lyapunov: LyapunovSummary | None = None,
     refit_on_mismatch: bool = False,
@@ -398,73 +451,127 @@ def train_fit(
     """Train a forced RNN ensemble on the first part of a series (no scoring: see :func:`fit`).
 
     Parameters are those of :func:`fit` (``lyapunov``: the data's Lyapunov summary, e.g.
-    ``LyapunovSummary.read("lyapunov.json")``, whose tau ``tau="auto"`` takes; ``n_pred``
-    only checks that the held-out part is long enough to be scored). Returns
-    :class:`TrainedFit`; ``summary.sources`` says where tau and forcing came from.
+    ``LyapunovSummary.read("lyapunov.json")``, whose tau ``tau="auto"`` takes and whose
+    lambda_max proposes the forcing candidates; ``n_pred`` only checks that the held-out part
+    is long enough to be scored). Returns :class:`TrainedFit`; ``summary.sources`` says where
+    tau and forcing came from, ``summary.candidates`` how each forcing candidate validated.
     """
-    options = {k: train_options.pop(k, D[k]) for k in ("alpha", "epochs", "max_minutes")}
+    options = {
+        k: train_options.pop(k, D[k]) for k in ("alpha", "epochs", "max_minutes", "patience")
+    }
     forcing_value, forcing_source = choose_forcing(forcing, tau)
-    cfg = TrainConfig(forcing=forcing_value, **options, **train_options)
+    cfg = TrainConfig(
+        forcing="gtf" if forcing_value == "select" else forcing_value, **options, **train_options
+    )
     data, n_train = _split(x, test_fraction, n_train, cfg.seq_len + 1, n_pred + 2)
     n_dim = data.shape[1]
     train_raw = data[:n_train]
     mean, std = train_raw.mean(0), train_raw.std(0)
     std = np.where(std > 0, std, 1.0)
     x_train = (train_raw - mean) / std
+    n_val = _validation_split(x_train, val_fraction, cfg.seq_len)
+    x_fit = x_train[: n_train - n_val] if n_val else x_train
+    x_val = x_train[n_train - n_val :] if n_val else None
+    size = size_model(
+        n_dim, len(x_fit), model=model, latent=latent, hidden=hidden, observation=observation
+    )
 
     tau_choice = choose_tau(tau, x_train, dt, lyapunov=lyapunov, seed=seed)
     if forcing_value == "gtf" and tau not in ("auto", None):
         log.warning("tau = %s was given, but GTF does not use it (use forcing='stf')", tau)
     seed_list = list(range(seed, seed + int(seeds))) if isinstance(seeds, int) else list(seeds)
 
-    def run(forcing_tau: int | None) -> tuple[LatentModel, TrainLog]:
-        # the interval is STF's alone: GTF forces every step and plain BPTT never
-        cfg.tau = forcing_tau if cfg.forcing == "stf" else None
+    def run(
+        run_cfg: TrainConfig, member_seeds: list[int], ckpt: str | os.PathLike[str] | None
+    ) -> tuple[LatentModel, TrainLog]:
         net = make_model(
-            model, n_dim, latent, seeds=seed_list, observation=observation, hidden_dim=hidden
+            size.model,
+            n_dim,
+            size.latent,
+            seeds=member_seeds,
+            observation=size.observation,
+            hidden_dim=size.hidden,
         )
         log.info(
-            "fitting %s (M=%d, %d seeds) on %d x %d samples, forcing=%s, tau=%s on %s",
-            model,
+            "fitting %s (M=%d, L=%s, %d members) on %d x %d samples, forcing=%s, tau=%s, "
+            "alpha=%s on %s",
+            size.model,
             net.latent_dim,
-            len(seed_list),
-            n_train,
+            size.hidden,
+            len(member_seeds),
+            len(x_fit),
             n_dim,
-            cfg.forcing,
-            cfg.tau,
-            resolve_device(cfg.device),
+            run_cfg.forcing,
+            run_cfg.tau,
+            run_cfg.alpha,
+            resolve_device(run_cfg.device),
         )
-        tlog = train(net, x_train, cfg, checkpoint_dir=checkpoint_dir)
+        tlog = train(net, x_fit, run_cfg, x_val=x_val, checkpoint_dir=ckpt)
         net.eval()
         return net, tlog
 
-    net, tlog = run(tau_choice.value)
-    seconds = tlog.seconds[-1] if tlog.seconds else 0.0
-    best, val = _best_member(tlog, net.n_models)
-    if refit_on_mismatch and tau == "auto" and cfg.forcing == "stf":
-        new_tau = _tau_from_model(net, x_train, dt, best, tau_choice, seed)
-        if new_tau is not None:
-            tau_choice.reason += f" Refitted with tau = {new_tau} from the model's exponent."
-            tau_choice.value, tau_choice.source = new_tau, "refitted from the model's exponent"
-            net, tlog = run(new_tau)
-            seconds += tlog.seconds[-1] if tlog.seconds else 0.0
-            best, val = _best_member(tlog, net.n_models)
+    candidates: list[Candidate] = []
+    candidates_reason = selection_reason = ""
+    if forcing_value == "select":
+        ly = tau_choice.lyapunov
+        candidates, candidates_reason = propose_candidates(
+            ly.lambda_max if ly else None, dt, ly.verdict if ly else "unclear", cfg.seq_len
+        )
+        net, tlog, cfg, seconds, selection_reason = _train_candidates(
+            candidates, cfg, seed_list, run, checkpoint_dir
+        )
+    else:
+        # the interval is STF's alone: GTF forces every step and plain BPTT never
+        cfg.tau = tau_choice.value if cfg.forcing == "stf" else None
+        net, tlog = run(cfg, seed_list, checkpoint_dir)
+        seconds = tlog.seconds[-1] if tlog.seconds else 0.0
+        if refit_on_mismatch and tau == "auto" and cfg.forcing == "stf":
+            scores, _ = _kept_scores(tlog, net.n_models)
+            new_tau = _tau_from_model(net, x_train, dt, _best_member(scores), tau_choice, seed)
+            if new_tau is not None:
+                tau_choice.reason += f" Refitted with tau = {new_tau} from the model's exponent."
+                tau_choice.value, tau_choice.source = new_tau, "refitted from the model's exponent"
+                cfg.tau = new_tau
+                net, tlog = run(cfg, seed_list, checkpoint_dir)
+                seconds += tlog.seconds[-1] if tlog.seconds else 0.0
+    scores, val_dstsp = _kept_scores(tlog, net.n_models)
+    best = _best_member(scores)
+    member_seeds = list(net.seeds)
 
+    sources = {"tau": tau_choice.source, "forcing": forcing_source}
+    sizing = "sizing rule" if model == "auto" else "the model's default size"
+    sources["model"] = (
+        "sizing rule" if model == "auto" else "default" if model == D["model"] else "user"
+    )
+    for key, given in (("latent", latent), ("hidden", hidden), ("observation", observation)):
+        sources[key] = sizing if given in ("auto", None) else "user"
+    forcing_reason = _forcing_reason(cfg, tau_choice, tau)
+    if forcing_value == "select":
+        forcing_reason = (
+            f"Chosen by validation among {len(candidates)} candidates ({candidates_reason}): "
+            f"{selection_reason}. {forcing_reason}"
+        )
     summary = FitSummary(
         model=net.config(),
         train=cfg.to_dict(),
-        seeds=seed_list,
+        seeds=member_seeds,
         best_member=best,
-        best_seed=seed_list[best],
+        best_seed=member_seeds[best],
         dt=float(dt),
         n_train=n_train,
         forcing=cfg.forcing,
         alpha=cfg.alpha if cfg.forcing == "gtf" else None,
         tau=cfg.tau if cfg.forcing == "stf" else None,
         tau_reason=tau_choice.reason,
-        forcing_reason=_forcing_reason(cfg, tau_choice, tau),
-        sources={"tau": tau_choice.source, "forcing": forcing_source},
-        validation_dstsp=[float(v) for v in val],
+        forcing_reason=forcing_reason,
+        sources=sources,
+        validation_dstsp=[float(v) for v in val_dstsp],
+        validation_score=[float(v) for v in scores],
+        n_validation=int(n_val),
+        model_reason=size.reason,
+        candidates=[c.to_json() for c in candidates],
+        candidates_reason=candidates_reason,
+        selection_reason=selection_reason,
         train_seconds=float(seconds),
         epochs_run=len(tlog.epoch),
         stopped=tlog.stopped,
@@ -484,6 +591,61 @@ def train_fit(
         x=data,
         n_train=n_train,
     )
+
+
+def _train_candidates(
+    candidates: list[Candidate],
+    cfg: TrainConfig,
+    seed_list: list[int],
+    run: Any,
+    checkpoint_dir: str | os.PathLike[str] | None,
+) -> tuple[LatentModel, TrainLog, TrainConfig, float, str]:
+    """Train every candidate x seed: the GTF alphas as members of one ensemble, each STF
+    interval as an ensemble of its own, each with its share of the budget (proportional to its
+    members); fill in each candidate's validation scores; return the winner's members as an
+    ensemble, their log, the winner's config, the seconds of all runs and why it won."""
+    groups = group_candidates(candidates)
+    n_total = sum(len(idx) for _, idx in groups) * len(seed_list)
+    results = []
+    seconds = 0.0
+    for tau_g, idx in groups:
+        n_members = len(idx) * len(seed_list)
+        budget = None
+        if cfg.max_minutes is not None:
+            budget = cfg.max_minutes * n_members / n_total
+        if tau_g is None:
+            alphas = [float(candidates[i].alpha) for i in idx for _ in seed_list]
+            run_cfg = dataclasses.replace(
+                cfg, forcing="gtf", tau=None, alpha=alphas, max_minutes=budget
+            )
+            name = "gtf"
+        else:
+            run_cfg = dataclasses.replace(cfg, forcing="stf", tau=int(tau_g), max_minutes=budget)
+            name = f"stf_tau{tau_g}"
+        ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / name
+        net, tlog = run(run_cfg, [s for _ in idx for s in seed_list], ckpt)
+        seconds += tlog.seconds[-1] if tlog.seconds else 0.0
+        scores, _ = _kept_scores(tlog, net.n_models)
+        last_invalid = tlog.eval_invalid[-1] if tlog.eval_invalid else [""] * net.n_models
+        for k, i in enumerate(idx):
+            cols = range(k * len(seed_list), (k + 1) * len(seed_list))
+            candidates[i].scores = [float(scores[e]) for e in cols]
+            candidates[i].invalid = [
+                "" if np.isfinite(scores[e]) else (last_invalid[e] or "never valid") for e in cols
+            ]
+        results.append((idx, net, tlog, run_cfg))
+    win, why = pick_winner(candidates)
+    for idx, net, tlog, run_cfg in results:
+        if win in idx:
+            k = idx.index(win)
+            members = list(range(k * len(seed_list), (k + 1) * len(seed_list)))
+            wcfg = dataclasses.replace(run_cfg, max_minutes=cfg.max_minutes)
+            if wcfg.forcing == "gtf":
+                wcfg.alpha = float(candidates[win].alpha)
+            sub_log = _subset_log(tlog, members)
+            sub_log.events.append(f"forcing chosen by validation: {why}")
+            return _subset(net, members), sub_log, wcfg, seconds, why
+    raise AssertionError("the winner is in no group")  # pragma: no cover
 
 
 def _tau_from_model(
@@ -539,15 +701,18 @@ def fit(
         (:func:`neurodsr.dynamics.tau.estimate_tau`); None: plain BPTT. With GTF tau is not
         used for training, but "auto" still estimates the data's lambda_max, which the
         trained model's is compared with.
-    forcing : {"auto", "gtf", "stf", "none"}
+    forcing : {"auto", "select", "gtf", "stf", "none"}
         auto (default): STF when ``tau`` is a number of steps, plain BPTT when it is None, else
-        GTF. gtf: generalized teacher forcing, every step, strength ``alpha``. stf: sparse
+        GTF. select: STF intervals and GTF alphas proposed by the data's lambda_max are trained
+        together and the one with the best validation score wins (opt-in: docs/RESULTS.md
+        section 6). gtf: generalized teacher forcing, every step, strength ``alpha``. stf: sparse
         teacher forcing every ``tau`` steps. none: plain BPTT. GTF with alpha = 0.1 is the
         default because it was the most robust choice in docs/RESULTS.md: as good as the best
         STF interval on Lorenz-63 and Rössler, best or tied-best on every recording, and
         independent of a Lyapunov estimate that short or smoothed recordings do not support.
     model : str
-        shplrnn (default), plrnn, clipped_shplrnn, dendplrnn, rnn, lstm, gru.
+        shplrnn (default), plrnn, clipped_shplrnn, dendplrnn, rnn, lstm, gru, or auto (sized
+        from the data, :func:`neurodsr.training.sizing.size_model`).
     latent, hidden : int, optional
         Latent size M (default: the data dims N) and hidden width L (shallow PLRNNs, default 50).
     seeds : int or sequence of int

@@ -295,7 +295,24 @@ class FitSummary:
         and so on (values: "config" for what the user set, "default", "lyapunov.json", or
         "estimated from the training part").
     validation_dstsp : list of float
-        Each member's best validation D_stsp (the state that training kept).
+        Each member's validation D_stsp at the state training kept (its best validation score).
+    validation_score : list of float
+        Each member's validation score at that state (:mod:`neurodsr.training.validation`:
+        sqrt(D_stsp * D_H) of free runs from several data states; inf: the member's free runs
+        or n-step predictions left the data's range at every validation). The best member is
+        the one with the lowest.
+    n_validation : int
+        Samples at the end of the training part that were held out for validation (0: the
+        training part itself was the validation series).
+    model_reason : str
+        Why that model size and observation (:func:`neurodsr.training.sizing.size_model`).
+    candidates : list of dict
+        With ``forcing="auto"``: every forcing candidate
+        (:class:`neurodsr.training.candidates.Candidate` as JSON: forcing, tau, alpha, label,
+        suggested (the Lyapunov suggestion), note, scores (per seed), invalid, median); empty
+        when the forcing was given.
+    candidates_reason, selection_reason : str
+        How the candidates were proposed, and which won and why.
     train_seconds : float
         Wall-clock seconds of training (all runs, a resumed run's earlier part included).
     epochs_run : int
@@ -319,6 +336,12 @@ class FitSummary:
     forcing_reason: str = ""
     sources: dict[str, str] = field(default_factory=dict)
     validation_dstsp: list[float] = field(default_factory=list)
+    validation_score: list[float] = field(default_factory=list)
+    n_validation: int = 0
+    model_reason: str = ""
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    candidates_reason: str = ""
+    selection_reason: str = ""
     train_seconds: float = 0.0
     epochs_run: int = 0
     stopped: str = ""

@@ -13,7 +13,7 @@ from neurodsr.training.defaults import FIT_DEFAULTS
 
 ORDER = 40
 
-MODELS = ["shplrnn", "plrnn", "clipped_shplrnn", "dendplrnn", "rnn", "lstm", "gru"]
+MODELS = ["auto", "shplrnn", "plrnn", "clipped_shplrnn", "dendplrnn", "rnn", "lstm", "gru"]
 
 
 def _tau(value: str) -> int | str | None:
@@ -28,6 +28,16 @@ def _tau(value: str) -> int | str | None:
     if tau < 1:
         raise argparse.ArgumentTypeError("tau must be >= 1")
     return tau
+
+
+def _minutes(value: str) -> float | None:
+    """--max-minutes: minutes > 0, or 'none' (no budget)."""
+    if value.lower() == "none":
+        return None
+    minutes = float(value)
+    if minutes <= 0:
+        raise argparse.ArgumentTypeError("max-minutes must be > 0 (or 'none': no budget)")
+    return minutes
 
 
 def _alpha(value: str) -> float | str:
@@ -47,27 +57,49 @@ TRAIN_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
             "or 'none' (plain BPTT)",
         ),
     ),
-    ("model", dict(choices=MODELS)),
-    ("latent", dict(type=int, help="latent size M (default: dims)")),
-    ("hidden", dict(type=int, help="hidden width L (default 50)")),
+    (
+        "model",
+        dict(
+            choices=MODELS,
+            help="shplrnn (default: M = N, L = 50); auto: sized by the data's dims "
+            "(training/sizing.py)",
+        ),
+    ),
+    ("latent", dict(type=int, help="latent size M (default: N, or the sizing rule with auto)")),
+    ("hidden", dict(type=int, help="hidden width L (default: 50, or the sizing rule)")),
     (
         "forcing",
         dict(
-            choices=["auto", "gtf", "stf", "none"],
-            help="auto (default): stf when --tau is a number, none when --tau none, else gtf; "
+            choices=["auto", "select", "gtf", "stf", "none"],
+            help="auto (default): stf when --tau is a number, none when --tau none, else "
+            "gtf; select: STF/GTF candidates from lambda_max chosen by validation; "
             "gtf: every step with strength --alpha; stf: full forcing every --tau steps; "
             "none: plain BPTT",
         ),
     ),
     ("alpha", dict(type=_alpha, help="GTF strength or 'adaptive'")),
-    ("epochs", dict(type=int)),
+    ("epochs", dict(type=int, help="upper bound on epochs")),
     ("seq_len", dict(type=int, help="training window, steps")),
     ("batch_size", dict(type=int)),
     ("lr", dict(type=float, help="initial learning rate")),
     ("grad_clip", dict(type=float)),
     ("seeds", dict(type=int, help="number of seeds trained together")),
     ("seed", dict(type=int, help="first seed")),
-    ("max_minutes", dict(type=float, help="training time budget, minutes")),
+    (
+        "max_minutes",
+        dict(
+            type=_minutes,
+            help="training time budget, minutes (the lr decays over it), or 'none'",
+        ),
+    ),
+    (
+        "patience",
+        dict(type=int, help="validations without improvement before training stops (0: never)"),
+    ),
+    (
+        "val_fraction",
+        dict(type=float, help="last part of the training part held out for validation"),
+    ),
     ("device", dict(help="auto, cpu, cuda")),
     ("test_fraction", dict(type=float, help="held-out last part (ignored for preprocessed.nc)")),
 )

@@ -447,6 +447,16 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
         "per seed, the kept seed bold. Right: validation, D_stsp of a free run against "
         "the training data, lower is better.",
     )
+    if model_cfg.get("candidates"):  # forcing="auto": the candidates and the winner
+        from neurodsr.report.candidates import candidates_figure, candidates_html
+
+        body += candidates_html(model_cfg) + _img(
+            candidates_figure,
+            model_cfg,
+            alt="forcing candidates",
+            caption="Validation score of each forcing candidate: dots per seed, bar the median "
+            "(x: invalid seed), green the chosen one, hatched the Lyapunov suggestion.",
+        )
     if events:
         body += (
             "<details><summary>Training events</summary><pre>"

@@ -26,10 +26,11 @@ class TrainConfig:
     tau : int or None
         STF forcing interval in steps (ln 2 / lambda_max is the principled choice). None with
         forcing="stf" means plain BPTT.
-    alpha : float or "adaptive"
-        GTF strength in [0, 1]; "adaptive" sets alpha = max(0, 1 - 1/G) per member from G, the
-        geometric mean of the Jacobian spectral norms along the training data (updated every
-        epoch).
+    alpha : float, list of float or "adaptive"
+        GTF strength in [0, 1]; a list gives one strength per ensemble member (the automatic
+        forcing choice trains several alphas as members of one ensemble); "adaptive" sets
+        alpha = max(0, 1 - 1/G) per member from G, the geometric mean of the Jacobian spectral
+        norms along the training data (updated every epoch).
     seq_len : int
         Length T of each training window, in steps (the window holds T + 1 samples).
     batch_size : int
@@ -37,9 +38,13 @@ class TrainConfig:
     batches_per_epoch : int
         Gradient steps per epoch.
     epochs : int
-        Maximum number of epochs.
+        Upper bound on the number of epochs (with ``max_minutes`` the budget or ``patience``
+        usually ends training first).
     lr, lr_final : float
-        Learning rate at the first and at the last epoch; it decays exponentially in between.
+        Learning rate at the start and at the end of training; it decays exponentially with the
+        run's progress, which is the larger of the epoch fraction (epoch / (epochs - 1)) and,
+        with ``max_minutes``, the time fraction (seconds spent / budget). So a budgeted run
+        reaches ``lr_final`` when its budget ends, however many epochs that is.
     optimizer : {"radam", "adam"}
     grad_clip : float or None
         Clip each member's gradient norm to this value (the baseline that STF beats).
@@ -53,10 +58,16 @@ class TrainConfig:
         Wall-clock budget (None: none; :func:`neurodsr.fit` gives 2.5); training stops at the
         end of the epoch that exceeds it. A resumed run counts the time already spent.
     eval_every : int
-        Epochs between validations (free run scored by D_stsp); the best state per member by
-        validation is kept when ``keep_best``.
+        Epochs between validations (:func:`neurodsr.training.validation.validate`: free runs
+        from several data states scored by D_stsp and D_H, blown-up members marked invalid);
+        the best state per member by validation is kept when ``keep_best``.
     eval_steps : int
-        Length of the validation free run, in steps.
+        Total length of the validation free runs, in steps (split over ``val_starts`` runs).
+    val_starts : int
+        Number of free runs per validation, each from a different data state.
+    patience : int or None
+        Stop when ``patience`` validations in a row improved no member's score (None or 0: never;
+        the budget or ``epochs`` ends training).
     keep_best : bool
         Return each member's best state by validation instead of its last.
     checkpoint_every : int
@@ -77,7 +88,7 @@ class TrainConfig:
 
     forcing: str = "gtf"
     tau: int | None = 30
-    alpha: float | str = FIT_DEFAULTS["alpha"]
+    alpha: float | list[float] | str = FIT_DEFAULTS["alpha"]
     seq_len: int = FIT_DEFAULTS["seq_len"]
     batch_size: int = FIT_DEFAULTS["batch_size"]
     batches_per_epoch: int = 20
@@ -91,6 +102,8 @@ class TrainConfig:
     max_minutes: float | None = None
     eval_every: int = 25
     eval_steps: int = 5000
+    val_starts: int = 4
+    patience: int | None = FIT_DEFAULTS["patience"]
     keep_best: bool = True
     checkpoint_every: int = 50
     max_failures: int = 5
@@ -109,6 +122,10 @@ class TrainConfig:
         if isinstance(self.alpha, str):
             if self.alpha != "adaptive":
                 raise bad("alpha", "must be a number in [0, 1] or 'adaptive'")
+        elif isinstance(self.alpha, list | tuple):
+            if not self.alpha or not all(0.0 <= float(a) <= 1.0 for a in self.alpha):
+                raise bad("alpha", "a per-member list must hold numbers in [0, 1]")
+            self.alpha = [float(a) for a in self.alpha]
         elif not 0.0 <= float(self.alpha) <= 1.0:
             raise bad("alpha", "must be in [0, 1]")
         for name in (
@@ -118,6 +135,7 @@ class TrainConfig:
             "epochs",
             "eval_every",
             "eval_steps",
+            "val_starts",
             "checkpoint_every",
             "max_failures",
         ):
@@ -135,12 +153,16 @@ class TrainConfig:
             raise bad("latent_reg_fraction", "must be in [0, 1]")
         if self.threads is not None and int(self.threads) < 1:
             raise bad("threads", "must be >= 1 or None")
+        if self.patience is not None and int(self.patience) < 0:
+            raise bad("patience", "must be >= 0 (0 or None: never stop early)")
+        if self.patience == 0:
+            self.patience = None
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise bad("max_minutes", "must be > 0 or None")
         if self.tau is not None:
             self.tau = int(self.tau)
 
-    def forcing_schedule(self) -> tuple[int | None, float | str]:
+    def forcing_schedule(self) -> tuple[int | None, float | list[float] | str]:
         """(interval, strength) for the rollout: STF (tau, 1), GTF (1, alpha), none (None, 0)."""
         if self.forcing == "stf":
             return self.tau, 1.0
@@ -162,6 +184,7 @@ class TrainConfig:
             "threads",
             "checkpoint_every",
             "epochs",
+            "patience",
         ):
             d.pop(k)
         return d

@@ -15,16 +15,24 @@ __all__ = ["EVALUATE_DEFAULTS", "FIT_DEFAULTS"]
 
 #: Defaults of fitting: the workflow's ``train`` section (and ``lyapunov.tau``).
 FIT_DEFAULTS: dict[str, Any] = {
+    # the shPLRNN with M = N, L = 50 (the benchmarked fixed default); "auto" sizes the model
+    # from the data's dims and length (neurodsr.training.sizing.size_model)
     "model": "shplrnn",
-    "latent": None,  # the data's dims
-    "hidden": None,  # 50 for the shallow PLRNNs
-    # auto: STF when tau is a number of steps, plain BPTT when tau is none, else GTF
+    "latent": None,
+    "hidden": None,
+    # auto: STF when tau is a number of steps, plain BPTT when tau is none, else GTF (alpha);
+    # select: candidates (STF intervals and GTF alphas proposed by the data's lambda_max)
+    # chosen by validation (docs/RESULTS.md section 6: opt-in until the full benchmark)
     "forcing": "auto",
     "alpha": 0.1,
     "seeds": 3,
     "seed": 0,
-    "epochs": 1000,
-    "max_minutes": 2.5,
+    # an upper bound: the budget (max_minutes) or patience ends training first
+    "epochs": 100_000,
+    # training budget, minutes (wall clock, all candidates together)
+    "max_minutes": 5.0,
+    # validations in a row without improvement of any member before training stops
+    "patience": 20,
     "seq_len": 100,
     "batch_size": 32,
     "lr": 5e-3,
@@ -32,6 +40,8 @@ FIT_DEFAULTS: dict[str, Any] = {
     "device": "auto",
     "tau": "auto",
     "test_fraction": 0.2,
+    # last part of the training part held out for validation (forcing choice, best member)
+    "val_fraction": 0.15,
 }
 
 #: Defaults of evaluation: the workflow's ``evaluate`` section.

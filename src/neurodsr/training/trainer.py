@@ -37,9 +37,9 @@ from tqdm.auto import tqdm
 
 from neurodsr.errors import InputError, TrainingError
 from neurodsr.fileio import atomic_path
-from neurodsr.metrics.core import state_space_divergence
 from neurodsr.models.base import LatentModel
 from neurodsr.training.config import TrainConfig
+from neurodsr.training.validation import validate
 
 __all__ = [
     "KeepBest",
@@ -128,8 +128,12 @@ class TrainLog:
     lr: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     alpha: list[list[float]] = field(default_factory=list)  # (epochs, E): forcing strength
+    progress: list[float] = field(default_factory=list)  # run progress in [0, 1] (lr schedule)
     eval_epoch: list[int] = field(default_factory=list)
     eval_dstsp: list[list[float]] = field(default_factory=list)  # (evals, E)
+    eval_dh: list[list[float]] = field(default_factory=list)  # (evals, E)
+    eval_score: list[list[float]] = field(default_factory=list)  # (evals, E); inf: invalid
+    eval_invalid: list[list[str]] = field(default_factory=list)  # (evals, E): why ("" valid)
     events: list[str] = field(default_factory=list)
     best_epoch: list[int] = field(default_factory=list)  # (E,)
     stopped: str = ""
@@ -139,7 +143,8 @@ class TrainLog:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainLog:
-        return cls(**d)
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def _member_norms(params: list[Tensor]) -> Tensor:
@@ -267,21 +272,6 @@ def _restore_members(
                 value[members] = saved[key][members]
 
 
-@torch.no_grad()
-def validate(
-    model: LatentModel, x_ref: np.ndarray, n_steps: int, transient: int = 200
-) -> list[float]:
-    """D_stsp of a free run of each member (started from the first sample of ``x_ref``, after a
-    discarded transient) against ``x_ref`` (time, N). Returns one value per member."""
-    x0 = torch.as_tensor(x_ref[:1], dtype=torch.float32, device=_device_of(model))
-    z0 = model.init_state(x0.unsqueeze(0).expand(model.n_models, -1, -1))
-    states = model.generate(z0, transient + n_steps)[transient:]  # (T, E, 1, D)
-    xs = model.readout(states[:, :, 0].transpose(0, 1)).cpu().numpy()  # (E, T, N)
-    return [
-        float(state_space_divergence(x_ref, xe)) if np.isfinite(xe).all() else math.inf for xe in xs
-    ]
-
-
 def _device_of(model: LatentModel) -> torch.device:
     return next(model.parameters()).device
 
@@ -377,21 +367,26 @@ class MemberGuard:
 
 
 class KeepBest:
-    """Each member's best state by validation (lower D_stsp is better)."""
+    """Each member's best state by validation (lower score is better; an invalid member's
+    score is inf, so a blown-up state is never kept over a valid one)."""
 
     def __init__(self, n_members: int) -> None:
         self.score = [math.inf] * n_members
         self.state: dict[str, Tensor] | None = None
 
-    def update(self, model: LatentModel, scores: list[float], epoch: int, tlog: TrainLog) -> None:
+    def update(self, model: LatentModel, scores: list[float], epoch: int, tlog: TrainLog) -> bool:
+        """Keep the members whose score improved; returns whether any did."""
         if self.state is None:
             self.state = {k: v.clone() for k, v in model.state_dict().items()}
+        improved = False
         for e, s in enumerate(scores):
             if s < self.score[e]:
                 self.score[e] = s
+                improved = True
                 tlog.best_epoch[e] = epoch
                 for k, v in model.state_dict().items():
                     self.state[k][e] = v[e]
+        return improved
 
     def apply(self, model: LatentModel, tlog: TrainLog) -> None:
         if self.state is not None:
@@ -419,7 +414,8 @@ def train(
         Training series, already normalised (z-scored).
     config : TrainConfig
     x_val : array, shape (time, N), optional
-        Reference series for validation (free run scored by D_stsp); default ``x_train``.
+        Normalised validation series (:func:`~neurodsr.training.validation.validate`);
+        default: the first ``eval_steps`` samples of ``x_train``.
     checkpoint_dir : path, optional
         Where to write ``checkpoint.pt``; a checkpoint there from a run with the same model,
         settings and data is resumed (:func:`run_id`), with the time it already spent counted
@@ -440,17 +436,21 @@ def train(
     if x.ndim != 2 or x.shape[1] != model.obs_dim:
         raise ValueError(f"x_train must have shape (time, {model.obs_dim}), got {tuple(x.shape)}")
     x_ref = np.asarray(x_val if x_val is not None else x_train, dtype=np.float64)
-    n_eval = min(config.eval_steps, len(x_ref))
+    n_eval = min(config.eval_steps, len(x_ref)) if x_val is None else config.eval_steps
     x_ref = x_ref[:n_eval] if x_val is None else x_ref
     sampler = WindowSampler(x, config.seq_len, model.seeds)
     opt = make_optimizer(model, config)
-    decay = (config.lr_final / config.lr) ** (1.0 / max(1, config.epochs - 1))
     tau, alpha_setting = config.forcing_schedule()
+    if isinstance(alpha_setting, list) and len(alpha_setting) != model.n_models:
+        raise ValueError(
+            f"alpha has {len(alpha_setting)} values for an ensemble of {model.n_models} members"
+        )
     alpha_gen = torch.Generator().manual_seed(model.seeds[0] + 15485863)
     tlog = TrainLog(best_epoch=[-1] * model.n_models)
     guard = MemberGuard(model.n_models, config.max_failures, device)
     best = KeepBest(model.n_models)
     start_epoch, spent = 0, 0.0  # spent: seconds of the run(s) this one resumes
+    since_best = 0  # validations in a row that improved no member (patience)
 
     # ---- resume
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
@@ -465,6 +465,7 @@ def train(
         guard.load(ck)
         best.score, best.state = [float(v) for v in ck["best_score"]], ck.get("best_state")
         start_epoch, spent = int(ck["epoch"]) + 1, float(ck.get("seconds", 0.0))
+        since_best = int(ck.get("since_best", 0))
         tlog.events.append(f"resumed from checkpoint at epoch {start_epoch} ({spent:.0f} s spent)")
         log.info("resuming from %s at epoch %d, %.0f s spent", ckpt_path, start_epoch, spent)
 
@@ -482,6 +483,7 @@ def train(
             "log": json.dumps(tlog.to_dict()),
             "best_score": best.score,
             "best_state": best.state,
+            "since_best": since_best,
             **guard.state(),
         }
         with atomic_path(ckpt_path, suffix=".pt") as tmp:
@@ -503,12 +505,25 @@ def train(
         mininterval=1.0,
         dynamic_ncols=True,
     )
+    budget_s = None if config.max_minutes is None else 60.0 * config.max_minutes
+
+    def progress(epoch: int) -> float:
+        """Fraction of the run done: epochs, or with a budget the time spent if larger (the
+        schedule then ends with the budget, however many epochs fit in it)."""
+        p = epoch / max(1, config.epochs - 1)
+        if budget_s is not None:
+            p = max(p, elapsed() / budget_s)
+        return min(1.0, p)
+
     for epoch in bar:
-        lr = config.lr * decay**epoch
+        prog = progress(epoch)
+        lr = config.lr * (config.lr_final / config.lr) ** prog
         for group in opt.param_groups:
             group["lr"] = lr
         if alpha_setting == "adaptive":
             alpha: float | Tensor = _adaptive_alpha(model, x, 256, alpha_gen)
+        elif isinstance(alpha_setting, list):
+            alpha = torch.tensor(alpha_setting, dtype=torch.float32, device=device)
         else:
             alpha = float(alpha_setting)
         epoch_loss = torch.zeros(model.n_models, device=device)
@@ -544,6 +559,7 @@ def train(
         tlog.epoch.append(epoch)
         tlog.loss.append(torch.where(guard.frozen, torch.nan, mean_loss).tolist())
         tlog.lr.append(lr)
+        tlog.progress.append(prog)
         tlog.seconds.append(elapsed())
         a = alpha if isinstance(alpha, Tensor) else torch.full((model.n_models,), alpha)
         tlog.alpha.append([float(v) for v in a])
@@ -551,12 +567,27 @@ def train(
 
         last = epoch == config.epochs - 1
         out_of_time = config.max_minutes is not None and elapsed() / 60 > config.max_minutes
+        patience_out = False
         if (epoch + 1) % config.eval_every == 0 or last or out_of_time:
-            scores = validate(model, x_ref, n_eval)
+            val = validate(model, x_ref, n_eval, n_starts=config.val_starts)
             tlog.eval_epoch.append(epoch)
-            tlog.eval_dstsp.append(scores)
-            if config.keep_best:
-                best.update(model, scores, epoch, tlog)
+            tlog.eval_dstsp.append(val.dstsp)
+            tlog.eval_dh.append(val.dh)
+            tlog.eval_score.append(val.score)
+            tlog.eval_invalid.append(val.why)
+            if best.update(model, val.score, epoch, tlog):
+                since_best = 0
+            else:
+                since_best += 1
+            patience_out = config.patience is not None and since_best >= config.patience
+        if patience_out and not out_of_time:
+            tlog.stopped = (
+                f"validation did not improve for {config.patience} validations "
+                f"(patience), stopped at epoch {epoch}"
+            )
+            tlog.events.append(tlog.stopped)
+            save_checkpoint(epoch)
+            break
         if out_of_time:
             tlog.stopped = f"time budget of {config.max_minutes} min reached at epoch {epoch}"
             tlog.events.append(tlog.stopped)

@@ -1,0 +1,385 @@
+"""Reconstruction quality of the automatic choice against the fixed GTF default and a tuned ESN.
+
+One command, resumable: every (data set, method, repeat) row is appended to a jsonl file
+(default ``benchmarks/quality.jsonl``) as soon as it is done, and rows already there
+are skipped on a rerun; ``--table`` prints the median and IQR per set and method.
+
+Data sets (all z-scored with the training part's statistics, the last 20 % held out):
+
+- ``shared:<name>``: the arrays of ``../shared/data`` (read at run time, never copied; a set
+  whose file is missing is skipped with a note),
+- ``lorenz63_noisy``: Lorenz-63 (dt 0.01) with 5 % Gaussian observation noise, scored against
+  the clean run of the same trajectory,
+- ``lorenz96_20`` / ``lorenz96_40``: Lorenz-96 with N = 20 / 40 sites (F = 8, dt 0.05),
+- ``rate64``: a stand-in for a multichannel recording: a 100-unit chaotic rate network
+  (dx/dt = -x + g J tanh(x), g = 2, J Gaussian with variance 1/100; chaotic for g > 1,
+  Sompolinsky et al. 1988) read out through 64 random mixtures plus 5 % noise.
+
+Methods:
+
+- ``fixed``: today's fixed default (GTF alpha 0.1, shPLRNN, M = N, L = 50, identity
+  observation, validated on the training part),
+- ``auto``: :func:`neurodsr.api.train_fit` with nothing set but dt and the budget,
+- ``esn``: an echo state network (reservoirpy, a ``bench`` extra), ridge readout, spectral
+  radius, leak, input scaling, ridge and reservoir size chosen by random search on the training
+  part only (its last 20 % as validation, scored by the same validation score as neurodsr:
+  sqrt(D_stsp x D_H) of a free run, runs that leave the range disqualified).
+
+Scores on the held-out part (one definition each, the same code for every method):
+D_stsp and D_H of a free run of the test part's length started from the first test state,
+PE(20) (mean squared 20-step-ahead error from 500 test states), the valid prediction time
+(median over 20 test states of the steps until the normalised RMSE exceeds 0.5, at most
+500), the fraction of the free run outside the data's range, and training seconds.
+
+    .venv/bin/python benchmarks/quality.py                       # full: 5 repeats, 15 min fits
+    .venv/bin/python benchmarks/quality.py --repeats 3 --max-minutes 1 \\
+        --sets lorenz63_noisy lorenz96_20 rate64 shared:eeg_delay_embedded_10d  # reduced
+    .venv/bin/python benchmarks/quality.py --table               # the table of what is there
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from neurodsr.api import train_fit
+from neurodsr.dynamics.systems import lorenz63, lorenz96
+from neurodsr.metrics.core import fraction_outside, power_spectrum_distance, state_space_divergence
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parent.parent.parent / "shared" / "data"
+SHARED_DT = {  # the source's sampling steps (EEG / temperature: 1 step as the time unit)
+    "lorenz63_dt0.01": 0.01,
+    "roessler_dt0.1": 0.1,
+    "duffing_forced": 0.01,
+    "eeg_delay_embedded_10d": 1.0,
+    "temperature_delay_embedded_5d": 1.0,
+}
+SETS = [
+    "lorenz63_noisy",
+    "lorenz96_20",
+    "lorenz96_40",
+    "rate64",
+    *(f"shared:{k}" for k in SHARED_DT),
+]
+METHODS = ("fixed", "auto", "esn")
+N_PRED, VPT_THRESHOLD, VPT_HORIZON = 20, 0.5, 500
+
+
+# --------------------------------------------------------------------------- data
+def rate_network(n_steps: int, *, n_units: int = 100, n_obs: int = 64, seed: int = 0) -> tuple:
+    """(noisy 64-channel observations, clean observations), dt = 0.1, Euler steps of 0.02."""
+    rng = np.random.default_rng(seed)
+    j = rng.standard_normal((n_units, n_units)) / math.sqrt(n_units)
+    g, h = 2.0, 0.02
+    x = rng.standard_normal(n_units)
+    out = np.empty((n_steps, n_units))
+    for t in range(-2000, n_steps):
+        for _ in range(5):  # 5 Euler steps of 0.02 per sample (dt = 0.1)
+            x = x + h * (-x + g * j @ np.tanh(x))
+        if t >= 0:
+            out[t] = x
+    mix = rng.standard_normal((n_units, n_obs)) / math.sqrt(n_units)
+    clean = np.tanh(out) @ mix
+    noisy = clean + 0.05 * clean.std(0) * rng.standard_normal(clean.shape)
+    return noisy, clean
+
+
+def load_set(name: str, n: int) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """(series, clean series to score against, dt) or None when a shared file is missing."""
+    if name == "lorenz63_noisy":
+        clean = lorenz63(n, dt=0.01, seed=1).values
+        rng = np.random.default_rng(1)
+        return clean + 0.05 * clean.std(0) * rng.standard_normal(clean.shape), clean, 0.01
+    if name.startswith("lorenz96_"):
+        x = lorenz96(n, dt=0.05, n=int(name.split("_")[1]), seed=1).values
+        return x, x, 0.05
+    if name == "rate64":
+        noisy, clean = rate_network(n)
+        return noisy, clean, 0.1
+    if name.startswith("shared:"):
+        key = name.split(":", 1)[1]
+        path = SHARED / f"{key}.npy"
+        if not path.exists():
+            return None
+        x = np.load(path, allow_pickle=False).astype(np.float64)
+        x = x[:, None] if x.ndim == 1 else x
+        x = x[: max(n, 10_000)] if len(x) > 2 * n else x
+        return x, x, SHARED_DT[key]
+    raise SystemExit(f"unknown set {name!r}; choose from {SETS}")
+
+
+# --------------------------------------------------------------------------- scoring
+def score(
+    free: np.ndarray,
+    predict: Callable[[np.ndarray, int], np.ndarray],
+    test: np.ndarray,
+    ref: np.ndarray,
+) -> dict[str, float]:
+    """The held-out scores of one model (normalised units throughout).
+
+    free : (T, N) free run from the first test state; predict(states (S, N), k) -> (k, S, N)
+    predictions of steps 1..k from those states; test: the (noisy) test part the states come
+    from; ref: the (clean) test part the scores are against."""
+    out: dict[str, float] = {}
+    finite = np.isfinite(free).all()
+    out["dstsp"] = float(state_space_divergence(ref, free)) if finite else math.inf
+    out["dh"] = float(power_spectrum_distance(ref, free)) if finite else 1.0
+    out["outside"] = float(fraction_outside(ref, free))
+    starts = np.unique(np.linspace(0, len(test) - N_PRED - 1, 500).astype(int))
+    pred = predict(test[starts], N_PRED)
+    out["pe20"] = float(np.mean((pred[-1] - ref[starts + N_PRED]) ** 2))
+    horizon = min(VPT_HORIZON, len(test) - 1)
+    vstarts = np.linspace(0, len(test) - horizon - 1, 20).astype(int)
+    traj = predict(test[vstarts], horizon)  # (H, S, N)
+    truth = np.stack([ref[s + 1 : s + 1 + horizon] for s in vstarts], axis=1)
+    nrmse = np.sqrt(np.mean((traj - truth) ** 2, axis=2))  # ref is z-scored: std 1
+    with np.errstate(invalid="ignore"):
+        bad = ~(nrmse <= VPT_THRESHOLD)
+    steps = np.where(bad.any(0), bad.argmax(0), horizon)
+    out["vpt"] = float(np.median(steps))
+    return out
+
+
+def validation_score(free: np.ndarray, ref: np.ndarray) -> float:
+    if not np.isfinite(free).all() or fraction_outside(ref, free, margin=0.5) > 0.05:
+        return math.inf
+    d = state_space_divergence(ref, free)
+    return math.sqrt(max(d, 1e-3) * max(power_spectrum_distance(ref, free), 1e-6))
+
+
+# --------------------------------------------------------------------------- methods
+def run_neurodsr(method: str, x: np.ndarray, dt: float, n_train: int, args, seed: int):
+    opts: dict[str, Any] = dict(
+        seeds=args.ensemble,
+        seed=seed,
+        n_train=n_train,
+        max_minutes=args.max_minutes,
+        progress=False,
+        threads=1,
+    )
+    if method == "fixed":  # today's default before issue 12
+        opts.update(
+            forcing="gtf",
+            alpha=0.1,
+            model="shplrnn",
+            latent=x.shape[1],
+            hidden=50,
+            observation="identity",
+            val_fraction=0.0,
+            patience=None,
+            epochs=1000,
+        )
+    t0 = time.perf_counter()
+    fit = train_fit(x, dt, **opts)
+    seconds = time.perf_counter() - t0
+    net, best = fit.model, fit.best
+
+    @torch.no_grad()
+    def predict(states: np.ndarray, k: int) -> np.ndarray:
+        xs = torch.as_tensor(states, dtype=torch.float32)
+        z = net.init_state(xs.unsqueeze(0).expand(net.n_models, -1, -1).contiguous())
+        out = []
+        for _ in range(k):
+            z = net.step(z)
+            out.append(net.readout(z)[best].double().numpy())
+        return np.stack(out)
+
+    info = {
+        "forcing": fit.summary.forcing,
+        "tau": fit.summary.tau,
+        "alpha": fit.summary.alpha,
+        "model": fit.summary.model.get("name"),
+        "latent": fit.summary.model.get("latent_dim"),
+        "hidden": fit.summary.model.get("hidden_dim"),
+        "epochs": fit.summary.epochs_run,
+        "stopped": fit.summary.stopped,
+    }
+    return predict, seconds, info
+
+
+class ESN:
+    """An echo state network: reservoir and ridge readout built and fitted by reservoirpy
+    (``Reservoir``, ``Ridge``); the closed-loop runs from many starts at once are a batched
+    version of reservoirpy's own update, x <- (1 - lr) x + lr tanh(W x + Win u + bias), with
+    its matrices (reservoirpy steps one series at a time, which is 500x slower here)."""
+
+    def __init__(self, p: dict[str, float], seed: int, train: np.ndarray) -> None:
+        from reservoirpy.nodes import Reservoir, Ridge
+
+        rng = np.random.default_rng(seed + 1)
+        self.res = Reservoir(
+            int(p["units"]),
+            sr=p["sr"],
+            lr=p["leak"],
+            input_scaling=p["input_scaling"],
+            seed=seed,
+        )
+        self.ro = Ridge(ridge=p["ridge"])
+        u = train[:-1] + p["noise"] * rng.standard_normal(train[:-1].shape)  # input noise
+        states = self.res.run(u)
+        self.ro.fit(states[WARM:], train[1:][WARM:])
+        self.lr = float(p["leak"])
+
+    def _step(self, s: np.ndarray, u: np.ndarray) -> np.ndarray:
+        pre = (self.res.W @ s.T).T + (self.res.Win @ u.T).T + np.ravel(self.res.bias)
+        return (1 - self.lr) * s + self.lr * np.tanh(pre)
+
+    def _out(self, s: np.ndarray) -> np.ndarray:
+        return s @ self.ro.Wout + np.ravel(self.ro.bias)
+
+    def predict(self, series: np.ndarray, starts: np.ndarray, k: int) -> np.ndarray:
+        """(k, S, N): steps 1..k after each start, the reservoir driven by the WARM observed
+        steps up to the start, then closed-loop."""
+        s = np.zeros((len(starts), self.res.output_dim))
+        for lag in range(WARM, -1, -1):
+            idx = np.clip(starts - lag, 0, None)
+            s = self._step(s, series[idx])
+        out = np.empty((k, len(starts), series.shape[1]))
+        for t in range(k):
+            y = self._out(s)
+            y = np.where(np.abs(y) > 1e3, np.nan, y)
+            out[t] = y
+            s = self._step(s, np.nan_to_num(y, nan=0.0))
+        return out
+
+
+WARM = 200
+
+
+def run_esn(x_train: np.ndarray, args, seed: int):
+    """A reservoirpy ESN, tuned by random search on the training part only (its last 20 %
+    validates a free run by the validation score of neurodsr)."""
+    rng = np.random.default_rng(seed)
+    n_val = len(x_train) // 5
+    fit_part, val_part = x_train[:-n_val], x_train[-n_val:]
+    t0 = time.perf_counter()
+    best_p, best_s = None, math.inf
+    deadline = t0 + 60 * args.esn_minutes
+    trials = 0
+    both = np.concatenate([fit_part, val_part])
+    while trials < 4 or (time.perf_counter() < deadline and trials < args.esn_trials):
+        p = {
+            "units": float(rng.choice([300, 500, 1000])),
+            "sr": float(rng.uniform(0.5, 1.3)),
+            "leak": float(10 ** rng.uniform(-1.3, 0)),
+            "input_scaling": float(10 ** rng.uniform(-1, 0.3)),
+            "noise": float(10 ** rng.uniform(-4, -1.5)),
+            "ridge": float(10 ** rng.uniform(-8, -3)),
+        }
+        esn = ESN(p, seed, fit_part)
+        free = esn.predict(both, np.array([len(fit_part) - 1]), min(len(val_part), 3000))[:, 0]
+        s = validation_score(free, val_part)
+        trials += 1
+        if s < best_s or best_p is None:
+            best_p, best_s = p, s
+    esn = ESN(best_p, seed, x_train)
+    return esn, time.perf_counter() - t0, {"params": best_p, "val_score": best_s, "trials": trials}
+
+
+# --------------------------------------------------------------------------- main
+def run_one(set_name: str, method: str, repeat: int, args) -> dict[str, Any] | None:
+    data = load_set(set_name, args.n)
+    if data is None:
+        print(f"skip {set_name}: {SHARED} has no such file")
+        return None
+    x, clean, dt = data
+    n_train = round(0.8 * len(x))
+    mu, sd = x[:n_train].mean(0), x[:n_train].std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    xn, cn = (x - mu) / sd, (clean - mu) / sd
+    test, ref = xn[n_train:], cn[n_train:]
+    seed = 1000 * repeat
+    if method == "esn":
+        esn, seconds, info = run_esn(xn[:n_train], args, seed)
+
+        def predict(states: np.ndarray, k: int) -> np.ndarray:
+            # states are rows of the test part: find them to warm the reservoir before each
+            starts = np.array(
+                [n_train + int(np.flatnonzero((test == st).all(1))[0]) for st in states]
+            )
+            return esn.predict(xn, starts, k)
+    else:
+        predict, seconds, info = run_neurodsr(method, x, dt, n_train, args, seed)
+    free = predict(test[:1], len(test))[:, 0]  # from the first test state
+    row = {
+        "set": set_name,
+        "method": method,
+        "repeat": repeat,
+        "seconds": seconds,
+        "budget_min": args.max_minutes,
+        **score(free, predict, test, ref),
+        **info,
+    }
+    return row
+
+
+def table(path: Path) -> str:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    keys = ("dstsp", "dh", "pe20", "vpt", "outside", "seconds")
+    lines = [
+        "| set | method | n | " + " | ".join(f"{k} median [IQR]" for k in keys) + " |",
+        "|---|---|---|" + "---|" * len(keys),
+    ]
+    for s in dict.fromkeys(r["set"] for r in rows):
+        for m in METHODS:
+            sel = [r for r in rows if r["set"] == s and r["method"] == m]
+            if not sel:
+                continue
+            cells = []
+            for k in keys:
+                v = np.array([r[k] for r in sel], dtype=float)
+                q1, med, q3 = np.percentile(v, [25, 50, 75])
+                cells.append(f"{med:.3g} [{q1:.3g}, {q3:.3g}]")
+            lines.append(f"| {s} | {m} | {len(sel)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sets", nargs="+", default=SETS)
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--repeats", type=int, default=5, help="independent fits per set and method")
+    p.add_argument("--ensemble", type=int, default=3, help="seeds per neurodsr fit")
+    p.add_argument("--max-minutes", type=float, default=15.0, help="neurodsr budget per fit")
+    p.add_argument("--esn-minutes", type=float, default=12.0, help="ESN random-search budget")
+    p.add_argument("--esn-trials", type=int, default=60)
+    p.add_argument("--n", type=int, default=20_000, help="samples of the simulated sets")
+    p.add_argument("--out", type=Path, default=HERE / "quality.jsonl")
+    p.add_argument("--table", action="store_true", help="print the table of --out and exit")
+    args = p.parse_args()
+    if args.table:
+        print(table(args.out))
+        return
+    torch.set_num_threads(1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    done = set()
+    if args.out.exists():
+        for line in args.out.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                done.add((r["set"], r["method"], r["repeat"]))
+    for repeat in range(args.repeats):
+        for s in args.sets:
+            for m in args.methods:
+                if (s, m, repeat) in done:
+                    continue
+                row = run_one(s, m, repeat, args)
+                if row is None:
+                    break
+                with args.out.open("a") as f:
+                    f.write(json.dumps(row, default=float) + "\n")
+                print(json.dumps(row, default=float), flush=True)
+    print(table(args.out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""The report's view of the automatic forcing choice: validation score against each candidate,
+the Lyapunov suggestion marked, which one won and why (from models/fit.json's
+``candidates``, :class:`neurodsr.session.FitSummary`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from neurodsr.report.html import escape, fmt, table
+
+__all__ = ["candidates_figure", "candidates_html"]
+
+
+def _chosen(fit_summary: dict[str, Any], cand: dict[str, Any]) -> bool:
+    if cand.get("forcing") != fit_summary.get("forcing"):
+        return False
+    if cand.get("forcing") == "stf":
+        return cand.get("tau") == fit_summary.get("tau")
+    return cand.get("alpha") == fit_summary.get("alpha")
+
+
+def candidates_figure(fit_summary: dict[str, Any]) -> Figure:
+    """Validation score (lower is better, log scale) of each candidate's seeds (dots) and their
+    median (bar); the Lyapunov suggestion hatched, the winner in green, invalid seeds as an x
+    at the top."""
+    cands = fit_summary.get("candidates") or []
+    fig = Figure(figsize=(max(4.0, 1.1 * len(cands) + 1.5), 3.2))
+    ax = fig.add_subplot(1, 1, 1)
+    finite = [s for c in cands for s in c.get("scores", []) if _finite(s)]
+    top = max(finite) * 2 if finite else 1.0
+    for i, c in enumerate(cands):
+        med = c.get("median")
+        color = "#1b7f3b" if _chosen(fit_summary, c) else "#8da0b3"
+        if _finite(med):
+            ax.bar(
+                i,
+                med,
+                color=color,
+                hatch="//" if c.get("suggested") else None,
+                edgecolor="#1d2630" if c.get("suggested") else color,
+                alpha=0.8,
+            )
+        for s in c.get("scores", []):
+            if _finite(s):
+                ax.plot(i, s, "o", color="#1d2630", ms=3)
+            else:
+                ax.plot(i, top, "x", color="#b3261e", ms=6)
+    ax.set_xticks(range(len(cands)))
+    ax.set_xticklabels([c.get("label", "?") for c in cands], rotation=30, ha="right", fontsize=8)
+    if finite:
+        ax.set_yscale("log")
+    ax.set_ylabel("validation score")
+    ax.set_title("forcing candidates (green: chosen, hatched: Lyapunov suggestion)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and math.isfinite(v)
+
+
+def candidates_html(fit_summary: dict[str, Any]) -> str:
+    """A paragraph and a table of the candidates; "" when the forcing was not chosen
+    automatically (no candidates in fit.json)."""
+    cands = fit_summary.get("candidates") or []
+    if not cands:
+        return ""
+    rows = []
+    for c in cands:
+        scores = [s for s in c.get("scores", []) if _finite(s)]
+        n_bad = len(c.get("scores", [])) - len(scores)
+        marks = []
+        if c.get("suggested"):
+            marks.append("Lyapunov suggestion")
+        if _chosen(fit_summary, c):
+            marks.append("<b>chosen</b>")
+        rows.append(
+            [
+                escape(c.get("label", "?")),
+                escape(c.get("note", "")),
+                fmt(c.get("median")),
+                escape(", ".join(fmt(s) for s in c.get("scores", []))),
+                escape(f"{n_bad} of {len(c.get('scores', []))}")
+                + (
+                    f" ({escape('; '.join(sorted({w for w in c.get('invalid', []) if w})))})"
+                    if n_bad
+                    else ""
+                ),
+                ", ".join(marks),
+            ]
+        )
+    spread = [c.get("median") for c in cands if _finite(c.get("median"))]
+    note = ""
+    if len(spread) > 1:
+        note = f" Medians range from {fmt(min(spread))} to {fmt(max(spread))}."
+    head = (
+        f"<p><b>Forcing chosen by validation.</b> "
+        f"{escape(fit_summary.get('candidates_reason', ''))}. "
+        f"{escape(fit_summary.get('selection_reason', ''))}.{escape(note)} "
+        "Validation score: sqrt(D_stsp x D_H) of free runs from several data states of the "
+        "validation part (the end of the training part, never the test part); a seed whose "
+        "free run or n-step predictions leave the data's range is invalid and never chosen.</p>"
+    )
+    return head + table(
+        ["candidate", "derived from", "median score", "score per seed", "invalid seeds", ""],
+        rows,
+        raw=True,
+    )

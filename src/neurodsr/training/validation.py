@@ -1,0 +1,157 @@
+"""Validation during training: a score that can be trusted to pick states and members.
+
+One free run is a poor judge of a chaotic model: D_stsp of a single run jumps from one
+evaluation to the next, and a member whose n-step predictions blow up can still have a free
+run that looks fine. :func:`validate` therefore
+
+- starts ``n_starts`` free runs from different data states of the validation series (evenly
+  spaced), drops a transient from each and scores their union against the series with D_stsp
+  and each run's spectrum against the series' with D_H (mean over runs);
+- checks the member's n-step predictions from data states (every ``pred_stride``-th state)
+  and its free runs for leaving the data's range: a member with a non-finite value, or with
+  more than ``max_outside`` of its predictions or free-run points outside the data's range
+  (+- ``margin`` standard deviations per dim), is *invalid*: its score is inf, so it is never
+  chosen as a best state nor as the best member.
+
+The score of a valid member is the geometric mean sqrt(D_stsp * D_H) (both "lower is better";
+the product weighs a relative improvement in either the same, so neither metric's scale
+dominates; D_stsp is floored at 1e-3 because its Gaussian-mixture estimate can dip below 0).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from neurodsr.metrics.core import fraction_outside, power_spectrum_distance, state_space_divergence
+from neurodsr.models.base import LatentModel
+
+__all__ = ["MIN_RUN", "MemberValidation", "validate"]
+
+MIN_RUN = 500
+
+
+@dataclass
+class MemberValidation:
+    """Validation of every member (lists of length E).
+
+    Attributes
+    ----------
+    score : list of float
+        sqrt(D_stsp * D_H) of valid members, inf for invalid ones (lower is better).
+    dstsp, dh : list of float
+        D_stsp of the union of the free runs, and the mean D_H of the runs (nan when invalid
+        because not finite).
+    outside : list of float
+        Fraction of free-run points outside the data's range (or not finite).
+    pred_outside : list of float
+        Fraction of n-step predictions outside the data's range (or not finite).
+    valid : list of bool
+    why : list of str
+        Why a member is invalid ("" when valid).
+    """
+
+    score: list[float] = field(default_factory=list)
+    dstsp: list[float] = field(default_factory=list)
+    dh: list[float] = field(default_factory=list)
+    outside: list[float] = field(default_factory=list)
+    pred_outside: list[float] = field(default_factory=list)
+    valid: list[bool] = field(default_factory=list)
+    why: list[str] = field(default_factory=list)
+
+
+def _device_of(model: LatentModel) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def validate(
+    model: LatentModel,
+    x_ref: np.ndarray,
+    n_steps: int,
+    *,
+    n_starts: int = 4,
+    transient: int = 200,
+    n_pred: int = 20,
+    pred_stride: int = 10,
+    margin: float = 0.5,
+    max_outside: float = 0.05,
+) -> MemberValidation:
+    """Score each member of ``model`` on the normalised validation series ``x_ref`` (time, N).
+
+    Parameters
+    ----------
+    n_steps : int
+        Total free-run steps scored, split over the ``n_starts`` runs.
+    n_starts : int, default 4
+        Free runs, started from data states evenly spaced over ``x_ref`` (fewer when
+        ``n_steps`` would give runs shorter than ``MIN_RUN`` = 500 steps).
+    transient : int, default 200
+        Steps dropped at the start of each run, steps.
+    n_pred : int, default 20
+        Horizon of the n-step predictions that are checked for leaving the range, steps.
+    pred_stride : int, default 10
+        Every ``pred_stride``-th data state starts an n-step prediction.
+    margin : float, default 0.5
+        The data's range is widened by ``margin`` standard deviations per dim.
+    max_outside : float, default 0.05
+        A member with a larger fraction of free-run points or of predictions outside that
+        range is invalid.
+
+    Returns
+    -------
+    MemberValidation
+    """
+    x_ref = np.asarray(x_ref, dtype=np.float64)
+    device = _device_of(model)
+    # runs of at least MIN_RUN steps: a spectrum (D_H) of a shorter run is mostly noise
+    n_starts = max(1, min(n_starts, len(x_ref), n_steps // MIN_RUN))
+    run_len = max(MIN_RUN, n_steps // n_starts)
+    starts = np.linspace(0, len(x_ref) - 1, n_starts + 1)[:-1].astype(int)
+    x0 = torch.as_tensor(x_ref[starts], dtype=torch.float32, device=device)
+    z0 = model.init_state(x0.unsqueeze(0).expand(model.n_models, -1, -1).contiguous())
+    states = model.generate(z0, transient + run_len)[transient:]  # (T, E, K, D)
+    e, k = model.n_models, len(starts)
+    flat = states.permute(1, 2, 0, 3).reshape(e, k * run_len, -1)  # readout takes (E, B, D)
+    runs = model.readout(flat).reshape(e, k, run_len, -1).double().cpu().numpy()  # (E,K,T,N)
+
+    preds = np.empty((model.n_models, 0, x_ref.shape[1]))
+    if len(x_ref) > n_pred + 1:
+        idx = np.arange(0, len(x_ref) - n_pred, pred_stride)
+        xp = torch.as_tensor(x_ref[idx], dtype=torch.float32, device=device)
+        z = model.init_state(xp.unsqueeze(0).expand(model.n_models, -1, -1).contiguous())
+        for _ in range(n_pred):
+            z = model.step(z)
+        preds = model.readout(z).double().cpu().numpy()  # (E, starts, N)
+
+    out = MemberValidation()
+    for e in range(model.n_models):
+        xe = runs[e].reshape(-1, x_ref.shape[1])
+        outside = fraction_outside(x_ref, xe, margin=margin)
+        pred_out = fraction_outside(x_ref, preds[e], margin=margin) if preds.shape[1] else 0.0
+        why = ""
+        if not np.isfinite(xe).all() or not np.isfinite(preds[e]).all():
+            why = "not finite"
+        elif outside > max_outside:
+            why = f"{outside:.0%} of its free run outside the data's range"
+        elif pred_out > max_outside:
+            why = f"{pred_out:.0%} of its {n_pred}-step predictions outside the data's range"
+        if why == "not finite":
+            dstsp, dh = math.nan, math.nan
+        else:
+            dstsp = float(state_space_divergence(x_ref, xe))
+            dh = float(np.mean([power_spectrum_distance(x_ref, r) for r in runs[e]]))
+        score = math.inf if why else math.sqrt(max(dstsp, 1e-3) * max(dh, 1e-6))
+        if not math.isfinite(score) and not why:
+            why, score = "score not finite", math.inf
+        out.score.append(score)
+        out.dstsp.append(dstsp)
+        out.dh.append(dh)
+        out.outside.append(float(outside))
+        out.pred_outside.append(float(pred_out))
+        out.valid.append(not why)
+        out.why.append(why)
+    return out
