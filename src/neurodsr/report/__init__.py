@@ -434,8 +434,10 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
     events = (train_log or {}).get("events") or []
     body = (
         f"<p>{fmt(m.get('epochs_run'))} epochs in {fmt(m.get('train_seconds'))} s "
-        f"({escape(stopped)}). The seed kept is the one with the lowest validation "
-        f"D_stsp on the training part: seed {escape(m.get('best_seed'))}.</p>"
+        f"({escape(stopped)}). The seed kept is the one with the best validation score "
+        "sqrt(D_stsp x D_H) of free runs on the last part of the training data (a seed "
+        "whose free run or predictions leave the data's range is never kept): seed "
+        f"{escape(m.get('best_seed'))}.</p>"
     )
     body += _img(
         F.training_figure,
