@@ -293,6 +293,13 @@ class LinearRegion:
     rise: float
 
 
+def _theil_sen_region(y: FloatArray, a: int, b: int, rise: float) -> LinearRegion:
+    """The Theil-Sen line (``scipy.stats.theilslopes``) through S(k) = ``y[k]``, k = a .. b."""
+    k = np.arange(a, b + 1, dtype=np.float64)
+    slope, intercept, lo, hi = stats.theilslopes(y[a : b + 1], k)
+    return LinearRegion(int(a), int(b), float(slope), float(intercept), float(lo), float(hi), rise)
+
+
 def local_slopes(curve: FloatArray, half_width: int, start: int = 1) -> FloatArray:
     """Central-difference slope of ``curve`` over ``2 * half_width`` steps, per step.
 
@@ -373,11 +380,7 @@ def find_linear_region(
         rise = float(y[b] - y[a])
         if rise < min_rise:
             continue
-        k = np.arange(a, b + 1, dtype=np.float64)
-        slope, intercept, lo, hi = stats.theilslopes(y[a : b + 1], k)
-        return LinearRegion(
-            int(a), int(b), float(slope), float(intercept), float(lo), float(hi), rise
-        )
+        return _theil_sen_region(y, int(a), int(b), rise)
     return None
 
 
@@ -657,9 +660,7 @@ def find_plateau_region(
     rise = float(y[b] - y[a])
     if rise < min_rise:
         return None
-    k = np.arange(a, b + 1, dtype=np.float64)
-    slope, intercept, lo, hi = stats.theilslopes(y[a : b + 1], k)
-    return LinearRegion(int(a), int(b), float(slope), float(intercept), float(lo), float(hi), rise)
+    return _theil_sen_region(y, a, b, rise)
 
 
 @dataclass

@@ -401,20 +401,12 @@ def read_nwb_ophys(
         Calcium recording; ``signal_kind`` "dff" for DfOverF series, "denoised" for
         deconvolved ones, else "F"; attr ``nwb_series`` names the series read.
     """
-    from pynwb import NWBHDF5IO
     from pynwb.ophys import DfOverF, RoiResponseSeries
 
+    from neurodsr.io.nwb import named_series, open_nwb
+
     path = Path(path)
-    try:
-        io = NWBHDF5IO(str(path), "r")
-        nwb = io.read()
-    except Exception as err:
-        raise InputError(
-            f"pynwb cannot read this file ({type(err).__name__}: {err})",
-            file=path,
-            session=session,
-            hint="check the file is a complete NWB 2 file",
-        ) from err
+    io, nwb = open_nwb(path, session, "check the file is a complete NWB 2 file")
     try:
         found = []
         for module in nwb.processing.values():
@@ -428,18 +420,14 @@ def read_nwb_ophys(
                         )
         labels = [f[0] for f in found]
         if series is not None:
-            chosen = [f for f in found if series == f[0]] or [
-                f for f in found if series in f[0].split("/")
-            ]
-            if not chosen:
-                raise InputError(
-                    f"no RoiResponseSeries named {series!r}",
-                    file=path,
-                    session=session,
-                    hint=f"--series takes one of: {', '.join(labels)}"
-                    if labels
-                    else "the file holds no RoiResponseSeries",
-                )
+            chosen = named_series(
+                found,
+                series,
+                "RoiResponseSeries",
+                "the file holds no RoiResponseSeries",
+                path,
+                session,
+            )
         else:
 
             def is_main(label: str) -> bool:

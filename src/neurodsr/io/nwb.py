@@ -59,6 +59,49 @@ def _series(nwb: Any) -> list[tuple[str, Any]]:
     return out + plain
 
 
+def open_nwb(path: Path, session: str | None, hint: str) -> tuple[Any, Any]:
+    """Open an NWB file with pynwb for reading: ``(io, nwbfile)``; the caller closes ``io``.
+
+    A file pynwb cannot read is an InputError naming it, with ``hint``.
+    """
+    from pynwb import NWBHDF5IO
+
+    try:
+        io = NWBHDF5IO(str(path), "r")
+        nwb = io.read()
+    except Exception as err:
+        raise InputError(
+            f"pynwb cannot read this file ({type(err).__name__}: {err})",
+            file=path,
+            session=session,
+            hint=hint,
+        ) from err
+    return io, nwb
+
+
+def named_series(
+    found: Sequence[tuple[Any, ...]],
+    series: str,
+    kind: str,
+    none_hint: str,
+    path: Path,
+    session: str | None,
+) -> list[tuple[Any, ...]]:
+    """The entries of ``found`` (label first) that ``--series`` names: the label itself, else
+    one of its ``/``-separated parts; none is an InputError listing the labels (``kind``, e.g.
+    "ElectricalSeries", in the message; ``none_hint`` where the file holds none)."""
+    labels = [f[0] for f in found]
+    chosen = [f for f in found if f[0] == series] or [f for f in found if series in f[0].split("/")]
+    if not chosen:
+        raise InputError(
+            f"no {kind} named {series!r}",
+            file=path,
+            session=session,
+            hint=f"--series takes one of: {', '.join(labels)}" if labels else none_hint,
+        )
+    return chosen
+
+
 def read_nwb(
     path: str | os.PathLike[str],
     *,
@@ -103,21 +146,12 @@ def read_nwb(
         series) or ``"pynwb.Units"``; attrs
         ``nwb_series`` (the series read) and ``nwb_series_left_out``.
     """
-    from pynwb import NWBHDF5IO
-
     from neurodsr.io.neo_reader import _select
 
     path = Path(path)
-    try:
-        io = NWBHDF5IO(str(path), "r")
-        nwb = io.read()
-    except Exception as err:
-        raise InputError(
-            f"pynwb cannot read this file ({type(err).__name__}: {err})",
-            file=path,
-            session=session,
-            hint="check the file is a complete NWB 2 file (e.g. with nwbinspector)",
-        ) from err
+    io, nwb = open_nwb(
+        path, session, "check the file is a complete NWB 2 file (e.g. with nwbinspector)"
+    )
     attrs: dict[str, Any] = {}
     sig = None
     spikes: list[SpikeUnit] = []
@@ -125,18 +159,9 @@ def read_nwb(
         found = _series(nwb)
         labels = [p for p, _ in found]
         if series is not None:
-            chosen = [f for f in found if f[0] == series] or [
-                f for f in found if series in f[0].split("/")
-            ]
-            if not chosen:
-                raise InputError(
-                    f"no ElectricalSeries named {series!r}",
-                    file=path,
-                    session=session,
-                    hint=f"--series takes one of: {', '.join(labels)}"
-                    if labels
-                    else "the file has no ElectricalSeries",
-                )
+            chosen = named_series(
+                found, series, "ElectricalSeries", "the file has no ElectricalSeries", path, session
+            )
         else:
             chosen = found
         read_signal = chosen and modality != "spikes"

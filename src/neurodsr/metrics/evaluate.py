@@ -33,6 +33,7 @@ from neurodsr.metrics.core import (
     state_space_divergence,
 )
 from neurodsr.models.base import LatentModel
+from neurodsr.session import _num
 
 if TYPE_CHECKING:
     from neurodsr.api import FittedModel
@@ -521,14 +522,6 @@ def _lyapunov_comparison(
         "lambda_supported": _num(cmp.lambda_supported),
         "lambda_supported_by": cmp.supported_by,
     }
-
-
-def _num(value: Any) -> float | None:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 @dataclass

@@ -268,6 +268,22 @@ def _buffer(
     return buf
 
 
+def _states(
+    ws: dict[str, Tensor] | None, x: Tensor, init_map: Tensor, m1: int, aug: bool
+) -> Tensor:
+    """The state buffer z_0..z_T (T+1, E, B, M') of the forward loop (M' = ``m1``), z_0
+    written: the first observation, the unobserved units from it through ``init_map``, and
+    for the shPLRNN (``aug``) the constant unit 1 last; z_1..z_T left for the loop to write."""
+    n_t = x.shape[0] - 1
+    e, b, _ = x.shape[1:]
+    zs = _buffer(ws, "zs", (n_t + 1, e, b, m1), x)
+    parts = [x[0], torch.bmm(x[0], init_map.transpose(1, 2))]
+    if aug:
+        parts.append(x.new_ones(e, b, 1))
+    torch.cat(parts, dim=-1, out=zs[0])
+    return zs
+
+
 def _forward(
     x: Tensor,
     A: Tensor,
@@ -320,11 +336,7 @@ def _forward(
     # states z_0..z_T written in place (z_t after forcing); an STF forcing step first takes
     # its prediction error (the loss needs the state before forcing), then forces:
     # z[:N] <- z[:N] - alpha (z[:N] - x) = (1 - alpha) z[:N] + alpha x
-    zs = _buffer(ws, "zs", (n_t + 1, e, b, m1), x)
-    parts = [x[0], torch.bmm(x[0], init_map.transpose(1, 2))]
-    if aug:
-        parts.append(x.new_ones(e, b, 1))
-    torch.cat(parts, dim=-1, out=zs[0])
+    zs = _states(ws, x, init_map, m1, aug)
     if fold:
         # GTF's forcing is linear in the state the step computes, so it folds into the step:
         # the forced units' rows of A, W1 and h1 scaled by keep = 1 - alpha, and alpha x added
@@ -402,11 +414,7 @@ def _forward_compiled(
     e, b, n = x.shape[1:]
     m1 = A.shape[1] + (W2 is not None)
     x = x.contiguous()
-    zs = _buffer(ws, "zs", (n_t + 1, e, b, m1), x)
-    parts = [x[0], torch.bmm(x[0], init_map.transpose(1, 2))]
-    if W2 is not None:
-        parts.append(x.new_ones(e, b, 1))
-    torch.cat(parts, dim=-1, out=zs[0])
+    zs = _states(ws, x, init_map, m1, W2 is not None)
     r_all = _buffer(ws, "r", (n_t, e, b, W1.shape[2]), x)
     diff = _buffer(ws, "diff", (n_t, e, b, n), x)
     ext.forward(
