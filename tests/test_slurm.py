@@ -169,9 +169,9 @@ def test_the_broken_session_fails_as_its_own_job_and_the_others_finish(demo_run)
             "recording.nc",
             "preprocessed.nc",
             "lyapunov.json",
-            "models/fit.nc",
             "models/fit.pt",
-            "models/log.json",
+            "models/fit.json",
+            "models/fit.log.json",
             "reconstruction.nc",
             "metrics.json",
             "report.html",
@@ -198,7 +198,7 @@ def test_a_training_killed_by_the_time_limit_resumes_from_its_checkpoint(demo_ru
     config["resources"] = {"runtime": {"train": 1}}
     (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     subprocess.run(["rm", "-rf", str(ckpt)], check=True)  # any checkpoint is this run's
-    res = snakemake_slurm(work, "--retries", "0", "results/spikes/models/fit.nc")
+    res = snakemake_slurm(work, "--retries", "0", "results/spikes/models/fit.pt")
     out = res.stdout + res.stderr
     assert res.returncode != 0, out[-3000:]
     (job,) = [j for j in submitted_jobs(out) if j["rule"] == "train"]
@@ -206,14 +206,14 @@ def test_a_training_killed_by_the_time_limit_resumes_from_its_checkpoint(demo_ru
     record = jobcomp(cluster)[job["slurm_id"]]
     assert record["JobState"] == "TIMEOUT" and record["TimeLimit"] == "1", record
     assert (ckpt / "checkpoint.pt").is_file()
-    assert not (root / "models" / "fit.nc").exists()
+    assert not (root / "models" / "fit.pt").exists()
     assert "resuming from" not in (root / "logs" / "train.log").read_text()
 
     # the workflow again, with the time the training needs (its budget now short): it resumes
     config["sessions"]["spikes"]["train"] = {"max_minutes": 0.25, "epochs": 100000}
     del config["resources"]
     (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    res = snakemake_slurm(work, "results/spikes/models/fit.nc")
+    res = snakemake_slurm(work, "results/spikes/models/fit.pt")
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
     (job,) = [j for j in submitted_jobs(out) if j["rule"] == "train"]

@@ -49,7 +49,7 @@ INPUTS = {
     "evaluate": lambda s, cfg: [
         f"results/{s}/preprocessed.nc",
         f"results/{s}/lyapunov.json",
-        f"results/{s}/models/fit.nc",
+        f"results/{s}/models/fit.json",
         f"results/{s}/models/fit.pt",
     ],
     "report": lambda s, cfg: [
@@ -61,7 +61,7 @@ INPUTS = {
             "lyapunov.json",
             "reconstruction.nc",
             "metrics.json",
-            "models/log.json",
+            "models/fit.log.json",
         )
     ],
 }
