@@ -194,7 +194,8 @@ def test_a_training_killed_by_the_time_limit_resumes_from_its_checkpoint(demo_ru
     ckpt = root / "models" / "checkpoints"
     # a long training under a 1-minute --time: the scheduler kills it (state TIMEOUT)
     config = json.loads(json.dumps(CONFIG))
-    config["sessions"]["spikes"]["train"] = {"max_minutes": 3, "epochs": 100000}
+    # patience 0: the budget, not a validation plateau, ends this training (the scheduler first)
+    config["sessions"]["spikes"]["train"] = {"max_minutes": 3, "epochs": 100000, "patience": 0}
     config["resources"] = {"runtime": {"train": 1}}
     (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     subprocess.run(["rm", "-rf", str(ckpt)], check=True)  # any checkpoint is this run's

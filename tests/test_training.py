@@ -178,7 +178,9 @@ def test_other_forcing_schemes_train(kind, lorenz_z):
 def test_time_budget_stops_training(lorenz_z):
     model = make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=8)
     tlog = train(
-        model, lorenz_z[:3000], TrainConfig(tau=20, epochs=10_000, max_minutes=0.02, **QUICK)
+        model,
+        lorenz_z[:3000],
+        TrainConfig(tau=20, epochs=10_000, max_minutes=0.02, patience=None, **QUICK),
     )
     assert "time budget" in tlog.stopped and len(tlog.epoch) < 10_000
 
@@ -247,7 +249,14 @@ def test_truncated_checkpoint_is_warned_about_and_training_starts_afresh(
 
 
 def test_resumed_training_counts_the_time_already_spent(tmp_path, lorenz_z):
-    cfg = TrainConfig(tau=20, epochs=100_000, max_minutes=0.02, checkpoint_every=10**6, **QUICK)
+    cfg = TrainConfig(
+        tau=20,
+        epochs=100_000,
+        max_minutes=0.02,
+        patience=None,  # the budget, not patience, ends these runs
+        checkpoint_every=10**6,
+        **QUICK,
+    )
     x = lorenz_z[:3000]
     first = train(
         make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=8), x, cfg, checkpoint_dir=tmp_path
