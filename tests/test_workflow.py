@@ -76,6 +76,11 @@ def test_dry_run_of_the_default_config_plans_every_stage(tmp_path):
         assert counts[rule] == 3, (rule, counts)
     assert counts["summary"] == 1
     assert not (tmp_path / "results").exists()
+    # profiles/default (rerun-incomplete: an interrupted training resumes) is loaded by
+    # Snakemake itself from beside the Snakefile, without a flag
+    assert f"workflow specific profile {ROOT / 'profiles' / 'default'}" in res.stdout + res.stderr
+    profile = yaml.safe_load((ROOT / "profiles" / "default" / "config.yaml").read_text())
+    assert profile["rerun-incomplete"] is True
 
 
 def test_lint_is_clean(tmp_path):
