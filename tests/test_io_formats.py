@@ -84,6 +84,9 @@ def test_nwb_ophys_prefers_raw_fluorescence_over_deconvolved(tmp_path, caplog):
     assert ds.attrs["nwb_series"] == "Fluorescence/Fluorescence"
     assert ds.attrs["signal_kind"] == "F"
     np.testing.assert_allclose(ds.signal.values, F, rtol=1e-6)
+    # the Neuropil series beside it (suite2p's NWB export) is attached for F - 0.7 Fneu
+    assert ds.attrs["nwb_neuropil_series"] == "Fluorescence/Neuropil"
+    np.testing.assert_allclose(ds.neuropil.values, 0.5 * F, rtol=1e-6)
     assert "Fluorescence/Deconvolved" in caplog.text and "--series" in caplog.text
     dec = read_recording(path, series="Deconvolved")
     assert dec.attrs["signal_kind"] == "denoised"  # never put through dF/F
@@ -92,6 +95,33 @@ def test_nwb_ophys_prefers_raw_fluorescence_over_deconvolved(tmp_path, caplog):
     with pytest.raises(InputError, match="no RoiResponseSeries named 'F'") as info:
         read_recording(path, series="F")
     assert "Fluorescence/Deconvolved" in info.value.hint
+
+
+def test_nwb_ophys_neuropil_is_subtracted_and_a_mismatched_one_is_named(tmp_path, caplog):
+    from neurodsr.preprocess import preprocess
+
+    rng = np.random.default_rng(3)
+    F = 100 + rng.normal(0, 5, (900, 4))
+    Fneu = 40 + rng.normal(0, 2, F.shape)
+    path = write_nwb_ophys(
+        tmp_path / "s2p.nwb", F, 30.0, series={"Fluorescence": F, "Neuropil": Fneu}
+    )
+    ds = read_recording(path)
+    pre = preprocess(ds, {"zscore": False})
+    assert json.loads(pre.attrs["steps"])["neuropil_coef"] == 0.7
+    # the same as dF/F of F - 0.7 Fneu given as the signal
+    ref = ds.drop_vars("neuropil")
+    ref["signal"] = ds.signal - 0.7 * ds.neuropil
+    want = preprocess(ref, {"zscore": False}).x.values
+    np.testing.assert_allclose(pre.x.values, want, atol=1e-6)  # float32 output
+    # a neuropil series of other ROIs is not subtracted, and the log says so
+    bad = write_nwb_ophys(
+        tmp_path / "bad.nwb", F, 30.0, series={"Fluorescence": F, "Neuropil": Fneu[:, :3]}
+    )
+    with caplog.at_level(logging.INFO, logger="neurodsr.io.calcium"):
+        ds_bad = read_recording(bad)
+    assert "neuropil" not in ds_bad and ds_bad.attrs["nwb_neuropil_series"] == ""
+    assert "without neuropil subtraction" in caplog.text
 
 
 def _planes(rng, sizes=(5, 4), frames=300):

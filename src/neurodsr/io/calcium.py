@@ -12,6 +12,7 @@ import logging
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -399,7 +400,10 @@ def read_nwb_ophys(
     -------
     xarray.Dataset
         Calcium recording; ``signal_kind`` "dff" for DfOverF series, "denoised" for
-        deconvolved ones, else "F"; attr ``nwb_series`` names the series read.
+        deconvolved ones, else "F"; attr ``nwb_series`` names the series read. For raw
+        fluorescence, a neuropil series of the same ROIs and rate beside it (suite2p's NWB
+        export writes "Neuropil") becomes ``neuropil(time, channel)``, which preprocessing
+        subtracts (``neuropil_coef``); attr ``nwb_neuropil_series`` names it ("" for none).
     """
     from pynwb.ophys import DfOverF, RoiResponseSeries
 
@@ -456,6 +460,9 @@ def read_nwb_ophys(
         data = np.asarray(rrs.data[()], dtype=np.float64)
         if data.ndim == 1:
             data = data[:, None]
+        neuropil, neuropil_label = None, ""
+        if kind == "F":
+            neuropil, neuropil_label = _neuropil_for(found, rrs, data.shape, label)
         if rrs.rate is not None:
             fs, t0 = float(rrs.rate), float(rrs.starting_time or 0.0)
         else:
@@ -489,8 +496,47 @@ def read_nwb_ophys(
         session=session,
         extra_libraries=("pynwb", "hdmf"),
         max_gap_s=max_gap_s,
-        attrs={"signal_kind": kind, "nwb_series": label, "nwb_series_left_out": left_out},
+        neuropil=neuropil,
+        attrs={
+            "signal_kind": kind,
+            "nwb_series": label,
+            "nwb_series_left_out": left_out,
+            "nwb_neuropil_series": neuropil_label,
+        },
     )
+
+
+def _neuropil_for(
+    found: list[tuple[str, Any, bool]], main: Any, shape: tuple[int, ...], label: str
+) -> tuple[np.ndarray | None, str]:
+    """The neuropil series that belongs to the raw fluorescence ``main`` (as suite2p's NWB export
+    writes it beside "Fluorescence"): a RoiResponseSeries whose name says neuropil, with the
+    same (frames, ROIs) shape and frame rate. Returns (neuropil (frames, ROIs), its label), or
+    (None, "") when there is none; a neuropil series that does not match is logged, not used."""
+    for name, rrs, _ in found:
+        if "neuropil" not in name.lower() or rrs is main:
+            continue
+        values = np.asarray(rrs.data[()], dtype=np.float64)
+        if values.ndim == 1:
+            values = values[:, None]
+        same_rate = (rrs.rate is None) == (main.rate is None) and (
+            rrs.rate is None or abs(float(rrs.rate) - float(main.rate)) <= 1e-9 * float(main.rate)
+        )
+        if values.shape != tuple(shape) or not same_rate:
+            log.warning(
+                "NWB ophys: %s (shape %s, rate %s) does not match %s (shape %s, rate %s): "
+                "dF/F is computed without neuropil subtraction",
+                name,
+                values.shape,
+                rrs.rate,
+                label,
+                tuple(shape),
+                main.rate,
+            )
+            continue
+        log.info("NWB ophys: %s is subtracted as the neuropil of %s", name, label)
+        return values, name
+    return None, ""
 
 
 def _is_f(label: str) -> bool:
