@@ -29,21 +29,40 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
+from neurodsr.errors import InputError
+from neurodsr.training.projection import n_components
+
 __all__ = ["ModelSize", "size_model"]
 
 MANY_CHANNELS = 8
+#: the observation model="auto" gives more than MANY_CHANNELS dims (docs/RESULTS.md section 6)
+MANY_CHANNELS_OBSERVATION = "pca"
 PL_FAMILY = ("shplrnn", "plrnn", "clipped_shplrnn", "dendplrnn")
+OBSERVATIONS = ("auto", "identity", "affine", "pca")
 
 
 @dataclass
 class ModelSize:
-    """What :func:`size_model` picks, and why (one sentence)."""
+    """What :func:`size_model` picks, and why (one sentence).
+
+    ``observation`` is "identity", "affine", "pca" or "auto" (the gated models' own choice);
+    with "pca" the model is built on ``components`` principal components (obs_dim = k, the
+    identity observation in PC space, :mod:`neurodsr.training.projection`)."""
 
     model: str
     latent: int
     hidden: int
     observation: str
     reason: str
+    components: int | None = None
+
+
+def _pca_hidden(k: int) -> int:
+    """L for a model on k principal components: 10 k in [64, 256] (not swept; see the module
+    docstring)."""
+    return int(min(256, max(64, 10 * k)))
 
 
 def size_model(
@@ -54,6 +73,7 @@ def size_model(
     latent: int | None = None,
     hidden: int | None = None,
     observation: str = "auto",
+    variance: np.ndarray | None = None,
 ) -> ModelSize:
     """Fill in what the user left at "auto"/None by the rule of this module.
 
@@ -64,17 +84,28 @@ def size_model(
     n_samples : int
         T, training samples.
     model, latent, hidden, observation
-        The user's settings; given values are kept as they are.
+        The user's settings; given values are kept as they are (observation: "auto",
+        "identity", "affine" or "pca"; with "pca" a given ``latent`` M caps the components
+        at M, and latent units beyond them are unobserved).
+    variance : array (K,), optional
+        The training part's explained-variance ratios, descending
+        (:func:`neurodsr.training.projection.explained_variance`); needed for the PCA
+        observation's number of components.
 
     Returns
     -------
     ModelSize
     """
+    if observation not in OBSERVATIONS:
+        raise InputError(
+            f"observation must be one of {list(OBSERVATIONS)}, got {observation!r}",
+            hint="fit(observation=...)",
+        )
     many = n_dims > MANY_CHANNELS
     if many:
         m_rule = min(32, max(8, math.ceil(n_dims / 4)))
         l_rule = min(512, max(128, n_samples // 20))
-        obs_rule, model_rule = "affine", "clipped_shplrnn"
+        obs_rule, model_rule = MANY_CHANNELS_OBSERVATION, "clipped_shplrnn"
     else:
         m_rule = n_dims
         l_rule = 50
@@ -83,25 +114,50 @@ def size_model(
         # a named model keeps the sizes it was benchmarked with (M = N, L = 50, identity
         # observation: the fixed GTF default of docs/RESULTS.md); the rule is model="auto"'s
         m_rule, l_rule, obs_rule = n_dims, 50, "identity"
+    obs = observation if observation != "auto" else obs_rule
+    k = None
+    if obs == "pca":
+        if variance is None:
+            raise ValueError("the PCA observation needs the explained-variance ratios")
+        k = n_components(variance, n_samples)
+        if latent is not None:
+            k = min(k, int(latent))
+        # the model on the components: the shPLRNN (the compiled loop serves its identity
+        # observation; the clipped shPLRNN has no compiled loop), M = k
+        m_rule = k
+        if model == "auto":
+            model_rule, l_rule = "shplrnn", _pca_hidden(k)
     m = int(latent) if latent is not None else m_rule
+    n_model = k if k is not None else n_dims
     if model == "auto":
         # parameters ~ 2 M L below a tenth of the data's numbers T N, and L >= 50
-        l_rule = max(50, min(l_rule, (n_samples * n_dims) // (20 * max(m, 1))))
+        l_rule = max(50, min(l_rule, (n_samples * n_model) // (20 * max(m, 1))))
     out = ModelSize(
         model=model if model != "auto" else model_rule,
         latent=m,
         hidden=int(hidden) if hidden is not None else l_rule,
-        observation=observation if observation != "auto" else obs_rule,
+        observation=obs,
         reason="",
+        components=k,
     )
-    if out.model not in PL_FAMILY and observation == "auto":
+    if out.observation == "pca":
+        pass
+    elif out.model not in PL_FAMILY and observation == "auto":
         out.observation = "auto"  # make_model's choice for the gated models (affine)
     elif out.observation == "identity" and out.latent < n_dims:
         out.observation = "affine"  # the identity observation needs M >= N
     kind = f"{n_dims} dims {'> ' if many else '<= '}{MANY_CHANNELS}"
+    obs_text = f"{out.observation} observation"
+    if k is not None:
+        kept = float(np.sum(np.asarray(variance)[:k]))
+        obs_text = (
+            f"PCA observation (identity on the leading {k} principal components of the "
+            f"{n_dims} channels, {100 * kept:.1f} % of the training variance; "
+            f"{100 * (1 - kept):.1f} % residual)"
+        )
     out.reason = (
         f"{kind}, {n_samples} training samples: {out.model}, M = {out.latent}, "
-        f"L = {out.hidden}, {out.observation} observation (neurodsr.training.sizing rule; "
+        f"L = {out.hidden}, {obs_text} (neurodsr.training.sizing rule; "
         f"values given by the user are kept)"
     )
     return out
