@@ -167,3 +167,38 @@ def test_the_projected_model_forces_and_predicts_through_the_components(many):
         z0 = net.init_state(xt[0])
     assert z0.shape == (2, 1, 4)
     np.testing.assert_allclose(z0.numpy(), pt[0].numpy(), atol=1e-5)  # identity in PC space
+
+
+# --------------------------------------------------------------------------- flags are used
+def test_model_latent_and_hidden_flags_reach_the_pca_fit(many, tmp_path):
+    """``neurodsr fit --model auto --latent 3 --hidden 7`` on many channels: the sizing rule
+    picks the PCA observation, and the given M (3 components) and L are what trains."""
+    from neurodsr.cli import main
+
+    np.save(tmp_path / "x.npy", many)
+    weights = tmp_path / "w.pt"
+    args = ["fit", str(tmp_path / "x.npy"), "--dt", "0.01", "--weights", str(weights)]
+    args += ["--model", "auto", "--latent", "3", "--hidden", "7", "--forcing", "gtf"]
+    args += ["--epochs", "2", "--seq-len", "20", "--batch-size", "4", "--seeds", "1"]
+    args += ["--device", "cpu", "--no-progress", "--max-minutes", "0.2"]
+    main(args)
+    summary = json.loads(weights.with_suffix(".json").read_text())
+    model = summary["model"]
+    assert (model["name"], model["latent_dim"], model["hidden_dim"]) == ("shplrnn", 3, 7)
+    assert model["observation"] == "pca" and model["projection"]["n_components"] == 3
+    assert summary["sources"]["latent"] == "user" and summary["sources"]["hidden"] == "user"
+    assert summary["sources"]["model"] == "sizing rule"
+    fitted = load_fit(weights)
+    assert fitted.simulate(many[-1], 10).shape == (10, 24)
+
+
+def test_an_observation_given_is_the_observation_trained(many):
+    pca = train_fit(many, 0.01, forcing="gtf", observation="pca", hidden=8, seeds=1, **QUICK)
+    assert (
+        pca.summary.model["observation"] == "pca" and pca.summary.sources["observation"] == "user"
+    )
+    assert pca.summary.model["name"] == "shplrnn" and pca.summary.model["hidden_dim"] == 8
+    aff = train_fit(many, 0.01, forcing="gtf", model="auto", observation="affine", seeds=1, **QUICK)
+    assert aff.summary.model["observation"] == "affine"
+    assert aff.summary.model["name"] == "clipped_shplrnn"
+    assert not isinstance(aff.model, ProjectedModel)
