@@ -198,7 +198,9 @@ def test_an_observation_given_is_the_observation_trained(many):
         pca.summary.model["observation"] == "pca" and pca.summary.sources["observation"] == "user"
     )
     assert pca.summary.model["name"] == "shplrnn" and pca.summary.model["hidden_dim"] == 8
-    aff = train_fit(many, 0.01, forcing="gtf", model="auto", observation="affine", seeds=1, **QUICK)
-    assert aff.summary.model["observation"] == "affine"
+    aff = train_fit(
+        many, 0.01, forcing="gtf", model="auto", observation="affine", hidden=16, seeds=1, **QUICK
+    )
+    assert aff.summary.model["observation"] == "affine" and aff.summary.model["hidden_dim"] == 16
     assert aff.summary.model["name"] == "clipped_shplrnn"
     assert not isinstance(aff.model, ProjectedModel)
