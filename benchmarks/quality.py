@@ -445,7 +445,7 @@ def check_rate64(n: int) -> None:
 
 def table(path: Path) -> str:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    keys = ("dstsp", "dh", "pe20", "vpt", "outside", "seconds")
+    keys = ("dstsp", "dh", "pe20", "vpt", "outside", "seconds", "epochs")
     lines = [
         "| set | method | n | " + " | ".join(f"{k} median [IQR]" for k in keys) + " |",
         "|---|---|---|" + "---|" * len(keys),
@@ -457,10 +457,25 @@ def table(path: Path) -> str:
                 continue
             cells = []
             for k in keys:
-                v = np.array([r[k] for r in sel], dtype=float)
+                v = np.array([r.get(k) for r in sel], dtype=float)  # ESN rows: no epochs
                 q1, med, q3 = np.percentile(v, [25, 50, 75])
                 cells.append(f"{med:.3g} [{q1:.3g}, {q3:.3g}]")
             lines.append(f"| {s} | {m} | {len(sel)} | " + " | ".join(cells) + " |")
+    chosen = [
+        f"{r['set']} {r['method']} #{r['repeat']}: {r.get('model')} M = {r.get('latent')}, "
+        f"L = {r.get('hidden')}, {r.get('observation')}"
+        + (
+            f" (k = {r['components']}, residual {r['residual_test']:.3f})"
+            if r.get("components")
+            else ""
+        )
+        + f", {r.get('candidate')}, Lyapunov verdict {r.get('lyapunov_verdict')}"
+        for r in rows
+        if r["method"] != "esn"
+    ]
+    if chosen:
+        lines += ["", "Per row: the model, its observation and the forcing it trained with:", ""]
+        lines += [f"- {c}" for c in chosen]
     return "\n".join(lines)
 
 

@@ -9,19 +9,30 @@ The rule, for N observed dims and T training samples:
   observation and M = N (the latent state's first N units are the data, as in STF/GTF's
   benchmarks), hidden width L = 50 (the setting docs/RESULTS.md section 1 measured on
   Lorenz-63 and Rössler; a wider layer trains fewer epochs in the same budget).
-- N > 8 (a multichannel recording): an affine observation x = B z + b with M < N,
-  M = clip(ceil(N / 4), 8, 32), and a wide hidden layer L = clip(T / 20, 128, 512); the
-  *clipped* shPLRNN, whose orbits stay bounded by construction, since for many channels a
-  free run that leaves the data's range is the common failure (Hess et al. 2023 train the
-  64-channel EEG with a clipped shPLRNN, M = 16, L = 512, affine observation). In every case
-  L is lowered so that the parameters (about 2 M L) stay below a tenth of the data's numbers
-  (T N), and never below 50.
+- N > 8 (a multichannel recording): the PCA observation
+  (:mod:`neurodsr.training.projection`): the shPLRNN is trained on the training part's
+  leading k principal components with the identity observation there, M = k, and reads out
+  the N channels through the PCA loadings; k is the smallest number of components that
+  explain 90 % of the (z-scored) training variance, in [min(4, N), 32] and at most T / 300;
+  L = clip(10 k, 64, 256) (not swept). The unclipped shPLRNN because the compiled training
+  loop (15-18x the autograd loop) serves its identity observation and the clipped shPLRNN
+  has none. In every case L is lowered so that the parameters (about 2 M L) stay below a
+  tenth of the data's numbers (T times the modelled dims), and never below 50.
+- The rule before this one for N > 8 is one option away (``observation="affine"``): the
+  clipped shPLRNN with an affine observation x = B z + b, M = clip(ceil(N / 4), 8, 32),
+  L = clip(T / 20, 128, 512) (Hess et al. 2023 train the 64-channel EEG with a clipped
+  shPLRNN, M = 16, L = 512, affine observation).
 
-What backs it: the published GTF settings for EEG (above), the 64-channel failure of issue 12
-(M = 64, identity observation: two thirds of the free run outside the data's range), and
-benchmarks/quality.py (docs/RESULTS.md, "Automatic reconstruction") which compares it with
-the fixed default. A competition of sizes by validation is not done (it would multiply the
-candidates; see the report).
+What backs it: benchmarks/quality.py's side-by-side sizes (docs/RESULTS.md section 6:
+``size_identity``, ``size_affine``, ``size_pca``): at equal wall-clock (1-minute budgets,
+GTF alpha 0.1, 5 repeats, run interleaved under the same load) on the 64-channel rate-network
+stand-in and on Lorenz-96 with N = 40 read out directly, the PCA model had the lowest median
+D_stsp and D_H on both; the affine clipped model trained 8-10 epochs in the budget (the
+autograd loop with L = 512) and was the worst on D_stsp on both. Not measured: budgets of
+15 minutes, where the affine model trains ~15x more epochs; recordings whose variance is
+spread so flat that 32 components leave much of it out (the residual variance is in
+fit.json's ``model.projection`` and the model reason). A competition of sizes by validation
+is not done (it would multiply the candidates).
 """
 
 from __future__ import annotations
@@ -140,12 +151,11 @@ def size_model(
         reason="",
         components=k,
     )
-    if out.observation == "pca":
-        pass
-    elif out.model not in PL_FAMILY and observation == "auto":
-        out.observation = "auto"  # make_model's choice for the gated models (affine)
-    elif out.observation == "identity" and out.latent < n_dims:
-        out.observation = "affine"  # the identity observation needs M >= N
+    if out.observation != "pca":
+        if out.model not in PL_FAMILY and observation == "auto":
+            out.observation = "auto"  # make_model's choice for the gated models (affine)
+        elif out.observation == "identity" and out.latent < n_dims:
+            out.observation = "affine"  # the identity observation needs M >= N
     kind = f"{n_dims} dims {'> ' if many else '<= '}{MANY_CHANNELS}"
     obs_text = f"{out.observation} observation"
     if k is not None:
