@@ -204,3 +204,16 @@ def test_an_observation_given_is_the_observation_trained(many):
     assert aff.summary.model["observation"] == "affine" and aff.summary.model["hidden_dim"] == 16
     assert aff.summary.model["name"] == "clipped_shplrnn"
     assert not isinstance(aff.model, ProjectedModel)
+
+
+def test_the_candidate_grid_trains_on_the_components_too(many):
+    """forcing="select" with the PCA observation: every candidate trains on the components,
+    the winner reads out the N channels."""
+    from neurodsr.session import LyapunovSummary
+
+    ly = LyapunovSummary(lambda_max=0.9, verdict="chaotic", tau=77)
+    res = train_fit(many, 0.01, forcing="select", model="auto", lyapunov=ly, seeds=1, **QUICK)
+    assert isinstance(res.model, ProjectedModel) and res.model.obs_dim == 24
+    assert len(res.summary.candidates) >= 2
+    assert all(len(c["scores"]) == 1 for c in res.summary.candidates)
+    assert res.simulate(many[0], 5).shape == (5, 24)
