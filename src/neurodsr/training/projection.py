@@ -7,9 +7,9 @@ only the identity observation); the N channels are the PCA loadings applied to w
 reads out. Forcing uses the projected data, so the inverse is exact in PC space; what the k
 components leave out of the training part is the residual variance, reported with the fit.
 
-:class:`PCAProjection` is the transform (fitted by :func:`fit_pca` on the training part only: the
-SVD of the centred data, numpy's LAPACK ``gesdd``, which is all PCA is; scikit-learn is not a
-dependency of neurodsr); :class:`ProjectedModel` wraps a trained k-dimensional model so
+:class:`PCAProjection` is the transform (fitted by :func:`fit_pca` on the training part only,
+with the preprocessing stage's PCA, :func:`neurodsr.preprocess.common.pca`: the SVD of the
+centred data); :class:`ProjectedModel` wraps a trained k-dimensional model so
 that everything downstream (free runs, predictions, the evaluation, the report) sees an
 N-channel model in z-scored units. The transform is stored in fit.pt as plain tensors and in
 fit.json as numbers (no pickle).
@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from neurodsr.models.base import LatentModel
+from neurodsr.preprocess.common import pca
 
 __all__ = [
     "PCAProjection",
@@ -51,10 +52,7 @@ def explained_variance(x: np.ndarray) -> np.ndarray:
 
     Returns an array (min(T, N),) that sums to 1 (singular values of the centred data).
     """
-    x = np.asarray(x, dtype=np.float64)
-    s = np.linalg.svd(x - x.mean(0), compute_uv=False)
-    var = s**2
-    return var / var.sum()
+    return pca(x)[2]
 
 
 def n_components(ratios: np.ndarray, n_samples: int, *, variance: float = VARIANCE) -> int:
@@ -165,21 +163,19 @@ class PCAProjection:
 def fit_pca(x: np.ndarray, k: int) -> PCAProjection:
     """The leading ``k`` principal components of ``x`` (time, N), the z-scored training part.
 
-    The SVD of the centred data; each component's sign is fixed so that its largest loading
-    is positive (the result does not depend on LAPACK's sign choice)."""
+    :func:`neurodsr.preprocess.common.pca` (SVD of the centred data); each component's sign is
+    fixed so that its largest loading is positive (independent of LAPACK's sign choice)."""
     x = np.asarray(x, dtype=np.float64)
     k = int(k)
     if not 1 <= k <= min(x.shape):
         raise ValueError(f"k must be in [1, {min(x.shape)}], got {k}")
     mean = x.mean(0)
-    _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
-    comps = vt[:k]
+    scores, comps, explained = pca(x, n_components=k)
     signs = np.sign(comps[np.arange(k), np.abs(comps).argmax(1)])
-    comps = comps * np.where(signs == 0, 1.0, signs)[:, None]
-    var = s**2
-    scores = (x - mean) @ comps.T
+    signs = np.where(signs == 0, 1.0, signs)
+    comps, scores = comps * signs[:, None], scores * signs
     scale = float(np.sqrt(np.mean(scores.var(0))))
-    return PCAProjection(comps, mean, scale if scale > 0 else 1.0, var[:k] / var.sum())
+    return PCAProjection(comps, mean, scale if scale > 0 else 1.0, explained)
 
 
 class ProjectedModel(LatentModel):
