@@ -752,7 +752,9 @@ def fit(
         Other options of :func:`~neurodsr.metrics.evaluate.evaluate_fit` (vpt_threshold,
         vpt_horizon, spectrum_steps, max_minutes, seed).
     **options
-        Of :func:`train_fit`: observation ("auto", "identity", "affine"), seed (first seed, 0),
+        Of :func:`train_fit`: observation ("auto", "identity", "affine", "pca": the model on
+        the training part's leading principal components, read out through their loadings,
+        :mod:`neurodsr.training.projection`; "auto": the sizing rule's), seed (first seed, 0),
         test_fraction (0.2; ignored if n_train), n_train, lyapunov (a LyapunovSummary),
         refit_on_mismatch (with tau="auto" and STF: when the best member's lambda_max and the
         data's differ by more than a factor of two, refit once with the model's tau),
