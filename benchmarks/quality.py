@@ -11,11 +11,17 @@ Data sets (all z-scored with the training part's statistics, the last 20 % held 
 - ``lorenz63_noisy``: Lorenz-63 (dt 0.01) with 5 % Gaussian observation noise, scored against
   the clean run of the same trajectory,
 - ``lorenz96_20`` / ``lorenz96_40``: Lorenz-96 with N = 20 / 40 sites (F = 8, dt 0.05),
-- ``rate64``: a stand-in for a multichannel recording: a 100-unit chaotic rate network
-  (dx/dt = -x + g J tanh(x), g = 2, J Gaussian with variance 1/100; chaotic for g > 1,
-  Sompolinsky et al. 1988) read out through 64 random mixtures plus 5 % noise.
+- ``rate64``: a stand-in for a multichannel recording: the 100-unit chaotic rate network of
+  :mod:`neurodsr.dynamics.zoo` (``rate_net_100``: dx/dt = -x + g J tanh(x), g = 4, J Gaussian
+  with variance 1/100, sampled every 0.25 time units; Sompolinsky et al. 1988), its rates
+  tanh(x) read out through 64 random mixtures plus 5 % noise. Its lambda_max by QR on the
+  equations (``zoo.reference_lambda("rate_net_100")``) is printed by ``--check-rate64``.
+  (Until this change it was g = 2 with dt = 0.1, which an ESN predicted to D_stsp 3e-4:
+  far too regular to be evidence.)
 
-Methods:
+Methods (the first three: the whole pipeline's choices; the last three: the model sizes for
+many channels compared side by side, same forcing, budget and validation, docs/RESULTS.md
+section 6):
 
 - ``fixed``: today's fixed default (GTF alpha 0.1, shPLRNN, M = N, L = 50, identity
   observation, validated on the training part),
@@ -24,6 +30,17 @@ Methods:
   radius, leak, input scaling, ridge and reservoir size chosen by random search on the training
   part only (its last 20 % as validation, scored by the same validation score as neurodsr:
   sqrt(D_stsp x D_H) of a free run, runs that leave the range disqualified).
+- ``size_identity``: the shPLRNN with M = N, L = 50, identity observation (the fixed
+  default's size),
+- ``size_affine``: the sizing rule before this change: clipped shPLRNN, affine observation,
+  M = clip(ceil(N / 4), 8, 32), L = clip(T / 20, 128, 512),
+- ``size_pca``: the shPLRNN on the leading k principal components (PCA observation,
+  :mod:`neurodsr.training.projection`), M = k, L = clip(10 k, 64, 256).
+
+  All three: GTF alpha 0.1, validation on the last 15 % of the training part, patience off
+  (each trains its whole budget: equal wall-clock), the data's Lyapunov estimate computed
+  once per set and passed to each (``lyapunov=``); within a repeat the three run one after
+  the other, in the reverse order on odd repeats, so that load drifts hit them alike.
 
 Scores on the held-out part (one definition each, the same code for every method):
 D_stsp and D_H of a free run of the test part's length started from the first test state,
@@ -52,6 +69,7 @@ import torch
 
 from neurodsr.api import train_fit
 from neurodsr.dynamics.systems import lorenz63, lorenz96
+from neurodsr.dynamics.zoo import SYSTEMS, reference_lambda, simulate_clean
 from neurodsr.metrics.core import fraction_outside, power_spectrum_distance, state_space_divergence
 
 HERE = Path(__file__).resolve().parent
@@ -70,27 +88,38 @@ SETS = [
     "rate64",
     *(f"shared:{k}" for k in SHARED_DT),
 ]
-METHODS = ("fixed", "auto", "esn")
+METHODS = ("fixed", "auto", "esn", "size_identity", "size_affine", "size_pca")
+SIZE_METHODS = ("size_identity", "size_affine", "size_pca")
 N_PRED, VPT_THRESHOLD, VPT_HORIZON = 20, 0.5, 500
 
 
 # --------------------------------------------------------------------------- data
-def rate_network(n_steps: int, *, n_units: int = 100, n_obs: int = 64, seed: int = 0) -> tuple:
-    """(noisy 64-channel observations, clean observations), dt = 0.1, Euler steps of 0.02."""
-    rng = np.random.default_rng(seed)
-    j = rng.standard_normal((n_units, n_units)) / math.sqrt(n_units)
-    g, h = 2.0, 0.02
-    x = rng.standard_normal(n_units)
-    out = np.empty((n_steps, n_units))
-    for t in range(-2000, n_steps):
-        for _ in range(5):  # 5 Euler steps of 0.02 per sample (dt = 0.1)
-            x = x + h * (-x + g * j @ np.tanh(x))
-        if t >= 0:
-            out[t] = x
-    mix = rng.standard_normal((n_units, n_obs)) / math.sqrt(n_units)
-    clean = np.tanh(out) @ mix
+RATE_SYSTEM = "rate_net_100"  # g = 4, 100 units, dt = 0.25 (neurodsr.dynamics.zoo)
+
+
+def rate_network(n_steps: int, *, n_obs: int = 64, seed: int = 0) -> tuple:
+    """(noisy 64-channel observations, clean observations, dt): the zoo's 100-unit rate
+    network (RK4 on the equations), rates tanh(x) mixed into ``n_obs`` channels by a Gaussian
+    matrix (variance 1/100), plus 5 % noise per channel.
+
+    A 100-unit network at g = 4 can have a long chaotic transient that ends on a fixed point
+    (the zoo's initial states 0 and 1 collapse within 20 000 samples: the rates' spread falls
+    from 0.87 to below 0.1), which would make the held-out part a different system. So the
+    initial state is the first from ``seed`` on whose rates keep their spread in every fifth of
+    the run (each fifth's mean std within 10 % of the first fifth's); the mixing matrix and the
+    noise depend on ``seed`` only."""
+    for init in range(seed, seed + 20):
+        x = simulate_clean(RATE_SYSTEM, n_steps, seed=init)
+        spread = [float(np.tanh(p).std(0).mean()) for p in np.array_split(x, 5)]
+        if min(spread) > 0.9 * spread[0]:
+            break
+    else:  # pragma: no cover - never seen
+        raise RuntimeError(f"{RATE_SYSTEM}: no initial state stayed chaotic for {n_steps} steps")
+    rng = np.random.default_rng([seed, 64])
+    mix = rng.standard_normal((x.shape[1], n_obs)) / math.sqrt(x.shape[1])
+    clean = np.tanh(x) @ mix
     noisy = clean + 0.05 * clean.std(0) * rng.standard_normal(clean.shape)
-    return noisy, clean
+    return noisy, clean, SYSTEMS[RATE_SYSTEM].dt
 
 
 def load_set(name: str, n: int) -> tuple[np.ndarray, np.ndarray, float] | None:
@@ -103,8 +132,7 @@ def load_set(name: str, n: int) -> tuple[np.ndarray, np.ndarray, float] | None:
         x = lorenz96(n, dt=0.05, n=int(name.split("_")[1]), seed=1).values
         return x, x, 0.05
     if name == "rate64":
-        noisy, clean = rate_network(n)
-        return noisy, clean, 0.1
+        return rate_network(n)
     if name.startswith("shared:"):
         key = name.split(":", 1)[1]
         path = SHARED / f"{key}.npy"
@@ -166,6 +194,30 @@ def run_neurodsr(method: str, x: np.ndarray, dt: float, n_train: int, args, seed
         progress=False,
         threads=1,
     )
+    if method in SIZE_METHODS:
+        from neurodsr.training.sizing import size_model
+
+        size = size_model(
+            x.shape[1],
+            round(0.85 * n_train),
+            observation={"size_affine": "affine", "size_pca": "pca"}.get(method, "identity"),
+            variance=_variance(x, n_train),
+        )
+        if method == "size_identity":
+            size.model, size.latent, size.hidden = "shplrnn", x.shape[1], 50
+            size.observation = "identity"
+        opts.update(
+            forcing="gtf",
+            alpha=0.1,
+            tau=None,
+            model=size.model,
+            latent=None if method == "size_pca" else size.latent,
+            hidden=size.hidden,
+            observation=size.observation,
+            patience=None,
+            epochs=100_000,
+            lyapunov=args.lyapunov.get(args.current_set),
+        )
     if method == "fixed":  # today's default before issue 12
         opts.update(
             forcing="gtf",
@@ -193,7 +245,15 @@ def run_neurodsr(method: str, x: np.ndarray, dt: float, n_train: int, args, seed
             out.append(net.readout(z)[best].double().numpy())
         return np.stack(out)
 
+    proj = fit.summary.model.get("projection") or {}
+    ly = fit.lyapunov or args.lyapunov.get(args.current_set)
     info = {
+        "observation": fit.summary.model.get("observation"),
+        "components": proj.get("n_components"),
+        "residual_train": proj.get("residual_variance"),
+        "lyapunov_verdict": ly.verdict if ly else None,
+        "lambda_max_data": ly.lambda_max if ly else None,
+        "candidate": _candidate(fit.summary),
         "forcing": fit.summary.forcing,
         "tau": fit.summary.tau,
         "alpha": fit.summary.alpha,
@@ -204,6 +264,24 @@ def run_neurodsr(method: str, x: np.ndarray, dt: float, n_train: int, args, seed
         "stopped": fit.summary.stopped,
     }
     return predict, seconds, info
+
+
+def _variance(x: np.ndarray, n_train: int) -> np.ndarray:
+    """Explained-variance ratios of the z-scored fitting part (what train_fit computes)."""
+    from neurodsr.training.projection import explained_variance
+
+    part = x[: round(0.85 * n_train)]
+    sd = part.std(0)
+    return explained_variance((part - part.mean(0)) / np.where(sd > 0, sd, 1.0))
+
+
+def _candidate(summary: Any) -> str:
+    """The forcing the fit trained with, in one word (the candidate chosen under select)."""
+    if summary.forcing == "gtf":
+        return f"gtf alpha={summary.alpha}"
+    if summary.forcing == "stf":
+        return f"stf tau={summary.tau}"
+    return str(summary.forcing)
 
 
 class ESN:
@@ -308,7 +386,12 @@ def run_one(set_name: str, method: str, repeat: int, args) -> dict[str, Any] | N
             )
             return esn.predict(xn, starts, k)
     else:
+        args.current_set = set_name
+        if method in SIZE_METHODS and set_name not in args.lyapunov:
+            args.lyapunov[set_name] = _lyapunov(x[:n_train], dt)
         predict, seconds, info = run_neurodsr(method, x, dt, n_train, args, seed)
+        if info.get("components"):
+            info["residual_test"] = _pca_residual_test(x, n_train, info["components"])
     free = predict(test[:1], len(test))[:, 0]  # from the first test state
     row = {
         "set": set_name,
@@ -322,9 +405,47 @@ def run_one(set_name: str, method: str, repeat: int, args) -> dict[str, Any] | N
     return row
 
 
+def _lyapunov(x_train: np.ndarray, dt: float):
+    """The data's Lyapunov summary on the training part, once per set (as ``neurodsr fit``
+    estimates it)."""
+    from neurodsr.api import choose_tau
+
+    mu, sd = x_train.mean(0), x_train.std(0)
+    return choose_tau("auto", (x_train - mu) / np.where(sd > 0, sd, 1.0), dt).lyapunov
+
+
+def _pca_residual_test(x: np.ndarray, n_train: int, k: int) -> float:
+    """Share of the held-out part's variance outside the k components of the fitting part."""
+    from neurodsr.training.projection import fit_pca
+
+    part = x[: round(0.85 * n_train)]
+    mu, sd = x[:n_train].mean(0), x[:n_train].std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    proj = fit_pca((part - mu) / sd, k)
+    return proj.residual((x[n_train:] - mu) / sd)
+
+
+def check_rate64(n: int) -> None:
+    """Print the rate network's lambda_max by QR on its equations and the stand-in's PCA."""
+    lam, per = reference_lambda(RATE_SYSTEM, n_samples=n, n_orbits=4)
+    dt = SYSTEMS[RATE_SYSTEM].dt
+    print(
+        f"{RATE_SYSTEM}: lambda_max = {lam[0]:.4f} per time unit "
+        f"(orbits {np.round(per[:, 0], 4).tolist()}), {lam[0] * dt:.4f} per sample (dt {dt})"
+    )
+    noisy, _, _ = rate_network(n)
+    from neurodsr.training.projection import explained_variance, n_components
+
+    ev = explained_variance((noisy - noisy.mean(0)) / noisy.std(0))
+    print(
+        f"rate64: PCA k = {n_components(ev, n)} (90 % rule); cumulative variance of the first "
+        f"10 components {np.round(np.cumsum(ev[:10]), 3).tolist()}"
+    )
+
+
 def table(path: Path) -> str:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    keys = ("dstsp", "dh", "pe20", "vpt", "outside", "seconds")
+    keys = ("dstsp", "dh", "pe20", "vpt", "outside", "seconds", "epochs")
     lines = [
         "| set | method | n | " + " | ".join(f"{k} median [IQR]" for k in keys) + " |",
         "|---|---|---|" + "---|" * len(keys),
@@ -336,10 +457,25 @@ def table(path: Path) -> str:
                 continue
             cells = []
             for k in keys:
-                v = np.array([r[k] for r in sel], dtype=float)
+                v = np.array([r.get(k) for r in sel], dtype=float)  # ESN rows: no epochs
                 q1, med, q3 = np.percentile(v, [25, 50, 75])
                 cells.append(f"{med:.3g} [{q1:.3g}, {q3:.3g}]")
             lines.append(f"| {s} | {m} | {len(sel)} | " + " | ".join(cells) + " |")
+    chosen = [
+        f"{r['set']} {r['method']} #{r['repeat']}: {r.get('model')} M = {r.get('latent')}, "
+        f"L = {r.get('hidden')}, {r.get('observation')}"
+        + (
+            f" (k = {r['components']}, residual {r['residual_test']:.3f})"
+            if r.get("components")
+            else ""
+        )
+        + f", {r.get('candidate')}, Lyapunov verdict {r.get('lyapunov_verdict')}"
+        for r in rows
+        if r["method"] != "esn"
+    ]
+    if chosen:
+        lines += ["", "Per row: the model, its observation and the forcing it trained with:", ""]
+        lines += [f"- {c}" for c in chosen]
     return "\n".join(lines)
 
 
@@ -355,10 +491,17 @@ def main() -> None:
     p.add_argument("--n", type=int, default=20_000, help="samples of the simulated sets")
     p.add_argument("--out", type=Path, default=HERE / "quality.jsonl")
     p.add_argument("--table", action="store_true", help="print the table of --out and exit")
+    p.add_argument(
+        "--check-rate64", action="store_true", help="print rate64's lambda_max (QR) and exit"
+    )
     args = p.parse_args()
     if args.table:
         print(table(args.out))
         return
+    if args.check_rate64:
+        check_rate64(args.n)
+        return
+    args.lyapunov = {}
     torch.set_num_threads(1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     done = set()
@@ -369,7 +512,8 @@ def main() -> None:
                 done.add((r["set"], r["method"], r["repeat"]))
     for repeat in range(args.repeats):
         for s in args.sets:
-            for m in args.methods:
+            # the order flips on odd repeats, so that a drift in load hits every method alike
+            for m in args.methods if repeat % 2 == 0 else args.methods[::-1]:
                 if (s, m, repeat) in done:
                     continue
                 row = run_one(s, m, repeat, args)

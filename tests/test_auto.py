@@ -252,7 +252,9 @@ def test_an_interrupted_run_resumes_its_schedule_and_patience(tmp_path, lorenz_z
 
 # --------------------------------------------------------------------------- sizing
 def test_many_channels_get_an_affine_observation_with_fewer_latents_and_a_wide_layer():
-    s = size_model(64, 8000)
+    # the affine rule on request (the rule's own choice for many channels is the PCA
+    # observation: tests/test_sizing.py)
+    s = size_model(64, 8000, observation="affine")
     assert s.model == "clipped_shplrnn" and s.observation == "affine"
     assert s.latent == 16 and s.latent < 64 and s.hidden == 400
     small = size_model(3, 8000)
@@ -275,8 +277,10 @@ def test_the_sizing_rule_reaches_the_model_and_fit_json():
     x = lorenz63(3000, dt=0.01, seed=1).values @ mix + 0.05 * rng.standard_normal((3000, 12))
     res = train_fit(x, 0.01, forcing="gtf", model="auto", seeds=1, **QUICK)
     cfg = res.summary.model
-    assert cfg["name"] == "clipped_shplrnn" and cfg["observation"] == "affine"
-    assert cfg["latent_dim"] == 8 and res.summary.sources["latent"] == "sizing rule"
+    # 12 channels > 8: the shPLRNN on the leading principal components (PCA observation)
+    assert cfg["name"] == "shplrnn" and cfg["observation"] == "pca"
+    assert cfg["latent_dim"] == cfg["projection"]["n_components"] == 4
+    assert res.summary.sources["latent"] == "sizing rule"
     assert "neurodsr.training.sizing" in res.summary.model_reason
 
 

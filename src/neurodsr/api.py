@@ -43,7 +43,8 @@ from neurodsr.training.candidates import (
     propose_candidates,
 )
 from neurodsr.training.defaults import EVALUATE_DEFAULTS, FIT_DEFAULTS
-from neurodsr.training.sizing import size_model
+from neurodsr.training.projection import PCAProjection, ProjectedModel, explained_variance, fit_pca
+from neurodsr.training.sizing import MANY_CHANNELS, size_model
 
 __all__ = ["FitResult", "FittedModel", "TrainedFit", "fit", "load_fit", "train_fit"]
 
@@ -79,7 +80,9 @@ class FittedModel:
     Attributes
     ----------
     model : LatentModel
-        The ensemble (E members), in normalised units.
+        The ensemble (E members), in normalised units (N channels; a model trained on
+        principal components is a :class:`~neurodsr.training.projection.ProjectedModel`,
+        which reads out the N channels through the PCA loadings).
     mean, std : array (N,)
         The training data's mean and std: data = model output * std + mean.
     dt : float
@@ -124,16 +127,19 @@ class FittedModel:
 
         Load it with :func:`load_fit` (``torch.load(..., weights_only=True)``: no pickled code).
         """
+        net = self.model.inner if isinstance(self.model, ProjectedModel) else self.model
         payload = {
             "format": "neurodsr-fit-1",
-            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "model_config": json.dumps(self.model.config()),
+            "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+            "model_config": json.dumps(net.config()),
             "mean": torch.as_tensor(self.mean),
             "std": torch.as_tensor(self.std),
             "dt": float(self.dt),
             "best": int(self.best),
             "meta": json.dumps(self.meta, default=str),
         }
+        if isinstance(self.model, ProjectedModel):  # the PCA observation's transform
+            payload["projection"] = self.model.projection.to_tensors()
         with atomic_path(path, suffix=".pt") as tmp:
             torch.save(payload, tmp)
         return Path(path)
@@ -149,6 +155,8 @@ def load_fit(path: str | os.PathLike[str], device: str = "cpu") -> FittedModel:
         raise InputError("not a neurodsr fitted-model file", file=path)
     model = model_from_config(json.loads(payload["model_config"]))
     model.load_state_dict(payload["state_dict"])
+    if "projection" in payload:
+        model = ProjectedModel(model, PCAProjection.from_tensors(payload["projection"]))
     model.to(device).eval()
     return FittedModel(
         model=model,
@@ -473,8 +481,23 @@ def train_fit(
     x_fit = x_train[: n_train - n_val] if n_val else x_train
     x_val = x_train[n_train - n_val :] if n_val else None
     size = size_model(
-        n_dim, len(x_fit), model=model, latent=latent, hidden=hidden, observation=observation
+        n_dim,
+        len(x_fit),
+        model=model,
+        latent=latent,
+        hidden=hidden,
+        observation=observation,
+        variance=explained_variance(x_fit)
+        if n_dim > MANY_CHANNELS or observation == "pca"
+        else None,
     )
+    # the PCA observation: the model is trained on the training part's leading principal
+    # components (identity observation there) and wrapped to read out the N channels after
+    proj = fit_pca(x_fit, size.components) if size.observation == "pca" else None
+    n_model_dims = proj.k if proj else n_dim
+    model_obs = "identity" if proj else size.observation
+    x_fit_m = proj.transform(x_fit) if proj else x_fit
+    x_val_m = proj.transform(x_val) if proj and x_val is not None else x_val
 
     tau_choice = choose_tau(tau, x_train, dt, lyapunov=lyapunov, seed=seed)
     if forcing_value == "gtf" and tau not in ("auto", None):
@@ -486,10 +509,10 @@ def train_fit(
     ) -> tuple[LatentModel, TrainLog]:
         net = make_model(
             size.model,
-            n_dim,
+            n_model_dims,
             size.latent,
             seeds=member_seeds,
-            observation=size.observation,
+            observation=model_obs,
             hidden_dim=size.hidden,
         )
         log.info(
@@ -500,13 +523,13 @@ def train_fit(
             size.hidden,
             len(member_seeds),
             len(x_fit),
-            n_dim,
+            n_model_dims,
             run_cfg.forcing,
             run_cfg.tau,
             run_cfg.alpha,
             resolve_device(run_cfg.device),
         )
-        tlog = train(net, x_fit, run_cfg, x_val=x_val, checkpoint_dir=ckpt)
+        tlog = train(net, x_fit_m, run_cfg, x_val=x_val_m, checkpoint_dir=ckpt)
         net.eval()
         return net, tlog
 
@@ -527,13 +550,16 @@ def train_fit(
         seconds = tlog.seconds[-1] if tlog.seconds else 0.0
         if refit_on_mismatch and tau == "auto" and cfg.forcing == "stf":
             scores, _ = _kept_scores(tlog, net.n_models)
-            new_tau = _tau_from_model(net, x_train, dt, _best_member(scores), tau_choice, seed)
+            x_m = proj.transform(x_train) if proj else x_train
+            new_tau = _tau_from_model(net, x_m, dt, _best_member(scores), tau_choice, seed)
             if new_tau is not None:
                 tau_choice.reason += f" Refitted with tau = {new_tau} from the model's exponent."
                 tau_choice.value, tau_choice.source = new_tau, "refitted from the model's exponent"
                 cfg.tau = new_tau
                 net, tlog = run(cfg, seed_list, checkpoint_dir)
                 seconds += tlog.seconds[-1] if tlog.seconds else 0.0
+    if proj is not None:
+        net = ProjectedModel(net, proj)
     scores, val_dstsp = _kept_scores(tlog, net.n_models)
     best = _best_member(scores)
     member_seeds = list(net.seeds)
@@ -726,7 +752,9 @@ def fit(
         Other options of :func:`~neurodsr.metrics.evaluate.evaluate_fit` (vpt_threshold,
         vpt_horizon, spectrum_steps, max_minutes, seed).
     **options
-        Of :func:`train_fit`: observation ("auto", "identity", "affine"), seed (first seed, 0),
+        Of :func:`train_fit`: observation ("auto", "identity", "affine", "pca": the model on
+        the training part's leading principal components, read out through their loadings,
+        :mod:`neurodsr.training.projection`; "auto": the sizing rule's), seed (first seed, 0),
         test_fraction (0.2; ignored if n_train), n_train, lyapunov (a LyapunovSummary),
         refit_on_mismatch (with tau="auto" and STF: when the best member's lambda_max and the
         data's differ by more than a factor of two, refit once with the model's tau),
