@@ -107,6 +107,7 @@ def _fused_case(name: str, alpha, seed: int):
     with torch.no_grad():
         m.init_map.normal_()
     a = torch.tensor([0.2, 0.9]) if alpha == "per_member" else alpha
+    a = torch.tensor([1.0, 0.3]) if alpha == "stf_gtf" else a  # an STF and a GTF member
     return m, a, torch.randn(41, 2, 4, 3)
 
 
@@ -129,7 +130,16 @@ def loop(request, monkeypatch):
 @pytest.mark.parametrize("name", ["shplrnn", "plrnn"])
 @pytest.mark.parametrize(
     ("tau", "alpha"),
-    [(7, 1.0), (None, 1.0), (1, 0.3), (1, 1.0), (3, "per_member"), (1, "per_member")],
+    [
+        (7, 1.0),
+        (None, 1.0),
+        (1, 0.3),
+        (1, 1.0),
+        (3, "per_member"),
+        (1, "per_member"),
+        ([7, 1], "stf_gtf"),  # per-member intervals: STF tau 7 and GTF alpha 0.3
+        ([0, 5], 1.0),  # a BPTT member and an STF member
+    ],
 )
 def test_fused_rollout_equals_autograd(name, tau, alpha, loop):
     """Without a gradient to compute, rollout and rollout_loss take the fused pass and give
@@ -159,7 +169,16 @@ def test_free_run_equals_the_plain_loop(name, loop):
 
 @pytest.mark.parametrize("name", ["shplrnn", "plrnn"])
 @pytest.mark.parametrize(
-    ("tau", "alpha"), [(7, 1.0), (None, 1.0), (1, 0.1), (3, "per_member"), (1, "per_member")]
+    ("tau", "alpha"),
+    [
+        (7, 1.0),
+        (None, 1.0),
+        (1, 0.1),
+        (3, "per_member"),
+        (1, "per_member"),
+        ([7, 1], "stf_gtf"),
+        (torch.tensor([0, 5]), 1.0),
+    ],
 )
 @pytest.mark.parametrize("batch", [4, 19])
 def test_loss_and_grad_equals_autograd(name, tau, alpha, batch, loop):
@@ -360,3 +379,33 @@ def test_torch_loop_choices_are_measured_once_per_shape(monkeypatch):
         assert fused_module._fold_gtf(torch.zeros(1, device="meta"), 20, 3, 8, 10, 3)
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name", ["shplrnn", "plrnn", "clipped_shplrnn", "lstm"])
+def test_members_with_their_own_forcing_equal_separate_models(name, loop):
+    """An ensemble whose members have their own forcing interval and strength (STF tau 7,
+    GTF alpha 0.3, BPTT, STF tau 4 at alpha 0.5) gives each member the loss and gradients
+    of a one-member model with that member's seed and forcing (the fused pass where the
+    model has one, else autograd); a per-member tau whose values are equal is the single
+    interval."""
+    taus, alphas = [7, 1, 0, 4], [1.0, 0.3, 0.0, 0.5]
+    x = torch.randn(41, 4, 19, 3)
+
+    def loss_grads(model, xb, tau, alpha):
+        model.zero_grad(set_to_none=True)
+        loss = model.loss_and_grad(xb, tau, alpha)
+        if loss is None:
+            loss = model.rollout_loss(xb, tau, alpha)
+            loss.sum().backward()
+        return loss.detach(), {k: p.grad.clone() for k, p in model.named_parameters()}
+
+    ens = make_model(name, 3, 5, seeds=[0, 1, 2, 3], hidden_dim=20)
+    loss, grads = loss_grads(ens, x, taus, torch.tensor(alphas))
+    for e, (tau, alpha) in enumerate(zip(taus, alphas, strict=True)):
+        one = make_model(name, 3, 5, seeds=[e], hidden_dim=20)
+        ref = loss_grads(one, x[:, e : e + 1].contiguous(), tau or None, alpha)
+        _assert_same((loss[e : e + 1], {k: g[e : e + 1] for k, g in grads.items()}), ref)
+    same = make_model(name, 3, 5, seeds=[0, 1, 2, 3], hidden_dim=20)
+    _assert_same(loss_grads(same, x, [5] * 4, 1.0), loss_grads(ens, x, 5, 1.0))
+    with pytest.raises(ValueError, match="per-member tau"):
+        ens.rollout(x, [1, 2], 1.0)

@@ -23,7 +23,8 @@ Model (identity observation, first N of M latent units observed; E members, B wi
     r_t   = relu(pre_t)
     z_t   = A * z_{t-1} + W1 r_t + h1       (the PLRNN's W1 is its off-diagonal W)
     p_t   = z_t[:N]                         the prediction of x_t, t = 1..T
-    z_t[:N] <- (1 - alpha) z_t[:N] + alpha x_t   at forcing steps (t % tau == 0, t < T)
+    z_t[:N] <- (1 - alpha) z_t[:N] + alpha x_t   at forcing steps (t % tau == 0, t < T; tau and
+                                            alpha per member: members force on their own steps)
     z_0   = [x_0, L x_0]
 
 Adjoint, t = T..1, with c the gradient arriving from step t + 1:
@@ -50,6 +51,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from neurodsr.models.base import Tau, forcing_alphas, member_taus
 
 __all__ = ["compiled_loop", "fused_pl_generate", "fused_pl_loss_and_grads", "fused_pl_rollout"]
 
@@ -150,10 +153,32 @@ def _use_compiled(like: Tensor) -> Any | None:
     return compiled_loop()
 
 
-def _forcing_steps(n_t: int, tau: int | None) -> set[int]:
+#: a normalised forcing interval (:func:`neurodsr.models.base.member_taus`): one for the
+#: ensemble, None, or one per member (0: not forced)
+_Taus = int | None | tuple[int, ...]
+
+
+def _forcing_steps(n_t: int, tau: _Taus, alpha: Tensor) -> dict[int, Tensor]:
+    """The steps t (0 < t < T) at which some member is forced, each with every member's
+    strength there (E,): alpha for a single interval, alpha_e or 0 (not forced at t) per
+    member."""
     if tau is None:
-        return set()
-    return {t for t in range(tau, n_t, tau)}
+        return {}
+    if isinstance(tau, int):
+        return {t: alpha for t in range(tau, n_t, tau)}
+    steps = {}
+    for t in range(1, n_t):
+        a_t = forcing_alphas(tau, alpha, t, n_t, alpha)
+        if a_t is not None:
+            steps[t] = a_t
+    return steps
+
+
+def _tau_tensor(tau: _Taus, e: int) -> Tensor:
+    """The compiled loop's forcing intervals: an int64 tensor (E,), 0 for no forcing."""
+    if isinstance(tau, tuple):
+        return torch.tensor(tau, dtype=torch.int64)
+    return torch.full((e,), tau or 0, dtype=torch.int64)
 
 
 def _per_member(alpha: float | Tensor, e: int, like: Tensor) -> Tensor:
@@ -292,7 +317,7 @@ def _forward(
     h1: Tensor,
     h2: Tensor | None,
     init_map: Tensor,
-    tau: int | None,
+    tau: _Taus,
     alpha: Tensor,
     ws: dict[str, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -313,9 +338,11 @@ def _forward(
     e, b, n = x.shape[1:]
     m = A.shape[1]
     lw = W1.shape[2]
-    every = tau == 1  # GTF: every step is forced
+    every = tau == 1  # GTF: every step of every member is forced (one interval for all)
     fold = every and _fold_gtf(x, n_t, e, b, lw, n)
-    forced = set() if every else _forcing_steps(n_t, tau)
+    # STF, and per-member intervals: the forced steps, each with its members' -alpha_t
+    forced = {} if every else _forcing_steps(n_t, tau, alpha)
+    neg_at = {t: a_t.neg().reshape(-1, 1, 1) for t, a_t in forced.items()}
     aug = W2 is not None
     m1 = m + 1 if aug else m
     a = A.unsqueeze(1)  # (E, 1, M)
@@ -375,7 +402,7 @@ def _forward(
             elif i + 1 in forced:
                 head = zv[i + 1][..., :n]
                 err = errors[i] = sub(head, x[i + 1])
-                head.addcmul_(err, neg_al)
+                head.addcmul_(err, neg_at[i + 1])
     if fold:
         # z_{t+1}[:N] before forcing = A z_t + W1 r_t + h1 on the first N units, all t at once
         w1h = W1[:, :n, :]  # (E, N, L)
@@ -405,7 +432,7 @@ def _forward_compiled(
     h1: Tensor,
     h2: Tensor | None,
     init_map: Tensor,
-    tau: int | None,
+    tau: _Taus,
     alpha: Tensor,
     ws: dict[str, Tensor] | None,
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -419,7 +446,7 @@ def _forward_compiled(
     diff = _buffer(ws, "diff", (n_t, e, b, n), x)
     ext.forward(
         x, zs, r_all, diff, A.contiguous(), W1.contiguous(), _opt(W2), h1.contiguous(),
-        _opt(h2), alpha.to(x).contiguous(), tau or 0,
+        _opt(h2), alpha.to(x).contiguous(), _tau_tensor(tau, e),
     )  # fmt: skip
     return zs, r_all, diff
 
@@ -433,7 +460,7 @@ def _backward(
     alpha: Tensor,
     zs: Tensor,
     r_all: Tensor,
-    tau: int | None,
+    tau: _Taus,
     ws: dict[str, Tensor] | None = None,
 ) -> tuple[Tensor, ...]:
     """The adjoint loop and the weight gradients, from dLoss/dpredictions (T, E, B, N) and
@@ -450,7 +477,7 @@ def _backward(
         w2t = None if W2 is None else W2.transpose(1, 2).contiguous()
         ext.backward(
             g_pred.contiguous(), r_all, delta, u_all, A.contiguous(),
-            W1.transpose(1, 2).contiguous(), w2t, alpha.to(x).contiguous(), tau or 0,
+            W1.transpose(1, 2).contiguous(), w2t, alpha.to(x).contiguous(), _tau_tensor(tau, e),
         )  # fmt: skip
     else:
         delta, u_all = _adjoint_torch(g_pred, x, A, W1, W2, alpha, r_all, tau, ws)
@@ -477,7 +504,7 @@ def _adjoint_torch(
     W2: Tensor | None,
     alpha: Tensor,
     r_all: Tensor,
-    tau: int | None,
+    tau: _Taus,
     ws: dict[str, Tensor] | None,
 ) -> tuple[Tensor, Tensor]:
     """The adjoint loop in torch ops (CUDA, or no compiled loop): returns delta (T+1, E, B, M),
@@ -485,7 +512,7 @@ def _adjoint_torch(
     n_t, e, b, _ = r_all.shape
     m = A.shape[1]
     n = x.shape[-1]
-    forced = _forcing_steps(n_t, tau)
+    forced = _forcing_steps(n_t, tau, alpha)
     a = A.unsqueeze(1)
     # relu'(pre) = 1[r > 0] = sign(r) for r >= 0; one float op over all steps (a bool
     # mask converted to float costs ~4x more, a bool mask in the loop promotes each step,
@@ -500,7 +527,9 @@ def _adjoint_torch(
     delta[1:, ..., :n] = g_pred
     keep = torch.ones(e, 1, m, dtype=x.dtype, device=x.device)
     keep[..., :n] = (1.0 - alpha).reshape(-1, 1, 1)
-    every = len(forced) == n_t - 1  # GTF: every step but the last is forced
+    # each forced step's keep on the observed units (per member: 1 where not forced at t)
+    keep_at = {t: (1.0 - a_t).reshape(-1, 1, 1).expand(e, 1, n) for t, a_t in forced.items()}
+    every = tau == 1  # GTF: every step but the last is forced, for every member
     a_in, w2_in = a, W2  # what flows into a forced row: the same, scaled by keep
     if every:
         # fold keep into the weights of the recursion (A*keep, W2*keep; the PLRNN, whose u
@@ -521,7 +550,7 @@ def _adjoint_torch(
             d = dv[i + 1]
             if not every and i + 1 in forced:
                 head = d[..., :n]
-                addcmul(g_pred[i], head, keep[..., :n], out=head)
+                addcmul(g_pred[i], head, keep_at[i + 1], out=head)
             u = bmm(d, W1, out=uv[i]).mul_(mv[i])
             if i > 0:
                 nxt = dv[i].addcmul_(a_in, d)
@@ -562,7 +591,7 @@ def fused_pl_rollout(
     h1: Tensor,
     h2: Tensor | None,
     init_map: Tensor,
-    tau: int | None,
+    tau: Tau,
     alpha: float | Tensor,
 ) -> Tensor:
     """Forced rollout of a PL model with identity observation, without gradients; returns the
@@ -575,12 +604,14 @@ def fused_pl_rollout(
     A : Tensor (E, M); W1 : Tensor (E, M, L); W2 : Tensor (E, L, M) or None (PLRNN: identity);
     h1 : Tensor (E, M); h2 : Tensor (E, L) or None; init_map : Tensor (E, M - N, N)
         The parameters (the PLRNN's W1 is its off-diagonal W, L = M).
-    tau : int or None
-        Forcing interval (None: only z_0 forced; 1 with alpha < 1: GTF).
+    tau : int, None, or a sequence / integer Tensor (E,)
+        Forcing interval (None: only z_0 forced; 1 with alpha < 1: GTF), or one per member
+        (0 or None there: not forced), as :meth:`neurodsr.models.base.LatentModel.rollout`.
     alpha : float or Tensor (E,)
         Forcing strength at the forcing steps.
     """
     alpha = _per_member(alpha, A.shape[0], x)
+    tau = member_taus(tau, A.shape[0])
     _, _, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha)
     return diff.add_(x[1:])
 
@@ -611,7 +642,8 @@ def fused_pl_generate(
     none = z0.new_empty(n_steps + 1, e, b, 0)  # no data, no forcing, no activations kept
     ext.forward(
         none, zs, z0.new_empty(0, e, b, W1.shape[2]), none[1:], A.contiguous(),
-        W1.contiguous(), _opt(W2), h1.contiguous(), _opt(h2), z0.new_zeros(e), 0,
+        W1.contiguous(), _opt(W2), h1.contiguous(), _opt(h2), z0.new_zeros(e),
+        _tau_tensor(None, e),
     )  # fmt: skip
     return zs[1:, ..., :m].contiguous() if aug else zs[1:]
 
@@ -625,7 +657,7 @@ def fused_pl_loss_and_grads(
     h1: Tensor,
     h2: Tensor | None,
     init_map: Tensor,
-    tau: int | None,
+    tau: Tau,
     alpha: float | Tensor,
     weight: Tensor | None = None,
     workspace: dict[str, Tensor] | None = None,
@@ -641,6 +673,7 @@ def fused_pl_loss_and_grads(
     :func:`fused_pl_rollout`; the gradients of W2 and h2 are None for the PLRNN.
     """
     alpha = _per_member(alpha, A.shape[0], x)
+    tau = member_taus(tau, A.shape[0])
     n_t, e, b, n = x.shape[0] - 1, *x.shape[1:]
     scale = torch.full((e,), 2.0 / (n_t * b * n), dtype=x.dtype, device=x.device)
     if weight is not None:
@@ -663,7 +696,7 @@ def _loss_and_grads_compiled(
     h1: Tensor,
     h2: Tensor | None,
     init_map: Tensor,
-    tau: int | None,
+    tau: _Taus,
     alpha: Tensor,
     scale: Tensor,
 ) -> tuple[Tensor, tuple[Tensor | None, ...]]:
@@ -673,7 +706,8 @@ def _loss_and_grads_compiled(
     n_t, _, b, n = x.shape[0] - 1, *x.shape[1:]
     sse, g_a, g_h1, g_w1, g_w2, g_h2, g_init = ext.train(
         x.contiguous(), init_map.contiguous(), A.contiguous(), W1.contiguous(), _opt(W2),
-        h1.contiguous(), _opt(h2), alpha.to(x).contiguous(), scale.contiguous(), tau or 0,
+        h1.contiguous(), _opt(h2), alpha.to(x).contiguous(), scale.contiguous(),
+        _tau_tensor(tau, x.shape[1]),
     )  # fmt: skip
     if W2 is None:
         g_w2 = g_h2 = None

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from neurodsr.models.base import LatentModel, member_generators, stack_init
+from neurodsr.models.base import LatentModel, Tau, member_generators, stack_init
 from neurodsr.models.fused import fused_pl_generate, fused_pl_loss_and_grads, fused_pl_rollout
 
 __all__ = ["PLRNN", "ClippedShallowPLRNN", "DendPLRNN", "ShallowPLRNN"]
@@ -68,7 +68,7 @@ class _FusedPL(LatentModel):
     def _needs_graph(self) -> bool:
         return torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
 
-    def rollout(self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0) -> Tensor:
+    def rollout(self, x: Tensor, tau: Tau = None, alpha: float | Tensor = 1.0) -> Tensor:
         """Forced rollout (see :meth:`LatentModel.rollout`); the fused pass for the identity
         model when no gradient is needed (training uses :meth:`loss_and_grad`)."""
         if not self._use_fused() or self._needs_graph():
@@ -87,7 +87,7 @@ class _FusedPL(LatentModel):
     def loss_and_grad(
         self,
         x: Tensor,
-        tau: int | None = None,
+        tau: Tau = None,
         alpha: float | Tensor = 1.0,
         weight: Tensor | None = None,
     ) -> Tensor | None:

@@ -90,9 +90,10 @@ struct Dims {
 template <int NV>
 void forward_chunk(const Dims& d, int64_t e, int64_t b0, int nb, const float* x, float* zs,
                    float* r_all, float* diff, const float* A, const float* W1, const float* W2,
-                   const float* h1, const float* h2, const float* alpha, int tau) {
+                   const float* h1, const float* h2, const float* alpha, const int64_t* taus) {
   constexpr int BC = NV * VL;
   const int64_t M = d.m, M1 = d.m1, L = d.l, N = d.n;
+  const int tau = (int)taus[e];  // this member's forcing interval (0: none)
   std::vector<Lanes<NV>> z(M1), r(L), zn(M);
   const float* a = A + e * M;
   const float* w1 = W1 + e * M * L;
@@ -145,9 +146,11 @@ void forward_chunk(const Dims& d, int64_t e, int64_t b0, int nb, const float* x,
 template <int NV>
 void backward_chunk(const Dims& d, int64_t e, int64_t b0, int nb, const float* g_pred,
                     const float* r_all, float* delta, float* u_all, const float* A,
-                    const float* W1t, const float* W2t, const float* alpha, int tau) {
+                    const float* W1t, const float* W2t, const float* alpha,
+                    const int64_t* taus) {
   constexpr int BC = NV * VL;
   const int64_t M = d.m, L = d.l, N = d.n;
+  const int tau = (int)taus[e];
   std::vector<Lanes<NV>> c(M), u(L), cn(M);
   const float* a = A + e * M;
   const float* w1t = W1t + e * L * M;  // (L, M): u = W1^T d
@@ -198,7 +201,6 @@ void backward_chunk(const Dims& d, int64_t e, int64_t b0, int nb, const float* g
 struct TrainDims {
   int64_t n_t, e, nch, b, n, m, l;
   bool sh;
-  int tau;
 };
 
 template <int NV>
@@ -261,8 +263,8 @@ template <int NV>
 void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float* xs,
                  const float* init, const float* A, const float* W1, const float* W1t,
                  const float* W2, const float* W2t, const float* h1, const float* h2,
-                 const float* alpha, const float* scale, float* loss, float* gA, float* gh1,
-                 float* gW1, float* gW2, float* gh2, float* gL) {
+                 const float* alpha, const int64_t* taus, const float* scale, float* loss,
+                 float* gA, float* gh1, float* gW1, float* gW2, float* gh2, float* gL) {
   using LN = Lanes<NV>;
   constexpr int BC = NV * VL;
   const int64_t T = d.n_t, M = d.m, L = d.l, N = d.n;
@@ -294,6 +296,7 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
   const float* c1 = h1 + e * M;
   const float* c2 = d.sh ? h2 + e * L : nullptr;
   const float al = alpha[e], keep = 1.0f - alpha[e], sc = scale[e];
+  const int tau = (int)taus[e];  // this member's forcing interval (0: none)
   LN valid;  // 1 on the lanes that hold a window, 0 on the padding
   for (int i = 0; i < BC; ++i) lane(valid.v, i) = i < nb ? 1.0f : 0.0f;
   // gather the chunk's windows from (T+1, E, B, N) into lanes; padding lanes repeat the
@@ -328,7 +331,7 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
     matvec<NV>(w1, c1, M, L, rc, zn);
     for (int64_t k = 0; k < M; ++k)
       for (int v = 0; v < NV; ++v) zn[k].v[v] += a[k] * zc[k].v[v];
-    const bool f = forced((int)t + 1, d.tau, (int)T);
+    const bool f = forced((int)t + 1, tau, (int)T);
     const LN* xt = x + (t + 1) * N;
     LN* et = eb + t * N;
     for (int64_t k = 0; k < N; ++k)
@@ -345,7 +348,7 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
   // adjoint, t = T..1; the weight gradients after it, from the saved d_t and u_t
   for (int64_t k = 0; k < M; ++k) c[k] = zero_lanes<NV>();
   for (int64_t t = T - 1; t >= 0; --t) {
-    const bool f = forced((int)t + 1, d.tau, (int)T);
+    const bool f = forced((int)t + 1, tau, (int)T);
     const LN* et = eb + t * N;
     const LN* zc = zb + t * M;
     const LN* rc = rb + t * L;
@@ -391,6 +394,14 @@ void check(const at::Tensor& t, const char* name) {
   TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
 }
 
+// taus: one forcing interval per member (int64 (E,), 0: not forced)
+const int64_t* check_taus(const at::Tensor& taus, int64_t e) {
+  TORCH_CHECK(taus.device().is_cpu() && taus.scalar_type() == at::kLong && taus.is_contiguous(),
+              "taus must be a contiguous int64 CPU tensor");
+  TORCH_CHECK(taus.dim() == 1 && taus.size(0) == e, "taus must have one interval per member");
+  return taus.data_ptr<int64_t>();
+}
+
 // Windows per chunk: 16 lanes where that still gives every thread a chunk, else 8.
 int lanes_for(int64_t e, int64_t b) {
   const int64_t threads = at::get_num_threads();
@@ -411,11 +422,13 @@ void over_chunks(int64_t e, int64_t b, int bc, F&& body) {
 }  // namespace
 
 // x (T+1, E, B, N) [N may be 0: a free run], zs (T+1, E, B, M1) with zs[0] set; writes zs[1:],
-// r (T, E, B, L) [or nothing when r is empty] and diff (T, E, B, N). W2, h2 undefined for the PLRNN. tau 0: no forcing.
+// r (T, E, B, L) [or nothing when r is empty] and diff (T, E, B, N). W2, h2 undefined for the
+// PLRNN. taus (E,): each member's forcing interval, 0: no forcing.
 void pl_forward(const at::Tensor& x, const at::Tensor& zs, const at::Tensor& r,
                 const at::Tensor& diff, const at::Tensor& A, const at::Tensor& W1,
                 const c10::optional<at::Tensor>& W2, const at::Tensor& h1,
-                const c10::optional<at::Tensor>& h2, const at::Tensor& alpha, int64_t tau) {
+                const c10::optional<at::Tensor>& h2, const at::Tensor& alpha,
+                const at::Tensor& taus) {
   const bool sh = W2.has_value() && W2->defined();
   for (auto* p : {&x, &zs, &r, &diff, &A, &W1, &h1, &alpha}) check(*p, "pl_forward argument");
   if (sh) {
@@ -434,12 +447,13 @@ void pl_forward(const at::Tensor& x, const at::Tensor& zs, const at::Tensor& r,
   const float* ph2 = sh ? h2->data_ptr<float>() : nullptr;
   float *pz = zs.data_ptr<float>(), *pd = diff.data_ptr<float>();
   float* pr = r.numel() ? r.data_ptr<float>() : nullptr;
+  const int64_t* pt = check_taus(taus, d.e);
   const int bc = lanes_for(d.e, d.b);
   over_chunks(d.e, d.b, bc, [&](int64_t e, int64_t b0, int nb) {
     if (bc == 16)
-      forward_chunk<2>(d, e, b0, nb, px, pz, pr, pd, pa, pw1, pw2, ph1, ph2, pal, (int)tau);
+      forward_chunk<2>(d, e, b0, nb, px, pz, pr, pd, pa, pw1, pw2, ph1, ph2, pal, pt);
     else
-      forward_chunk<1>(d, e, b0, nb, px, pz, pr, pd, pa, pw1, pw2, ph1, ph2, pal, (int)tau);
+      forward_chunk<1>(d, e, b0, nb, px, pz, pr, pd, pa, pw1, pw2, ph1, ph2, pal, pt);
   });
 }
 
@@ -447,7 +461,8 @@ void pl_forward(const at::Tensor& x, const at::Tensor& zs, const at::Tensor& r,
 // u (T, E, B, L). W1t = W1^T (E, L, M); W2t = W2^T (E, M, L), undefined for the PLRNN.
 void pl_backward(const at::Tensor& g_pred, const at::Tensor& r, const at::Tensor& delta,
                  const at::Tensor& u, const at::Tensor& A, const at::Tensor& W1t,
-                 const c10::optional<at::Tensor>& W2t, const at::Tensor& alpha, int64_t tau) {
+                 const c10::optional<at::Tensor>& W2t, const at::Tensor& alpha,
+                 const at::Tensor& taus) {
   const bool sh = W2t.has_value() && W2t->defined();
   for (auto* p : {&g_pred, &r, &delta, &u, &A, &W1t, &alpha}) check(*p, "pl_backward argument");
   if (sh) check(*W2t, "W2t");
@@ -458,12 +473,13 @@ void pl_backward(const at::Tensor& g_pred, const at::Tensor& r, const at::Tensor
               *pal = alpha.data_ptr<float>();
   const float* pw2 = sh ? W2t->data_ptr<float>() : nullptr;
   float *pd = delta.data_ptr<float>(), *pu = u.data_ptr<float>();
+  const int64_t* pt = check_taus(taus, d.e);
   const int bc = lanes_for(d.e, d.b);
   over_chunks(d.e, d.b, bc, [&](int64_t e, int64_t b0, int nb) {
     if (bc == 16)
-      backward_chunk<2>(d, e, b0, nb, pg, pr, pd, pu, pa, pw1, pw2, pal, (int)tau);
+      backward_chunk<2>(d, e, b0, nb, pg, pr, pd, pu, pa, pw1, pw2, pal, pt);
     else
-      backward_chunk<1>(d, e, b0, nb, pg, pr, pd, pu, pa, pw1, pw2, pal, (int)tau);
+      backward_chunk<1>(d, e, b0, nb, pg, pr, pd, pu, pa, pw1, pw2, pal, pt);
   });
 }
 
@@ -482,7 +498,7 @@ at::Tensor sum_chunks(const at::Tensor& part) {
 }
 
 // Loss and gradients of a forced rollout of windows x (T+1, E, B, N), chunks of K =
-// pl_lanes(E, B) windows. scale (E,): the factor on each member's sum of squared errors in the
+// pl_lanes(E, B) windows; member e forced every taus[e] steps (0: never) with alpha[e]. scale (E,): the factor on each member's sum of squared errors in the
 // loss whose gradient is taken. Returns each member's sum of squared errors (E,) and the
 // gradients of sum_e scale_e * SSE_e with respect to A (E, M), h1 (E, M), W1 (E, M, L),
 // W2 (E, L, M), h2 (E, L) (empty for the PLRNN) and the initial map (E, M - N, N).
@@ -490,7 +506,7 @@ std::vector<at::Tensor> pl_train(const at::Tensor& x, const at::Tensor& init_map
                                  const at::Tensor& A, const at::Tensor& W1,
                                  const c10::optional<at::Tensor>& W2, const at::Tensor& h1,
                                  const c10::optional<at::Tensor>& h2, const at::Tensor& alpha,
-                                 const at::Tensor& scale, int64_t tau) {
+                                 const at::Tensor& scale, const at::Tensor& taus) {
   const bool sh = W2.has_value() && W2->defined();
   for (auto* p : {&x, &init_map, &A, &W1, &h1, &alpha, &scale}) check(*p, "pl_train argument");
   if (sh) {
@@ -498,8 +514,8 @@ std::vector<at::Tensor> pl_train(const at::Tensor& x, const at::Tensor& init_map
     check(*h2, "h2");
   }
   const int64_t E = x.size(1), B = x.size(2), K = lanes_for(E, B);
-  TrainDims d{x.size(0) - 1, E, (B + K - 1) / K, B, x.size(3), A.size(1), W1.size(2), sh,
-              (int)tau};
+  TrainDims d{x.size(0) - 1, E, (B + K - 1) / K, B, x.size(3), A.size(1), W1.size(2), sh};
+  const int64_t* pt = check_taus(taus, E);
   TORCH_CHECK(init_map.size(1) == d.m - d.n && init_map.size(2) == d.n, "init_map: wrong shape");
   const at::Tensor W1t = W1.transpose(1, 2).contiguous();
   const at::Tensor W2t = sh ? W2->transpose(1, 2).contiguous() : at::Tensor();
@@ -522,7 +538,7 @@ std::vector<at::Tensor> pl_train(const at::Tensor& x, const at::Tensor& init_map
         constexpr int NV = decltype(tag)::value;
         train_chunk<NV>(d, e, ch, nb, x.data_ptr<float>(), init_map.data_ptr<float>(),
                         A.data_ptr<float>(), W1.data_ptr<float>(), W1t.data_ptr<float>(), pw2,
-                        pw2t, h1.data_ptr<float>(), ph2, alpha.data_ptr<float>(),
+                        pw2t, h1.data_ptr<float>(), ph2, alpha.data_ptr<float>(), pt,
                         scale.data_ptr<float>(), loss.data_ptr<float>(), gA.data_ptr<float>(),
                         gh1.data_ptr<float>(), gW1.data_ptr<float>(), pgw2, pgh2,
                         gL.data_ptr<float>());
