@@ -409,3 +409,66 @@ def test_members_with_their_own_forcing_equal_separate_models(name, loop):
     _assert_same(loss_grads(same, x, [5] * 4, 1.0), loss_grads(ens, x, 5, 1.0))
     with pytest.raises(ValueError, match="per-member tau"):
         ens.rollout(x, [1, 2], 1.0)
+
+
+def _autograd_loss_grads(m, x, tau, a, weight=None):
+    """Loss and gradients of ``sum(weight * rollout_loss)`` through the generic autograd loop."""
+    m.zero_grad(set_to_none=True)
+    fused = m.fused
+    m.fused = False
+    loss = m.rollout_loss(x, tau, a)
+    (loss * (1.0 if weight is None else weight)).sum().backward()
+    m.fused = fused
+    return loss.detach(), {k: p.grad.clone() for k, p in m.named_parameters()}
+
+
+@pytest.mark.parametrize(
+    ("tau", "alpha"),
+    [(7, 1.0), (None, 1.0), (1, 0.1), (1, "per_member"), ([7, 1], "stf_gtf")],
+)
+@pytest.mark.parametrize("batch", [4, 19])
+def test_clipped_shplrnn_compiled_loop_equals_autograd(tau, alpha, batch):
+    """The clipped shPLRNN in the compiled loop (two ReLUs per unit, h2 in the first only):
+    loss and gradients equal autograd's; rollout and free run equal the plain loop's."""
+    if fused_module.compiled_loop() is None:
+        pytest.skip("the compiled loop could not be built here")
+    m, a, _ = _fused_case("clipped_shplrnn", alpha, seed=4)
+    with torch.no_grad():  # offsets large enough that both ReLUs switch along the run
+        m.h2.mul_(4.0)
+    x = torch.randn(41, 2, batch, 3)
+    weight = torch.tensor([0.5, 2.0])
+    ref = _autograd_loss_grads(m, x, tau, a, weight)
+    m.zero_grad(set_to_none=True)
+    loss = m.loss_and_grad(x, tau, a, weight)
+    assert loss is not None  # the compiled pass, not autograd
+    _assert_same((loss, {k: p.grad for k, p in m.named_parameters()}), ref)
+    with torch.no_grad():
+        fast = m.rollout(x, tau, a)
+        m.fused = False
+        plain = m.rollout(x, tau, a)
+        m.fused = True
+    torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-6)
+    z0 = torch.randn(2, 5, 5)
+    torch.testing.assert_close(
+        m.generate(z0, 300), LatentModel.generate(m, z0, 300), rtol=1e-4, atol=1e-5
+    )
+
+
+def test_clipped_shplrnn_without_the_compiled_loop_trains_through_autograd(monkeypatch):
+    """Where the compiled loop does not run (no compiler, CUDA, float64) the clipped model has
+    no torch loop: its training step is autograd's (loss_and_grad None), with the one notice
+    when the build failed."""
+    from torch.utils import cpp_extension
+
+    def no_build(*args, **kwargs):
+        raise RuntimeError("Ninja is required to load C++ extensions")
+
+    monkeypatch.setattr(cpp_extension, "load", no_build)
+    monkeypatch.setattr(fused_module, "_ext", None)
+    m, a, x = _fused_case("clipped_shplrnn", 0.3, seed=5)
+    with pytest.warns(RuntimeWarning, match="compiled PL time loop unavailable"):
+        assert m.loss_and_grad(x, 1, a) is None
+    with torch.no_grad():
+        assert m.rollout(x, 1, a).shape == (40, 2, 4, 3)
+    assert m.generate(torch.randn(2, 3, 5), 10).shape == (10, 2, 3, 5)
+    assert m.double().loss_and_grad(x.double(), 1, a) is None

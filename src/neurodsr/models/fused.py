@@ -52,7 +52,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from neurodsr.models.base import Tau, forcing_alphas, member_taus
+from neurodsr.models.base import Tau, member_taus
 
 __all__ = ["compiled_loop", "fused_pl_generate", "fused_pl_loss_and_grads", "fused_pl_rollout"]
 
@@ -166,12 +166,10 @@ def _forcing_steps(n_t: int, tau: _Taus, alpha: Tensor) -> dict[int, Tensor]:
         return {}
     if isinstance(tau, int):
         return {t: alpha for t in range(tau, n_t, tau)}
-    steps = {}
-    for t in range(1, n_t):
-        a_t = forcing_alphas(tau, alpha, t, n_t, alpha)
-        if a_t is not None:
-            steps[t] = a_t
-    return steps
+    # the (T, E) strengths built on the host and moved once (not one small copy per step)
+    on = [[tk > 0 and t % tk == 0 for tk in tau] for t in range(n_t)]
+    at = torch.tensor(on, dtype=alpha.dtype).to(alpha.device) * alpha
+    return {t: at[t] for t in range(1, n_t) if any(on[t])}
 
 
 def _tau_tensor(tau: _Taus, e: int) -> Tensor:
@@ -320,6 +318,7 @@ def _forward(
     tau: _Taus,
     alpha: Tensor,
     ws: dict[str, Tensor] | None = None,
+    clip: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The forced forward loop. Returns the states z_0..z_T (T+1, E, B, M'; z_t after forcing),
     the hidden activations r_1..r_T (T, E, B, L) and the prediction errors
@@ -333,7 +332,9 @@ def _forward(
     others (CUDA) to the torch loop below."""
     ext = _use_compiled(x)
     if ext is not None:
-        return _forward_compiled(ext, x, A, W1, W2, h1, h2, init_map, tau, alpha, ws)
+        return _forward_compiled(ext, x, A, W1, W2, h1, h2, init_map, tau, alpha, ws, clip)
+    if clip:  # the model asks for the fused pass only where the compiled loop runs
+        raise ValueError("the clipped shPLRNN's fused pass needs the compiled loop")
     n_t = x.shape[0] - 1
     e, b, n = x.shape[1:]
     m = A.shape[1]
@@ -435,6 +436,7 @@ def _forward_compiled(
     tau: _Taus,
     alpha: Tensor,
     ws: dict[str, Tensor] | None,
+    clip: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """:func:`_forward` as one call of the compiled loop (same buffers, same layout)."""
     n_t = x.shape[0] - 1
@@ -446,7 +448,7 @@ def _forward_compiled(
     diff = _buffer(ws, "diff", (n_t, e, b, n), x)
     ext.forward(
         x, zs, r_all, diff, A.contiguous(), W1.contiguous(), _opt(W2), h1.contiguous(),
-        _opt(h2), alpha.to(x).contiguous(), _tau_tensor(tau, e),
+        _opt(h2), alpha.to(x).contiguous(), _tau_tensor(tau, e), clip,
     )  # fmt: skip
     return zs, r_all, diff
 
@@ -593,6 +595,7 @@ def fused_pl_rollout(
     init_map: Tensor,
     tau: Tau,
     alpha: float | Tensor,
+    clip: bool = False,
 ) -> Tensor:
     """Forced rollout of a PL model with identity observation, without gradients; returns the
     predictions (T, E, B, N) of x_1..x_T (before forcing), as ``LatentModel.rollout`` does.
@@ -609,10 +612,12 @@ def fused_pl_rollout(
         (0 or None there: not forced), as :meth:`neurodsr.models.base.LatentModel.rollout`.
     alpha : float or Tensor (E,)
         Forcing strength at the forcing steps.
+    clip : bool, default False
+        The clipped shPLRNN (r = relu(W2 z + h2) - relu(W2 z)); the compiled loop only.
     """
     alpha = _per_member(alpha, A.shape[0], x)
     tau = member_taus(tau, A.shape[0])
-    _, _, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha)
+    _, _, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha, clip=clip)
     return diff.add_(x[1:])
 
 
@@ -625,6 +630,7 @@ def fused_pl_generate(
     W2: Tensor | None,
     h1: Tensor,
     h2: Tensor | None,
+    clip: bool = False,
 ) -> Tensor | None:
     """A free run of a PL model from z0 (E, B, M) for ``n_steps`` steps in the compiled loop:
     the states (n_steps, E, B, M), as ``LatentModel.generate`` returns them. None where the
@@ -643,7 +649,7 @@ def fused_pl_generate(
     ext.forward(
         none, zs, z0.new_empty(0, e, b, W1.shape[2]), none[1:], A.contiguous(),
         W1.contiguous(), _opt(W2), h1.contiguous(), _opt(h2), z0.new_zeros(e),
-        _tau_tensor(None, e),
+        _tau_tensor(None, e), clip,
     )  # fmt: skip
     return zs[1:, ..., :m].contiguous() if aug else zs[1:]
 
@@ -661,6 +667,7 @@ def fused_pl_loss_and_grads(
     alpha: float | Tensor,
     weight: Tensor | None = None,
     workspace: dict[str, Tensor] | None = None,
+    clip: bool = False,
 ) -> tuple[Tensor, tuple[Tensor | None, ...]]:
     """Each member's MSE (E,) and the gradients of ``sum(weight * loss)`` with respect to
     (A, W1, W2, h1, h2, init_map), without autograd.
@@ -670,7 +677,8 @@ def fused_pl_loss_and_grads(
     ``weight`` (E,) defaults to ones (0 for a member means no gradient for it).
     ``workspace``, a dict the caller keeps between calls (the model does), holds the
     activation buffers for reuse; the returned tensors never alias it. Other parameters as
-    :func:`fused_pl_rollout`; the gradients of W2 and h2 are None for the PLRNN.
+    :func:`fused_pl_rollout` (``clip``: the clipped shPLRNN, compiled loop only); the
+    gradients of W2 and h2 are None for the PLRNN.
     """
     alpha = _per_member(alpha, A.shape[0], x)
     tau = member_taus(tau, A.shape[0])
@@ -680,7 +688,11 @@ def fused_pl_loss_and_grads(
         scale = scale * weight.to(scale)
     ext = _use_compiled(x)
     if ext is not None:
-        return _loss_and_grads_compiled(ext, x, A, W1, W2, h1, h2, init_map, tau, alpha, scale)
+        return _loss_and_grads_compiled(
+            ext, x, A, W1, W2, h1, h2, init_map, tau, alpha, scale, clip
+        )
+    if clip:
+        raise ValueError("the clipped shPLRNN's fused pass needs the compiled loop")
     zs, r_all, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha, workspace)
     loss = diff.square().mean(dim=(0, 2, 3))
     g_pred = diff.mul_(scale.view(1, -1, 1, 1))
@@ -699,15 +711,17 @@ def _loss_and_grads_compiled(
     tau: _Taus,
     alpha: Tensor,
     scale: Tensor,
+    clip: bool = False,
 ) -> tuple[Tensor, tuple[Tensor | None, ...]]:
     """:func:`fused_pl_loss_and_grads` as one compiled call: forward, adjoint and weight
-    gradients of each (member, chunk of 8 or 16 windows) back to back, the chunks in
-    parallel, their partial sums added in a fixed order (the same numbers at every run)."""
+    gradients of each (member, chunk of one or two SIMD vectors of windows) back to back, the
+    chunks in parallel, their partial sums added in a fixed order (the same numbers at every
+    run)."""
     n_t, _, b, n = x.shape[0] - 1, *x.shape[1:]
     sse, g_a, g_h1, g_w1, g_w2, g_h2, g_init = ext.train(
         x.contiguous(), init_map.contiguous(), A.contiguous(), W1.contiguous(), _opt(W2),
         h1.contiguous(), _opt(h2), alpha.to(x).contiguous(), scale.contiguous(),
-        _tau_tensor(tau, x.shape[1]),
+        _tau_tensor(tau, x.shape[1]), clip,
     )  # fmt: skip
     if W2 is None:
         g_w2 = g_h2 = None

@@ -18,7 +18,12 @@ import torch
 from torch import Tensor, nn
 
 from neurodsr.models.base import LatentModel, Tau, member_generators, stack_init
-from neurodsr.models.fused import fused_pl_generate, fused_pl_loss_and_grads, fused_pl_rollout
+from neurodsr.models.fused import (
+    _use_compiled,
+    fused_pl_generate,
+    fused_pl_loss_and_grads,
+    fused_pl_rollout,
+)
 
 __all__ = ["PLRNN", "ClippedShallowPLRNN", "DendPLRNN", "ShallowPLRNN"]
 
@@ -55,6 +60,8 @@ class _FusedPL(LatentModel):
 
     #: use the fused rollout with the hand-written backward pass (identity observation only)
     fused: bool = True
+    #: the clipped shPLRNN's nonlinearity (the compiled loop only; else the autograd loop)
+    clip: bool = False
 
     def _fused_args(self) -> tuple[Tensor, ...]:
         raise NotImplementedError
@@ -63,7 +70,10 @@ class _FusedPL(LatentModel):
         raise NotImplementedError
 
     def _use_fused(self) -> bool:
-        return self.fused and self.observation == "identity"
+        if not (self.fused and self.observation == "identity"):
+            return False
+        # the clipped model has no torch loop: the compiled one on CPU float32, else autograd
+        return not self.clip or _use_compiled(self.A) is not None
 
     def _needs_graph(self) -> bool:
         return torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
@@ -73,7 +83,7 @@ class _FusedPL(LatentModel):
         model when no gradient is needed (training uses :meth:`loss_and_grad`)."""
         if not self._use_fused() or self._needs_graph():
             return super().rollout(x, tau, alpha)
-        return fused_pl_rollout(x, *self._fused_args(), tau, alpha)
+        return fused_pl_rollout(x, *self._fused_args(), tau, alpha, clip=self.clip)
 
     @torch.no_grad()
     def generate(self, z0: Tensor, n_steps: int) -> Tensor:
@@ -81,7 +91,7 @@ class _FusedPL(LatentModel):
         out = None
         if self._use_fused():
             a, w1, w2, h1, h2, _ = self._fused_args()
-            out = fused_pl_generate(z0, n_steps, a, w1, w2, h1, h2)
+            out = fused_pl_generate(z0, n_steps, a, w1, w2, h1, h2, clip=self.clip)
         return super().generate(z0, n_steps) if out is None else out
 
     def loss_and_grad(
@@ -97,7 +107,7 @@ class _FusedPL(LatentModel):
         args = (t if t is None else t.detach() for t in self._fused_args())
         # the activation buffers, kept between training steps (not state: never saved)
         ws = self.__dict__.setdefault("_fused_workspace", {})
-        loss, grads = fused_pl_loss_and_grads(x, *args, tau, alpha, weight, ws)
+        loss, grads = fused_pl_loss_and_grads(x, *args, tau, alpha, weight, ws, clip=self.clip)
         self._add_grads(self._fused_grads(grads))
         return loss
 
@@ -233,7 +243,9 @@ class ClippedShallowPLRNN(ShallowPLRNN):
     """Clipped shPLRNN: z' = A z + W1 [relu(W2 z + h2) - relu(W2 z)] + h1 (bounded if |A| < 1)."""
 
     name = "clipped_shplrnn"
-    fused = False  # two ReLUs per unit: the generic autograd rollout
+    # two ReLUs per unit: the compiled loop has its adjoint; without it (CUDA, float64, no
+    # compiler) the generic autograd rollout
+    clip = True
 
     def _nonlin(self, z: Tensor) -> Tensor:
         lin = torch.bmm(z, self.W2.transpose(1, 2))

@@ -25,9 +25,14 @@
 
 namespace {
 
-// 8 float32 lanes (AVX2; GCC's vector extension compiles to the target's SIMD or to scalars)
-typedef float vf __attribute__((vector_size(32), may_alias));
-constexpr int VL = 8;
+// NEURODSR_VBYTES / 4 float32 lanes per vector: 32 bytes (8 lanes, AVX2) by default, 64 (16
+// lanes, AVX-512) where measured faster; GCC's vector extension compiles to the target's SIMD
+// or to scalars.
+#ifndef NEURODSR_VBYTES
+#define NEURODSR_VBYTES 32
+#endif
+typedef float vf __attribute__((vector_size(NEURODSR_VBYTES), may_alias));
+constexpr int VL = NEURODSR_VBYTES / 4;
 
 template <int NV>
 struct Lanes {
@@ -84,6 +89,7 @@ inline bool forced(int t, int tau, int n_t) { return tau > 0 && t < n_t && t % t
 struct Dims {
   int64_t n_t, e, b, n, m, m1, l;
   bool sh;  // shPLRNN (W2 given); else PLRNN (L = M, r = relu(z))
+  bool clip;  // clipped shPLRNN: r = relu(W2 z + h2) - relu(W2 z)
 };
 
 // One (member, chunk of windows) forward: states, hidden activations, prediction errors.
@@ -106,7 +112,14 @@ void forward_chunk(const Dims& d, int64_t e, int64_t b0, int nb, const float* x,
   for (int64_t k = 0; k < M1; ++k)
     for (int i = 0; i < BC; ++i) lane(z[k].v, i) = i < nb ? zs[at(0, M1) + i * M1 + k] : 0.0f;
   for (int64_t t = 0; t < d.n_t; ++t) {
-    if (d.sh) {
+    if (d.clip) {
+      matvec<NV>(w2, nullptr, L, M, z.data(), r.data());  // lin = W2 z
+      for (int64_t k = 0; k < L; ++k)
+        for (int v = 0; v < NV; ++v) {
+          const vf lin = r[k].v[v], pre = lin + c2[k];
+          r[k].v[v] = (pre > 0.0f ? pre : vf{}) - (lin > 0.0f ? lin : vf{});
+        }
+    } else if (d.sh) {
       matvec<NV>(w2, c2, L, M, z.data(), r.data());  // pre = W2 z + h2
       for (int64_t k = 0; k < L; ++k)
         for (int v = 0; v < NV; ++v) r[k].v[v] = r[k].v[v] > 0.0f ? r[k].v[v] : vf{};
@@ -200,7 +213,7 @@ void backward_chunk(const Dims& d, int64_t e, int64_t b0, int nb, const float* g
 
 struct TrainDims {
   int64_t n_t, e, nch, b, n, m, l;
-  bool sh;
+  bool sh, clip;  // as in Dims
 };
 
 template <int NV>
@@ -274,7 +287,8 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
   const int64_t n_z = (T + 1) * M, n_r = T * L, n_e = T * N;
   const int64_t n_acc = 2 * M + L;
   const int64_t n_x = (T + 1) * N;
-  const int64_t need = n_z + n_r + n_e + T * M + T * L + M + n_acc + n_x;
+  const int64_t n_lin = d.clip ? T * L : 0;  // the clipped model's W2 z_{t-1}, for its masks
+  const int64_t need = n_z + n_r + n_e + T * M + T * L + M + n_acc + n_x + n_lin;
   thread_local std::vector<LN> scratch;
   if ((int64_t)scratch.size() < need) scratch.resize(need);
   LN* zb = scratch.data();
@@ -286,6 +300,7 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
   LN* acc = c + M;
   LN *aA = acc, *ah1 = aA + M, *ah2 = ah1 + M;
   LN* x = ah2 + L;  // the chunk's windows, lane-major (T+1, N)
+  LN* lb = x + n_x;  // clipped: lin_1..lin_T (T, L)
   for (int64_t k = 0; k < n_acc; ++k) acc[k] = zero_lanes<NV>();
 
   const float* a = A + e * M;
@@ -320,7 +335,16 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
     const LN* zc = zb + t * M;
     LN* zn = zb + (t + 1) * M;
     LN* rc = rb + t * L;
-    if (d.sh) {
+    if (d.clip) {
+      // r = relu(lin + h2) - relu(lin), lin = W2 z, summed in the order autograd's model does
+      LN* lc = lb + t * L;
+      matvec<NV>(w2, nullptr, L, M, zc, lc);
+      for (int64_t k = 0; k < L; ++k)
+        for (int v = 0; v < NV; ++v) {
+          const vf lin = lc[k].v[v], pre = lin + c2[k];
+          rc[k].v[v] = (pre > 0.0f ? pre : vf{}) - (lin > 0.0f ? lin : vf{});
+        }
+    } else if (d.sh) {
       matvec<NV>(w2, c2, L, M, zc, rc);
       for (int64_t k = 0; k < L; ++k)
         for (int v = 0; v < NV; ++v) rc[k].v[v] = rc[k].v[v] > 0.0f ? rc[k].v[v] : vf{};
@@ -363,12 +387,25 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
         aA[j].v[v] += dd[j].v[v] * zc[j].v[v];
         ah1[j].v[v] += dd[j].v[v];
       }
-    matvec<NV>(w1t, nullptr, L, M, dd, u);  // W1^T d
-    for (int64_t k = 0; k < L; ++k)
-      for (int v = 0; v < NV; ++v) u[k].v[v] = rc[k].v[v] > 0.0f ? u[k].v[v] : vf{};
-    if (d.sh) {
+    matvec<NV>(w1t, nullptr, L, M, dd, u);  // g = W1^T d
+    if (d.clip) {
+      // d r / d lin = 1[lin + h2 > 0] - 1[lin > 0]; h2 enters the first ReLU only
+      const LN* lc = lb + t * L;
       for (int64_t k = 0; k < L; ++k)
-        for (int v = 0; v < NV; ++v) ah2[k].v[v] += u[k].v[v];
+        for (int v = 0; v < NV; ++v) {
+          const vf g = u[k].v[v], lin = lc[k].v[v];
+          const vf up = lin + c2[k] > 0.0f ? g : vf{};
+          ah2[k].v[v] += up;
+          u[k].v[v] = up - (lin > 0.0f ? g : vf{});
+        }
+    } else {
+      for (int64_t k = 0; k < L; ++k)
+        for (int v = 0; v < NV; ++v) u[k].v[v] = rc[k].v[v] > 0.0f ? u[k].v[v] : vf{};
+      if (d.sh)
+        for (int64_t k = 0; k < L; ++k)
+          for (int v = 0; v < NV; ++v) ah2[k].v[v] += u[k].v[v];
+    }
+    if (d.sh) {
       matvec<NV>(w2t, nullptr, M, L, u, c);  // W2^T u
       for (int64_t k = 0; k < M; ++k)
         for (int v = 0; v < NV; ++v) c[k].v[v] += a[k] * dd[k].v[v];
@@ -402,10 +439,10 @@ const int64_t* check_taus(const at::Tensor& taus, int64_t e) {
   return taus.data_ptr<int64_t>();
 }
 
-// Windows per chunk: 16 lanes where that still gives every thread a chunk, else 8.
+// Windows per chunk: two vectors of lanes where that still gives every thread a chunk, else one.
 int lanes_for(int64_t e, int64_t b) {
   const int64_t threads = at::get_num_threads();
-  return (b > 8 && e * ((b + 15) / 16) >= threads) ? 16 : 8;
+  return (b > VL && e * ((b + 2 * VL - 1) / (2 * VL)) >= threads) ? 2 * VL : VL;
 }
 
 template <typename F>
@@ -428,15 +465,16 @@ void pl_forward(const at::Tensor& x, const at::Tensor& zs, const at::Tensor& r,
                 const at::Tensor& diff, const at::Tensor& A, const at::Tensor& W1,
                 const c10::optional<at::Tensor>& W2, const at::Tensor& h1,
                 const c10::optional<at::Tensor>& h2, const at::Tensor& alpha,
-                const at::Tensor& taus) {
+                const at::Tensor& taus, bool clip) {
   const bool sh = W2.has_value() && W2->defined();
+  TORCH_CHECK(sh || !clip, "the clipped shPLRNN needs W2 and h2");
   for (auto* p : {&x, &zs, &r, &diff, &A, &W1, &h1, &alpha}) check(*p, "pl_forward argument");
   if (sh) {
     check(*W2, "W2");
     check(*h2, "h2");
   }
   Dims d{zs.size(0) - 1, zs.size(1), zs.size(2), x.size(3), A.size(1), zs.size(3),
-         W1.size(2), sh};
+         W1.size(2), sh, clip};
   TORCH_CHECK(x.size(0) == d.n_t + 1 && diff.size(0) == d.n_t, "x or diff: wrong length");
   TORCH_CHECK(r.numel() == 0 || r.size(0) == d.n_t, "r has the wrong length");
   TORCH_CHECK(d.m1 == d.m + (sh ? 1 : 0), "zs has the wrong width");
@@ -450,7 +488,7 @@ void pl_forward(const at::Tensor& x, const at::Tensor& zs, const at::Tensor& r,
   const int64_t* pt = check_taus(taus, d.e);
   const int bc = lanes_for(d.e, d.b);
   over_chunks(d.e, d.b, bc, [&](int64_t e, int64_t b0, int nb) {
-    if (bc == 16)
+    if (bc == 2 * VL)
       forward_chunk<2>(d, e, b0, nb, px, pz, pr, pd, pa, pw1, pw2, ph1, ph2, pal, pt);
     else
       forward_chunk<1>(d, e, b0, nb, px, pz, pr, pd, pa, pw1, pw2, ph1, ph2, pal, pt);
@@ -466,7 +504,9 @@ void pl_backward(const at::Tensor& g_pred, const at::Tensor& r, const at::Tensor
   const bool sh = W2t.has_value() && W2t->defined();
   for (auto* p : {&g_pred, &r, &delta, &u, &A, &W1t, &alpha}) check(*p, "pl_backward argument");
   if (sh) check(*W2t, "W2t");
-  Dims d{r.size(0), r.size(1), r.size(2), g_pred.size(3), A.size(1), A.size(1), r.size(3), sh};
+  // (the PLRNN and shPLRNN only: the clipped model trains through pl_train)
+  Dims d{r.size(0), r.size(1), r.size(2), g_pred.size(3), A.size(1), A.size(1), r.size(3), sh,
+         false};
   TORCH_CHECK(delta.size(0) == d.n_t + 1 && delta.size(3) == d.m, "delta has the wrong shape");
   const float *pg = g_pred.data_ptr<float>(), *pr = r.data_ptr<float>(),
               *pa = A.data_ptr<float>(), *pw1 = W1t.data_ptr<float>(),
@@ -476,7 +516,7 @@ void pl_backward(const at::Tensor& g_pred, const at::Tensor& r, const at::Tensor
   const int64_t* pt = check_taus(taus, d.e);
   const int bc = lanes_for(d.e, d.b);
   over_chunks(d.e, d.b, bc, [&](int64_t e, int64_t b0, int nb) {
-    if (bc == 16)
+    if (bc == 2 * VL)
       backward_chunk<2>(d, e, b0, nb, pg, pr, pd, pu, pa, pw1, pw2, pal, pt);
     else
       backward_chunk<1>(d, e, b0, nb, pg, pr, pd, pu, pa, pw1, pw2, pal, pt);
@@ -506,15 +546,16 @@ std::vector<at::Tensor> pl_train(const at::Tensor& x, const at::Tensor& init_map
                                  const at::Tensor& A, const at::Tensor& W1,
                                  const c10::optional<at::Tensor>& W2, const at::Tensor& h1,
                                  const c10::optional<at::Tensor>& h2, const at::Tensor& alpha,
-                                 const at::Tensor& scale, const at::Tensor& taus) {
+                                 const at::Tensor& scale, const at::Tensor& taus, bool clip) {
   const bool sh = W2.has_value() && W2->defined();
+  TORCH_CHECK(sh || !clip, "the clipped shPLRNN needs W2 and h2");
   for (auto* p : {&x, &init_map, &A, &W1, &h1, &alpha, &scale}) check(*p, "pl_train argument");
   if (sh) {
     check(*W2, "W2");
     check(*h2, "h2");
   }
   const int64_t E = x.size(1), B = x.size(2), K = lanes_for(E, B);
-  TrainDims d{x.size(0) - 1, E, (B + K - 1) / K, B, x.size(3), A.size(1), W1.size(2), sh};
+  TrainDims d{x.size(0) - 1, E, (B + K - 1) / K, B, x.size(3), A.size(1), W1.size(2), sh, clip};
   const int64_t* pt = check_taus(taus, E);
   TORCH_CHECK(init_map.size(1) == d.m - d.n && init_map.size(2) == d.n, "init_map: wrong shape");
   const at::Tensor W1t = W1.transpose(1, 2).contiguous();
@@ -543,7 +584,7 @@ std::vector<at::Tensor> pl_train(const at::Tensor& x, const at::Tensor& init_map
                         gh1.data_ptr<float>(), gW1.data_ptr<float>(), pgw2, pgh2,
                         gL.data_ptr<float>());
       };
-      if (K == 16)
+      if (K == 2 * VL)
         run(std::integral_constant<int, 2>{});
       else
         run(std::integral_constant<int, 1>{});
