@@ -180,11 +180,12 @@ def test_free_run_equals_the_plain_loop(name, loop):
         (torch.tensor([0, 5]), 1.0),
     ],
 )
-@pytest.mark.parametrize("batch", [4, 19])
+@pytest.mark.parametrize("batch", [4, 19, 37])
 def test_loss_and_grad_equals_autograd(name, tau, alpha, batch, loop):
     """The trainer's fast path (gradients written without autograd) equals autograd through
     the plain loop, with per-member weights, and accumulates into existing gradients; also
-    for a batch that fills the compiled loop's lanes unevenly (19 = 16 + 3 or 2 x 8 + 3)."""
+    for a batch that fills the compiled loop's lanes unevenly (19 and 37 windows in chunks
+    of one or two vectors of 8 or 16 lanes)."""
     m, a, x = _fused_case(name, alpha, seed=2)
     x = torch.randn(41, 2, batch, 3)
     weight = torch.tensor([0.0, 2.0])
@@ -426,7 +427,7 @@ def _autograd_loss_grads(m, x, tau, a, weight=None):
     ("tau", "alpha"),
     [(7, 1.0), (None, 1.0), (1, 0.1), (1, "per_member"), ([7, 1], "stf_gtf")],
 )
-@pytest.mark.parametrize("batch", [4, 19])
+@pytest.mark.parametrize("batch", [4, 19, 37])
 def test_clipped_shplrnn_compiled_loop_equals_autograd(tau, alpha, batch):
     """The clipped shPLRNN in the compiled loop (two ReLUs per unit, h2 in the first only):
     loss and gradients equal autograd's; rollout and free run equal the plain loop's."""

@@ -25,11 +25,16 @@
 
 namespace {
 
-// NEURODSR_VBYTES / 4 float32 lanes per vector: 32 bytes (8 lanes, AVX2) by default, 64 (16
-// lanes, AVX-512) where measured faster; GCC's vector extension compiles to the target's SIMD
-// or to scalars.
+// NEURODSR_VBYTES / 4 float32 lanes per vector: 64 bytes (16 lanes) where the build target has
+// AVX-512 (measured 6-9 % less time per 16-member pass than 8 lanes on an AMD EPYC with
+// AVX-512, benchmarks/README.md), else 32 (8 lanes, AVX2); GCC's vector extension compiles to
+// the target's SIMD or to scalars.
 #ifndef NEURODSR_VBYTES
+#ifdef __AVX512F__
+#define NEURODSR_VBYTES 64
+#else
 #define NEURODSR_VBYTES 32
+#endif
 #endif
 typedef float vf __attribute__((vector_size(NEURODSR_VBYTES), may_alias));
 constexpr int VL = NEURODSR_VBYTES / 4;
@@ -39,7 +44,7 @@ struct Lanes {
   vf v[NV];
 };
 
-// out[j] = bias[j] + sum_k W[j, k] in[k], j < J, for NV x 8 lanes; W row-major (J, K).
+// out[j] = bias[j] + sum_k W[j, k] in[k], j < J, for NV x VL lanes; W row-major (J, K).
 // Four outputs at a time: four independent FMA chains per lane vector, one load of in[k].
 template <int NV>
 inline void matvec(const float* __restrict W, const float* __restrict bias, int J, int K,
