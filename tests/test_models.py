@@ -382,7 +382,7 @@ def test_torch_loop_choices_are_measured_once_per_shape(monkeypatch):
         torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("name", ["shplrnn", "plrnn", "clipped_shplrnn", "lstm"])
+@pytest.mark.parametrize("name", ["shplrnn", "plrnn", "clipped_shplrnn", "dendplrnn", "lstm"])
 def test_members_with_their_own_forcing_equal_separate_models(name, loop):
     """An ensemble whose members have their own forcing interval and strength (STF tau 7,
     GTF alpha 0.3, BPTT, STF tau 4 at alpha 0.5) gives each member the loss and gradients
@@ -428,14 +428,17 @@ def _autograd_loss_grads(m, x, tau, a, weight=None):
     [(7, 1.0), (None, 1.0), (1, 0.1), (1, "per_member"), ([7, 1], "stf_gtf")],
 )
 @pytest.mark.parametrize("batch", [4, 19, 37])
-def test_clipped_shplrnn_compiled_loop_equals_autograd(tau, alpha, batch):
-    """The clipped shPLRNN in the compiled loop (two ReLUs per unit, h2 in the first only):
-    loss and gradients equal autograd's; rollout and free run equal the plain loop's."""
+@pytest.mark.parametrize("name", ["clipped_shplrnn", "dendplrnn"])
+def test_compiled_only_models_equal_autograd(name, tau, alpha, batch):
+    """The clipped shPLRNN (two ReLUs per unit, h2 in the first only) and the dendPLRNN (a
+    basis expansion per unit, with its weights' and thresholds' gradients) in the compiled
+    loop: loss and gradients equal autograd's; rollout and free run equal the plain loop's."""
     if fused_module.compiled_loop() is None:
         pytest.skip("the compiled loop could not be built here")
-    m, a, _ = _fused_case("clipped_shplrnn", alpha, seed=4)
-    with torch.no_grad():  # offsets large enough that both ReLUs switch along the run
-        m.h2.mul_(4.0)
+    m, a, _ = _fused_case(name, alpha, seed=4)
+    if name == "clipped_shplrnn":
+        with torch.no_grad():  # offsets large enough that both ReLUs switch along the run
+            m.h2.mul_(4.0)
     x = torch.randn(41, 2, batch, 3)
     weight = torch.tensor([0.5, 2.0])
     ref = _autograd_loss_grads(m, x, tau, a, weight)
@@ -455,10 +458,11 @@ def test_clipped_shplrnn_compiled_loop_equals_autograd(tau, alpha, batch):
     )
 
 
-def test_clipped_shplrnn_without_the_compiled_loop_trains_through_autograd(monkeypatch):
-    """Where the compiled loop does not run (no compiler, CUDA, float64) the clipped model has
-    no torch loop: its training step is autograd's (loss_and_grad None), with the one notice
-    when the build failed."""
+@pytest.mark.parametrize("name", ["clipped_shplrnn", "dendplrnn"])
+def test_compiled_only_models_without_the_compiled_loop_train_through_autograd(name, monkeypatch):
+    """Where the compiled loop does not run (no compiler, CUDA, float64) the clipped and the
+    dendritic models have no torch loop: their training step is autograd's (loss_and_grad
+    None), with the one notice when the build failed."""
     from torch.utils import cpp_extension
 
     def no_build(*args, **kwargs):
@@ -466,7 +470,7 @@ def test_clipped_shplrnn_without_the_compiled_loop_trains_through_autograd(monke
 
     monkeypatch.setattr(cpp_extension, "load", no_build)
     monkeypatch.setattr(fused_module, "_ext", None)
-    m, a, x = _fused_case("clipped_shplrnn", 0.3, seed=5)
+    m, a, x = _fused_case(name, 0.3, seed=5)
     with pytest.warns(RuntimeWarning, match="compiled PL time loop unavailable"):
         assert m.loss_and_grad(x, 1, a) is None
     with torch.no_grad():

@@ -60,6 +60,9 @@ __all__ = ["compiled_loop", "fused_pl_generate", "fused_pl_loss_and_grads", "fus
 _SOURCE = Path(__file__).with_name("csrc") / "pl_loop.cpp"
 #: set to "0" to keep the torch loop on the CPU too (the compiled loop is then never built)
 ENV_SWITCH = "NEURODSR_COMPILED"
+#: bytes per SIMD vector of the build (32: 8 float32 lanes, 64: 16); unset: 64 where the CPU
+#: has AVX-512, else 32 (benchmarks compare the two with it; each builds and caches its own)
+ENV_VBYTES = "NEURODSR_VBYTES"
 #: False: the torch loop on the CPU too, in this process (benchmarks compare the two this way)
 use_compiled: bool = True
 _ext: Any = None  # the loaded extension, False once it failed to build, None before trying
@@ -124,10 +127,17 @@ def compiled_loop(verbose: bool = False, report: bool = False) -> Any | None:
                 _ninja_on_path()
                 build_dir = _build_dir()
                 kwargs = {} if build_dir is None else {"build_directory": str(build_dir)}
+                flags, suffix = ["-O3", "-march=native", "-fopenmp"], ""
+                vbytes = os.environ.get(ENV_VBYTES, "")
+                if vbytes:
+                    if vbytes not in ("32", "64"):
+                        raise ValueError(f"{ENV_VBYTES}={vbytes!r}: use 32 or 64")
+                    flags.append(f"-DNEURODSR_VBYTES={vbytes}")
+                    suffix = f"_v{vbytes}"
                 _ext = cpp_extension.load(
-                    name=f"neurodsr_pl_loop_{_cpu_tag()}",
+                    name=f"neurodsr_pl_loop_{_cpu_tag()}{suffix}",
                     sources=[str(_SOURCE)],
-                    extra_cflags=["-O3", "-march=native", "-fopenmp"],
+                    extra_cflags=flags,
                     verbose=verbose,
                     **kwargs,
                 )
@@ -319,6 +329,7 @@ def _forward(
     alpha: Tensor,
     ws: dict[str, Tensor] | None = None,
     clip: bool = False,
+    basis: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The forced forward loop. Returns the states z_0..z_T (T+1, E, B, M'; z_t after forcing),
     the hidden activations r_1..r_T (T, E, B, L) and the prediction errors
@@ -332,9 +343,9 @@ def _forward(
     others (CUDA) to the torch loop below."""
     ext = _use_compiled(x)
     if ext is not None:
-        return _forward_compiled(ext, x, A, W1, W2, h1, h2, init_map, tau, alpha, ws, clip)
-    if clip:  # the model asks for the fused pass only where the compiled loop runs
-        raise ValueError("the clipped shPLRNN's fused pass needs the compiled loop")
+        return _forward_compiled(ext, x, A, W1, W2, h1, h2, init_map, tau, alpha, ws, clip, basis)
+    if clip or basis is not None:  # these models ask for it only where the compiled loop runs
+        raise ValueError("the clipped shPLRNN's and the dendPLRNN's pass need the compiled loop")
     n_t = x.shape[0] - 1
     e, b, n = x.shape[1:]
     m = A.shape[1]
@@ -437,6 +448,7 @@ def _forward_compiled(
     alpha: Tensor,
     ws: dict[str, Tensor] | None,
     clip: bool = False,
+    basis: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """:func:`_forward` as one call of the compiled loop (same buffers, same layout)."""
     n_t = x.shape[0] - 1
@@ -448,9 +460,16 @@ def _forward_compiled(
     diff = _buffer(ws, "diff", (n_t, e, b, n), x)
     ext.forward(
         x, zs, r_all, diff, A.contiguous(), W1.contiguous(), _opt(W2), h1.contiguous(),
-        _opt(h2), alpha.to(x).contiguous(), _tau_tensor(tau, e), clip,
+        _opt(h2), alpha.to(x).contiguous(), _tau_tensor(tau, e), clip, *_basis_args(basis),
     )  # fmt: skip
     return zs, r_all, diff
+
+
+def _basis_args(basis: tuple[Tensor, Tensor] | None) -> tuple[Tensor | None, Tensor | None]:
+    """The dendPLRNN's (basis weights (E, B), thresholds (E, B, M)) for the compiled loop."""
+    if basis is None:
+        return None, None
+    return basis[0].contiguous(), basis[1].contiguous()
 
 
 def _backward(
@@ -596,6 +615,7 @@ def fused_pl_rollout(
     tau: Tau,
     alpha: float | Tensor,
     clip: bool = False,
+    basis: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """Forced rollout of a PL model with identity observation, without gradients; returns the
     predictions (T, E, B, N) of x_1..x_T (before forcing), as ``LatentModel.rollout`` does.
@@ -614,10 +634,13 @@ def fused_pl_rollout(
         Forcing strength at the forcing steps.
     clip : bool, default False
         The clipped shPLRNN (r = relu(W2 z + h2) - relu(W2 z)); the compiled loop only.
+    basis : (Tensor (E, B), Tensor (E, B, M)) or None
+        The dendPLRNN's basis weights and thresholds (PLRNN layout, r_m = sum_b w_b
+        relu(z_m - theta_bm)); the compiled loop only.
     """
     alpha = _per_member(alpha, A.shape[0], x)
     tau = member_taus(tau, A.shape[0])
-    _, _, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha, clip=clip)
+    _, _, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha, clip=clip, basis=basis)
     return diff.add_(x[1:])
 
 
@@ -631,6 +654,7 @@ def fused_pl_generate(
     h1: Tensor,
     h2: Tensor | None,
     clip: bool = False,
+    basis: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor | None:
     """A free run of a PL model from z0 (E, B, M) for ``n_steps`` steps in the compiled loop:
     the states (n_steps, E, B, M), as ``LatentModel.generate`` returns them. None where the
@@ -649,7 +673,7 @@ def fused_pl_generate(
     ext.forward(
         none, zs, z0.new_empty(0, e, b, W1.shape[2]), none[1:], A.contiguous(),
         W1.contiguous(), _opt(W2), h1.contiguous(), _opt(h2), z0.new_zeros(e),
-        _tau_tensor(None, e), clip,
+        _tau_tensor(None, e), clip, *_basis_args(basis),
     )  # fmt: skip
     return zs[1:, ..., :m].contiguous() if aug else zs[1:]
 
@@ -668,6 +692,7 @@ def fused_pl_loss_and_grads(
     weight: Tensor | None = None,
     workspace: dict[str, Tensor] | None = None,
     clip: bool = False,
+    basis: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, tuple[Tensor | None, ...]]:
     """Each member's MSE (E,) and the gradients of ``sum(weight * loss)`` with respect to
     (A, W1, W2, h1, h2, init_map), without autograd.
@@ -677,8 +702,9 @@ def fused_pl_loss_and_grads(
     ``weight`` (E,) defaults to ones (0 for a member means no gradient for it).
     ``workspace``, a dict the caller keeps between calls (the model does), holds the
     activation buffers for reuse; the returned tensors never alias it. Other parameters as
-    :func:`fused_pl_rollout` (``clip``: the clipped shPLRNN, compiled loop only); the
-    gradients of W2 and h2 are None for the PLRNN.
+    :func:`fused_pl_rollout` (``clip``: the clipped shPLRNN, ``basis``: the dendPLRNN,
+    compiled loop only); the gradients of W2 and h2 are None for the PLRNN; with ``basis`` the
+    gradients of its weights and thresholds follow.
     """
     alpha = _per_member(alpha, A.shape[0], x)
     tau = member_taus(tau, A.shape[0])
@@ -689,10 +715,10 @@ def fused_pl_loss_and_grads(
     ext = _use_compiled(x)
     if ext is not None:
         return _loss_and_grads_compiled(
-            ext, x, A, W1, W2, h1, h2, init_map, tau, alpha, scale, clip
+            ext, x, A, W1, W2, h1, h2, init_map, tau, alpha, scale, clip, basis
         )
-    if clip:
-        raise ValueError("the clipped shPLRNN's fused pass needs the compiled loop")
+    if clip or basis is not None:
+        raise ValueError("the clipped shPLRNN's and the dendPLRNN's pass need the compiled loop")
     zs, r_all, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha, workspace)
     loss = diff.square().mean(dim=(0, 2, 3))
     g_pred = diff.mul_(scale.view(1, -1, 1, 1))
@@ -712,17 +738,19 @@ def _loss_and_grads_compiled(
     alpha: Tensor,
     scale: Tensor,
     clip: bool = False,
+    basis: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, tuple[Tensor | None, ...]]:
     """:func:`fused_pl_loss_and_grads` as one compiled call: forward, adjoint and weight
     gradients of each (member, chunk of one or two SIMD vectors of windows) back to back, the
     chunks in parallel, their partial sums added in a fixed order (the same numbers at every
     run)."""
     n_t, _, b, n = x.shape[0] - 1, *x.shape[1:]
-    sse, g_a, g_h1, g_w1, g_w2, g_h2, g_init = ext.train(
+    sse, g_a, g_h1, g_w1, g_w2, g_h2, g_init, g_bw, g_th = ext.train(
         x.contiguous(), init_map.contiguous(), A.contiguous(), W1.contiguous(), _opt(W2),
         h1.contiguous(), _opt(h2), alpha.to(x).contiguous(), scale.contiguous(),
-        _tau_tensor(tau, x.shape[1]), clip,
+        _tau_tensor(tau, x.shape[1]), clip, *_basis_args(basis),
     )  # fmt: skip
     if W2 is None:
         g_w2 = g_h2 = None
-    return sse / (n_t * b * n), (g_a, g_w1, g_w2, g_h1, g_h2, g_init)
+    grads = (g_a, g_w1, g_w2, g_h1, g_h2, g_init)
+    return sse / (n_t * b * n), grads + ((g_bw, g_th) if basis is not None else ())

@@ -95,7 +95,27 @@ struct Dims {
   int64_t n_t, e, b, n, m, m1, l;
   bool sh;  // shPLRNN (W2 given); else PLRNN (L = M, r = relu(z))
   bool clip;  // clipped shPLRNN: r = relu(W2 z + h2) - relu(W2 z)
+  // dendPLRNN (PLRNN layout, nbases > 0): r_m = sum_b bw[b] relu(z_m - th[b, m]), with bw
+  // (E, nbases) and th (E, nbases, M)
+  int64_t nbases;
+  const float* bw;
+  const float* th;
 };
+
+// The dendPLRNN's basis expansion of one unit's lanes: sum_b w_b relu(z - theta_b), in the
+// order of torch's einsum over b (ascending).
+template <int NV>
+inline void dend_phi(const Lanes<NV>& z, const float* w, const float* th, int64_t nbases,
+                     int64_t M, Lanes<NV>& out) {
+  for (int v = 0; v < NV; ++v) {
+    vf s{};
+    for (int64_t b = 0; b < nbases; ++b) {
+      const vf diff = z.v[v] - th[b * M];
+      s += w[b] * (diff > 0.0f ? diff : vf{});
+    }
+    out.v[v] = s;
+  }
+}
 
 // One (member, chunk of windows) forward: states, hidden activations, prediction errors.
 template <int NV>
@@ -128,6 +148,9 @@ void forward_chunk(const Dims& d, int64_t e, int64_t b0, int nb, const float* x,
       matvec<NV>(w2, c2, L, M, z.data(), r.data());  // pre = W2 z + h2
       for (int64_t k = 0; k < L; ++k)
         for (int v = 0; v < NV; ++v) r[k].v[v] = r[k].v[v] > 0.0f ? r[k].v[v] : vf{};
+    } else if (d.nbases) {
+      for (int64_t k = 0; k < M; ++k)
+        dend_phi<NV>(z[k], d.bw + e * d.nbases, d.th + e * d.nbases * M + k, d.nbases, M, r[k]);
     } else {
       for (int64_t k = 0; k < M; ++k)
         for (int v = 0; v < NV; ++v) r[k].v[v] = z[k].v[v] > 0.0f ? z[k].v[v] : vf{};
@@ -219,6 +242,11 @@ void backward_chunk(const Dims& d, int64_t e, int64_t b0, int nb, const float* g
 struct TrainDims {
   int64_t n_t, e, nch, b, n, m, l;
   bool sh, clip;  // as in Dims
+  int64_t nbases;  // as in Dims, with the basis' gradients (E, C, nbases), (E, C, nbases, M)
+  const float* bw;
+  const float* th;
+  float* gbw;
+  float* gth;
 };
 
 template <int NV>
@@ -293,7 +321,8 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
   const int64_t n_acc = 2 * M + L;
   const int64_t n_x = (T + 1) * N;
   const int64_t n_lin = d.clip ? T * L : 0;  // the clipped model's W2 z_{t-1}, for its masks
-  const int64_t need = n_z + n_r + n_e + T * M + T * L + M + n_acc + n_x + n_lin;
+  const int64_t n_basis = d.nbases * (M + 1);  // dendPLRNN: accumulators of bw's and th's grads
+  const int64_t need = n_z + n_r + n_e + T * M + T * L + M + n_acc + n_x + n_lin + n_basis;
   thread_local std::vector<LN> scratch;
   if ((int64_t)scratch.size() < need) scratch.resize(need);
   LN* zb = scratch.data();
@@ -306,6 +335,11 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
   LN *aA = acc, *ah1 = aA + M, *ah2 = ah1 + M;
   LN* x = ah2 + L;  // the chunk's windows, lane-major (T+1, N)
   LN* lb = x + n_x;  // clipped: lin_1..lin_T (T, L)
+  LN* abw = lb + n_lin;  // dendPLRNN: (nbases,) then (nbases, M) accumulators
+  LN* ath = abw + d.nbases;
+  for (int64_t k = 0; k < n_basis; ++k) abw[k] = zero_lanes<NV>();
+  const float* bw = d.nbases ? d.bw + e * d.nbases : nullptr;
+  const float* th = d.nbases ? d.th + e * d.nbases * M : nullptr;
   for (int64_t k = 0; k < n_acc; ++k) acc[k] = zero_lanes<NV>();
 
   const float* a = A + e * M;
@@ -353,6 +387,8 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
       matvec<NV>(w2, c2, L, M, zc, rc);
       for (int64_t k = 0; k < L; ++k)
         for (int v = 0; v < NV; ++v) rc[k].v[v] = rc[k].v[v] > 0.0f ? rc[k].v[v] : vf{};
+    } else if (d.nbases) {
+      for (int64_t k = 0; k < M; ++k) dend_phi<NV>(zc[k], bw, th + k, d.nbases, M, rc[k]);
     } else {
       for (int64_t k = 0; k < M; ++k)
         for (int v = 0; v < NV; ++v) rc[k].v[v] = zc[k].v[v] > 0.0f ? zc[k].v[v] : vf{};
@@ -403,6 +439,22 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
           ah2[k].v[v] += up;
           u[k].v[v] = up - (lin > 0.0f ? g : vf{});
         }
+    } else if (d.nbases) {
+      // g = W^T d; u = g * sum_b bw_b 1[z > th_b]; d bw_b += g relu(z - th_b),
+      // d th_b -= g bw_b 1[z > th_b] (negated at the end)
+      for (int64_t k = 0; k < M; ++k)
+        for (int v = 0; v < NV; ++v) {
+          const vf g = u[k].v[v], zv = zc[k].v[v];
+          vf slope{};
+          for (int64_t b = 0; b < d.nbases; ++b) {
+            const vf diff = zv - th[b * M + k];
+            const vf on = diff > 0.0f ? g : vf{};
+            slope += diff > 0.0f ? bw[b] + vf{} : vf{};
+            abw[b].v[v] += diff > 0.0f ? g * diff : vf{};
+            ath[b * M + k].v[v] += bw[b] * on;
+          }
+          u[k].v[v] = g * slope;
+        }
     } else {
       for (int64_t k = 0; k < L; ++k)
         for (int v = 0; v < NV; ++v) u[k].v[v] = rc[k].v[v] > 0.0f ? u[k].v[v] : vf{};
@@ -428,6 +480,11 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
   }
   if (d.sh)
     for (int64_t k = 0; k < L; ++k) gh2[chunk * L + k] = hsum<NV>(ah2[k]);
+  for (int64_t b = 0; b < d.nbases; ++b) {
+    d.gbw[chunk * d.nbases + b] = hsum<NV>(abw[b]);
+    for (int64_t k = 0; k < M; ++k)
+      d.gth[(chunk * d.nbases + b) * M + k] = -hsum<NV>(ath[b * M + k]);
+  }
 }
 
 void check(const at::Tensor& t, const char* name) {
@@ -470,16 +527,24 @@ void pl_forward(const at::Tensor& x, const at::Tensor& zs, const at::Tensor& r,
                 const at::Tensor& diff, const at::Tensor& A, const at::Tensor& W1,
                 const c10::optional<at::Tensor>& W2, const at::Tensor& h1,
                 const c10::optional<at::Tensor>& h2, const at::Tensor& alpha,
-                const at::Tensor& taus, bool clip) {
+                const at::Tensor& taus, bool clip, const c10::optional<at::Tensor>& bw,
+                const c10::optional<at::Tensor>& th) {
   const bool sh = W2.has_value() && W2->defined();
+  const bool dend = bw.has_value() && bw->defined();
   TORCH_CHECK(sh || !clip, "the clipped shPLRNN needs W2 and h2");
+  TORCH_CHECK(!(dend && sh), "the dendPLRNN has no W2");
+  if (dend) {
+    check(*bw, "basis weights");
+    check(*th, "thresholds");
+  }
   for (auto* p : {&x, &zs, &r, &diff, &A, &W1, &h1, &alpha}) check(*p, "pl_forward argument");
   if (sh) {
     check(*W2, "W2");
     check(*h2, "h2");
   }
   Dims d{zs.size(0) - 1, zs.size(1), zs.size(2), x.size(3), A.size(1), zs.size(3),
-         W1.size(2), sh, clip};
+         W1.size(2), sh, clip, dend ? bw->size(1) : 0,
+         dend ? bw->data_ptr<float>() : nullptr, dend ? th->data_ptr<float>() : nullptr};
   TORCH_CHECK(x.size(0) == d.n_t + 1 && diff.size(0) == d.n_t, "x or diff: wrong length");
   TORCH_CHECK(r.numel() == 0 || r.size(0) == d.n_t, "r has the wrong length");
   TORCH_CHECK(d.m1 == d.m + (sh ? 1 : 0), "zs has the wrong width");
@@ -511,7 +576,7 @@ void pl_backward(const at::Tensor& g_pred, const at::Tensor& r, const at::Tensor
   if (sh) check(*W2t, "W2t");
   // (the PLRNN and shPLRNN only: the clipped model trains through pl_train)
   Dims d{r.size(0), r.size(1), r.size(2), g_pred.size(3), A.size(1), A.size(1), r.size(3), sh,
-         false};
+         false, 0, nullptr, nullptr};
   TORCH_CHECK(delta.size(0) == d.n_t + 1 && delta.size(3) == d.m, "delta has the wrong shape");
   const float *pg = g_pred.data_ptr<float>(), *pr = r.data_ptr<float>(),
               *pa = A.data_ptr<float>(), *pw1 = W1t.data_ptr<float>(),
@@ -551,21 +616,34 @@ std::vector<at::Tensor> pl_train(const at::Tensor& x, const at::Tensor& init_map
                                  const at::Tensor& A, const at::Tensor& W1,
                                  const c10::optional<at::Tensor>& W2, const at::Tensor& h1,
                                  const c10::optional<at::Tensor>& h2, const at::Tensor& alpha,
-                                 const at::Tensor& scale, const at::Tensor& taus, bool clip) {
+                                 const at::Tensor& scale, const at::Tensor& taus, bool clip,
+                                 const c10::optional<at::Tensor>& bw,
+                                 const c10::optional<at::Tensor>& th) {
   const bool sh = W2.has_value() && W2->defined();
+  const bool dend = bw.has_value() && bw->defined();
   TORCH_CHECK(sh || !clip, "the clipped shPLRNN needs W2 and h2");
+  TORCH_CHECK(!(dend && sh), "the dendPLRNN has no W2");
+  if (dend) {
+    check(*bw, "basis weights");
+    check(*th, "thresholds");
+  }
   for (auto* p : {&x, &init_map, &A, &W1, &h1, &alpha, &scale}) check(*p, "pl_train argument");
   if (sh) {
     check(*W2, "W2");
     check(*h2, "h2");
   }
   const int64_t E = x.size(1), B = x.size(2), K = lanes_for(E, B);
-  TrainDims d{x.size(0) - 1, E, (B + K - 1) / K, B, x.size(3), A.size(1), W1.size(2), sh, clip};
+  const int64_t n_bases = dend ? bw->size(1) : 0;
+  const int64_t C0 = (B + K - 1) / K;
+  auto o = x.options();
+  at::Tensor gbw = at::empty({E, C0, n_bases}, o), gth = at::empty({E, C0, n_bases, A.size(1)}, o);
+  TrainDims d{x.size(0) - 1, E, C0, B, x.size(3), A.size(1), W1.size(2), sh, clip, n_bases,
+              dend ? bw->data_ptr<float>() : nullptr, dend ? th->data_ptr<float>() : nullptr,
+              gbw.data_ptr<float>(), gth.data_ptr<float>()};
   const int64_t* pt = check_taus(taus, E);
   TORCH_CHECK(init_map.size(1) == d.m - d.n && init_map.size(2) == d.n, "init_map: wrong shape");
   const at::Tensor W1t = W1.transpose(1, 2).contiguous();
   const at::Tensor W2t = sh ? W2->transpose(1, 2).contiguous() : at::Tensor();
-  auto o = x.options();
   const int64_t C = d.nch, es = sh ? E : 0;
   at::Tensor loss = at::empty({E, C}, o), gA = at::empty({E, C, d.m}, o),
              gh1 = at::empty({E, C, d.m}, o), gW1 = at::empty({E, C, d.m, d.l}, o),
@@ -596,7 +674,7 @@ std::vector<at::Tensor> pl_train(const at::Tensor& x, const at::Tensor& init_map
     }
   });
   return {sum_chunks(loss), sum_chunks(gA), sum_chunks(gh1), sum_chunks(gW1),
-          sum_chunks(gW2), sum_chunks(gh2), sum_chunks(gL)};
+          sum_chunks(gW2), sum_chunks(gh2), sum_chunks(gL), sum_chunks(gbw), sum_chunks(gth)};
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
