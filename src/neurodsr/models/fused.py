@@ -13,9 +13,18 @@ pass can be written by hand. Two implementations of the same equations:
   forward loop. No library runs "a recurrent loop of tiny products" as one call
   (torch.compile of a 100-step loop compiles for minutes and still replays per-step kernels),
   hence the hand-written kernel; benchmarks/README.md has the tool choice.
+  It covers the PLRNN, the shPLRNN, the clipped shPLRNN (``clip``: r = relu(W2 z + h2) -
+  relu(W2 z), whose adjoint needs both masks) and the dendPLRNN (``basis``: r_m = sum_b w_b
+  relu(z_m - theta_bm) in the PLRNN's layout, with the basis' gradients).
 - the torch loop (CUDA, other dtypes, or no compiler: then one warning line says so): four
   batched kernels per step for the adjoint and the weight gradients after the loop as one
-  product each, with its activation buffers kept in a workspace between calls.
+  product each, with its activation buffers kept in a workspace between calls. PLRNN and
+  shPLRNN only: the clipped and dendritic models train through autograd where the compiled
+  loop does not run.
+
+Every path takes the forcing interval per member (``tau`` an int, None, or one per member, 0:
+not forced) as it takes the strength per member, so that members with different forcing (the
+automatic choice's STF and GTF candidates) train as one ensemble.
 
 Model (identity observation, first N of M latent units observed; E members, B windows):
 
@@ -134,6 +143,10 @@ def compiled_loop(verbose: bool = False, report: bool = False) -> Any | None:
                         raise ValueError(f"{ENV_VBYTES}={vbytes!r}: use 32 or 64")
                     flags.append(f"-DNEURODSR_VBYTES={vbytes}")
                     suffix = f"_v{vbytes}"
+                    if build_dir is not None:  # its own directory (ninja's files are shared)
+                        build_dir = build_dir / f"v{vbytes}"
+                        build_dir.mkdir(exist_ok=True)
+                        kwargs = {"build_directory": str(build_dir)}
                 _ext = cpp_extension.load(
                     name=f"neurodsr_pl_loop_{_cpu_tag()}{suffix}",
                     sources=[str(_SOURCE)],

@@ -26,9 +26,9 @@
 namespace {
 
 // NEURODSR_VBYTES / 4 float32 lanes per vector: 64 bytes (16 lanes) where the build target has
-// AVX-512 (measured 6-9 % less time per 16-member pass than 8 lanes on an AMD EPYC with
-// AVX-512, benchmarks/README.md), else 32 (8 lanes, AVX2); GCC's vector extension compiles to
-// the target's SIMD or to scalars.
+// AVX-512 (6 % less time per 16-member pass than 8 lanes in the median of six interleaved
+// comparisons on an AMD EPYC, from 7.5 % less to 4 % more; benchmarks/README.md), else 32
+// (8 lanes, AVX2); GCC's vector extension compiles to the target's SIMD or to scalars.
 #ifndef NEURODSR_VBYTES
 #ifdef __AVX512F__
 #define NEURODSR_VBYTES 64
