@@ -13,6 +13,10 @@ small tensors that stay in cache, with no buffers, forcing, weight gradients or 
 The ensemble sizes are timed interleaved (E = 1, 4, 16, 1, 4, 16, ...), best of ``--rounds``.
 Prints one JSON line per E with ``ms_per_step`` and ``ratio_to_e1``.
 
+The build's vector width: ``NEURODSR_VBYTES=32`` (8 float32 lanes) or ``64`` (16 lanes, the
+default where the CPU has AVX-512) before the command builds and caches that variant of the
+compiled loop, so the two can be timed in turn on one machine (benchmarks/README.md).
+
 What it shows: the whole step cannot cost less than this, so ``ratio_to_e1`` at E = 16 bounds
 what "16 members at most k times one member's time" can reach with that loop on this machine
 (the rest of the step, about the same at every E, only brings the ratio down).

@@ -169,6 +169,26 @@ def test_auto_grid_members_train_exactly_as_separate_fits(lorenz_raw):
     assert again.candidates == s.candidates and again.selection_reason == s.selection_reason
 
 
+def test_all_candidates_and_seeds_train_as_one_ensemble_with_the_whole_budget(tmp_path, lorenz_raw):
+    """One training run (one checkpoint) holds every candidate x seed, each member with its
+    candidate's forcing; a rerun resumes it and gives the same choice and model."""
+    opts = dict(forcing="select", lyapunov=CHAOTIC, seeds=2, hidden=8, **QUICK)
+    auto = train_fit(lorenz_raw, 0.01, checkpoint_dir=tmp_path, **opts)
+    assert [p.parent.name for p in tmp_path.glob("*/checkpoint.pt")] == ["candidates"]
+    ck = torch.load(tmp_path / "candidates" / "checkpoint.pt", weights_only=True)
+    settings = json.loads(ck["run_id"])
+    cands = auto.summary.candidates
+    assert settings["model"]["seeds"] == [0, 1] * len(cands)
+    assert settings["train"]["forcing"] == "mixed"
+    assert settings["train"]["tau"] == [c["tau"] or 1 for c in cands for _ in (0, 1)]
+    assert settings["train"]["alpha"] == [c["alpha"] or 1.0 for c in cands for _ in (0, 1)]
+    again = train_fit(lorenz_raw, 0.01, checkpoint_dir=tmp_path, **opts)
+    assert any("resumed" in e for e in again.log.events)
+    assert again.summary.candidates == auto.summary.candidates
+    for k, v in auto.model.state_dict().items():
+        torch.testing.assert_close(again.model.state_dict()[k], v)
+
+
 def test_the_report_shows_each_candidate_the_suggestion_and_the_winner(lorenz_raw):
     from neurodsr.report.candidates import candidates_figure, candidates_html
 

@@ -107,6 +107,7 @@ def _fused_case(name: str, alpha, seed: int):
     with torch.no_grad():
         m.init_map.normal_()
     a = torch.tensor([0.2, 0.9]) if alpha == "per_member" else alpha
+    a = torch.tensor([1.0, 0.3]) if alpha == "stf_gtf" else a  # an STF and a GTF member
     return m, a, torch.randn(41, 2, 4, 3)
 
 
@@ -129,7 +130,16 @@ def loop(request, monkeypatch):
 @pytest.mark.parametrize("name", ["shplrnn", "plrnn"])
 @pytest.mark.parametrize(
     ("tau", "alpha"),
-    [(7, 1.0), (None, 1.0), (1, 0.3), (1, 1.0), (3, "per_member"), (1, "per_member")],
+    [
+        (7, 1.0),
+        (None, 1.0),
+        (1, 0.3),
+        (1, 1.0),
+        (3, "per_member"),
+        (1, "per_member"),
+        ([7, 1], "stf_gtf"),  # per-member intervals: STF tau 7 and GTF alpha 0.3
+        ([0, 5], 1.0),  # a BPTT member and an STF member
+    ],
 )
 def test_fused_rollout_equals_autograd(name, tau, alpha, loop):
     """Without a gradient to compute, rollout and rollout_loss take the fused pass and give
@@ -159,13 +169,23 @@ def test_free_run_equals_the_plain_loop(name, loop):
 
 @pytest.mark.parametrize("name", ["shplrnn", "plrnn"])
 @pytest.mark.parametrize(
-    ("tau", "alpha"), [(7, 1.0), (None, 1.0), (1, 0.1), (3, "per_member"), (1, "per_member")]
+    ("tau", "alpha"),
+    [
+        (7, 1.0),
+        (None, 1.0),
+        (1, 0.1),
+        (3, "per_member"),
+        (1, "per_member"),
+        ([7, 1], "stf_gtf"),
+        (torch.tensor([0, 5]), 1.0),
+    ],
 )
-@pytest.mark.parametrize("batch", [4, 19])
+@pytest.mark.parametrize("batch", [4, 19, 37])
 def test_loss_and_grad_equals_autograd(name, tau, alpha, batch, loop):
     """The trainer's fast path (gradients written without autograd) equals autograd through
     the plain loop, with per-member weights, and accumulates into existing gradients; also
-    for a batch that fills the compiled loop's lanes unevenly (19 = 16 + 3 or 2 x 8 + 3)."""
+    for a batch that fills the compiled loop's lanes unevenly (19 and 37 windows in chunks
+    of one or two vectors of 8 or 16 lanes)."""
     m, a, x = _fused_case(name, alpha, seed=2)
     x = torch.randn(41, 2, batch, 3)
     weight = torch.tensor([0.0, 2.0])
@@ -360,3 +380,100 @@ def test_torch_loop_choices_are_measured_once_per_shape(monkeypatch):
         assert fused_module._fold_gtf(torch.zeros(1, device="meta"), 20, 3, 8, 10, 3)
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name", ["shplrnn", "plrnn", "clipped_shplrnn", "dendplrnn", "lstm"])
+def test_members_with_their_own_forcing_equal_separate_models(name, loop):
+    """An ensemble whose members have their own forcing interval and strength (STF tau 7,
+    GTF alpha 0.3, BPTT, STF tau 4 at alpha 0.5) gives each member the loss and gradients
+    of a one-member model with that member's seed and forcing (the fused pass where the
+    model has one, else autograd); a per-member tau whose values are equal is the single
+    interval."""
+    taus, alphas = [7, 1, 0, 4], [1.0, 0.3, 0.0, 0.5]
+    x = torch.randn(41, 4, 19, 3)
+
+    def loss_grads(model, xb, tau, alpha):
+        model.zero_grad(set_to_none=True)
+        loss = model.loss_and_grad(xb, tau, alpha)
+        if loss is None:
+            loss = model.rollout_loss(xb, tau, alpha)
+            loss.sum().backward()
+        return loss.detach(), {k: p.grad.clone() for k, p in model.named_parameters()}
+
+    ens = make_model(name, 3, 5, seeds=[0, 1, 2, 3], hidden_dim=20)
+    loss, grads = loss_grads(ens, x, taus, torch.tensor(alphas))
+    for e, (tau, alpha) in enumerate(zip(taus, alphas, strict=True)):
+        one = make_model(name, 3, 5, seeds=[e], hidden_dim=20)
+        ref = loss_grads(one, x[:, e : e + 1].contiguous(), tau or None, alpha)
+        _assert_same((loss[e : e + 1], {k: g[e : e + 1] for k, g in grads.items()}), ref)
+    same = make_model(name, 3, 5, seeds=[0, 1, 2, 3], hidden_dim=20)
+    _assert_same(loss_grads(same, x, [5] * 4, 1.0), loss_grads(ens, x, 5, 1.0))
+    with pytest.raises(ValueError, match="per-member tau"):
+        ens.rollout(x, [1, 2], 1.0)
+
+
+def _autograd_loss_grads(m, x, tau, a, weight=None):
+    """Loss and gradients of ``sum(weight * rollout_loss)`` through the generic autograd loop."""
+    m.zero_grad(set_to_none=True)
+    fused = m.fused
+    m.fused = False
+    loss = m.rollout_loss(x, tau, a)
+    (loss * (1.0 if weight is None else weight)).sum().backward()
+    m.fused = fused
+    return loss.detach(), {k: p.grad.clone() for k, p in m.named_parameters()}
+
+
+@pytest.mark.parametrize(
+    ("tau", "alpha"),
+    [(7, 1.0), (None, 1.0), (1, 0.1), (1, "per_member"), ([7, 1], "stf_gtf")],
+)
+@pytest.mark.parametrize("batch", [4, 19, 37])
+@pytest.mark.parametrize("name", ["clipped_shplrnn", "dendplrnn"])
+def test_compiled_only_models_equal_autograd(name, tau, alpha, batch):
+    """The clipped shPLRNN (two ReLUs per unit, h2 in the first only) and the dendPLRNN (a
+    basis expansion per unit, with its weights' and thresholds' gradients) in the compiled
+    loop: loss and gradients equal autograd's; rollout and free run equal the plain loop's."""
+    if fused_module.compiled_loop() is None:
+        pytest.skip("the compiled loop could not be built here")
+    m, a, _ = _fused_case(name, alpha, seed=4)
+    if name == "clipped_shplrnn":
+        with torch.no_grad():  # offsets large enough that both ReLUs switch along the run
+            m.h2.mul_(4.0)
+    x = torch.randn(41, 2, batch, 3)
+    weight = torch.tensor([0.5, 2.0])
+    ref = _autograd_loss_grads(m, x, tau, a, weight)
+    m.zero_grad(set_to_none=True)
+    loss = m.loss_and_grad(x, tau, a, weight)
+    assert loss is not None  # the compiled pass, not autograd
+    _assert_same((loss, {k: p.grad for k, p in m.named_parameters()}), ref)
+    with torch.no_grad():
+        fast = m.rollout(x, tau, a)
+        m.fused = False
+        plain = m.rollout(x, tau, a)
+        m.fused = True
+    torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-6)
+    z0 = torch.randn(2, 5, 5)
+    torch.testing.assert_close(
+        m.generate(z0, 300), LatentModel.generate(m, z0, 300), rtol=1e-4, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("name", ["clipped_shplrnn", "dendplrnn"])
+def test_compiled_only_models_without_the_compiled_loop_train_through_autograd(name, monkeypatch):
+    """Where the compiled loop does not run (no compiler, CUDA, float64) the clipped and the
+    dendritic models have no torch loop: their training step is autograd's (loss_and_grad
+    None), with the one notice when the build failed."""
+    from torch.utils import cpp_extension
+
+    def no_build(*args, **kwargs):
+        raise RuntimeError("Ninja is required to load C++ extensions")
+
+    monkeypatch.setattr(cpp_extension, "load", no_build)
+    monkeypatch.setattr(fused_module, "_ext", None)
+    m, a, x = _fused_case(name, 0.3, seed=5)
+    with pytest.warns(RuntimeWarning, match="compiled PL time loop unavailable"):
+        assert m.loss_and_grad(x, 1, a) is None
+    with torch.no_grad():
+        assert m.rollout(x, 1, a).shape == (40, 2, 4, 3)
+    assert m.generate(torch.randn(2, 3, 5), 10).shape == (10, 2, 3, 5)
+    assert m.double().loss_and_grad(x.double(), 1, a) is None

@@ -31,6 +31,18 @@ def test_config_is_validated():
         TrainConfig(forcing="gtf", alpha=1.5)
     assert TrainConfig(forcing="gtf", alpha="adaptive").forcing_schedule() == (1, "adaptive")
     assert TrainConfig(forcing="none").forcing_schedule() == (None, 0.0)
+    # per member: the interval and the strength of each member
+    mixed = TrainConfig(forcing="mixed", tau=[10, 1, None], alpha=[1.0, 0.1, 0.0])
+    assert mixed.forcing_schedule() == ([10, 1, 0], [1.0, 0.1, 0.0])
+    assert TrainConfig(forcing="stf", tau=[5, 10]).forcing_schedule() == ([5, 10], 1.0)
+    with pytest.raises(ValueError, match="per-member list needs forcing"):
+        TrainConfig(forcing="gtf", tau=[5, 10])
+    with pytest.raises(ValueError, match="integers >= 0"):
+        TrainConfig(forcing="mixed", tau=[5, -1], alpha=0.5)
+    with pytest.raises(ValueError, match="differ in length"):
+        TrainConfig(forcing="mixed", tau=[5, 1], alpha=[1.0, 0.1, 0.2])
+    with pytest.raises(ValueError, match="mixed"):
+        TrainConfig(forcing="mixed", tau=[5, 1], alpha="adaptive")
 
 
 def test_sampler_windows_are_consecutive_and_seeded():
@@ -87,6 +99,46 @@ def test_interrupted_fit_resumes_from_its_checkpoint(tmp_path, lorenz_z):
     # the resumed run continues exactly where the interrupted one stopped
     for k, v in uninterrupted.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[k], v, rtol=1e-5, atol=1e-6)
+
+
+def test_mixed_forcing_ensemble_resumes_exactly(tmp_path, lorenz_z):
+    """An ensemble whose members have their own forcing (STF tau 20, GTF alpha 0.2, STF tau 7)
+    resumes from its checkpoint to exactly the uninterrupted run, with the per-member forcing
+    in the checkpoint's settings (another per-member forcing is not resumed)."""
+    forcing = dict(forcing="mixed", tau=[20, 1, 7], alpha=[1.0, 0.2, 1.0])
+    cfg = TrainConfig(epochs=8, checkpoint_every=2, **{**QUICK, **forcing})
+    x = lorenz_z[:3000]
+
+    class Interrupted(ShallowPLRNN):
+        calls = 0
+
+        def loss_and_grad(self, *a, **k):
+            type(self).calls += 1
+            if type(self).calls > 5 * cfg.batches_per_epoch:  # dies during epoch 5
+                raise KeyboardInterrupt
+            return super().loss_and_grad(*a, **k)
+
+    uninterrupted = make_model("shplrnn", 3, 3, seeds=[0, 0, 1], hidden_dim=16)
+    full = train(uninterrupted, x, cfg)
+    with pytest.raises(KeyboardInterrupt):
+        train(
+            Interrupted(3, 3, [0, 0, 1], "identity", hidden_dim=16), x, cfg, checkpoint_dir=tmp_path
+        )
+    resumed = make_model("shplrnn", 3, 3, seeds=[0, 0, 1], hidden_dim=16)
+    tlog = train(resumed, x, cfg, checkpoint_dir=tmp_path)
+    assert any("resumed from checkpoint at epoch 4" in e for e in tlog.events)
+    assert tlog.epoch == list(range(8))
+    np.testing.assert_allclose(tlog.loss, full.loss, rtol=1e-5)
+    for k, v in uninterrupted.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[k], v, rtol=1e-5, atol=1e-6)
+    # members 0 and 1 share a seed (same start, same windows) but not their forcing
+    assert tlog.loss[-1][0] != tlog.loss[-1][1]
+    other = TrainConfig(epochs=8, **{**QUICK, **forcing, "tau": [20, 1, 8]})
+    again = make_model("shplrnn", 3, 3, seeds=[0, 0, 1], hidden_dim=16)
+    again = train(again, x, other, checkpoint_dir=tmp_path)
+    assert not any("resumed" in e for e in again.events)
+    with pytest.raises(ValueError, match="has 3 values for an ensemble of 2"):
+        train(make_model("shplrnn", 3, 3, seeds=[0, 1], hidden_dim=8), x, cfg)
 
 
 def test_checkpoint_from_other_settings_is_not_resumed(tmp_path, lorenz_z):

@@ -38,7 +38,7 @@ from neurodsr.session import FitSummary, LyapunovSummary, fit_outputs
 from neurodsr.training import TrainConfig, TrainLog, resolve_device, train
 from neurodsr.training.candidates import (
     Candidate,
-    group_candidates,
+    member_forcing,
     pick_winner,
     propose_candidates,
 )
@@ -626,52 +626,35 @@ def _train_candidates(
     run: Any,
     checkpoint_dir: str | os.PathLike[str] | None,
 ) -> tuple[LatentModel, TrainLog, TrainConfig, float, str]:
-    """Train every candidate x seed: the GTF alphas as members of one ensemble, each STF
-    interval as an ensemble of its own, each with its share of the budget (proportional to its
-    members); fill in each candidate's validation scores; return the winner's members as an
-    ensemble, their log, the winner's config, the seconds of all runs and why it won."""
-    groups = group_candidates(candidates)
-    n_total = sum(len(idx) for _, idx in groups) * len(seed_list)
-    results = []
-    seconds = 0.0
-    for tau_g, idx in groups:
-        n_members = len(idx) * len(seed_list)
-        budget = None
-        if cfg.max_minutes is not None:
-            budget = cfg.max_minutes * n_members / n_total
-        if tau_g is None:
-            alphas = [float(candidates[i].alpha) for i in idx for _ in seed_list]
-            run_cfg = dataclasses.replace(
-                cfg, forcing="gtf", tau=None, alpha=alphas, max_minutes=budget
-            )
-            name = "gtf"
-        else:
-            run_cfg = dataclasses.replace(cfg, forcing="stf", tau=int(tau_g), max_minutes=budget)
-            name = f"stf_tau{tau_g}"
-        ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / name
-        net, tlog = run(run_cfg, [s for _ in idx for s in seed_list], ckpt)
-        seconds += tlog.seconds[-1] if tlog.seconds else 0.0
-        scores, _ = _kept_scores(tlog, net.n_models)
-        last_invalid = tlog.eval_invalid[-1] if tlog.eval_invalid else [""] * net.n_models
-        for k, i in enumerate(idx):
-            cols = range(k * len(seed_list), (k + 1) * len(seed_list))
-            candidates[i].scores = [float(scores[e]) for e in cols]
-            candidates[i].invalid = [
-                "" if np.isfinite(scores[e]) else (last_invalid[e] or "never valid") for e in cols
-            ]
-        results.append((idx, net, tlog, run_cfg))
+    """Train every candidate x seed as members of one ensemble (each member its own forcing
+    interval and strength, :func:`~neurodsr.training.candidates.member_forcing`) with the whole
+    budget; fill in each candidate's validation scores; return the winner's members as an
+    ensemble, their log, the winner's config (its own forcing, tau and alpha), the seconds of
+    the run and why it won."""
+    n_seeds = len(seed_list)
+    taus, alphas, owner = member_forcing(candidates, n_seeds)
+    run_cfg = dataclasses.replace(cfg, forcing="mixed", tau=taus, alpha=alphas)
+    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / "candidates"
+    net, tlog = run(run_cfg, [s for _ in candidates for s in seed_list], ckpt)
+    seconds = tlog.seconds[-1] if tlog.seconds else 0.0
+    scores, _ = _kept_scores(tlog, net.n_models)
+    last_invalid = tlog.eval_invalid[-1] if tlog.eval_invalid else [""] * net.n_models
+    for i, cand in enumerate(candidates):
+        cols = [e for e, k in enumerate(owner) if k == i]
+        cand.scores = [float(scores[e]) for e in cols]
+        cand.invalid = [
+            "" if np.isfinite(scores[e]) else (last_invalid[e] or "never valid") for e in cols
+        ]
     win, why = pick_winner(candidates)
-    for idx, net, tlog, run_cfg in results:
-        if win in idx:
-            k = idx.index(win)
-            members = list(range(k * len(seed_list), (k + 1) * len(seed_list)))
-            wcfg = dataclasses.replace(run_cfg, max_minutes=cfg.max_minutes)
-            if wcfg.forcing == "gtf":
-                wcfg.alpha = float(candidates[win].alpha)
-            sub_log = _subset_log(tlog, members)
-            sub_log.events.append(f"forcing chosen by validation: {why}")
-            return _subset(net, members), sub_log, wcfg, seconds, why
-    raise AssertionError("the winner is in no group")  # pragma: no cover
+    members = [e for e, k in enumerate(owner) if k == win]
+    chosen = candidates[win]
+    if chosen.forcing == "stf":
+        wcfg = dataclasses.replace(cfg, forcing="stf", tau=int(chosen.tau), alpha=cfg.alpha)
+    else:
+        wcfg = dataclasses.replace(cfg, forcing="gtf", tau=None, alpha=float(chosen.alpha))
+    sub_log = _subset_log(tlog, members)
+    sub_log.events.append(f"forcing chosen by validation: {why}")
+    return _subset(net, members), sub_log, wcfg, seconds, why
 
 
 def _tau_from_model(

@@ -32,7 +32,58 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LatentModel", "member_generators"]
+__all__ = ["LatentModel", "Tau", "forcing_alphas", "member_generators", "member_taus"]
+
+#: a forcing interval: one for the whole ensemble (int, or None: no forcing), or one per member
+#: (a sequence or integer tensor of shape (E,); 0 or None there: that member is not forced)
+Tau = int | None | Sequence[int | None] | Tensor
+
+
+def member_taus(tau: Tau, n_models: int) -> int | tuple[int, ...] | None:
+    """The forcing interval normalised: an int (>= 1) or None for the whole ensemble, or a
+    tuple of E ints (0: that member is not forced) when the members' intervals differ.
+
+    A per-member ``tau`` whose values are all equal collapses to the single value (so an
+    ensemble of one interval takes the same code path, and gives the same numbers, however
+    it is given). Raises ValueError for a length other than ``n_models`` or a negative value.
+    """
+    if tau is None:
+        return None
+    if isinstance(tau, Tensor):
+        if tau.ndim == 0:
+            tau = int(tau)
+        else:
+            tau = tau.detach().cpu().tolist()
+    if isinstance(tau, int | float):
+        if int(tau) != tau or tau < 0:
+            raise ValueError(f"tau must be a non-negative integer or None, got {tau!r}")
+        return int(tau) or None
+    taus = tuple(0 if t is None else int(t) for t in tau)
+    if len(taus) != n_models or any(t < 0 for t in taus):
+        raise ValueError(
+            f"a per-member tau needs {n_models} non-negative integers (0 or None: not forced), "
+            f"got {list(tau)!r}"
+        )
+    if len(set(taus)) == 1:
+        return taus[0] or None
+    return taus
+
+
+def forcing_alphas(
+    taus: tuple[int, ...], alpha: float | Tensor, t: int, n_t: int, like: Tensor
+) -> Tensor | None:
+    """Per-member forcing strength at step t (E,) for per-member intervals ``taus``: alpha_e
+    where member e is forced at t (t % tau_e == 0, 0 < t < T), 0 elsewhere; None when no
+    member is forced at t."""
+    if not 0 < t < n_t:
+        return None
+    on = [tk > 0 and t % tk == 0 for tk in taus]
+    if not any(on):
+        return None
+    mask = torch.tensor(on, dtype=like.dtype, device=like.device)
+    if isinstance(alpha, Tensor):
+        return alpha.to(like) * mask
+    return float(alpha) * mask
 
 
 def member_generators(seeds: Sequence[int]) -> list[torch.Generator]:
@@ -196,16 +247,19 @@ class LatentModel(nn.Module):
         return h
 
     # ----------------------------------------------------------------- rollouts
-    def rollout(self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0) -> Tensor:
+    def rollout(self, x: Tensor, tau: Tau = None, alpha: float | Tensor = 1.0) -> Tensor:
         """The forced forward pass over windows (DESIGN.md), autograd through every step.
 
         Parameters
         ----------
         x : Tensor, shape (T+1, E, B, N)
             Time-major windows of observations, one batch per ensemble member.
-        tau : int or None
+        tau : int, None, or a sequence / integer Tensor of shape (E,)
             Forcing interval in steps: at t % tau == 0 (0 < t < T) the state is forced after the
-            prediction of x_t is taken. None: only z_0 is forced (plain BPTT).
+            prediction of x_t is taken. None: only z_0 is forced (plain BPTT). Per member
+            (one interval each, 0 or None: that member is not forced), so that members with
+            different forcing train as one ensemble: an STF member is (tau_e, alpha_e = 1), a
+            GTF member (1, alpha_e), a BPTT member (0, any alpha).
         alpha : float or Tensor (E,)
             Forcing strength at the forcing points: 1 is sparse teacher forcing (STF);
             tau = 1 with alpha < 1 is generalized teacher forcing (GTF); 0 is a free run.
@@ -215,18 +269,22 @@ class LatentModel(nn.Module):
         Tensor, shape (T, E, B, N): the predictions of x_1 .. x_T.
         """
         n_t = x.shape[0] - 1
+        taus = member_taus(tau, self.n_models)
         z = self.init_state(x[0])
         preds = []
         for t in range(1, n_t + 1):
             z = self.step(z)
             preds.append(self.readout(z))
-            if tau is not None and t < n_t and t % tau == 0:
+            if isinstance(taus, tuple):
+                # members not forced at t get strength 0: (1 - 0) z + 0 x = z exactly
+                a_t = forcing_alphas(taus, alpha, t, n_t, x)
+                if a_t is not None:
+                    z = self.force(z, x[t], a_t)
+            elif taus is not None and t < n_t and t % taus == 0:
                 z = self.force(z, x[t], alpha)
         return torch.stack(preds)
 
-    def rollout_loss(
-        self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0
-    ) -> Tensor:
+    def rollout_loss(self, x: Tensor, tau: Tau = None, alpha: float | Tensor = 1.0) -> Tensor:
         """Each member's mean squared error of its forced rollout's predictions of x_1..x_T.
 
         Parameters as :meth:`rollout`. Returns a Tensor of shape (E,), in squared units of x.
@@ -237,7 +295,7 @@ class LatentModel(nn.Module):
     def loss_and_grad(
         self,
         x: Tensor,
-        tau: int | None = None,
+        tau: Tau = None,
         alpha: float | Tensor = 1.0,
         weight: Tensor | None = None,
     ) -> Tensor | None:

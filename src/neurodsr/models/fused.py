@@ -13,9 +13,18 @@ pass can be written by hand. Two implementations of the same equations:
   forward loop. No library runs "a recurrent loop of tiny products" as one call
   (torch.compile of a 100-step loop compiles for minutes and still replays per-step kernels),
   hence the hand-written kernel; benchmarks/README.md has the tool choice.
+  It covers the PLRNN, the shPLRNN, the clipped shPLRNN (``clip``: r = relu(W2 z + h2) -
+  relu(W2 z), whose adjoint needs both masks) and the dendPLRNN (``basis``: r_m = sum_b w_b
+  relu(z_m - theta_bm) in the PLRNN's layout, with the basis' gradients).
 - the torch loop (CUDA, other dtypes, or no compiler: then one warning line says so): four
   batched kernels per step for the adjoint and the weight gradients after the loop as one
-  product each, with its activation buffers kept in a workspace between calls.
+  product each, with its activation buffers kept in a workspace between calls. PLRNN and
+  shPLRNN only: the clipped and dendritic models train through autograd where the compiled
+  loop does not run.
+
+Every path takes the forcing interval per member (``tau`` an int, None, or one per member, 0:
+not forced) as it takes the strength per member, so that members with different forcing (the
+automatic choice's STF and GTF candidates) train as one ensemble.
 
 Model (identity observation, first N of M latent units observed; E members, B windows):
 
@@ -23,7 +32,8 @@ Model (identity observation, first N of M latent units observed; E members, B wi
     r_t   = relu(pre_t)
     z_t   = A * z_{t-1} + W1 r_t + h1       (the PLRNN's W1 is its off-diagonal W)
     p_t   = z_t[:N]                         the prediction of x_t, t = 1..T
-    z_t[:N] <- (1 - alpha) z_t[:N] + alpha x_t   at forcing steps (t % tau == 0, t < T)
+    z_t[:N] <- (1 - alpha) z_t[:N] + alpha x_t   at forcing steps (t % tau == 0, t < T; tau and
+                                            alpha per member: members force on their own steps)
     z_0   = [x_0, L x_0]
 
 Adjoint, t = T..1, with c the gradient arriving from step t + 1:
@@ -51,12 +61,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from neurodsr.models.base import Tau, member_taus
+
 __all__ = ["compiled_loop", "fused_pl_generate", "fused_pl_loss_and_grads", "fused_pl_rollout"]
 
 #: the compiled time loop's source (a torch C++ extension, JIT-built once and cached)
 _SOURCE = Path(__file__).with_name("csrc") / "pl_loop.cpp"
 #: set to "0" to keep the torch loop on the CPU too (the compiled loop is then never built)
 ENV_SWITCH = "NEURODSR_COMPILED"
+#: bytes per SIMD vector of the build (32: 8 float32 lanes, 64: 16); unset: 64 where the CPU
+#: has AVX-512, else 32 (benchmarks compare the two with it; each builds and caches its own)
+ENV_VBYTES = "NEURODSR_VBYTES"
 #: False: the torch loop on the CPU too, in this process (benchmarks compare the two this way)
 use_compiled: bool = True
 _ext: Any = None  # the loaded extension, False once it failed to build, None before trying
@@ -121,10 +136,21 @@ def compiled_loop(verbose: bool = False, report: bool = False) -> Any | None:
                 _ninja_on_path()
                 build_dir = _build_dir()
                 kwargs = {} if build_dir is None else {"build_directory": str(build_dir)}
+                flags, suffix = ["-O3", "-march=native", "-fopenmp"], ""
+                vbytes = os.environ.get(ENV_VBYTES, "")
+                if vbytes:
+                    if vbytes not in ("32", "64"):
+                        raise ValueError(f"{ENV_VBYTES}={vbytes!r}: use 32 or 64")
+                    flags.append(f"-DNEURODSR_VBYTES={vbytes}")
+                    suffix = f"_v{vbytes}"
+                    if build_dir is not None:  # its own directory (ninja's files are shared)
+                        build_dir = build_dir / f"v{vbytes}"
+                        build_dir.mkdir(exist_ok=True)
+                        kwargs = {"build_directory": str(build_dir)}
                 _ext = cpp_extension.load(
-                    name=f"neurodsr_pl_loop_{_cpu_tag()}",
+                    name=f"neurodsr_pl_loop_{_cpu_tag()}{suffix}",
                     sources=[str(_SOURCE)],
-                    extra_cflags=["-O3", "-march=native", "-fopenmp"],
+                    extra_cflags=flags,
                     verbose=verbose,
                     **kwargs,
                 )
@@ -150,10 +176,30 @@ def _use_compiled(like: Tensor) -> Any | None:
     return compiled_loop()
 
 
-def _forcing_steps(n_t: int, tau: int | None) -> set[int]:
+#: a normalised forcing interval (:func:`neurodsr.models.base.member_taus`): one for the
+#: ensemble, None, or one per member (0: not forced)
+_Taus = int | None | tuple[int, ...]
+
+
+def _forcing_steps(n_t: int, tau: _Taus, alpha: Tensor) -> dict[int, Tensor]:
+    """The steps t (0 < t < T) at which some member is forced, each with every member's
+    strength there (E,): alpha for a single interval, alpha_e or 0 (not forced at t) per
+    member."""
     if tau is None:
-        return set()
-    return {t for t in range(tau, n_t, tau)}
+        return {}
+    if isinstance(tau, int):
+        return {t: alpha for t in range(tau, n_t, tau)}
+    # the (T, E) strengths built on the host and moved once (not one small copy per step)
+    on = [[tk > 0 and t % tk == 0 for tk in tau] for t in range(n_t)]
+    at = torch.tensor(on, dtype=alpha.dtype).to(alpha.device) * alpha
+    return {t: at[t] for t in range(1, n_t) if any(on[t])}
+
+
+def _tau_tensor(tau: _Taus, e: int) -> Tensor:
+    """The compiled loop's forcing intervals: an int64 tensor (E,), 0 for no forcing."""
+    if isinstance(tau, tuple):
+        return torch.tensor(tau, dtype=torch.int64)
+    return torch.full((e,), tau or 0, dtype=torch.int64)
 
 
 def _per_member(alpha: float | Tensor, e: int, like: Tensor) -> Tensor:
@@ -292,9 +338,11 @@ def _forward(
     h1: Tensor,
     h2: Tensor | None,
     init_map: Tensor,
-    tau: int | None,
+    tau: _Taus,
     alpha: Tensor,
     ws: dict[str, Tensor] | None = None,
+    clip: bool = False,
+    basis: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The forced forward loop. Returns the states z_0..z_T (T+1, E, B, M'; z_t after forcing),
     the hidden activations r_1..r_T (T, E, B, L) and the prediction errors
@@ -308,14 +356,18 @@ def _forward(
     others (CUDA) to the torch loop below."""
     ext = _use_compiled(x)
     if ext is not None:
-        return _forward_compiled(ext, x, A, W1, W2, h1, h2, init_map, tau, alpha, ws)
+        return _forward_compiled(ext, x, A, W1, W2, h1, h2, init_map, tau, alpha, ws, clip, basis)
+    if clip or basis is not None:  # these models ask for it only where the compiled loop runs
+        raise ValueError("the clipped shPLRNN's and the dendPLRNN's pass need the compiled loop")
     n_t = x.shape[0] - 1
     e, b, n = x.shape[1:]
     m = A.shape[1]
     lw = W1.shape[2]
-    every = tau == 1  # GTF: every step is forced
+    every = tau == 1  # GTF: every step of every member is forced (one interval for all)
     fold = every and _fold_gtf(x, n_t, e, b, lw, n)
-    forced = set() if every else _forcing_steps(n_t, tau)
+    # STF, and per-member intervals: the forced steps, each with its members' -alpha_t
+    forced = {} if every else _forcing_steps(n_t, tau, alpha)
+    neg_at = {t: a_t.neg().reshape(-1, 1, 1) for t, a_t in forced.items()}
     aug = W2 is not None
     m1 = m + 1 if aug else m
     a = A.unsqueeze(1)  # (E, 1, M)
@@ -375,7 +427,7 @@ def _forward(
             elif i + 1 in forced:
                 head = zv[i + 1][..., :n]
                 err = errors[i] = sub(head, x[i + 1])
-                head.addcmul_(err, neg_al)
+                head.addcmul_(err, neg_at[i + 1])
     if fold:
         # z_{t+1}[:N] before forcing = A z_t + W1 r_t + h1 on the first N units, all t at once
         w1h = W1[:, :n, :]  # (E, N, L)
@@ -405,9 +457,11 @@ def _forward_compiled(
     h1: Tensor,
     h2: Tensor | None,
     init_map: Tensor,
-    tau: int | None,
+    tau: _Taus,
     alpha: Tensor,
     ws: dict[str, Tensor] | None,
+    clip: bool = False,
+    basis: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """:func:`_forward` as one call of the compiled loop (same buffers, same layout)."""
     n_t = x.shape[0] - 1
@@ -419,9 +473,16 @@ def _forward_compiled(
     diff = _buffer(ws, "diff", (n_t, e, b, n), x)
     ext.forward(
         x, zs, r_all, diff, A.contiguous(), W1.contiguous(), _opt(W2), h1.contiguous(),
-        _opt(h2), alpha.to(x).contiguous(), tau or 0,
+        _opt(h2), alpha.to(x).contiguous(), _tau_tensor(tau, e), clip, *_basis_args(basis),
     )  # fmt: skip
     return zs, r_all, diff
+
+
+def _basis_args(basis: tuple[Tensor, Tensor] | None) -> tuple[Tensor | None, Tensor | None]:
+    """The dendPLRNN's (basis weights (E, B), thresholds (E, B, M)) for the compiled loop."""
+    if basis is None:
+        return None, None
+    return basis[0].contiguous(), basis[1].contiguous()
 
 
 def _backward(
@@ -433,7 +494,7 @@ def _backward(
     alpha: Tensor,
     zs: Tensor,
     r_all: Tensor,
-    tau: int | None,
+    tau: _Taus,
     ws: dict[str, Tensor] | None = None,
 ) -> tuple[Tensor, ...]:
     """The adjoint loop and the weight gradients, from dLoss/dpredictions (T, E, B, N) and
@@ -450,7 +511,7 @@ def _backward(
         w2t = None if W2 is None else W2.transpose(1, 2).contiguous()
         ext.backward(
             g_pred.contiguous(), r_all, delta, u_all, A.contiguous(),
-            W1.transpose(1, 2).contiguous(), w2t, alpha.to(x).contiguous(), tau or 0,
+            W1.transpose(1, 2).contiguous(), w2t, alpha.to(x).contiguous(), _tau_tensor(tau, e),
         )  # fmt: skip
     else:
         delta, u_all = _adjoint_torch(g_pred, x, A, W1, W2, alpha, r_all, tau, ws)
@@ -477,7 +538,7 @@ def _adjoint_torch(
     W2: Tensor | None,
     alpha: Tensor,
     r_all: Tensor,
-    tau: int | None,
+    tau: _Taus,
     ws: dict[str, Tensor] | None,
 ) -> tuple[Tensor, Tensor]:
     """The adjoint loop in torch ops (CUDA, or no compiled loop): returns delta (T+1, E, B, M),
@@ -485,7 +546,7 @@ def _adjoint_torch(
     n_t, e, b, _ = r_all.shape
     m = A.shape[1]
     n = x.shape[-1]
-    forced = _forcing_steps(n_t, tau)
+    forced = _forcing_steps(n_t, tau, alpha)
     a = A.unsqueeze(1)
     # relu'(pre) = 1[r > 0] = sign(r) for r >= 0; one float op over all steps (a bool
     # mask converted to float costs ~4x more, a bool mask in the loop promotes each step,
@@ -500,7 +561,9 @@ def _adjoint_torch(
     delta[1:, ..., :n] = g_pred
     keep = torch.ones(e, 1, m, dtype=x.dtype, device=x.device)
     keep[..., :n] = (1.0 - alpha).reshape(-1, 1, 1)
-    every = len(forced) == n_t - 1  # GTF: every step but the last is forced
+    # each forced step's keep on the observed units (per member: 1 where not forced at t)
+    keep_at = {t: (1.0 - a_t).reshape(-1, 1, 1).expand(e, 1, n) for t, a_t in forced.items()}
+    every = tau == 1  # GTF: every step but the last is forced, for every member
     a_in, w2_in = a, W2  # what flows into a forced row: the same, scaled by keep
     if every:
         # fold keep into the weights of the recursion (A*keep, W2*keep; the PLRNN, whose u
@@ -521,7 +584,7 @@ def _adjoint_torch(
             d = dv[i + 1]
             if not every and i + 1 in forced:
                 head = d[..., :n]
-                addcmul(g_pred[i], head, keep[..., :n], out=head)
+                addcmul(g_pred[i], head, keep_at[i + 1], out=head)
             u = bmm(d, W1, out=uv[i]).mul_(mv[i])
             if i > 0:
                 nxt = dv[i].addcmul_(a_in, d)
@@ -562,8 +625,10 @@ def fused_pl_rollout(
     h1: Tensor,
     h2: Tensor | None,
     init_map: Tensor,
-    tau: int | None,
+    tau: Tau,
     alpha: float | Tensor,
+    clip: bool = False,
+    basis: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """Forced rollout of a PL model with identity observation, without gradients; returns the
     predictions (T, E, B, N) of x_1..x_T (before forcing), as ``LatentModel.rollout`` does.
@@ -575,13 +640,20 @@ def fused_pl_rollout(
     A : Tensor (E, M); W1 : Tensor (E, M, L); W2 : Tensor (E, L, M) or None (PLRNN: identity);
     h1 : Tensor (E, M); h2 : Tensor (E, L) or None; init_map : Tensor (E, M - N, N)
         The parameters (the PLRNN's W1 is its off-diagonal W, L = M).
-    tau : int or None
-        Forcing interval (None: only z_0 forced; 1 with alpha < 1: GTF).
+    tau : int, None, or a sequence / integer Tensor (E,)
+        Forcing interval (None: only z_0 forced; 1 with alpha < 1: GTF), or one per member
+        (0 or None there: not forced), as :meth:`neurodsr.models.base.LatentModel.rollout`.
     alpha : float or Tensor (E,)
         Forcing strength at the forcing steps.
+    clip : bool, default False
+        The clipped shPLRNN (r = relu(W2 z + h2) - relu(W2 z)); the compiled loop only.
+    basis : (Tensor (E, B), Tensor (E, B, M)) or None
+        The dendPLRNN's basis weights and thresholds (PLRNN layout, r_m = sum_b w_b
+        relu(z_m - theta_bm)); the compiled loop only.
     """
     alpha = _per_member(alpha, A.shape[0], x)
-    _, _, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha)
+    tau = member_taus(tau, A.shape[0])
+    _, _, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha, clip=clip, basis=basis)
     return diff.add_(x[1:])
 
 
@@ -594,6 +666,8 @@ def fused_pl_generate(
     W2: Tensor | None,
     h1: Tensor,
     h2: Tensor | None,
+    clip: bool = False,
+    basis: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor | None:
     """A free run of a PL model from z0 (E, B, M) for ``n_steps`` steps in the compiled loop:
     the states (n_steps, E, B, M), as ``LatentModel.generate`` returns them. None where the
@@ -611,7 +685,8 @@ def fused_pl_generate(
     none = z0.new_empty(n_steps + 1, e, b, 0)  # no data, no forcing, no activations kept
     ext.forward(
         none, zs, z0.new_empty(0, e, b, W1.shape[2]), none[1:], A.contiguous(),
-        W1.contiguous(), _opt(W2), h1.contiguous(), _opt(h2), z0.new_zeros(e), 0,
+        W1.contiguous(), _opt(W2), h1.contiguous(), _opt(h2), z0.new_zeros(e),
+        _tau_tensor(None, e), clip, *_basis_args(basis),
     )  # fmt: skip
     return zs[1:, ..., :m].contiguous() if aug else zs[1:]
 
@@ -625,10 +700,12 @@ def fused_pl_loss_and_grads(
     h1: Tensor,
     h2: Tensor | None,
     init_map: Tensor,
-    tau: int | None,
+    tau: Tau,
     alpha: float | Tensor,
     weight: Tensor | None = None,
     workspace: dict[str, Tensor] | None = None,
+    clip: bool = False,
+    basis: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, tuple[Tensor | None, ...]]:
     """Each member's MSE (E,) and the gradients of ``sum(weight * loss)`` with respect to
     (A, W1, W2, h1, h2, init_map), without autograd.
@@ -638,16 +715,23 @@ def fused_pl_loss_and_grads(
     ``weight`` (E,) defaults to ones (0 for a member means no gradient for it).
     ``workspace``, a dict the caller keeps between calls (the model does), holds the
     activation buffers for reuse; the returned tensors never alias it. Other parameters as
-    :func:`fused_pl_rollout`; the gradients of W2 and h2 are None for the PLRNN.
+    :func:`fused_pl_rollout` (``clip``: the clipped shPLRNN, ``basis``: the dendPLRNN,
+    compiled loop only); the gradients of W2 and h2 are None for the PLRNN; with ``basis`` the
+    gradients of its weights and thresholds follow.
     """
     alpha = _per_member(alpha, A.shape[0], x)
+    tau = member_taus(tau, A.shape[0])
     n_t, e, b, n = x.shape[0] - 1, *x.shape[1:]
     scale = torch.full((e,), 2.0 / (n_t * b * n), dtype=x.dtype, device=x.device)
     if weight is not None:
         scale = scale * weight.to(scale)
     ext = _use_compiled(x)
     if ext is not None:
-        return _loss_and_grads_compiled(ext, x, A, W1, W2, h1, h2, init_map, tau, alpha, scale)
+        return _loss_and_grads_compiled(
+            ext, x, A, W1, W2, h1, h2, init_map, tau, alpha, scale, clip, basis
+        )
+    if clip or basis is not None:
+        raise ValueError("the clipped shPLRNN's and the dendPLRNN's pass need the compiled loop")
     zs, r_all, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha, workspace)
     loss = diff.square().mean(dim=(0, 2, 3))
     g_pred = diff.mul_(scale.view(1, -1, 1, 1))
@@ -663,18 +747,23 @@ def _loss_and_grads_compiled(
     h1: Tensor,
     h2: Tensor | None,
     init_map: Tensor,
-    tau: int | None,
+    tau: _Taus,
     alpha: Tensor,
     scale: Tensor,
+    clip: bool = False,
+    basis: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, tuple[Tensor | None, ...]]:
     """:func:`fused_pl_loss_and_grads` as one compiled call: forward, adjoint and weight
-    gradients of each (member, chunk of 8 or 16 windows) back to back, the chunks in
-    parallel, their partial sums added in a fixed order (the same numbers at every run)."""
+    gradients of each (member, chunk of one or two SIMD vectors of windows) back to back, the
+    chunks in parallel, their partial sums added in a fixed order (the same numbers at every
+    run)."""
     n_t, _, b, n = x.shape[0] - 1, *x.shape[1:]
-    sse, g_a, g_h1, g_w1, g_w2, g_h2, g_init = ext.train(
+    sse, g_a, g_h1, g_w1, g_w2, g_h2, g_init, g_bw, g_th = ext.train(
         x.contiguous(), init_map.contiguous(), A.contiguous(), W1.contiguous(), _opt(W2),
-        h1.contiguous(), _opt(h2), alpha.to(x).contiguous(), scale.contiguous(), tau or 0,
+        h1.contiguous(), _opt(h2), alpha.to(x).contiguous(), scale.contiguous(),
+        _tau_tensor(tau, x.shape[1]), clip, *_basis_args(basis),
     )  # fmt: skip
     if W2 is None:
         g_w2 = g_h2 = None
-    return sse / (n_t * b * n), (g_a, g_w1, g_w2, g_h1, g_h2, g_init)
+    grads = (g_a, g_w1, g_w2, g_h1, g_h2, g_init)
+    return sse / (n_t * b * n), grads + ((g_bw, g_th) if basis is not None else ())

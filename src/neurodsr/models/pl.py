@@ -17,8 +17,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from neurodsr.models.base import LatentModel, member_generators, stack_init
-from neurodsr.models.fused import fused_pl_generate, fused_pl_loss_and_grads, fused_pl_rollout
+from neurodsr.models.base import LatentModel, Tau, member_generators, stack_init
+from neurodsr.models.fused import (
+    _use_compiled,
+    fused_pl_generate,
+    fused_pl_loss_and_grads,
+    fused_pl_rollout,
+)
 
 __all__ = ["PLRNN", "ClippedShallowPLRNN", "DendPLRNN", "ShallowPLRNN"]
 
@@ -55,6 +60,8 @@ class _FusedPL(LatentModel):
 
     #: use the fused rollout with the hand-written backward pass (identity observation only)
     fused: bool = True
+    #: the clipped shPLRNN's nonlinearity (the compiled loop only; else the autograd loop)
+    clip: bool = False
 
     def _fused_args(self) -> tuple[Tensor, ...]:
         raise NotImplementedError
@@ -62,18 +69,30 @@ class _FusedPL(LatentModel):
     def _fused_grads(self, grads: tuple[Tensor | None, ...]) -> dict[str, Tensor]:
         raise NotImplementedError
 
+    def _basis(self) -> tuple[Tensor, Tensor] | None:
+        """The dendPLRNN's basis weights and thresholds (None for the others)."""
+        return None
+
     def _use_fused(self) -> bool:
-        return self.fused and self.observation == "identity"
+        if not (self.fused and self.observation == "identity"):
+            return False
+        # the clipped and dendritic models have no torch loop: the compiled one on CPU
+        # float32, else autograd
+        if self.clip or self._basis() is not None:
+            return _use_compiled(self.A) is not None
+        return True
 
     def _needs_graph(self) -> bool:
         return torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
 
-    def rollout(self, x: Tensor, tau: int | None = None, alpha: float | Tensor = 1.0) -> Tensor:
+    def rollout(self, x: Tensor, tau: Tau = None, alpha: float | Tensor = 1.0) -> Tensor:
         """Forced rollout (see :meth:`LatentModel.rollout`); the fused pass for the identity
         model when no gradient is needed (training uses :meth:`loss_and_grad`)."""
         if not self._use_fused() or self._needs_graph():
             return super().rollout(x, tau, alpha)
-        return fused_pl_rollout(x, *self._fused_args(), tau, alpha)
+        return fused_pl_rollout(
+            x, *self._fused_args(), tau, alpha, clip=self.clip, basis=self._basis()
+        )
 
     @torch.no_grad()
     def generate(self, z0: Tensor, n_steps: int) -> Tensor:
@@ -81,13 +100,15 @@ class _FusedPL(LatentModel):
         out = None
         if self._use_fused():
             a, w1, w2, h1, h2, _ = self._fused_args()
-            out = fused_pl_generate(z0, n_steps, a, w1, w2, h1, h2)
+            out = fused_pl_generate(
+                z0, n_steps, a, w1, w2, h1, h2, clip=self.clip, basis=self._basis()
+            )
         return super().generate(z0, n_steps) if out is None else out
 
     def loss_and_grad(
         self,
         x: Tensor,
-        tau: int | None = None,
+        tau: Tau = None,
         alpha: float | Tensor = 1.0,
         weight: Tensor | None = None,
     ) -> Tensor | None:
@@ -97,7 +118,12 @@ class _FusedPL(LatentModel):
         args = (t if t is None else t.detach() for t in self._fused_args())
         # the activation buffers, kept between training steps (not state: never saved)
         ws = self.__dict__.setdefault("_fused_workspace", {})
-        loss, grads = fused_pl_loss_and_grads(x, *args, tau, alpha, weight, ws)
+        basis = self._basis()
+        if basis is not None:
+            basis = (basis[0].detach(), basis[1].detach())
+        loss, grads = fused_pl_loss_and_grads(
+            x, *args, tau, alpha, weight, ws, clip=self.clip, basis=basis
+        )
         self._add_grads(self._fused_grads(grads))
         return loss
 
@@ -233,7 +259,9 @@ class ClippedShallowPLRNN(ShallowPLRNN):
     """Clipped shPLRNN: z' = A z + W1 [relu(W2 z + h2) - relu(W2 z)] + h1 (bounded if |A| < 1)."""
 
     name = "clipped_shplrnn"
-    fused = False  # two ReLUs per unit: the generic autograd rollout
+    # two ReLUs per unit: the compiled loop has its adjoint; without it (CUDA, float64, no
+    # compiler) the generic autograd rollout
+    clip = True
 
     def _nonlin(self, z: Tensor) -> Tensor:
         lin = torch.bmm(z, self.W2.transpose(1, 2))
@@ -244,7 +272,7 @@ class ClippedShallowPLRNN(ShallowPLRNN):
         return (lin + self.h2.unsqueeze(1) > 0).to(z.dtype) - (lin > 0).to(z.dtype)
 
 
-class DendPLRNN(_DiagOffDiag):
+class DendPLRNN(_FusedPL, _DiagOffDiag):
     """Dendritic PLRNN: z' = A z + W sum_b alpha_b relu(z - theta_b) + h.
 
     Parameters
@@ -278,6 +306,23 @@ class DendPLRNN(_DiagOffDiag):
 
     def _extra_config(self) -> dict:
         return {"n_bases": self.n_bases}
+
+    def _fused_args(self) -> tuple[Tensor, ...]:
+        return self.A, self.weight(), None, self.h, None, self.init_map
+
+    def _basis(self) -> tuple[Tensor, Tensor] | None:
+        return self.alpha, self.theta
+
+    def _fused_grads(self, grads: tuple[Tensor | None, ...]) -> dict[str, Tensor]:
+        g_a, g_w, _, g_h, _, g_init, g_alpha, g_theta = grads
+        return {
+            "A": g_a,
+            "W": g_w.mul_(self.offdiag),
+            "h": g_h,
+            "init_map": g_init,
+            "alpha": g_alpha,
+            "theta": g_theta,
+        }
 
     def _above(self, z: Tensor) -> Tensor:
         """z - theta_b for every basis, (E, B, n_bases, M)."""

@@ -19,11 +19,11 @@ Lyapunov exponent per step and tau* = ln 2 / lambda the predictability time in s
   (0.05, 0.1, 0.2), the range over which docs/RESULTS.md found the forced methods work; the
   suggestion marked is GTF 0.1 (the fixed default).
 
-Training (:func:`group_candidates`): the model's rollout takes one forcing interval for the
-whole ensemble, with a strength per member. So every GTF alpha (x seeds) trains as members of
-*one* batched ensemble, and every STF interval as its own ensemble of the seeds (one call of
-:func:`neurodsr.api.train_fit` trains them all, each with its share of the time budget,
-proportional to its number of members).
+Training (:func:`member_forcing`): the model's rollout takes a forcing interval and a strength
+per member, so every candidate x seed is a member of *one* batched ensemble (an STF member
+forced every tau_e steps with alpha 1, a GTF member every step with its alpha), trained with
+the whole time budget; each member trains exactly as a separate fit of its candidate and seed
+would (tests/test_auto.py).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ __all__ = [
     "FALLBACK_TAUS",
     "STF_FRACTIONS",
     "Candidate",
-    "group_candidates",
+    "member_forcing",
     "pick_winner",
     "propose_candidates",
 ]
@@ -158,14 +158,27 @@ def propose_candidates(
     return cands, why
 
 
-def group_candidates(cands: list[Candidate]) -> list[tuple[int | None, list[int]]]:
-    """Ensembles to train: (STF tau or None for the GTF group, candidate indices)."""
-    groups: list[tuple[int | None, list[int]]] = []
-    gtf = [i for i, c in enumerate(cands) if c.forcing == "gtf"]
-    if gtf:
-        groups.append((None, gtf))
-    groups += [(c.tau, [i]) for i, c in enumerate(cands) if c.forcing == "stf"]
-    return groups
+def member_forcing(
+    cands: list[Candidate], n_seeds: int
+) -> tuple[list[int], list[float], list[int]]:
+    """The one ensemble that trains every candidate x seed: member ``k * n_seeds + s`` is
+    candidate k with the s-th seed. Returns each member's forcing interval (STF: its tau; GTF:
+    1), strength (STF: 1; GTF: its alpha) and candidate index, lists of length
+    ``len(cands) * n_seeds`` (for ``TrainConfig(forcing="mixed", tau=..., alpha=...)``)."""
+    taus: list[int] = []
+    alphas: list[float] = []
+    owner: list[int] = []
+    for k, c in enumerate(cands):
+        if c.forcing == "stf":
+            tau, alpha = int(c.tau), 1.0
+        elif c.forcing == "gtf":
+            tau, alpha = 1, float(c.alpha)
+        else:  # pragma: no cover - candidates are STF or GTF
+            raise ValueError(f"candidate forcing {c.forcing!r}")
+        taus += [tau] * n_seeds
+        alphas += [alpha] * n_seeds
+        owner += [k] * n_seeds
+    return taus, alphas, owner
 
 
 def pick_winner(cands: list[Candidate]) -> tuple[int, str]:

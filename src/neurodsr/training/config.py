@@ -18,14 +18,18 @@ class TrainConfig:
 
     Parameters
     ----------
-    forcing : {"gtf", "stf", "none"}
+    forcing : {"gtf", "stf", "none", "mixed"}
         As trained (:func:`neurodsr.fit` resolves its "auto" before). gtf (default):
         generalized teacher forcing, every step with strength ``alpha``. stf:
         sparse teacher forcing, full forcing every ``tau`` steps. none: plain BPTT (only z_0
-        forced). GTF at alpha = 0.1 is the default on the evidence of docs/RESULTS.md.
-    tau : int or None
+        forced). mixed: each member its own interval ``tau[e]`` and strength ``alpha[e]``
+        (an STF member is (tau_e, 1), a GTF member (1, alpha_e), a BPTT member (0, 0)), so
+        that the automatic forcing choice trains all its candidates as one ensemble. GTF at
+        alpha = 0.1 is the default on the evidence of docs/RESULTS.md.
+    tau : int, None or list of int
         STF forcing interval in steps (ln 2 / lambda_max is the principled choice). None with
-        forcing="stf" means plain BPTT.
+        forcing="stf" means plain BPTT. A list (forcing "stf" or "mixed") gives one interval per
+        ensemble member, 0 (or None) for a member that is not forced.
     alpha : float, list of float or "adaptive"
         GTF strength in [0, 1]; a list gives one strength per ensemble member (the automatic
         forcing choice trains several alphas as members of one ensemble); "adaptive" sets
@@ -115,9 +119,18 @@ class TrainConfig:
         def bad(name: str, why: str) -> ValueError:
             return ValueError(f"TrainConfig.{name}={getattr(self, name)!r}: {why}")
 
-        if self.forcing not in ("stf", "gtf", "none"):
-            raise bad("forcing", "must be 'stf', 'gtf' or 'none'")
-        if self.tau is not None and (int(self.tau) != self.tau or self.tau < 1):
+        if self.forcing not in ("stf", "gtf", "none", "mixed"):
+            raise bad("forcing", "must be 'stf', 'gtf', 'none' or 'mixed'")
+        if isinstance(self.tau, list | tuple):
+            if self.forcing not in ("stf", "mixed"):
+                raise bad("tau", "a per-member list needs forcing='stf' or 'mixed'")
+            taus = [0 if t is None else t for t in self.tau]
+            if not taus or not all(
+                isinstance(t, int | float) and int(t) == t and t >= 0 for t in taus
+            ):
+                raise bad("tau", "a per-member list must hold integers >= 0 (0: not forced)")
+            self.tau = [int(t) for t in taus]
+        elif self.tau is not None and (int(self.tau) != self.tau or self.tau < 1):
             raise bad("tau", "must be a positive integer number of steps, or None (plain BPTT)")
         if isinstance(self.alpha, str):
             if self.alpha != "adaptive":
@@ -159,15 +172,26 @@ class TrainConfig:
             self.patience = None
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise bad("max_minutes", "must be > 0 or None")
-        if self.tau is not None:
+        if self.forcing == "mixed":
+            if isinstance(self.alpha, str):
+                raise bad("alpha", "forcing='mixed' needs a number or a per-member list")
+            lists = [v for v in (self.tau, self.alpha) if isinstance(v, list)]
+            if len({len(v) for v in lists}) > 1:
+                raise bad("tau", f"per-member tau and alpha differ in length ({self.alpha!r})")
+        if self.tau is not None and not isinstance(self.tau, list):
             self.tau = int(self.tau)
 
-    def forcing_schedule(self) -> tuple[int | None, float | list[float] | str]:
-        """(interval, strength) for the rollout: STF (tau, 1), GTF (1, alpha), none (None, 0)."""
+    def forcing_schedule(
+        self,
+    ) -> tuple[int | list[int] | None, float | list[float] | str]:
+        """(interval, strength) for the rollout: STF (tau, 1), GTF (1, alpha), none (None, 0),
+        mixed (tau, alpha) (each per member or one for all)."""
         if self.forcing == "stf":
             return self.tau, 1.0
         if self.forcing == "gtf":
             return 1, self.alpha
+        if self.forcing == "mixed":
+            return self.tau, self.alpha
         return None, 0.0
 
     def to_dict(self) -> dict[str, Any]:

@@ -178,7 +178,7 @@ def gradient_step(
     model: LatentModel,
     opt: torch.optim.Optimizer,
     xb: Tensor,
-    tau: int | None,
+    tau: int | list[int] | None,
     alpha: float | Tensor,
     config: TrainConfig,
     step_scale: Tensor | None = None,
@@ -441,10 +441,11 @@ def train(
     sampler = WindowSampler(x, config.seq_len, model.seeds)
     opt = make_optimizer(model, config)
     tau, alpha_setting = config.forcing_schedule()
-    if isinstance(alpha_setting, list) and len(alpha_setting) != model.n_models:
-        raise ValueError(
-            f"alpha has {len(alpha_setting)} values for an ensemble of {model.n_models} members"
-        )
+    for name, setting in (("alpha", alpha_setting), ("tau", tau)):
+        if isinstance(setting, list) and len(setting) != model.n_models:
+            raise ValueError(
+                f"{name} has {len(setting)} values for an ensemble of {model.n_models} members"
+            )
     alpha_gen = torch.Generator().manual_seed(model.seeds[0] + 15485863)
     tlog = TrainLog(best_epoch=[-1] * model.n_models)
     guard = MemberGuard(model.n_models, config.max_failures, device)

@@ -25,16 +25,26 @@
 
 namespace {
 
-// 8 float32 lanes (AVX2; GCC's vector extension compiles to the target's SIMD or to scalars)
-typedef float vf __attribute__((vector_size(32), may_alias));
-constexpr int VL = 8;
+// NEURODSR_VBYTES / 4 float32 lanes per vector: 64 bytes (16 lanes) where the build target has
+// AVX-512 (6 % less time per 16-member pass than 8 lanes in the median of six interleaved
+// comparisons on an AMD EPYC, from 7.5 % less to 4 % more; benchmarks/README.md), else 32
+// (8 lanes, AVX2); GCC's vector extension compiles to the target's SIMD or to scalars.
+#ifndef NEURODSR_VBYTES
+#ifdef __AVX512F__
+#define NEURODSR_VBYTES 64
+#else
+#define NEURODSR_VBYTES 32
+#endif
+#endif
+typedef float vf __attribute__((vector_size(NEURODSR_VBYTES), may_alias));
+constexpr int VL = NEURODSR_VBYTES / 4;
 
 template <int NV>
 struct Lanes {
   vf v[NV];
 };
 
-// out[j] = bias[j] + sum_k W[j, k] in[k], j < J, for NV x 8 lanes; W row-major (J, K).
+// out[j] = bias[j] + sum_k W[j, k] in[k], j < J, for NV x VL lanes; W row-major (J, K).
 // Four outputs at a time: four independent FMA chains per lane vector, one load of in[k].
 template <int NV>
 inline void matvec(const float* __restrict W, const float* __restrict bias, int J, int K,
@@ -84,15 +94,37 @@ inline bool forced(int t, int tau, int n_t) { return tau > 0 && t < n_t && t % t
 struct Dims {
   int64_t n_t, e, b, n, m, m1, l;
   bool sh;  // shPLRNN (W2 given); else PLRNN (L = M, r = relu(z))
+  bool clip;  // clipped shPLRNN: r = relu(W2 z + h2) - relu(W2 z)
+  // dendPLRNN (PLRNN layout, nbases > 0): r_m = sum_b bw[b] relu(z_m - th[b, m]), with bw
+  // (E, nbases) and th (E, nbases, M)
+  int64_t nbases;
+  const float* bw;
+  const float* th;
 };
+
+// The dendPLRNN's basis expansion of one unit's lanes: sum_b w_b relu(z - theta_b), in the
+// order of torch's einsum over b (ascending).
+template <int NV>
+inline void dend_phi(const Lanes<NV>& z, const float* w, const float* th, int64_t nbases,
+                     int64_t M, Lanes<NV>& out) {
+  for (int v = 0; v < NV; ++v) {
+    vf s{};
+    for (int64_t b = 0; b < nbases; ++b) {
+      const vf diff = z.v[v] - th[b * M];
+      s += w[b] * (diff > 0.0f ? diff : vf{});
+    }
+    out.v[v] = s;
+  }
+}
 
 // One (member, chunk of windows) forward: states, hidden activations, prediction errors.
 template <int NV>
 void forward_chunk(const Dims& d, int64_t e, int64_t b0, int nb, const float* x, float* zs,
                    float* r_all, float* diff, const float* A, const float* W1, const float* W2,
-                   const float* h1, const float* h2, const float* alpha, int tau) {
+                   const float* h1, const float* h2, const float* alpha, const int64_t* taus) {
   constexpr int BC = NV * VL;
   const int64_t M = d.m, M1 = d.m1, L = d.l, N = d.n;
+  const int tau = (int)taus[e];  // this member's forcing interval (0: none)
   std::vector<Lanes<NV>> z(M1), r(L), zn(M);
   const float* a = A + e * M;
   const float* w1 = W1 + e * M * L;
@@ -105,10 +137,20 @@ void forward_chunk(const Dims& d, int64_t e, int64_t b0, int nb, const float* x,
   for (int64_t k = 0; k < M1; ++k)
     for (int i = 0; i < BC; ++i) lane(z[k].v, i) = i < nb ? zs[at(0, M1) + i * M1 + k] : 0.0f;
   for (int64_t t = 0; t < d.n_t; ++t) {
-    if (d.sh) {
+    if (d.clip) {
+      matvec<NV>(w2, nullptr, L, M, z.data(), r.data());  // lin = W2 z
+      for (int64_t k = 0; k < L; ++k)
+        for (int v = 0; v < NV; ++v) {
+          const vf lin = r[k].v[v], pre = lin + c2[k];
+          r[k].v[v] = (pre > 0.0f ? pre : vf{}) - (lin > 0.0f ? lin : vf{});
+        }
+    } else if (d.sh) {
       matvec<NV>(w2, c2, L, M, z.data(), r.data());  // pre = W2 z + h2
       for (int64_t k = 0; k < L; ++k)
         for (int v = 0; v < NV; ++v) r[k].v[v] = r[k].v[v] > 0.0f ? r[k].v[v] : vf{};
+    } else if (d.nbases) {
+      for (int64_t k = 0; k < M; ++k)
+        dend_phi<NV>(z[k], d.bw + e * d.nbases, d.th + e * d.nbases * M + k, d.nbases, M, r[k]);
     } else {
       for (int64_t k = 0; k < M; ++k)
         for (int v = 0; v < NV; ++v) r[k].v[v] = z[k].v[v] > 0.0f ? z[k].v[v] : vf{};
@@ -145,9 +187,11 @@ void forward_chunk(const Dims& d, int64_t e, int64_t b0, int nb, const float* x,
 template <int NV>
 void backward_chunk(const Dims& d, int64_t e, int64_t b0, int nb, const float* g_pred,
                     const float* r_all, float* delta, float* u_all, const float* A,
-                    const float* W1t, const float* W2t, const float* alpha, int tau) {
+                    const float* W1t, const float* W2t, const float* alpha,
+                    const int64_t* taus) {
   constexpr int BC = NV * VL;
   const int64_t M = d.m, L = d.l, N = d.n;
+  const int tau = (int)taus[e];
   std::vector<Lanes<NV>> c(M), u(L), cn(M);
   const float* a = A + e * M;
   const float* w1t = W1t + e * L * M;  // (L, M): u = W1^T d
@@ -197,8 +241,12 @@ void backward_chunk(const Dims& d, int64_t e, int64_t b0, int nb, const float* g
 
 struct TrainDims {
   int64_t n_t, e, nch, b, n, m, l;
-  bool sh;
-  int tau;
+  bool sh, clip;  // as in Dims
+  int64_t nbases;  // as in Dims, with the basis' gradients (E, C, nbases), (E, C, nbases, M)
+  const float* bw;
+  const float* th;
+  float* gbw;
+  float* gth;
 };
 
 template <int NV>
@@ -261,8 +309,8 @@ template <int NV>
 void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float* xs,
                  const float* init, const float* A, const float* W1, const float* W1t,
                  const float* W2, const float* W2t, const float* h1, const float* h2,
-                 const float* alpha, const float* scale, float* loss, float* gA, float* gh1,
-                 float* gW1, float* gW2, float* gh2, float* gL) {
+                 const float* alpha, const int64_t* taus, const float* scale, float* loss,
+                 float* gA, float* gh1, float* gW1, float* gW2, float* gh2, float* gL) {
   using LN = Lanes<NV>;
   constexpr int BC = NV * VL;
   const int64_t T = d.n_t, M = d.m, L = d.l, N = d.n;
@@ -272,7 +320,9 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
   const int64_t n_z = (T + 1) * M, n_r = T * L, n_e = T * N;
   const int64_t n_acc = 2 * M + L;
   const int64_t n_x = (T + 1) * N;
-  const int64_t need = n_z + n_r + n_e + T * M + T * L + M + n_acc + n_x;
+  const int64_t n_lin = d.clip ? T * L : 0;  // the clipped model's W2 z_{t-1}, for its masks
+  const int64_t n_basis = d.nbases * (M + 1);  // dendPLRNN: accumulators of bw's and th's grads
+  const int64_t need = n_z + n_r + n_e + T * M + T * L + M + n_acc + n_x + n_lin + n_basis;
   thread_local std::vector<LN> scratch;
   if ((int64_t)scratch.size() < need) scratch.resize(need);
   LN* zb = scratch.data();
@@ -284,6 +334,12 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
   LN* acc = c + M;
   LN *aA = acc, *ah1 = aA + M, *ah2 = ah1 + M;
   LN* x = ah2 + L;  // the chunk's windows, lane-major (T+1, N)
+  LN* lb = x + n_x;  // clipped: lin_1..lin_T (T, L)
+  LN* abw = lb + n_lin;  // dendPLRNN: (nbases,) then (nbases, M) accumulators
+  LN* ath = abw + d.nbases;
+  for (int64_t k = 0; k < n_basis; ++k) abw[k] = zero_lanes<NV>();
+  const float* bw = d.nbases ? d.bw + e * d.nbases : nullptr;
+  const float* th = d.nbases ? d.th + e * d.nbases * M : nullptr;
   for (int64_t k = 0; k < n_acc; ++k) acc[k] = zero_lanes<NV>();
 
   const float* a = A + e * M;
@@ -294,6 +350,7 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
   const float* c1 = h1 + e * M;
   const float* c2 = d.sh ? h2 + e * L : nullptr;
   const float al = alpha[e], keep = 1.0f - alpha[e], sc = scale[e];
+  const int tau = (int)taus[e];  // this member's forcing interval (0: none)
   LN valid;  // 1 on the lanes that hold a window, 0 on the padding
   for (int i = 0; i < BC; ++i) lane(valid.v, i) = i < nb ? 1.0f : 0.0f;
   // gather the chunk's windows from (T+1, E, B, N) into lanes; padding lanes repeat the
@@ -317,10 +374,21 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
     const LN* zc = zb + t * M;
     LN* zn = zb + (t + 1) * M;
     LN* rc = rb + t * L;
-    if (d.sh) {
+    if (d.clip) {
+      // r = relu(lin + h2) - relu(lin), lin = W2 z, summed in the order autograd's model does
+      LN* lc = lb + t * L;
+      matvec<NV>(w2, nullptr, L, M, zc, lc);
+      for (int64_t k = 0; k < L; ++k)
+        for (int v = 0; v < NV; ++v) {
+          const vf lin = lc[k].v[v], pre = lin + c2[k];
+          rc[k].v[v] = (pre > 0.0f ? pre : vf{}) - (lin > 0.0f ? lin : vf{});
+        }
+    } else if (d.sh) {
       matvec<NV>(w2, c2, L, M, zc, rc);
       for (int64_t k = 0; k < L; ++k)
         for (int v = 0; v < NV; ++v) rc[k].v[v] = rc[k].v[v] > 0.0f ? rc[k].v[v] : vf{};
+    } else if (d.nbases) {
+      for (int64_t k = 0; k < M; ++k) dend_phi<NV>(zc[k], bw, th + k, d.nbases, M, rc[k]);
     } else {
       for (int64_t k = 0; k < M; ++k)
         for (int v = 0; v < NV; ++v) rc[k].v[v] = zc[k].v[v] > 0.0f ? zc[k].v[v] : vf{};
@@ -328,7 +396,7 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
     matvec<NV>(w1, c1, M, L, rc, zn);
     for (int64_t k = 0; k < M; ++k)
       for (int v = 0; v < NV; ++v) zn[k].v[v] += a[k] * zc[k].v[v];
-    const bool f = forced((int)t + 1, d.tau, (int)T);
+    const bool f = forced((int)t + 1, tau, (int)T);
     const LN* xt = x + (t + 1) * N;
     LN* et = eb + t * N;
     for (int64_t k = 0; k < N; ++k)
@@ -345,7 +413,7 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
   // adjoint, t = T..1; the weight gradients after it, from the saved d_t and u_t
   for (int64_t k = 0; k < M; ++k) c[k] = zero_lanes<NV>();
   for (int64_t t = T - 1; t >= 0; --t) {
-    const bool f = forced((int)t + 1, d.tau, (int)T);
+    const bool f = forced((int)t + 1, tau, (int)T);
     const LN* et = eb + t * N;
     const LN* zc = zb + t * M;
     const LN* rc = rb + t * L;
@@ -360,12 +428,41 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
         aA[j].v[v] += dd[j].v[v] * zc[j].v[v];
         ah1[j].v[v] += dd[j].v[v];
       }
-    matvec<NV>(w1t, nullptr, L, M, dd, u);  // W1^T d
-    for (int64_t k = 0; k < L; ++k)
-      for (int v = 0; v < NV; ++v) u[k].v[v] = rc[k].v[v] > 0.0f ? u[k].v[v] : vf{};
-    if (d.sh) {
+    matvec<NV>(w1t, nullptr, L, M, dd, u);  // g = W1^T d
+    if (d.clip) {
+      // d r / d lin = 1[lin + h2 > 0] - 1[lin > 0]; h2 enters the first ReLU only
+      const LN* lc = lb + t * L;
       for (int64_t k = 0; k < L; ++k)
-        for (int v = 0; v < NV; ++v) ah2[k].v[v] += u[k].v[v];
+        for (int v = 0; v < NV; ++v) {
+          const vf g = u[k].v[v], lin = lc[k].v[v];
+          const vf up = lin + c2[k] > 0.0f ? g : vf{};
+          ah2[k].v[v] += up;
+          u[k].v[v] = up - (lin > 0.0f ? g : vf{});
+        }
+    } else if (d.nbases) {
+      // g = W^T d; u = g * sum_b bw_b 1[z > th_b]; d bw_b += g relu(z - th_b),
+      // d th_b -= g bw_b 1[z > th_b] (negated at the end)
+      for (int64_t k = 0; k < M; ++k)
+        for (int v = 0; v < NV; ++v) {
+          const vf g = u[k].v[v], zv = zc[k].v[v];
+          vf slope{};
+          for (int64_t b = 0; b < d.nbases; ++b) {
+            const vf diff = zv - th[b * M + k];
+            const vf on = diff > 0.0f ? g : vf{};
+            slope += diff > 0.0f ? bw[b] + vf{} : vf{};
+            abw[b].v[v] += diff > 0.0f ? g * diff : vf{};
+            ath[b * M + k].v[v] += bw[b] * on;
+          }
+          u[k].v[v] = g * slope;
+        }
+    } else {
+      for (int64_t k = 0; k < L; ++k)
+        for (int v = 0; v < NV; ++v) u[k].v[v] = rc[k].v[v] > 0.0f ? u[k].v[v] : vf{};
+      if (d.sh)
+        for (int64_t k = 0; k < L; ++k)
+          for (int v = 0; v < NV; ++v) ah2[k].v[v] += u[k].v[v];
+    }
+    if (d.sh) {
       matvec<NV>(w2t, nullptr, M, L, u, c);  // W2^T u
       for (int64_t k = 0; k < M; ++k)
         for (int v = 0; v < NV; ++v) c[k].v[v] += a[k] * dd[k].v[v];
@@ -383,6 +480,11 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
   }
   if (d.sh)
     for (int64_t k = 0; k < L; ++k) gh2[chunk * L + k] = hsum<NV>(ah2[k]);
+  for (int64_t b = 0; b < d.nbases; ++b) {
+    d.gbw[chunk * d.nbases + b] = hsum<NV>(abw[b]);
+    for (int64_t k = 0; k < M; ++k)
+      d.gth[(chunk * d.nbases + b) * M + k] = -hsum<NV>(ath[b * M + k]);
+  }
 }
 
 void check(const at::Tensor& t, const char* name) {
@@ -391,10 +493,18 @@ void check(const at::Tensor& t, const char* name) {
   TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
 }
 
-// Windows per chunk: 16 lanes where that still gives every thread a chunk, else 8.
+// taus: one forcing interval per member (int64 (E,), 0: not forced)
+const int64_t* check_taus(const at::Tensor& taus, int64_t e) {
+  TORCH_CHECK(taus.device().is_cpu() && taus.scalar_type() == at::kLong && taus.is_contiguous(),
+              "taus must be a contiguous int64 CPU tensor");
+  TORCH_CHECK(taus.dim() == 1 && taus.size(0) == e, "taus must have one interval per member");
+  return taus.data_ptr<int64_t>();
+}
+
+// Windows per chunk: two vectors of lanes where that still gives every thread a chunk, else one.
 int lanes_for(int64_t e, int64_t b) {
   const int64_t threads = at::get_num_threads();
-  return (b > 8 && e * ((b + 15) / 16) >= threads) ? 16 : 8;
+  return (b > VL && e * ((b + 2 * VL - 1) / (2 * VL)) >= threads) ? 2 * VL : VL;
 }
 
 template <typename F>
@@ -411,19 +521,30 @@ void over_chunks(int64_t e, int64_t b, int bc, F&& body) {
 }  // namespace
 
 // x (T+1, E, B, N) [N may be 0: a free run], zs (T+1, E, B, M1) with zs[0] set; writes zs[1:],
-// r (T, E, B, L) [or nothing when r is empty] and diff (T, E, B, N). W2, h2 undefined for the PLRNN. tau 0: no forcing.
+// r (T, E, B, L) [or nothing when r is empty] and diff (T, E, B, N). W2, h2 undefined for the
+// PLRNN. taus (E,): each member's forcing interval, 0: no forcing.
 void pl_forward(const at::Tensor& x, const at::Tensor& zs, const at::Tensor& r,
                 const at::Tensor& diff, const at::Tensor& A, const at::Tensor& W1,
                 const c10::optional<at::Tensor>& W2, const at::Tensor& h1,
-                const c10::optional<at::Tensor>& h2, const at::Tensor& alpha, int64_t tau) {
+                const c10::optional<at::Tensor>& h2, const at::Tensor& alpha,
+                const at::Tensor& taus, bool clip, const c10::optional<at::Tensor>& bw,
+                const c10::optional<at::Tensor>& th) {
   const bool sh = W2.has_value() && W2->defined();
+  const bool dend = bw.has_value() && bw->defined();
+  TORCH_CHECK(sh || !clip, "the clipped shPLRNN needs W2 and h2");
+  TORCH_CHECK(!(dend && sh), "the dendPLRNN has no W2");
+  if (dend) {
+    check(*bw, "basis weights");
+    check(*th, "thresholds");
+  }
   for (auto* p : {&x, &zs, &r, &diff, &A, &W1, &h1, &alpha}) check(*p, "pl_forward argument");
   if (sh) {
     check(*W2, "W2");
     check(*h2, "h2");
   }
   Dims d{zs.size(0) - 1, zs.size(1), zs.size(2), x.size(3), A.size(1), zs.size(3),
-         W1.size(2), sh};
+         W1.size(2), sh, clip, dend ? bw->size(1) : 0,
+         dend ? bw->data_ptr<float>() : nullptr, dend ? th->data_ptr<float>() : nullptr};
   TORCH_CHECK(x.size(0) == d.n_t + 1 && diff.size(0) == d.n_t, "x or diff: wrong length");
   TORCH_CHECK(r.numel() == 0 || r.size(0) == d.n_t, "r has the wrong length");
   TORCH_CHECK(d.m1 == d.m + (sh ? 1 : 0), "zs has the wrong width");
@@ -434,12 +555,13 @@ void pl_forward(const at::Tensor& x, const at::Tensor& zs, const at::Tensor& r,
   const float* ph2 = sh ? h2->data_ptr<float>() : nullptr;
   float *pz = zs.data_ptr<float>(), *pd = diff.data_ptr<float>();
   float* pr = r.numel() ? r.data_ptr<float>() : nullptr;
+  const int64_t* pt = check_taus(taus, d.e);
   const int bc = lanes_for(d.e, d.b);
   over_chunks(d.e, d.b, bc, [&](int64_t e, int64_t b0, int nb) {
-    if (bc == 16)
-      forward_chunk<2>(d, e, b0, nb, px, pz, pr, pd, pa, pw1, pw2, ph1, ph2, pal, (int)tau);
+    if (bc == 2 * VL)
+      forward_chunk<2>(d, e, b0, nb, px, pz, pr, pd, pa, pw1, pw2, ph1, ph2, pal, pt);
     else
-      forward_chunk<1>(d, e, b0, nb, px, pz, pr, pd, pa, pw1, pw2, ph1, ph2, pal, (int)tau);
+      forward_chunk<1>(d, e, b0, nb, px, pz, pr, pd, pa, pw1, pw2, ph1, ph2, pal, pt);
   });
 }
 
@@ -447,23 +569,27 @@ void pl_forward(const at::Tensor& x, const at::Tensor& zs, const at::Tensor& r,
 // u (T, E, B, L). W1t = W1^T (E, L, M); W2t = W2^T (E, M, L), undefined for the PLRNN.
 void pl_backward(const at::Tensor& g_pred, const at::Tensor& r, const at::Tensor& delta,
                  const at::Tensor& u, const at::Tensor& A, const at::Tensor& W1t,
-                 const c10::optional<at::Tensor>& W2t, const at::Tensor& alpha, int64_t tau) {
+                 const c10::optional<at::Tensor>& W2t, const at::Tensor& alpha,
+                 const at::Tensor& taus) {
   const bool sh = W2t.has_value() && W2t->defined();
   for (auto* p : {&g_pred, &r, &delta, &u, &A, &W1t, &alpha}) check(*p, "pl_backward argument");
   if (sh) check(*W2t, "W2t");
-  Dims d{r.size(0), r.size(1), r.size(2), g_pred.size(3), A.size(1), A.size(1), r.size(3), sh};
+  // (the PLRNN and shPLRNN only: the clipped model trains through pl_train)
+  Dims d{r.size(0), r.size(1), r.size(2), g_pred.size(3), A.size(1), A.size(1), r.size(3), sh,
+         false, 0, nullptr, nullptr};
   TORCH_CHECK(delta.size(0) == d.n_t + 1 && delta.size(3) == d.m, "delta has the wrong shape");
   const float *pg = g_pred.data_ptr<float>(), *pr = r.data_ptr<float>(),
               *pa = A.data_ptr<float>(), *pw1 = W1t.data_ptr<float>(),
               *pal = alpha.data_ptr<float>();
   const float* pw2 = sh ? W2t->data_ptr<float>() : nullptr;
   float *pd = delta.data_ptr<float>(), *pu = u.data_ptr<float>();
+  const int64_t* pt = check_taus(taus, d.e);
   const int bc = lanes_for(d.e, d.b);
   over_chunks(d.e, d.b, bc, [&](int64_t e, int64_t b0, int nb) {
-    if (bc == 16)
-      backward_chunk<2>(d, e, b0, nb, pg, pr, pd, pu, pa, pw1, pw2, pal, (int)tau);
+    if (bc == 2 * VL)
+      backward_chunk<2>(d, e, b0, nb, pg, pr, pd, pu, pa, pw1, pw2, pal, pt);
     else
-      backward_chunk<1>(d, e, b0, nb, pg, pr, pd, pu, pa, pw1, pw2, pal, (int)tau);
+      backward_chunk<1>(d, e, b0, nb, pg, pr, pd, pu, pa, pw1, pw2, pal, pt);
   });
 }
 
@@ -482,7 +608,7 @@ at::Tensor sum_chunks(const at::Tensor& part) {
 }
 
 // Loss and gradients of a forced rollout of windows x (T+1, E, B, N), chunks of K =
-// pl_lanes(E, B) windows. scale (E,): the factor on each member's sum of squared errors in the
+// pl_lanes(E, B) windows; member e forced every taus[e] steps (0: never) with alpha[e]. scale (E,): the factor on each member's sum of squared errors in the
 // loss whose gradient is taken. Returns each member's sum of squared errors (E,) and the
 // gradients of sum_e scale_e * SSE_e with respect to A (E, M), h1 (E, M), W1 (E, M, L),
 // W2 (E, L, M), h2 (E, L) (empty for the PLRNN) and the initial map (E, M - N, N).
@@ -490,20 +616,34 @@ std::vector<at::Tensor> pl_train(const at::Tensor& x, const at::Tensor& init_map
                                  const at::Tensor& A, const at::Tensor& W1,
                                  const c10::optional<at::Tensor>& W2, const at::Tensor& h1,
                                  const c10::optional<at::Tensor>& h2, const at::Tensor& alpha,
-                                 const at::Tensor& scale, int64_t tau) {
+                                 const at::Tensor& scale, const at::Tensor& taus, bool clip,
+                                 const c10::optional<at::Tensor>& bw,
+                                 const c10::optional<at::Tensor>& th) {
   const bool sh = W2.has_value() && W2->defined();
+  const bool dend = bw.has_value() && bw->defined();
+  TORCH_CHECK(sh || !clip, "the clipped shPLRNN needs W2 and h2");
+  TORCH_CHECK(!(dend && sh), "the dendPLRNN has no W2");
+  if (dend) {
+    check(*bw, "basis weights");
+    check(*th, "thresholds");
+  }
   for (auto* p : {&x, &init_map, &A, &W1, &h1, &alpha, &scale}) check(*p, "pl_train argument");
   if (sh) {
     check(*W2, "W2");
     check(*h2, "h2");
   }
   const int64_t E = x.size(1), B = x.size(2), K = lanes_for(E, B);
-  TrainDims d{x.size(0) - 1, E, (B + K - 1) / K, B, x.size(3), A.size(1), W1.size(2), sh,
-              (int)tau};
+  const int64_t n_bases = dend ? bw->size(1) : 0;
+  const int64_t C0 = (B + K - 1) / K;
+  auto o = x.options();
+  at::Tensor gbw = at::empty({E, C0, n_bases}, o), gth = at::empty({E, C0, n_bases, A.size(1)}, o);
+  TrainDims d{x.size(0) - 1, E, C0, B, x.size(3), A.size(1), W1.size(2), sh, clip, n_bases,
+              dend ? bw->data_ptr<float>() : nullptr, dend ? th->data_ptr<float>() : nullptr,
+              gbw.data_ptr<float>(), gth.data_ptr<float>()};
+  const int64_t* pt = check_taus(taus, E);
   TORCH_CHECK(init_map.size(1) == d.m - d.n && init_map.size(2) == d.n, "init_map: wrong shape");
   const at::Tensor W1t = W1.transpose(1, 2).contiguous();
   const at::Tensor W2t = sh ? W2->transpose(1, 2).contiguous() : at::Tensor();
-  auto o = x.options();
   const int64_t C = d.nch, es = sh ? E : 0;
   at::Tensor loss = at::empty({E, C}, o), gA = at::empty({E, C, d.m}, o),
              gh1 = at::empty({E, C, d.m}, o), gW1 = at::empty({E, C, d.m, d.l}, o),
@@ -522,19 +662,19 @@ std::vector<at::Tensor> pl_train(const at::Tensor& x, const at::Tensor& init_map
         constexpr int NV = decltype(tag)::value;
         train_chunk<NV>(d, e, ch, nb, x.data_ptr<float>(), init_map.data_ptr<float>(),
                         A.data_ptr<float>(), W1.data_ptr<float>(), W1t.data_ptr<float>(), pw2,
-                        pw2t, h1.data_ptr<float>(), ph2, alpha.data_ptr<float>(),
+                        pw2t, h1.data_ptr<float>(), ph2, alpha.data_ptr<float>(), pt,
                         scale.data_ptr<float>(), loss.data_ptr<float>(), gA.data_ptr<float>(),
                         gh1.data_ptr<float>(), gW1.data_ptr<float>(), pgw2, pgh2,
                         gL.data_ptr<float>());
       };
-      if (K == 16)
+      if (K == 2 * VL)
         run(std::integral_constant<int, 2>{});
       else
         run(std::integral_constant<int, 1>{});
     }
   });
   return {sum_chunks(loss), sum_chunks(gA), sum_chunks(gh1), sum_chunks(gW1),
-          sum_chunks(gW2), sum_chunks(gh2), sum_chunks(gL)};
+          sum_chunks(gW2), sum_chunks(gh2), sum_chunks(gL), sum_chunks(gbw), sum_chunks(gth)};
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
