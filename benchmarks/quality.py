@@ -26,6 +26,9 @@ section 6):
 - ``fixed``: today's fixed default (GTF alpha 0.1, shPLRNN, M = N, L = 50, identity
   observation, validated on the training part),
 - ``auto``: :func:`neurodsr.api.train_fit` with nothing set but dt and the budget,
+- ``select``: ``train_fit(forcing="select", model="auto")``: the forcing candidates from
+  lambda_max, all candidates x seeds as one ensemble with the whole budget, the winner chosen
+  by validation, and the sizing rule,
 - ``esn``: an echo state network (reservoirpy, a ``bench`` extra), ridge readout, spectral
   radius, leak, input scaling, ridge and reservoir size chosen by random search on the training
   part only (its last 20 % as validation, scored by the same validation score as neurodsr:
@@ -73,7 +76,7 @@ from neurodsr.dynamics.zoo import SYSTEMS, reference_lambda, simulate_clean
 from neurodsr.metrics.core import fraction_outside, power_spectrum_distance, state_space_divergence
 
 HERE = Path(__file__).resolve().parent
-SHARED = HERE.parent.parent.parent / "shared" / "data"
+SHARED = HERE.parent.parent / "shared" / "data"  # ../shared/data beside the repository
 SHARED_DT = {  # the source's sampling steps (EEG / temperature: 1 step as the time unit)
     "lorenz63_dt0.01": 0.01,
     "roessler_dt0.1": 0.1,
@@ -88,7 +91,7 @@ SETS = [
     "rate64",
     *(f"shared:{k}" for k in SHARED_DT),
 ]
-METHODS = ("fixed", "auto", "esn", "size_identity", "size_affine", "size_pca")
+METHODS = ("fixed", "auto", "select", "esn", "size_identity", "size_affine", "size_pca")
 SIZE_METHODS = ("size_identity", "size_affine", "size_pca")
 N_PRED, VPT_THRESHOLD, VPT_HORIZON = 20, 0.5, 500
 
@@ -218,6 +221,8 @@ def run_neurodsr(method: str, x: np.ndarray, dt: float, n_train: int, args, seed
             epochs=100_000,
             lyapunov=args.lyapunov.get(args.current_set),
         )
+    if method == "select":  # the candidate grid (one ensemble) and the sizing rule
+        opts.update(forcing="select", model="auto")
     if method == "fixed":  # today's default before issue 12
         opts.update(
             forcing="gtf",

@@ -362,7 +362,7 @@ def test_chromium_renders_the_report_with_all_figures(tiny_run, tmp_path):
 def test_rerun_resumes_an_interrupted_training(tiny_run):
     work, _ = tiny_run
     root = work / "results" / "spikes"
-    # one checkpoint per candidate ensemble (forcing auto: gtf/, stf_tau<N>/)
+    # the checkpoint of the run (forcing select: one ensemble of all candidates, candidates/)
     assert list((root / "models" / "checkpoints").glob("*/checkpoint.pt"))
     # what a first run killed during training leaves: the stages before it, no outputs of
     # training or after it, and the checkpoint (not a declared output, so Snakemake keeps it)
