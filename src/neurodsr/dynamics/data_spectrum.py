@@ -46,6 +46,9 @@ class DataSpectrum:
     std : array, shape (n_coords,)
         Spread (standard deviation) over the chains, per unit time.
     per_chain : array, shape (n_chains, n_coords)
+    lambda_se : float
+        Standard error of the leading exponent, per unit time: the spread of its value over
+        contiguous blocks of the chains / sqrt(blocks) (NaN with too short chains).
     dt : float
         Sampling interval.
     evolve : int
@@ -59,6 +62,7 @@ class DataSpectrum:
     exponents: FloatArray
     std: FloatArray
     per_chain: FloatArray
+    lambda_se: float
     dt: float
     evolve: int
     n_neighbors: int
@@ -76,6 +80,7 @@ class DataSpectrum:
             "exponents": [float(v) for v in self.exponents],
             "exponents_std": [float(v) for v in self.std],
             "lambda_max": float(self.exponents[0]),
+            "lambda_max_se": float(self.lambda_se) if np.isfinite(self.lambda_se) else None,
             "sum": float(self.exponents.sum()),
             "dt": float(self.dt),
             "evolve_steps": int(self.evolve),
@@ -96,6 +101,8 @@ def spectrum_from_data(
     theiler: int | None = None,
     n_chains: int = 8,
     ridge: float = 1e-8,
+    max_refs: int | None = 40_000,
+    n_blocks: int = 10,
     seed: int = 0,
     **embed_kw: Any,
 ) -> DataSpectrum:
@@ -118,6 +125,11 @@ def spectrum_from_data(
         the uncertainty.
     ridge : float
         Tikhonov regularisation of the local fits, relative to the neighbourhood's variance.
+    max_refs : int, optional
+        At most this many reference points (local fits) over all chains, a contiguous
+        stretch of each chain; None: all. Bounds time and memory for long recordings.
+    n_blocks : int
+        Contiguous blocks per chain whose leading exponents give its standard error.
     seed : int
         Seed of the embedding's dimension search and the initial frames.
 
@@ -154,35 +166,55 @@ def spectrum_from_data(
                 shift[c * m + lag, c * m + lag - 1] = 1.0
     rng = np.random.default_rng([seed, 5])
     chains = []
+    blocks: list[float] = []
     for c0 in range(min(n_chains, s)):
         refs = np.arange(c0, n_tree, s)
-        idx, _ = theiler_neighbors(tree, y, refs, n_neighbors=k, theiler=theiler)
-        ok = (idx >= 0).all(axis=1)
-        refs, idx = refs[ok], idx[ok]
-        if refs.size < 50:
-            continue
-        dy = y[idx] - y[refs][:, None, :]  # (P, k, d)
-        dz = y[idx + s][:, :, newest] - y[refs + s][:, None, newest]  # (P, k, channels)
-        # affine fit dz ~ b + dy A^T per reference point (normal equations, ridge-regularised)
-        ones = np.ones((*dy.shape[:2], 1))
-        design = np.concatenate([ones, dy], axis=2)  # (P, k, d + 1)
-        gram = np.einsum("pki,pkj->pij", design, design)
-        scale = np.trace(gram, axis1=1, axis2=2) / (d + 1)
-        gram += ridge * scale[:, None, None] * np.eye(d + 1)
-        rhs = np.einsum("pki,pkc->pic", design, dz)
-        coef = np.linalg.solve(gram, rhs)[:, 1:, :]  # (P, d, channels)
+        if max_refs is not None and refs.size * min(n_chains, s) > max_refs:
+            # a contiguous stretch of each chain (the product of Jacobians must follow the
+            # orbit): bounds time and memory for long recordings
+            refs = refs[: max(50, max_refs // min(n_chains, s))]
         jac = np.broadcast_to(shift, (refs.size, d, d)).copy()
-        jac[:, newest, :] = np.swapaxes(coef, 1, 2)
+        keep = np.zeros(refs.size, dtype=bool)
+        # local fits in chunks of reference points: the (P, k, d + 1) design arrays stay small
+        chunk = max(1, int(2e7 // (k * (d + 1))))
+        for lo in range(0, refs.size, chunk):
+            r = refs[lo : lo + chunk]
+            idx, _ = theiler_neighbors(tree, y, r, n_neighbors=k, theiler=theiler)
+            ok = (idx >= 0).all(axis=1)
+            keep[lo : lo + chunk] = ok
+            r, idx = r[ok], idx[ok]
+            if r.size == 0:
+                continue
+            dy = y[idx] - y[r][:, None, :]  # (P, k, d)
+            dz = y[idx + s][:, :, newest] - y[r + s][:, None, newest]  # (P, k, channels)
+            # affine fit dz ~ b + dy A^T per reference point (normal equations, ridge)
+            ones = np.ones((*dy.shape[:2], 1))
+            design = np.concatenate([ones, dy], axis=2)  # (P, k, d + 1)
+            gram = np.einsum("pki,pkj->pij", design, design)
+            scale = np.trace(gram, axis1=1, axis2=2) / (d + 1)
+            gram += ridge * scale[:, None, None] * np.eye(d + 1)
+            rhs = np.einsum("pki,pkc->pic", design, dz)
+            coef = np.linalg.solve(gram, rhs)[:, 1:, :]  # (P, d, channels)
+            sub = jac[lo : lo + chunk][ok]
+            sub[:, newest, :] = np.swapaxes(coef, 1, 2)
+            jac[np.flatnonzero(ok) + lo] = sub
+        jac = jac[keep]
+        if jac.shape[0] < 50:
+            continue
         q, _ = np.linalg.qr(rng.standard_normal((d, d)))
-        acc = np.zeros(d)
-        steps = 0
-        warm = min(20, refs.size // 10)
-        for t in range(refs.size):
-            q, r = np.linalg.qr(jac[t] @ q)
+        warm = min(20, jac.shape[0] // 10)
+        logs = np.empty((jac.shape[0] - warm, d))
+        for t in range(jac.shape[0]):
+            q, r_ = np.linalg.qr(jac[t] @ q)
             if t >= warm:
-                acc += np.log(np.abs(np.diag(r)) + 1e-300)
-                steps += 1
-        chains.append(np.sort(acc / (steps * s * dt))[::-1])
+                logs[t - warm] = np.log(np.abs(np.diag(r_)) + 1e-300)
+        chains.append(np.sort(logs.mean(axis=0) / (s * dt))[::-1])
+        # the leading exponent over contiguous blocks of the chain (its standard error);
+        # the frame has converged after ``warm`` steps, so column 0 is the leading direction
+        nb = int(min(n_blocks, logs.shape[0] // 20))
+        if nb >= 2:
+            cut = np.array_split(logs[:, 0], nb)
+            blocks.extend(float(np.mean(c)) / (s * dt) for c in cut)
     if not chains:
         raise InputError(
             "no chain of reference points with enough neighbours",
@@ -193,6 +225,9 @@ def spectrum_from_data(
         exponents=per.mean(axis=0),
         std=per.std(axis=0, ddof=1) if per.shape[0] > 1 else np.zeros(d),
         per_chain=per,
+        lambda_se=(
+            float(np.std(blocks, ddof=1) / np.sqrt(len(blocks))) if len(blocks) > 1 else np.nan
+        ),
         dt=float(dt),
         evolve=s,
         n_neighbors=k,
