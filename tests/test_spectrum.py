@@ -155,3 +155,21 @@ def test_spectrum_from_data_henon_and_lorenz(seed: int) -> None:
     assert abs(lo.exponents[1]) < 0.15 * 0.9056  # the zero exponent of a flow
     assert lo.exponents.sum() < 0
     assert lo.summary()["n_chains"] == 8
+
+
+def test_spectrum_from_data_chunks_and_standard_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the local fits run in chunks of reference points: tiny chunks give the same spectrum
+    import neurodsr.dynamics.data_spectrum as ds
+    from neurodsr.dynamics.zoo import simulate_system
+
+    x, _ = simulate_system("henon", 4000, seed=2, view="one", noise=0.01)
+    whole = ds.spectrum_from_data(x, 1.0, dim=2)
+    monkeypatch.setattr(ds, "_CHUNK_ELEMENTS", 151 * 3 * 7)  # 7 reference points per chunk
+    small = ds.spectrum_from_data(x, 1.0, dim=2)
+    np.testing.assert_allclose(small.exponents, whole.exponents, rtol=1e-10)
+    # the block standard error of lambda_1 is small against lambda_1 and in the summary
+    assert 0 < whole.lambda_se < 0.1 * whole.lambda_max
+    assert whole.summary()["lambda_max_se"] == pytest.approx(whole.lambda_se)
+    # a bounded number of local fits (a contiguous stretch of the orbit) still gives lambda_1
+    short = ds.spectrum_from_data(x, 1.0, dim=2, max_refs=1500)
+    assert short.lambda_max == pytest.approx(0.4192, rel=0.15)

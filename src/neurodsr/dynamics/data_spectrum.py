@@ -34,6 +34,10 @@ __all__ = ["DataSpectrum", "spectrum_from_data"]
 
 FloatArray = NDArray[np.float64]
 
+#: Elements of one chunk of local-fit design arrays (reference points x neighbours x (d + 1)):
+#: 2e7 float64 = 160 MB, whatever the length of the recording.
+_CHUNK_ELEMENTS = 20_000_000
+
 
 @dataclass
 class DataSpectrum:
@@ -176,7 +180,7 @@ def spectrum_from_data(
         jac = np.broadcast_to(shift, (refs.size, d, d)).copy()
         keep = np.zeros(refs.size, dtype=bool)
         # local fits in chunks of reference points: the (P, k, d + 1) design arrays stay small
-        chunk = max(1, int(2e7 // (k * (d + 1))))
+        chunk = max(1, int(_CHUNK_ELEMENTS // (k * (d + 1))))
         for lo in range(0, refs.size, chunk):
             r = refs[lo : lo + chunk]
             idx, _ = theiler_neighbors(tree, y, r, n_neighbors=k, theiler=theiler)
