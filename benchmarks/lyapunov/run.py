@@ -17,7 +17,10 @@ Resumable and parallel-safe: a case already in the results file is skipped; each
 case is appended as one line under an exclusive file lock, so several processes can share one
 file (give each its own ``--only`` / ``--shard``).
 
-Methods: ``neurodsr`` (lyapunov_from_data, defaults), ``nolds`` (nolds.lyap_r with its
+Methods: ``neurodsr`` (lyapunov_from_data, defaults: the Kantz slope cross-checked with the
+local-Jacobian lambda_1), ``kantz`` (table only: the divergence-curve estimate alone, as
+recorded inside each neurodsr result), ``jacobian`` (spectrum_from_data's lambda_1 alone, its
+sign as the verdict, no surrogate test), ``nolds`` (nolds.lyap_r with its
 defaults apart from ``emb_dim``, lag and ``min_tsep`` set as neurodsr sets them) and
 ``neurokit2`` (complexity_lyapunov, Rosenstein, its own delay/dimension). nolds and neurokit2
 build full distance matrices (N^2 float64): they are run only where that stays below
@@ -277,6 +280,14 @@ def _tally_line(label: str, t: dict) -> str | None:
 def table(done: dict, refs: dict, methods: list[str], n: int = 20_000, seed: int = 0) -> str:
     """Markdown table of one N and seed, with tallies overall and per half (even/odd)."""
     sel = [r for r in done.values() if r["n"] == n and r.get("seed", 0) == seed]
+    # "kantz": the divergence-curve estimate alone, as recorded inside each neurodsr result
+    # (the same run, before the cross-check)
+    sel += [
+        {**r, "method": "kantz", "lambda": r["kantz"]["lambda_max"],
+         "verdict": r["kantz"]["verdict"]}
+        for r in sel
+        if r["method"] == "neurodsr" and isinstance(r.get("kantz"), dict)
+    ]  # fmt: skip
     rows = sorted({(r["system"], r["view"]) for r in sel},
                   key=lambda sv: (sv[0] in CONTROLS, sv[0], sv[1]))  # fmt: skip
     # per case: the result of the current code version where there is one, else the latest
@@ -287,7 +298,9 @@ def table(done: dict, refs: dict, methods: list[str], n: int = 20_000, seed: int
         old = latest.get(k)
         if old is None or old.get("version") != VERSION or r.get("version") == VERSION:
             latest[k] = r
-    versions = sorted({r.get("version", "-") for r in latest.values() if r["method"] in OURS})
+    versions = sorted(
+        {r.get("version", "-") for r in latest.values() if r["method"] in (*OURS, "kantz")}
+    )
     head = "| system | half | view | reference | " + " | ".join(methods) + " |"
     lines = [head, "|" + "---|" * (4 + len(methods))]
     tally: dict[str, dict[str, dict[str, int]]] = {
