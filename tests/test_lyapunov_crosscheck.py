@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 from neurodsr.dynamics.lyapunov import AGREE_RATIO, lyapunov_from_data
@@ -76,3 +77,14 @@ def test_controls_seen_through_all_coordinates_are_not_chaotic(name: str, seed: 
     x, dt = control_series(name, N, seed=seed, view="all")
     res = lyapunov_from_data(x, dt, seed=seed)
     assert res.verdict != "chaotic", res.reason
+
+
+def test_the_plotted_line_is_the_fitted_slope() -> None:
+    # lambda_max is the geometric mean, but the line drawn over the curve is the Kantz fit
+    x, dt = simulate_system("henon", 5000, seed=0, view="one")
+    res = lyapunov_from_data(x, dt, seed=0)
+    line = res.fit_line()
+    k = np.arange(res.fit_start, res.fit_stop + 1)
+    slope = np.polyfit(k, line[k], 1)[0]
+    assert slope == pytest.approx(res.kantz["lambda_max"] * dt, rel=1e-9)
+    assert np.isnan(line[: res.fit_start]).all()

@@ -524,11 +524,16 @@ class LyapunovResult:
         }
 
     def fit_line(self) -> FloatArray:
-        """The fitted line over the fit range (NaN elsewhere), shape (n_steps,)."""
+        """The line fitted to S(k) over the fit range (NaN elsewhere), shape (n_steps,): the
+        divergence slope itself, also where the cross-check reports another value."""
         line = np.full(self.curve.size, np.nan)
-        if self.fit_start is not None and self.fit_stop is not None:
+        slope = self.lambda_max_per_step
+        if self.kantz is not None and self.kantz.get("lambda_max") is not None:
+            # the line fitted to the curve, not the cross-checked value reported
+            slope = self.kantz["lambda_max"] * self.dt
+        if self.fit_start is not None and self.fit_stop is not None and np.isfinite(slope):
             k = np.arange(self.fit_start, self.fit_stop + 1)
-            line[k] = self.intercept + self.lambda_max_per_step * k
+            line[k] = self.intercept + slope * k
         return line
 
     def to_dataset(self) -> xr.Dataset:
