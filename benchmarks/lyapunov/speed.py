@@ -6,7 +6,7 @@ local-Jacobian cross-check), without the test, and without the cross-check; the 
 allocations (tracemalloc; cKDTree's C++ arrays are O(N) too but not seen) and the process's
 peak RSS. Memory must grow linearly in N: the curve uses at most 10 000 reference points, the
 neighbour queries run in chunks, the surrogate test uses at most the first 10 000 samples and
-the cross-check at most 40 000 local fits, in chunks.
+the cross-check at most 20 000 local fits, in chunks.
 """
 
 from __future__ import annotations
