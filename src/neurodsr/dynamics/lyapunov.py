@@ -1151,8 +1151,8 @@ def _jacobian_cross_check(
             # two independent measurements with different biases (the noise floor flattens
             # S(k); errors in the regressors shrink the fitted Jacobians): report their
             # geometric mean (the mean on the log scale, where their ratio is judged), its
-            # standard error the larger of the two. Chosen over the Kantz slope, the Jacobian
-            # value and the larger of the two on the benchmark's even-indexed systems
+            # standard error the bootstrap one of the slope. Chosen over the Kantz slope, the
+            # Jacobian value and the larger of the two on the benchmark's even-indexed systems
             # (docs/RESULTS.md 5).
             gm = math.sqrt(kantz_lambda * lj)
             return info, (
