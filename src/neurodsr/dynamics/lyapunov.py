@@ -13,6 +13,10 @@ and its slope there is lambda_max per step.
 
 The straight part is found automatically (:func:`find_linear_region`), its slope fitted robustly
 (Theil-Sen), and its uncertainty estimated by a block bootstrap over the reference points.
+By default the slope is cross-checked with a second, independent estimate, the leading
+exponent of local Jacobians fitted in the same embedding (Eckmann-Ruelle / Sano-Sawada,
+:mod:`neurodsr.dynamics.data_spectrum`): the two fail in different ways, and where they
+disagree the verdict is "unclear" rather than a wrong number.
 All numerics in float64; steps and windows in samples; exponents per step unless "per unit
 time" is said (per step / dt).
 """
@@ -868,6 +872,14 @@ def lyapunov_from_data(
         slope alone).
     alpha : float
         Significance level of the surrogate test.
+    cross_check : {"jacobian", "none"}
+        Second estimate of lambda_max from local Jacobians in the same embedding
+        (:func:`~neurodsr.dynamics.data_spectrum.spectrum_from_data`, default) or none (the
+        divergence slope alone, the former behaviour). Not run where the curve says "not
+        chaotic" (the Jacobians alone call a noisy torus chaotic).
+    agree_ratio : float
+        Largest ratio between the two estimates that counts as agreement (default
+        :data:`AGREE_RATIO`, 1.5: chosen on the benchmark's even-indexed systems).
     n_boot : int
         Bootstrap replicates for the uncertainty.
     seed : int
@@ -883,7 +895,13 @@ def lyapunov_from_data(
         "not chaotic" when there is no exponential divergence (S(k) barely rises, rises like
         a power of k, or its slope is not above 0) or when the surrogates are as
         deterministic as the data (p > 4 ``alpha``: linear noise explains it); "unclear"
-        otherwise, with what would decide (a longer recording, a finer sampling).
+        otherwise, with what would decide (a longer recording, a finer sampling). With the
+        cross-check: a "chaotic" slope stays "chaotic" only if the Jacobian estimate is within
+        ``agree_ratio`` of it (lambda_max is then their geometric mean), else "unclear"; an
+        "unclear" curve becomes "chaotic" (lambda_max the Jacobian estimate) where the data
+        beat every surrogate, the Jacobian estimate is > 0 beyond 2 standard errors and within
+        ``agree_ratio`` of the curve's steepest local slope. ``kantz`` and ``jacobian`` of the
+        result keep both estimates.
     """
     if dt <= 0 or not np.isfinite(dt):
         raise InputError(f"dt must be a positive number, got {dt}")
