@@ -9,9 +9,11 @@ which ``docs/RESULTS.md`` quotes::
 
 Cases: every system of :data:`neurodsr.dynamics.zoo.SYSTEMS` and every control of
 :data:`~neurodsr.dynamics.zoo.CONTROLS`, seen through one coordinate and through all (or a
-subset), with 5 % observation noise, 20 000 samples; 5 000 and 100 000 samples for a subset.
-References: lambda_max by QR on the equations (``references.json``, computed on the first run,
-``--references`` recomputes).
+subset), with 5 % observation noise, 20 000 samples; 5 000 and 100 000 samples for a subset;
+``--seeds 0,1`` repeats them with other noise and orbits. Tallies are printed for all systems
+and for the even- and odd-indexed halves (rules were chosen on the even half).
+References: lambda_max by QR on the equations (``references.json``, computed on the first
+run, ``--references`` recomputes).
 
 Resumable and parallel-safe: a case already in the results file is skipped; each finished
 case is appended as one line under an exclusive file lock, so several processes can share one
