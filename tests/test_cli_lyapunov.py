@@ -95,3 +95,19 @@ def test_spectrum_method_adds_the_spectrum_and_keeps_the_keys(
     assert spec["sum"] < 0
     ds = read_dataset(out)
     assert ds["data_spectrum"].size == len(spec["exponents"])
+
+
+def test_cross_check_is_reported_and_can_be_switched_off(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    data = tmp_path / "henon.npy"
+    np.save(data, _henon(5000))
+    assert main(["lyapunov", str(data), "--dt", "1"]) == 0
+    on = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert on["jacobian"]["rule"] == "agree"
+    assert on["jacobian"]["lambda_max"] == pytest.approx(0.419, rel=0.15)
+    assert on["kantz"]["verdict"] == "chaotic"
+    assert main(["lyapunov", str(data), "--dt", "1", "--cross-check", "none"]) == 0
+    off = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert off["jacobian"] is None and off["estimator"]["cross_check"] == "none"
+    assert off["lambda_max"] == pytest.approx(on["kantz"]["lambda_max"])

@@ -77,7 +77,11 @@ def test_lorenz_from_x_alone(lorenz_noisy: np.ndarray) -> None:
 def test_lorenz_from_all_variables(lorenz_noisy: np.ndarray) -> None:
     res = lyapunov_from_data(lorenz_noisy, dt=0.01)
     assert res.verdict == "chaotic"
-    assert res.lambda_max == pytest.approx(0.9056, rel=0.10)
+    # the default reports the geometric mean of the Kantz slope and the local-Jacobian lambda_1;
+    # with three noisy channels the Jacobians are attenuated (more noisy regressors): -12 % on
+    # this series (Kantz alone: within 10 %, pinned below), the target is 20 %
+    assert res.lambda_max == pytest.approx(0.9056, rel=0.15)
+    assert res.kantz["lambda_max"] == pytest.approx(0.9056, rel=0.10)
     assert 0 < res.lambda_std < 0.1 * res.lambda_max
 
 

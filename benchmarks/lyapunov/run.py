@@ -9,15 +9,20 @@ which ``docs/RESULTS.md`` quotes::
 
 Cases: every system of :data:`neurodsr.dynamics.zoo.SYSTEMS` and every control of
 :data:`~neurodsr.dynamics.zoo.CONTROLS`, seen through one coordinate and through all (or a
-subset), with 5 % observation noise, 20 000 samples; 5 000 and 100 000 samples for a subset.
-References: lambda_max by QR on the equations (``references.json``, computed on the first run,
-``--references`` recomputes).
+subset), with 5 % observation noise, 20 000 samples; 5 000 and 100 000 samples for a subset;
+``--seeds 0,1`` repeats them with other noise and orbits. Tallies are printed for all systems
+and for the even- and odd-indexed halves (rules were chosen on the even half).
+References: lambda_max by QR on the equations (``references.json``, computed on the first
+run, ``--references`` recomputes).
 
 Resumable and parallel-safe: a case already in the results file is skipped; each finished
 case is appended as one line under an exclusive file lock, so several processes can share one
 file (give each its own ``--only`` / ``--shard``).
 
-Methods: ``neurodsr`` (lyapunov_from_data, defaults), ``nolds`` (nolds.lyap_r with its
+Methods: ``neurodsr`` (lyapunov_from_data, defaults: the Kantz slope cross-checked with the
+local-Jacobian lambda_1), ``kantz`` (table only: the divergence-curve estimate alone, as
+recorded inside each neurodsr result), ``jacobian`` (spectrum_from_data's lambda_1 alone, its
+sign as the verdict, no surrogate test), ``nolds`` (nolds.lyap_r with its
 defaults apart from ``emb_dim``, lag and ``min_tsep`` set as neurodsr sets them) and
 ``neurokit2`` (complexity_lyapunov, Rosenstein, its own delay/dimension). nolds and neurokit2
 build full distance matrices (N^2 float64): they are run only where that stays below
@@ -55,16 +60,24 @@ SUBSET = ["lorenz63", "roessler", "henon", "hindmarsh_rose", "rate_net_100", "lo
           "mackey_glass", "van_der_pol", "ar1", "noisy_oscillator"]  # fmt: skip
 
 
-def cases(lengths_subset: bool = True) -> list[dict]:
+def cases(lengths_subset: bool = True, seeds: tuple[int, ...] = (0,)) -> list[dict]:
     out = []
-    for name in list(SYSTEMS) + list(CONTROLS):
-        for view in ("one", "all"):
-            ns = [20_000]
-            if lengths_subset and name in SUBSET:
-                ns += [5_000, 100_000]
-            for n in ns:
-                out.append({"system": name, "view": view, "n": n, "seed": 0})
+    for seed in seeds:
+        for name in list(SYSTEMS) + list(CONTROLS):
+            for view in ("one", "all"):
+                ns = [20_000]
+                if lengths_subset and name in SUBSET:
+                    ns += [5_000, 100_000]
+                for n in ns:
+                    out.append({"system": name, "view": view, "n": n, "seed": seed})
     return out
+
+
+def half(name: str) -> str:
+    """'even' or 'odd': the system's index in SYSTEMS (or CONTROLS). Rules of the estimator
+    were decided on the even half only; the odd half is the held-out check."""
+    names = list(SYSTEMS) if name in SYSTEMS else list(CONTROLS)
+    return "even" if names.index(name) % 2 == 0 else "odd"
 
 
 def code_version() -> str:
@@ -73,12 +86,13 @@ def code_version() -> str:
     import ast
     import hashlib
 
+    import neurodsr.dynamics.data_spectrum as spec
     import neurodsr.dynamics.embedding as emb
     import neurodsr.dynamics.lyapunov as lyap
     import neurodsr.dynamics.surrogates as sur
 
     h = hashlib.sha256()
-    for mod in (emb, lyap, sur):
+    for mod in (emb, lyap, sur, spec):
         tree = ast.parse(Path(mod.__file__).read_text())
         for node in ast.walk(tree):
             body = getattr(node, "body", None)
@@ -95,10 +109,11 @@ def code_version() -> str:
 
 
 VERSION = code_version()
+OURS = ("neurodsr", "jacobian")  # methods whose results are tied to the code version
 
 
 def key(c: dict) -> str:
-    v = c.get("version", VERSION) if c["method"] == "neurodsr" else "-"
+    v = c.get("version", VERSION) if c["method"] in OURS else "-"
     return f"{c['system']}|{c['view']}|{c['n']}|{c['seed']}|{c['method']}|{v}"
 
 
@@ -164,14 +179,32 @@ def series(c: dict) -> tuple[np.ndarray, float]:
     return _add_noise(_view(x, sys_, c["view"]), 0.05, seed), sys_.dt
 
 
-def run_neurodsr(x: np.ndarray, dt: float) -> dict:
+def run_neurodsr(x: np.ndarray, dt: float, seed: int = 0) -> dict:
     from neurodsr.dynamics.lyapunov import lyapunov_from_data
 
-    res = lyapunov_from_data(x, dt, seed=0)
+    res = lyapunov_from_data(x, dt, seed=seed)
     s = res.summary()
-    return {"lambda": s["lambda_max"], "verdict": res.verdict, "reason": res.reason,
-            "surrogate_p": s.get("surrogate_test", {}).get("p_value")
-            if isinstance(s.get("surrogate_test"), dict) else None}  # fmt: skip
+    out = {"lambda": s["lambda_max"], "verdict": res.verdict, "reason": res.reason,
+           "surrogate_p": s.get("surrogate_test", {}).get("p_value")
+           if isinstance(s.get("surrogate_test"), dict) else None}  # fmt: skip
+    # the two measurements behind the verdict, for the per-method tallies
+    out["kantz"] = s.get("kantz")
+    out["jacobian"] = s.get("jacobian")
+    return out
+
+
+def run_jacobian(x: np.ndarray, dt: float, seed: int = 0) -> dict:
+    """lambda_1 of the spectrum from local Jacobians (spectrum_from_data, defaults), the same
+    embedding as lyapunov_from_data; verdict from the sign alone (beyond 2 standard errors),
+    no surrogate test: this row measures the number, not the verdict."""
+    from neurodsr.dynamics.data_spectrum import spectrum_from_data
+
+    sp = spectrum_from_data(x, dt, seed=seed)
+    se = sp.lambda_se
+    chaotic = sp.lambda_max > 2 * se if np.isfinite(se) else sp.lambda_max > 0
+    return {"lambda": sp.lambda_max, "lambda_se": None if not np.isfinite(se) else se,
+            "exponents": [float(v) for v in sp.exponents],
+            "verdict": "chaotic" if chaotic else "not chaotic"}  # fmt: skip
 
 
 def run_nolds(x: np.ndarray, dt: float, max_gb: float) -> dict:
@@ -205,7 +238,9 @@ def run_case(c: dict, max_gb: float) -> dict:
     t0 = time.perf_counter()
     try:
         if c["method"] == "neurodsr":
-            out = run_neurodsr(x, dt)
+            out = run_neurodsr(x, dt, c["seed"])
+        elif c["method"] == "jacobian":
+            out = run_jacobian(x, dt, c["seed"])
         elif c["method"] == "nolds":
             out = run_nolds(x, dt, max_gb)
         else:
@@ -215,7 +250,7 @@ def run_case(c: dict, max_gb: float) -> dict:
         traceback.print_exc()
     out["seconds"] = time.perf_counter() - t0
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {**c, **out, "dt": dt, "version": VERSION if c["method"] == "neurodsr" else "-"}
+    return {**c, **out, "dt": dt, "version": VERSION if c["method"] in OURS else "-"}
 
 
 def classify(r: dict, refs: dict) -> str:
@@ -229,22 +264,55 @@ def classify(r: dict, refs: dict) -> str:
     return "ok20" if err <= 0.2 else "ok30" if err <= 0.3 else "off"
 
 
-def table(done: dict, refs: dict, methods: list[str], n: int = 20_000) -> str:
-    rows = sorted({(r["system"], r["view"]) for r in done.values() if r["n"] == n},
+def _tally_line(label: str, t: dict) -> str | None:
+    chaotic = sum(t.get(k, 0) for k in ("ok20", "ok30", "off", "unclear", "missed"))
+    ctrl = t.get("right", 0) + t.get("WRONG", 0)
+    if not chaotic:
+        return None
+    return (
+        f"{label}: within 20 % {t.get('ok20', 0)}/{chaotic} "
+        f"({100 * t.get('ok20', 0) / chaotic:.0f} %), within 30 % "
+        f"{t.get('ok20', 0) + t.get('ok30', 0)}/{chaotic} "
+        f"({100 * (t.get('ok20', 0) + t.get('ok30', 0)) / chaotic:.0f} %), off {t.get('off', 0)}, "
+        f"unclear {t.get('unclear', 0)}, missed {t.get('missed', 0)}; controls called "
+        f"chaotic {t.get('WRONG', 0)}/{ctrl}"
+    )
+
+
+def table(done: dict, refs: dict, methods: list[str], n: int = 20_000, seed: int = 0) -> str:
+    """Markdown table of one N and seed, with tallies overall and per half (even/odd)."""
+    sel = [r for r in done.values() if r["n"] == n and r.get("seed", 0) == seed]
+    # "kantz": the divergence-curve estimate alone, as recorded inside each neurodsr result
+    # (the same run, before the cross-check)
+    sel += [
+        {**r, "method": "kantz", "lambda": r["kantz"]["lambda_max"],
+         "verdict": r["kantz"]["verdict"]}
+        for r in sel
+        if r["method"] == "neurodsr" and isinstance(r.get("kantz"), dict)
+    ]  # fmt: skip
+    rows = sorted({(r["system"], r["view"]) for r in sel},
                   key=lambda sv: (sv[0] in CONTROLS, sv[0], sv[1]))  # fmt: skip
-    # the latest result of each case, whatever the code version (listed under the table)
+    # per case: the result of the current code version where there is one, else the latest
+    # (the versions used are listed under the table)
     latest: dict[tuple, dict] = {}
-    for r in done.values():
-        latest[(r["system"], r["view"], r["n"], r["method"])] = r
-    versions = sorted({r.get("version", "-") for r in latest.values() if r["method"] == "neurodsr"})
-    head = "| system | view | reference | " + " | ".join(methods) + " |"
-    lines = [head, "|" + "---|" * (3 + len(methods))]
-    tally = {m: {} for m in methods}
+    for r in sel:
+        k = (r["system"], r["view"], r["method"])
+        old = latest.get(k)
+        if old is None or old.get("version") != VERSION or r.get("version") == VERSION:
+            latest[k] = r
+    versions = sorted(
+        {r.get("version", "-") for r in latest.values() if r["method"] in (*OURS, "kantz")}
+    )
+    head = "| system | half | view | reference | " + " | ".join(methods) + " |"
+    lines = [head, "|" + "---|" * (4 + len(methods))]
+    tally: dict[str, dict[str, dict[str, int]]] = {
+        m: {"all": {}, "even": {}, "odd": {}} for m in methods
+    }
     for s, v in rows:
         ref = refs[s]["lambda_max"] if s in refs else None
         cells = []
         for m in methods:
-            r = latest.get((s, v, n, m))
+            r = latest.get((s, v, m))
             if r is None:
                 cells.append("")
                 continue
@@ -252,7 +320,8 @@ def table(done: dict, refs: dict, methods: list[str], n: int = 20_000) -> str:
                 cells.append("skipped" if "skipped" in r else "error")
                 continue
             c = classify(r, refs)
-            tally[m][c] = tally[m].get(c, 0) + 1
+            for h in ("all", half(s)):
+                tally[m][h][c] = tally[m][h].get(c, 0) + 1
             lam = r.get("lambda")
             txt = r["verdict"] if lam is None else f"{lam:.3g}"
             if ref is not None and lam is not None and r["verdict"] == "chaotic":
@@ -263,21 +332,15 @@ def table(done: dict, refs: dict, methods: list[str], n: int = 20_000) -> str:
                 txt = f"**{txt}**"
             cells.append(txt)
         rtxt = f"{ref:.4g}" if ref is not None else "not chaotic"
-        lines.append(f"| {s} | {v} | {rtxt} | " + " | ".join(cells) + " |")
+        lines.append(f"| {s} | {half(s)} | {v} | {rtxt} | " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append(f"neurodsr code version(s) in this table: {', '.join(versions) or '-'}")
+    lines.append(f"code version(s) of {'/'.join(OURS)} in this table: {', '.join(versions) or '-'}")
+    lines.append("")
     for m in methods:
-        t = tally[m]
-        chaotic = sum(t.get(k, 0) for k in ("ok20", "ok30", "off", "unclear", "missed"))
-        ctrl = t.get("right", 0) + t.get("WRONG", 0)
-        if chaotic:
-            lines.append(
-                f"{m} (N = {n}): within 20 % {t.get('ok20', 0)}/{chaotic} "
-                f"({100 * t.get('ok20', 0) / chaotic:.0f} %), within 30 % "
-                f"{t.get('ok20', 0) + t.get('ok30', 0)}/{chaotic}, off {t.get('off', 0)}, "
-                f"unclear {t.get('unclear', 0)}, missed {t.get('missed', 0)}; controls called "
-                f"chaotic {t.get('WRONG', 0)}/{ctrl}"
-            )
+        for h in ("all", "even", "odd"):
+            line = _tally_line(f"{m} (N = {n}, seed {seed}, {h} systems)", tally[m][h])
+            if line:
+                lines.append(f"- {line}")
     return "\n".join(lines)
 
 
@@ -291,13 +354,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", default=str(RESULTS))
     p.add_argument("--table", action="store_true", help="only print the table")
     p.add_argument("--references", action="store_true", help="recompute the references")
+    p.add_argument("--seeds", default="0", help="comma-separated seeds (noise and orbit)")
     args = p.parse_args(argv)
     path = Path(args.results)
     methods = args.methods.split(",")
     refs = references(args.references)
     if not args.table:
         i, k = (int(v) for v in args.shard.split("/"))
-        todo = [c | {"method": m} for c in cases() for m in methods]
+        seeds = tuple(int(v) for v in args.seeds.split(","))
+        todo = [c | {"method": m} for c in cases(seeds=seeds) for m in methods]
         if args.only:
             keep = set(args.only.split(","))
             todo = [c for c in todo if c["system"] in keep]
@@ -315,10 +380,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r.get('skipped', r.get('error', ''))} ({r['seconds']:.1f} s)",
                   flush=True)  # fmt: skip
     done = load_results(path)
-    for n in (20_000, 5_000, 100_000):
-        if any(r["n"] == n for r in done.values()):
-            print(f"\n### N = {n}\n")
-            print(table(done, refs, methods, n))
+    for seed in sorted({r.get("seed", 0) for r in done.values()}):
+        for n in (20_000, 5_000, 100_000):
+            if any(r["n"] == n and r.get("seed", 0) == seed for r in done.values()):
+                print(f"\n#### N = {n}, seed {seed}\n")
+                print(table(done, refs, methods, n, seed))
     return 0
 
 

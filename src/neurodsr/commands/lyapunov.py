@@ -48,6 +48,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="IAAFT surrogates behind the verdict (0: no test; 19 gives p >= 0.05)",
     )
     p.add_argument(
+        "--cross-check",
+        choices=["jacobian", "none"],
+        default="jacobian",
+        help="second estimate of lambda_max from local Jacobians in the embedding (default): "
+        "'chaotic' only where it and the divergence curve agree within x1.5 (their geometric "
+        "mean is reported), 'unclear' where they disagree; 'none': the divergence slope alone",
+    )
+    p.add_argument(
         "--all-samples",
         action="store_true",
         help="for a preprocessed.nc: use the test part too (default: the training part only, "
@@ -100,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
             dt,
             method="kantz" if args.method == "spectrum" else args.method,
             surrogates=args.surrogates,
+            cross_check=args.cross_check,
             delay=args.delay,
             dim=args.dim,
             theiler=args.theiler,

@@ -12,7 +12,10 @@ shift structure exact and avoids fitting the noise in the shifted coordinates.
 
 Exponents per unit time (per step / (s dt)); the number of exponents is the number of
 embedding coordinates, of which those beyond the attractor's dimension are spurious (their
-values depend on the noise); the sum of the true ones is negative for a dissipative system.
+values depend on the noise and the curvature); the sum of the true ones is negative for a
+dissipative system. Where several channels are embedded with several lags each, the fits are
+restricted to the neighbourhoods' leading principal directions (``local_dim``), as many as one
+channel needs (its FNN dimension).
 Written by hand: no maintained Python package estimates the spectrum from data (nolds'
 lyap_e is the Eckmann algorithm on a single channel and is off by 3-100x on the benchmark).
 """
@@ -20,19 +23,28 @@ lyap_e is the Eckmann algorithm on a single channel and is off by 3-100x on the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import cKDTree
 
-from neurodsr.dynamics.embedding import Embedding, embed_for_lyapunov, theiler_neighbors
+from neurodsr.dynamics.embedding import (
+    Embedding,
+    embed_for_lyapunov,
+    fnn_dimension,
+    theiler_neighbors,
+)
 from neurodsr.dynamics.lyapunov import validate_series
 from neurodsr.errors import InputError
 
 __all__ = ["DataSpectrum", "spectrum_from_data"]
 
 FloatArray = NDArray[np.float64]
+
+#: Elements of one chunk of local-fit design arrays (reference points x neighbours x (d + 1)):
+#: 2e7 float64 = 160 MB, whatever the length of the recording.
+_CHUNK_ELEMENTS = 20_000_000
 
 
 @dataclass
@@ -46,6 +58,9 @@ class DataSpectrum:
     std : array, shape (n_coords,)
         Spread (standard deviation) over the chains, per unit time.
     per_chain : array, shape (n_chains, n_coords)
+    lambda_se : float
+        Standard error of the leading exponent, per unit time: the spread of its value over
+        contiguous blocks of the chains / sqrt(blocks) (NaN with too short chains).
     dt : float
         Sampling interval.
     evolve : int
@@ -59,6 +74,7 @@ class DataSpectrum:
     exponents: FloatArray
     std: FloatArray
     per_chain: FloatArray
+    lambda_se: float
     dt: float
     evolve: int
     n_neighbors: int
@@ -76,6 +92,7 @@ class DataSpectrum:
             "exponents": [float(v) for v in self.exponents],
             "exponents_std": [float(v) for v in self.std],
             "lambda_max": float(self.exponents[0]),
+            "lambda_max_se": float(self.lambda_se) if np.isfinite(self.lambda_se) else None,
             "sum": float(self.exponents.sum()),
             "dt": float(self.dt),
             "evolve_steps": int(self.evolve),
@@ -83,6 +100,34 @@ class DataSpectrum:
             "n_chains": int(self.per_chain.shape[0]),
             "embedding": self.embedding,
         }
+
+
+def _channel_dimension(embedding: Embedding, seed: int) -> int | None:
+    """Coordinates one channel needs to unfold the attractor: the median over the embedded
+    channels of each one's own FNN dimension (at the joint delay); None where it cannot
+    matter (one channel, or no delay embedding) or cannot be computed.
+
+    Each channel alone determines the state (Takens), so a joint embedding of several
+    channels with several lags each is larger than the attractor needs. Its extra
+    coordinates add directions in which the neighbourhoods are thin (the attractor's
+    curvature, not its dynamics); local linear fits turn them into spurious exponents, often
+    near 2 lambda_1, above the true one (Sauer, Tempkin & Yorke 1998, Phys. Rev. Lett.
+    81:4341). The local fits are then restricted to this many local principal directions.
+    """
+    if embedding.n_channels < 2 or embedding.dim < 2 or embedding.channels is None:
+        return None
+    a = np.asarray(embedding.channels, dtype=float)
+    limit = max(1, min(10, (a.shape[0] // 4) // max(embedding.delay, 1)))
+    if limit < 2:
+        return None
+    dims = [
+        fnn_dimension(
+            a[:, c], embedding.delay, max_dim=limit,
+            theiler=max(1, round(embedding.mean_period)), seed=seed,
+        )[0]
+        for c in range(a.shape[1])
+    ]  # fmt: skip
+    return int(np.median(dims))
 
 
 def spectrum_from_data(
@@ -96,7 +141,10 @@ def spectrum_from_data(
     theiler: int | None = None,
     n_chains: int = 8,
     ridge: float = 1e-8,
+    max_refs: int | None = 20_000,
+    n_blocks: int = 10,
     seed: int = 0,
+    local_dim: int | Literal["auto"] | None = "auto",
     **embed_kw: Any,
 ) -> DataSpectrum:
     """Lyapunov spectrum of a recording by local Jacobians (Eckmann-Ruelle / Sano-Sawada).
@@ -118,8 +166,24 @@ def spectrum_from_data(
         the uncertainty.
     ridge : float
         Tikhonov regularisation of the local fits, relative to the neighbourhood's variance.
+    max_refs : int, optional
+        At most this many reference points (local fits) over all chains, a contiguous
+        stretch of each chain; None: all. Bounds time and memory for long recordings (20 000:
+        every state of a 20 000-sample recording is used; at 10^5 samples the cross-check of
+        ``lyapunov_from_data`` then costs about as much as the rest of the estimate).
+    n_blocks : int
+        Contiguous blocks per chain whose leading exponents give its standard error.
     seed : int
         Seed of the embedding's dimension search and the initial frames.
+    local_dim : int, "auto" or None
+        Fit each local Jacobian only in this many leading principal directions of the
+        neighbourhood (its local tangent space) and multiply the maps between consecutive
+        tangent spaces, giving ``local_dim`` exponents. "auto" (default): the median FNN
+        dimension of the single channels, where several channels are delay-embedded with
+        several lags each (a joint embedding larger than the attractor: fitted in all its
+        coordinates, clean Lorenz-63 x, y, z high-passed by ``neurodsr preprocess`` had a
+        spurious lambda_1 of 1.7-2.4 against 0.91; restricted, 0.99-1.36), else all
+        coordinates. None: all coordinates.
 
     Returns
     -------
@@ -137,6 +201,9 @@ def spectrum_from_data(
     if theiler is None:
         theiler = max(1, round(embedding.mean_period))
     k = int(n_neighbors or max(150, 10 * d))
+    if local_dim == "auto":
+        local_dim = _channel_dimension(embedding, seed)
+    p_loc = d if local_dim is None else max(1, min(d, int(local_dim)))
     n_tree = n - s
     if n_tree < 10 * (k + 2 * theiler + 1):
         raise InputError(
@@ -154,35 +221,74 @@ def spectrum_from_data(
                 shift[c * m + lag, c * m + lag - 1] = 1.0
     rng = np.random.default_rng([seed, 5])
     chains = []
+    blocks: list[float] = []
     for c0 in range(min(n_chains, s)):
         refs = np.arange(c0, n_tree, s)
-        idx, _ = theiler_neighbors(tree, y, refs, n_neighbors=k, theiler=theiler)
-        ok = (idx >= 0).all(axis=1)
-        refs, idx = refs[ok], idx[ok]
-        if refs.size < 50:
-            continue
-        dy = y[idx] - y[refs][:, None, :]  # (P, k, d)
-        dz = y[idx + s][:, :, newest] - y[refs + s][:, None, newest]  # (P, k, channels)
-        # affine fit dz ~ b + dy A^T per reference point (normal equations, ridge-regularised)
-        ones = np.ones((*dy.shape[:2], 1))
-        design = np.concatenate([ones, dy], axis=2)  # (P, k, d + 1)
-        gram = np.einsum("pki,pkj->pij", design, design)
-        scale = np.trace(gram, axis1=1, axis2=2) / (d + 1)
-        gram += ridge * scale[:, None, None] * np.eye(d + 1)
-        rhs = np.einsum("pki,pkc->pic", design, dz)
-        coef = np.linalg.solve(gram, rhs)[:, 1:, :]  # (P, d, channels)
+        if max_refs is not None and refs.size * min(n_chains, s) > max_refs:
+            # a contiguous stretch of each chain (the product of Jacobians must follow the
+            # orbit): bounds time and memory for long recordings
+            refs = refs[: max(50, max_refs // min(n_chains, s))]
         jac = np.broadcast_to(shift, (refs.size, d, d)).copy()
-        jac[:, newest, :] = np.swapaxes(coef, 1, 2)
-        q, _ = np.linalg.qr(rng.standard_normal((d, d)))
-        acc = np.zeros(d)
-        steps = 0
-        warm = min(20, refs.size // 10)
-        for t in range(refs.size):
-            q, r = np.linalg.qr(jac[t] @ q)
+        keep = np.zeros(refs.size, dtype=bool)
+        basis = np.zeros((refs.size, d, p_loc)) if p_loc < d else None
+        # local fits in chunks of reference points: the (P, k, d + 1) design arrays stay small
+        chunk = max(1, int(_CHUNK_ELEMENTS // (k * (d + 1))))
+        for lo in range(0, refs.size, chunk):
+            r = refs[lo : lo + chunk]
+            idx, _ = theiler_neighbors(tree, y, r, n_neighbors=k, theiler=theiler)
+            ok = (idx >= 0).all(axis=1)
+            keep[lo : lo + chunk] = ok
+            r, idx = r[ok], idx[ok]
+            if r.size == 0:
+                continue
+            dy = y[idx] - y[r][:, None, :]  # (P, k, d)
+            dz = y[idx + s][:, :, newest] - y[r + s][:, None, newest]  # (P, k, channels)
+            if p_loc < d:
+                # the neighbourhood's p_loc leading principal directions (its local tangent
+                # space); the fit uses the coordinates along them only (principal-component
+                # regression: the thin directions, curvature of the attractor in a too-large
+                # embedding, carry no dynamics and would be fitted as spurious growth)
+                _, _, vt = np.linalg.svd(dy - dy.mean(axis=1, keepdims=True), full_matrices=False)
+                b = np.swapaxes(vt[:, :p_loc, :], 1, 2)  # (P, d, p_loc)
+                basis[np.flatnonzero(ok) + lo] = b
+                u = dy @ b
+            else:
+                u = dy
+            # affine fit dz ~ b + u C per reference point (normal equations, ridge)
+            ones = np.ones((*dy.shape[:2], 1))
+            design = np.concatenate([ones, u], axis=2)  # (P, k, p_loc + 1)
+            gram = np.einsum("pki,pkj->pij", design, design)
+            scale = np.trace(gram, axis1=1, axis2=2) / (p_loc + 1)
+            gram += ridge * scale[:, None, None] * np.eye(p_loc + 1)
+            rhs = np.einsum("pki,pkc->pic", design, dz)
+            coef = np.linalg.solve(gram, rhs)[:, 1:, :]  # (P, p_loc, channels)
+            if p_loc < d:
+                coef = b @ coef  # (P, d, channels): no response to the thin directions
+            sub = jac[lo : lo + chunk][ok]
+            sub[:, newest, :] = np.swapaxes(coef, 1, 2)
+            jac[np.flatnonzero(ok) + lo] = sub
+        jac = jac[keep]
+        if basis is not None:
+            # the tangent map between consecutive local tangent spaces, in their coordinates
+            # (p_loc x p_loc): B_{t+1}^T J_t B_t; its exponents are the p_loc true ones
+            basis = basis[keep]
+            jac = np.swapaxes(basis[1:], 1, 2) @ jac[:-1] @ basis[:-1]
+        if jac.shape[0] < 50:
+            continue
+        q, _ = np.linalg.qr(rng.standard_normal((p_loc, p_loc)))
+        warm = min(20, jac.shape[0] // 10)
+        logs = np.empty((jac.shape[0] - warm, p_loc))
+        for t in range(jac.shape[0]):
+            q, r_ = np.linalg.qr(jac[t] @ q)
             if t >= warm:
-                acc += np.log(np.abs(np.diag(r)) + 1e-300)
-                steps += 1
-        chains.append(np.sort(acc / (steps * s * dt))[::-1])
+                logs[t - warm] = np.log(np.abs(np.diag(r_)) + 1e-300)
+        chains.append(np.sort(logs.mean(axis=0) / (s * dt))[::-1])
+        # the leading exponent over contiguous blocks of the chain (its standard error);
+        # the frame has converged after ``warm`` steps, so column 0 is the leading direction
+        nb = int(min(n_blocks, logs.shape[0] // 20))
+        if nb >= 2:
+            cut = np.array_split(logs[:, 0], nb)
+            blocks.extend(float(np.mean(c)) / (s * dt) for c in cut)
     if not chains:
         raise InputError(
             "no chain of reference points with enough neighbours",
@@ -191,8 +297,11 @@ def spectrum_from_data(
     per = np.asarray(chains)
     return DataSpectrum(
         exponents=per.mean(axis=0),
-        std=per.std(axis=0, ddof=1) if per.shape[0] > 1 else np.zeros(d),
+        std=per.std(axis=0, ddof=1) if per.shape[0] > 1 else np.zeros(p_loc),
         per_chain=per,
+        lambda_se=(
+            float(np.std(blocks, ddof=1) / np.sqrt(len(blocks))) if len(blocks) > 1 else np.nan
+        ),
         dt=float(dt),
         evolve=s,
         n_neighbors=k,
