@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -99,21 +99,29 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(target)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.{TMP_MARK}{_host()}-{os.getpid()}-",
-        suffix=suffix or target.suffix or ".tmp",
-        dir=target.parent,
+    # The name is drawn before the file is created (not tempfile.mkstemp): a signal turned
+    # into an exception (Ctrl-C, SIGTERM) between the file's creation and the `try` would
+    # otherwise leave a temporary whose name nothing knows. Here the name is known first, and
+    # the file is created inside the `try` (O_EXCL: never someone else's file).
+    tmp_path: Path | None = target.parent / (
+        f".{target.name}.{TMP_MARK}{_host()}-{os.getpid()}-{secrets.token_hex(8)}"
+        f"{suffix or target.suffix or '.tmp'}"
     )
-    os.close(fd)
-    tmp_path = Path(tmp)
     try:
+        try:
+            fd = os.open(tmp_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            tmp_path = None  # not ours: never removed
+            raise
+        os.close(fd)
         yield tmp_path
-        # mkstemp creates 0600; give the result the permissions a plain open() would (0666
+        # the file was created 0600; give the result the permissions a plain open() would (0666
         # less the umask), so labmates on a shared cluster can read it
         tmp_path.chmod(0o666 & ~_umask())
         os.replace(tmp_path, target)
     except BaseException:
-        tmp_path.unlink(missing_ok=True)
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)
         raise
 
 
