@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -493,6 +494,21 @@ void check(const at::Tensor& t, const char* name) {
   TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
 }
 
+// Which PL model the optional arguments describe, checked: (shallow, dendritic).
+std::pair<bool, bool> model_variant(const c10::optional<at::Tensor>& W2, bool clip,
+                                    const c10::optional<at::Tensor>& bw,
+                                    const c10::optional<at::Tensor>& th) {
+  const bool sh = W2.has_value() && W2->defined();
+  const bool dend = bw.has_value() && bw->defined();
+  TORCH_CHECK(sh || !clip, "the clipped shPLRNN needs W2 and h2");
+  TORCH_CHECK(!(dend && sh), "the dendPLRNN has no W2");
+  if (dend) {
+    check(*bw, "basis weights");
+    check(*th, "thresholds");
+  }
+  return {sh, dend};
+}
+
 // taus: one forcing interval per member (int64 (E,), 0: not forced)
 const int64_t* check_taus(const at::Tensor& taus, int64_t e) {
   TORCH_CHECK(taus.device().is_cpu() && taus.scalar_type() == at::kLong && taus.is_contiguous(),
@@ -529,14 +545,8 @@ void pl_forward(const at::Tensor& x, const at::Tensor& zs, const at::Tensor& r,
                 const c10::optional<at::Tensor>& h2, const at::Tensor& alpha,
                 const at::Tensor& taus, bool clip, const c10::optional<at::Tensor>& bw,
                 const c10::optional<at::Tensor>& th) {
-  const bool sh = W2.has_value() && W2->defined();
-  const bool dend = bw.has_value() && bw->defined();
-  TORCH_CHECK(sh || !clip, "the clipped shPLRNN needs W2 and h2");
-  TORCH_CHECK(!(dend && sh), "the dendPLRNN has no W2");
-  if (dend) {
-    check(*bw, "basis weights");
-    check(*th, "thresholds");
-  }
+  const std::pair<bool, bool> variant = model_variant(W2, clip, bw, th);
+  const bool sh = variant.first, dend = variant.second;
   for (auto* p : {&x, &zs, &r, &diff, &A, &W1, &h1, &alpha}) check(*p, "pl_forward argument");
   if (sh) {
     check(*W2, "W2");
@@ -619,14 +629,8 @@ std::vector<at::Tensor> pl_train(const at::Tensor& x, const at::Tensor& init_map
                                  const at::Tensor& scale, const at::Tensor& taus, bool clip,
                                  const c10::optional<at::Tensor>& bw,
                                  const c10::optional<at::Tensor>& th) {
-  const bool sh = W2.has_value() && W2->defined();
-  const bool dend = bw.has_value() && bw->defined();
-  TORCH_CHECK(sh || !clip, "the clipped shPLRNN needs W2 and h2");
-  TORCH_CHECK(!(dend && sh), "the dendPLRNN has no W2");
-  if (dend) {
-    check(*bw, "basis weights");
-    check(*th, "thresholds");
-  }
+  const std::pair<bool, bool> variant = model_variant(W2, clip, bw, th);
+  const bool sh = variant.first, dend = variant.second;
   for (auto* p : {&x, &init_map, &A, &W1, &h1, &alpha, &scale}) check(*p, "pl_train argument");
   if (sh) {
     check(*W2, "W2");
