@@ -79,7 +79,7 @@ def _stepper(
         try:
             t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(n):
-                gradient_step(model, opt, sampler.sample(args.batch), tau, alpha, cfg)
+                gradient_step(model, opt, sampler.sample_windows(args.batch), tau, alpha, cfg)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             return time.perf_counter() - t0, time.process_time() - c0

@@ -28,15 +28,60 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LatentModel", "Tau", "forcing_alphas", "member_generators", "member_taus"]
+__all__ = [
+    "LatentModel",
+    "Tau",
+    "Windows",
+    "forcing_alphas",
+    "member_generators",
+    "member_taus",
+]
 
 #: a forcing interval: one for the whole ensemble (int, or None: no forcing), or one per member
 #: (a sequence or integer tensor of shape (E,); 0 or None there: that member is not forced)
 Tau = int | None | Sequence[int | None] | Tensor
+
+
+class Windows(NamedTuple):
+    """Training windows named by where they start in one series, not copied out of it.
+
+    Window b of member e is ``series[starts[e, b] : starts[e, b] + seq_len + 1]``. The
+    compiled PL pass reads the windows from the series in place; every other path takes
+    :meth:`tensor`, the (T + 1, E, B, N) copy that models' ``rollout`` expects.
+
+    Attributes
+    ----------
+    series : Tensor, shape (time, N)
+        The (normalised) training series, contiguous.
+    starts : Tensor, shape (E, B), int64, on the CPU
+        Each window's first row.
+    seq_len : int
+        T: each window holds T + 1 consecutive samples.
+    """
+
+    series: Tensor
+    starts: Tensor
+    seq_len: int
+
+    def tensor(self) -> Tensor:
+        """The windows, time-major and contiguous: (T + 1, E, B, N)."""
+        e, b = self.starts.shape
+        offsets = torch.arange(self.seq_len + 1).view(-1, 1, 1)
+        idx = (self.starts + offsets).view(-1)  # (T+1) * E * B row numbers, time-major
+        # one contiguous row gather (index_select copies whole rows; x[idx] with an index
+        # tensor goes through the general indexing kernel and costs several times more)
+        rows = torch.index_select(self.series, 0, idx.to(self.series.device))
+        return rows.view(self.seq_len + 1, e, b, self.series.shape[1])
+
+
+def as_tensor(x: Tensor | Windows) -> Tensor:
+    """Windows (T + 1, E, B, N) as a tensor (:meth:`Windows.tensor` for :class:`Windows`)."""
+    return x.tensor() if isinstance(x, Windows) else x
 
 
 def member_taus(tau: Tau, n_models: int) -> int | tuple[int, ...] | None:
@@ -294,7 +339,7 @@ class LatentModel(nn.Module):
 
     def loss_and_grad(
         self,
-        x: Tensor,
+        x: Tensor | Windows,
         tau: Tau = None,
         alpha: float | Tensor = 1.0,
         weight: Tensor | None = None,
@@ -302,9 +347,9 @@ class LatentModel(nn.Module):
         """:meth:`rollout_loss` with the gradient of ``sum(weight * loss)`` added to each
         parameter's ``.grad`` by a hand-written backward pass, without autograd.
 
-        Parameters as :meth:`rollout`; ``weight`` (E,) defaults to ones. Returns the per-member
-        losses (E,), or None when the model has no such pass (the caller then uses autograd
-        on :meth:`rollout_loss`).
+        Parameters as :meth:`rollout` (``x`` may also be :class:`Windows`, starts in a series);
+        ``weight`` (E,) defaults to ones. Returns the per-member losses (E,), or None when the
+        model has no such pass (the caller then uses autograd on :meth:`rollout_loss`).
         """
         return None
 

@@ -61,7 +61,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from neurodsr.models.base import Tau, member_taus
+from neurodsr.models.base import Tau, Windows, member_taus
 
 __all__ = ["compiled_loop", "fused_pl_generate", "fused_pl_loss_and_grads", "fused_pl_rollout"]
 
@@ -693,7 +693,7 @@ def fused_pl_generate(
 
 @torch.no_grad()
 def fused_pl_loss_and_grads(
-    x: Tensor,
+    x: Tensor | Windows,
     A: Tensor,
     W1: Tensor,
     W2: Tensor | None,
@@ -717,19 +717,27 @@ def fused_pl_loss_and_grads(
     activation buffers for reuse; the returned tensors never alias it. Other parameters as
     :func:`fused_pl_rollout` (``clip``: the clipped shPLRNN, ``basis``: the dendPLRNN,
     compiled loop only); the gradients of W2 and h2 are None for the PLRNN; with ``basis`` the
-    gradients of its weights and thresholds follow.
+    gradients of its weights and thresholds follow. ``x`` may be
+    :class:`~neurodsr.models.base.Windows` (window starts in a series): the compiled loop reads
+    them from the series in place, the torch loop takes their copy.
     """
-    alpha = _per_member(alpha, A.shape[0], x)
+    like = x.series if isinstance(x, Windows) else x
+    alpha = _per_member(alpha, A.shape[0], like)
     tau = member_taus(tau, A.shape[0])
-    n_t, e, b, n = x.shape[0] - 1, *x.shape[1:]
-    scale = torch.full((e,), 2.0 / (n_t * b * n), dtype=x.dtype, device=x.device)
+    if isinstance(x, Windows):
+        n_t, (e, b), n = x.seq_len, x.starts.shape, x.series.shape[1]
+    else:
+        n_t, e, b, n = x.shape[0] - 1, *x.shape[1:]
+    scale = torch.full((e,), 2.0 / (n_t * b * n), dtype=like.dtype, device=like.device)
     if weight is not None:
         scale = scale * weight.to(scale)
-    ext = _use_compiled(x)
+    ext = _use_compiled(like)
     if ext is not None:
         return _loss_and_grads_compiled(
             ext, x, A, W1, W2, h1, h2, init_map, tau, alpha, scale, clip, basis
         )
+    if isinstance(x, Windows):
+        x = x.tensor()
     if clip or basis is not None:
         raise ValueError("the clipped shPLRNN's and the dendPLRNN's pass need the compiled loop")
     zs, r_all, diff = _forward(x, A, W1, W2, h1, h2, init_map, tau, alpha, workspace)
@@ -740,7 +748,7 @@ def fused_pl_loss_and_grads(
 
 def _loss_and_grads_compiled(
     ext: Any,
-    x: Tensor,
+    x: Tensor | Windows,
     A: Tensor,
     W1: Tensor,
     W2: Tensor | None,
@@ -757,11 +765,16 @@ def _loss_and_grads_compiled(
     gradients of each (member, chunk of one or two SIMD vectors of windows) back to back, the
     chunks in parallel, their partial sums added in a fixed order (the same numbers at every
     run)."""
-    n_t, _, b, n = x.shape[0] - 1, *x.shape[1:]
+    if isinstance(x, Windows):  # read in place from the series
+        n_t, (e, b), n = x.seq_len, x.starts.shape, x.series.shape[1]
+        data, starts = x.series.contiguous(), x.starts.contiguous()
+    else:
+        n_t, e, b, n = x.shape[0] - 1, *x.shape[1:]
+        data, starts = x.contiguous(), None
     sse, g_a, g_h1, g_w1, g_w2, g_h2, g_init, g_bw, g_th = ext.train(
-        x.contiguous(), init_map.contiguous(), A.contiguous(), W1.contiguous(), _opt(W2),
-        h1.contiguous(), _opt(h2), alpha.to(x).contiguous(), scale.contiguous(),
-        _tau_tensor(tau, x.shape[1]), clip, *_basis_args(basis),
+        data, init_map.contiguous(), A.contiguous(), W1.contiguous(), _opt(W2),
+        h1.contiguous(), _opt(h2), alpha.to(data).contiguous(), scale.contiguous(),
+        _tau_tensor(tau, e), clip, *_basis_args(basis), starts, n_t,
     )  # fmt: skip
     if W2 is None:
         g_w2 = g_h2 = None

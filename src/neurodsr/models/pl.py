@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from neurodsr.models.base import LatentModel, Tau, member_generators, stack_init
+from neurodsr.models.base import LatentModel, Tau, Windows, member_generators, stack_init
 from neurodsr.models.fused import (
     _use_compiled,
     fused_pl_generate,
@@ -107,7 +107,7 @@ class _FusedPL(LatentModel):
 
     def loss_and_grad(
         self,
-        x: Tensor,
+        x: Tensor | Windows,
         tau: Tau = None,
         alpha: float | Tensor = 1.0,
         weight: Tensor | None = None,

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from neurodsr.errors import InputError, TrainingError
 from neurodsr.fileio import atomic_path
-from neurodsr.models.base import LatentModel
+from neurodsr.models.base import LatentModel, Windows, as_tensor
 from neurodsr.training.config import TrainConfig
 from neurodsr.training.validation import validate
 
@@ -96,20 +96,21 @@ class WindowSampler:
                 f"the training series has {x.shape[0]} samples, fewer than one window of "
                 f"seq_len + 1 = {seq_len + 1}; use a shorter seq_len or more data"
             )
-        self.x = x
+        self.x = x.contiguous()
         self.seq_len = seq_len
         self.gens = [torch.Generator().manual_seed(int(s) + 104729) for s in seeds]
-        self._offsets = torch.arange(seq_len + 1).view(-1, 1, 1)
+
+    def sample_windows(self, batch_size: int) -> Windows:
+        """A batch of windows by their starts, (E, batch_size), in the series (not copied:
+        the compiled PL pass reads them in place; :meth:`Windows.tensor` copies them). The
+        same random draws as :meth:`sample`."""
+        hi = self.x.shape[0] - self.seq_len
+        starts = torch.stack([torch.randint(0, hi, (batch_size,), generator=g) for g in self.gens])
+        return Windows(self.x, starts, self.seq_len)
 
     def sample(self, batch_size: int) -> Tensor:
         """A batch of windows, time-major and contiguous: (T + 1, E, batch_size, N)."""
-        hi = self.x.shape[0] - self.seq_len
-        starts = torch.stack([torch.randint(0, hi, (batch_size,), generator=g) for g in self.gens])
-        idx = (starts + self._offsets).view(-1)  # (T+1) * E * B row numbers, time-major
-        # one contiguous row gather (index_select copies whole rows; x[idx] with an index
-        # tensor goes through the general indexing kernel and costs several times more)
-        rows = torch.index_select(self.x, 0, idx.to(self.x.device))
-        return rows.view(self.seq_len + 1, len(self.gens), batch_size, self.x.shape[1])
+        return self.sample_windows(batch_size).tensor()
 
     def state(self) -> list[Tensor]:
         return [g.get_state() for g in self.gens]
@@ -177,7 +178,7 @@ def make_optimizer(model: LatentModel, config: TrainConfig) -> torch.optim.Optim
 def gradient_step(
     model: LatentModel,
     opt: torch.optim.Optimizer,
-    xb: Tensor,
+    xb: Tensor | Windows,
     tau: int | list[int] | None,
     alpha: float | Tensor,
     config: TrainConfig,
@@ -194,6 +195,9 @@ def gradient_step(
 
     Parameters
     ----------
+    xb : Tensor (T + 1, E, B, N) or Windows
+        The batch: the windows, or their starts in the series
+        (:meth:`WindowSampler.sample_windows`; copied only for a path that needs the copy).
     step_scale : Tensor (E,), optional
         Per-member factor on the optimizer's update (a member whose loss blew up gets a smaller
         step than the others; Adam's update ignores a gradient's scale, hence on the update).
@@ -210,10 +214,11 @@ def gradient_step(
     opt.zero_grad(set_to_none=True)
     # the PL family's fused pass writes the gradients itself (no autograd graph); other
     # models, and the fused ones with an affine read-out, go through autograd
-    weight = (~frozen).to(xb.dtype) if any_frozen else None
+    dtype = xb.series.dtype if isinstance(xb, Windows) else xb.dtype
+    weight = (~frozen).to(dtype) if any_frozen else None
     member_loss = model.loss_and_grad(xb, tau, alpha, weight)  # (E,) or None
     if member_loss is None:
-        member_loss = model.rollout_loss(xb, tau, alpha)  # (E,): MSE of predicting x_1..x_T
+        member_loss = model.rollout_loss(as_tensor(xb), tau, alpha)  # (E,): MSE of predicting x_1..x_T
         if any_frozen:
             member_loss = torch.where(frozen, torch.zeros_like(member_loss), member_loss)
         loss = member_loss.sum()
@@ -534,7 +539,7 @@ def train(
             member_loss, bad = gradient_step(
                 model,
                 opt,
-                sampler.sample(config.batch_size),
+                sampler.sample_windows(config.batch_size),
                 tau,
                 alpha,
                 config,

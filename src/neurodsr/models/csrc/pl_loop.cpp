@@ -307,8 +307,35 @@ void outer_sum(const Lanes<NV>* P, const Lanes<NV>* Q, int64_t J, int64_t K, int
 }
 
 template <int NV>
+void gather_windows(int64_t n_t, int64_t n, int64_t e_dim, int64_t b_dim, int64_t e,
+                    int64_t b0, int nb, const float* xs, const int64_t* starts, Lanes<NV>* x) {
+  // the chunk's windows into lanes (T+1, N); padding lanes repeat the chunk's first window
+  // (finite wherever a real one is; masked out of loss and gradients). starts (E, B): x is
+  // the series (time, N) and window b starts at row starts[e, b]; else x is (T+1, E, B, N).
+  constexpr int BC = NV * VL;
+  // as plain floats, lane-major: out[(t * n + k) * BC + i] is lane i of x[t * n + k]
+  float* __restrict out = reinterpret_cast<float*>(x);
+  const float* rows[BC];  // each lane's window at t = 0, and the step from one t to the next
+  int64_t step;
+  if (starts) {
+    const int64_t* st = starts + e * b_dim + b0;
+    for (int i = 0; i < BC; ++i) rows[i] = xs + st[i < nb ? i : 0] * n;
+    step = n;
+  } else {
+    for (int i = 0; i < BC; ++i) rows[i] = xs + ((e * b_dim) + b0 + (i < nb ? i : 0)) * n;
+    step = e_dim * b_dim * n;
+  }
+  for (int64_t t = 0; t <= n_t; ++t)
+    for (int64_t k = 0; k < n; ++k) {
+      float* __restrict o = out + (t * n + k) * BC;
+      const int64_t off = t * step + k;
+      for (int i = 0; i < BC; ++i) o[i] = rows[i][off];
+    }
+}
+
+template <int NV>
 void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float* xs,
-                 const float* init, const float* A, const float* W1, const float* W1t,
+                 const int64_t* starts, const float* init, const float* A, const float* W1, const float* W1t,
                  const float* W2, const float* W2t, const float* h1, const float* h2,
                  const float* alpha, const int64_t* taus, const float* scale, float* loss,
                  float* gA, float* gh1, float* gW1, float* gW2, float* gh2, float* gL) {
@@ -354,16 +381,7 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
   const int tau = (int)taus[e];  // this member's forcing interval (0: none)
   LN valid;  // 1 on the lanes that hold a window, 0 on the padding
   for (int i = 0; i < BC; ++i) lane(valid.v, i) = i < nb ? 1.0f : 0.0f;
-  // gather the chunk's windows from (T+1, E, B, N) into lanes; padding lanes repeat the
-  // chunk's first window (finite wherever a real one is; masked out of loss and gradients)
-  const int64_t b0 = ch * BC;
-  for (int64_t t = 0; t <= T; ++t) {
-    const float* xt = xs + ((t * d.e + e) * d.b + b0) * N;
-    for (int i = 0; i < BC; ++i) {
-      const float* row = xt + (i < nb ? i : 0) * N;
-      for (int64_t k = 0; k < N; ++k) lane(x[t * N + k].v, i) = row[k];
-    }
-  }
+  gather_windows<NV>(T, N, d.e, d.b, e, ch * BC, nb, xs, starts, x);
   // z_0 = [x_0, L x_0]
   for (int64_t k = 0; k < N; ++k) zb[k] = x[k];
   const float* lmap = init + e * (M - N) * N;
@@ -486,6 +504,225 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
     for (int64_t k = 0; k < M; ++k)
       d.gth[(chunk * d.nbases + b) * M + k] = -hsum<NV>(ath[b * M + k]);
   }
+}
+
+// ------------------------------------------------ the shPLRNN with few latent units, fused
+//
+// The pipeline's and the Lorenz models (M = 3 latent units, L = 50 hidden) spend their step in
+// L x M and M x L products, where the generic matvec above runs M = 3 separate dot products of
+// length L (two loads per FMA) and the weight gradients re-read the (T, L) buffers from L2 for
+// each of M columns. Here M is a compile-time constant (M <= 8): the latent state stays in
+// registers, and each hidden unit k is done in one go in both directions, reading row k of W2
+// and of W1^T once:
+//   forward  pre_k = h2_k + W2[k] . z;  r_k = relu(pre_k);  z' += W1[:, k] r_k
+//   adjoint  g_k = W1[:, k] . d;  u_k = 1[r_k > 0] g_k;  c += W2[k]^T u_k
+// The weight gradients dW1 = sum d r^T, dW2 = sum u z^T, dh2 = sum u are summed every TB steps
+// of the adjoint, over the steps just done (their r and u still in L1/L2), with the small M
+// side of each outer product in registers; u needs no (T, L) buffer. The same equations and
+// masks as train_chunk; only the order of the float sums differs.
+
+constexpr int SH_TB = 16;  // adjoint steps per block of the weight gradients' sums
+
+// dW1[j, k] += sum_s d_s[j] r_s[k], dW2[k, j] += sum_s u_s[k] z_s[j], dh2[k] += sum_s u_s[k]
+// over the ns steps of a block (d, z: (ns, M); r, u: (ns, L), one lane vector v of NV)
+template <int NV, int MS>
+inline void sh_block_grads(int64_t L, int ns, const Lanes<NV>* d, const Lanes<NV>* z,
+                           const Lanes<NV>* r, const Lanes<NV>* u, Lanes<NV>* gw1,
+                           Lanes<NV>* gw2, Lanes<NV>* gh2) {
+  constexpr int KB = MS <= 3 ? 4 : MS <= 6 ? 2 : 1;
+  for (int v = 0; v < NV; ++v) {
+    int64_t k = 0;
+    for (; k + KB <= L; k += KB) {
+      vf a1[MS][KB], a2[KB][MS], ah[KB];
+      for (int j = 0; j < MS; ++j)
+        for (int q = 0; q < KB; ++q) {
+          a1[j][q] = gw1[j * L + k + q].v[v];
+          a2[q][j] = gw2[(k + q) * MS + j].v[v];
+        }
+      for (int q = 0; q < KB; ++q) ah[q] = gh2[k + q].v[v];
+      for (int s = 0; s < ns; ++s) {
+        // the step's operands into registers first (through may_alias pointers the compiler
+        // would otherwise reload them for every product)
+        vf ds[MS], zs[MS], rs[KB], us[KB];
+        for (int j = 0; j < MS; ++j) {
+          ds[j] = d[s * MS + j].v[v];
+          zs[j] = z[s * MS + j].v[v];
+        }
+        for (int q = 0; q < KB; ++q) {
+          rs[q] = r[s * L + k + q].v[v];
+          us[q] = u[s * L + k + q].v[v];
+        }
+        for (int q = 0; q < KB; ++q) {
+          ah[q] += us[q];
+          for (int j = 0; j < MS; ++j) {
+            a1[j][q] += ds[j] * rs[q];
+            a2[q][j] += us[q] * zs[j];
+          }
+        }
+      }
+      for (int j = 0; j < MS; ++j)
+        for (int q = 0; q < KB; ++q) {
+          gw1[j * L + k + q].v[v] = a1[j][q];
+          gw2[(k + q) * MS + j].v[v] = a2[q][j];
+        }
+      for (int q = 0; q < KB; ++q) gh2[k + q].v[v] = ah[q];
+    }
+    for (; k < L; ++k)
+      for (int s = 0; s < ns; ++s) {
+        const vf rq = r[s * L + k].v[v], uq = u[s * L + k].v[v];
+        gh2[k].v[v] += uq;
+        for (int j = 0; j < MS; ++j) {
+          gw1[j * L + k].v[v] += d[s * MS + j].v[v] * rq;
+          gw2[k * MS + j].v[v] += uq * z[s * MS + j].v[v];
+        }
+      }
+  }
+}
+
+template <int NV, int MS>
+void train_chunk_sh(const TrainDims& d, int64_t e, int64_t ch, int nb, const float* xs,
+                    const int64_t* starts, const float* init, const float* A, const float* W1t,
+                    const float* W2, const float* h1, const float* h2, const float* alpha,
+                    const int64_t* taus, const float* scale, float* loss, float* gA,
+                    float* gh1, float* gW1, float* gW2, float* gh2, float* gL) {
+  using LN = Lanes<NV>;
+  constexpr int BC = NV * VL;
+  constexpr int64_t M = MS;
+  const int64_t T = d.n_t, L = d.l, N = d.n;
+  const int64_t chunk = e * d.nch + ch;
+  // scratch: z_0..z_T (after forcing), r_1..r_T, masked errors, the windows, d_1..d_T, a
+  // block of u, the accumulators of dW1, dW2, dh2. Kept per thread between calls.
+  const int64_t n_z = (T + 1) * M, n_r = T * L, n_e = T * N, n_x = (T + 1) * N;
+  const int64_t need = n_z + n_r + n_e + n_x + T * M + SH_TB * L + 2 * M * L + L;
+  thread_local std::vector<LN> scratch;
+  if ((int64_t)scratch.size() < need) scratch.resize(need);
+  LN* zb = scratch.data();
+  LN* rb = zb + n_z;
+  LN* eb = rb + n_r;
+  LN* x = eb + n_e;
+  LN* db = x + n_x;
+  LN* ub = db + T * M;
+  LN* aw1 = ub + SH_TB * L;  // (M, L)
+  LN* aw2 = aw1 + M * L;  // (L, M)
+  LN* ah2 = aw2 + L * M;  // (L,)
+  for (int64_t k = 0; k < 2 * M * L + L; ++k) aw1[k] = zero_lanes<NV>();
+
+  const float* a = A + e * M;
+  const float* w1t = W1t + e * L * M;  // (L, M): row k = W1[:, k]
+  const float* w2 = W2 + e * L * M;  // (L, M)
+  const float* c1 = h1 + e * M;
+  const float* c2 = h2 + e * L;
+  const float al = alpha[e], keep = 1.0f - alpha[e], sc = scale[e];
+  const int tau = (int)taus[e];
+  LN valid;
+  for (int i = 0; i < BC; ++i) lane(valid.v, i) = i < nb ? 1.0f : 0.0f;
+  gather_windows<NV>(T, N, d.e, d.b, e, ch * BC, nb, xs, starts, x);
+  for (int64_t k = 0; k < N; ++k) zb[k] = x[k];
+  if (M > N) matvec<NV>(init + e * (M - N) * N, nullptr, M - N, N, x, zb + N);
+
+  // forward
+  LN lsum = zero_lanes<NV>();
+  LN z[MS];
+  for (int j = 0; j < MS; ++j) z[j] = zb[j];
+  for (int64_t t = 0; t < T; ++t) {
+    LN acc[MS], acc2[MS];  // two partial sums over k (even, odd): independent FMA chains
+    for (int j = 0; j < MS; ++j)
+      for (int v = 0; v < NV; ++v) {
+        acc[j].v[v] = c1[j] + a[j] * z[j].v[v];
+        acc2[j].v[v] = vf{};
+      }
+    LN* rt = rb + t * L;
+    int64_t k = 0;
+    auto unit = [&](int64_t kk, LN* out) {
+      const float* w2k = w2 + kk * M;
+      const float* w1k = w1t + kk * M;
+      for (int v = 0; v < NV; ++v) {
+        vf pre = vf{} + c2[kk];
+        for (int j = 0; j < MS; ++j) pre += w2k[j] * z[j].v[v];
+        pre = pre > 0.0f ? pre : vf{};
+        rt[kk].v[v] = pre;
+        for (int j = 0; j < MS; ++j) out[j].v[v] += w1k[j] * pre;
+      }
+    };
+    for (; k + 2 <= L; k += 2) {
+      unit(k, acc);
+      unit(k + 1, acc2);
+    }
+    if (k < L) unit(k, acc);
+    for (int j = 0; j < MS; ++j)
+      for (int v = 0; v < NV; ++v) acc[j].v[v] += acc2[j].v[v];
+    const bool f = forced((int)t + 1, tau, (int)T);
+    const LN* xt = x + (t + 1) * N;
+    LN* et = eb + t * N;
+    for (int64_t kk = 0; kk < N; ++kk)
+      for (int v = 0; v < NV; ++v) {
+        const vf err = acc[kk].v[v] - xt[kk].v[v];
+        et[kk].v[v] = err * valid.v[v];
+        lsum.v[v] += et[kk].v[v] * et[kk].v[v];
+        if (f) acc[kk].v[v] -= al * err;  // (1 - alpha) z + alpha x
+      }
+    for (int j = 0; j < MS; ++j) z[j] = zb[(t + 1) * M + j] = acc[j];
+  }
+  loss[chunk] = hsum<NV>(lsum);
+
+  // adjoint, t = T..1, the weight gradients every SH_TB steps
+  LN c[MS], aA[MS], ah1[MS];
+  for (int j = 0; j < MS; ++j) c[j] = aA[j] = ah1[j] = zero_lanes<NV>();
+  for (int64_t t = T - 1; t >= 0; --t) {
+    const bool f = forced((int)t + 1, tau, (int)T);
+    const LN* et = eb + t * N;
+    const LN* zc = zb + t * M;
+    LN* dd = db + t * M;
+    LN dv[MS], cn[MS], cn2[MS];
+    for (int j = 0; j < MS; ++j) dv[j] = c[j];
+    for (int64_t k = 0; k < N; ++k)
+      for (int v = 0; v < NV; ++v)
+        dv[k].v[v] = (f ? keep * dv[k].v[v] : dv[k].v[v]) + sc * et[k].v[v];
+    for (int j = 0; j < MS; ++j) {
+      dd[j] = dv[j];
+      for (int v = 0; v < NV; ++v) {
+        aA[j].v[v] += dv[j].v[v] * zc[j].v[v];
+        ah1[j].v[v] += dv[j].v[v];
+        cn[j].v[v] = a[j] * dv[j].v[v];
+        cn2[j].v[v] = vf{};
+      }
+    }
+    const LN* rt = rb + t * L;
+    LN* ut = ub + (t % SH_TB) * L;
+    auto unit = [&](int64_t kk, LN* out) {
+      const float* w1k = w1t + kk * M;
+      const float* w2k = w2 + kk * M;
+      for (int v = 0; v < NV; ++v) {
+        vf g{};
+        for (int j = 0; j < MS; ++j) g += w1k[j] * dv[j].v[v];
+        const vf u = rt[kk].v[v] > 0.0f ? g : vf{};
+        ut[kk].v[v] = u;
+        for (int j = 0; j < MS; ++j) out[j].v[v] += w2k[j] * u;
+      }
+    };
+    int64_t k = 0;
+    for (; k + 2 <= L; k += 2) {
+      unit(k, cn);
+      unit(k + 1, cn2);
+    }
+    if (k < L) unit(k, cn);
+    for (int j = 0; j < MS; ++j)
+      for (int v = 0; v < NV; ++v) c[j].v[v] = cn[j].v[v] + cn2[j].v[v];
+    if (t % SH_TB == 0) {
+      const int ns = (int)std::min<int64_t>(SH_TB, T - t);
+      sh_block_grads<NV, MS>(L, ns, db + t * M, zb + t * M, rb + t * L, ub, aw1, aw2, ah2);
+    }
+  }
+  for (int64_t j = 0; j < M; ++j) {
+    gA[chunk * M + j] = hsum<NV>(aA[j]);
+    gh1[chunk * M + j] = hsum<NV>(ah1[j]);
+    for (int64_t k = 0; k < L; ++k) gW1[(chunk * M + j) * L + k] = hsum<NV>(aw1[j * L + k]);
+  }
+  for (int64_t k = 0; k < L; ++k) {
+    gh2[chunk * L + k] = hsum<NV>(ah2[k]);
+    for (int64_t j = 0; j < M; ++j) gW2[(chunk * L + k) * M + j] = hsum<NV>(aw2[k * M + j]);
+  }
+  if (M > N) outer_sum<NV>(c + N, x, M - N, N, 1, gL + chunk * (M - N) * N);  // c_0 x_0^T
 }
 
 void check(const at::Tensor& t, const char* name) {
@@ -617,8 +854,10 @@ at::Tensor sum_chunks(const at::Tensor& part) {
   return out;
 }
 
-// Loss and gradients of a forced rollout of windows x (T+1, E, B, N), chunks of K =
-// pl_lanes(E, B) windows; member e forced every taus[e] steps (0: never) with alpha[e]. scale (E,): the factor on each member's sum of squared errors in the
+// Loss and gradients of a forced rollout of windows x (T+1, E, B, N), or, with starts (E, B)
+// (int64), of the windows x[starts[e, b] : starts[e, b] + T + 1] of a series x (time, N), read
+// in place (no copy of the windows); chunks of K = pl_lanes(E, B) windows (16 lanes for the
+// shPLRNN with M <= 8); member e forced every taus[e] steps (0: never) with alpha[e]. scale (E,): the factor on each member's sum of squared errors in the
 // loss whose gradient is taken. Returns each member's sum of squared errors (E,) and the
 // gradients of sum_e scale_e * SSE_e with respect to A (E, M), h1 (E, M), W1 (E, M, L),
 // W2 (E, L, M), h2 (E, L) (empty for the PLRNN) and the initial map (E, M - N, N).
@@ -628,7 +867,8 @@ std::vector<at::Tensor> pl_train(const at::Tensor& x, const at::Tensor& init_map
                                  const c10::optional<at::Tensor>& h2, const at::Tensor& alpha,
                                  const at::Tensor& scale, const at::Tensor& taus, bool clip,
                                  const c10::optional<at::Tensor>& bw,
-                                 const c10::optional<at::Tensor>& th) {
+                                 const c10::optional<at::Tensor>& th,
+                                 const c10::optional<at::Tensor>& starts, int64_t n_steps) {
   const std::pair<bool, bool> variant = model_variant(W2, clip, bw, th);
   const bool sh = variant.first, dend = variant.second;
   for (auto* p : {&x, &init_map, &A, &W1, &h1, &alpha, &scale}) check(*p, "pl_train argument");
@@ -636,40 +876,81 @@ std::vector<at::Tensor> pl_train(const at::Tensor& x, const at::Tensor& init_map
     check(*W2, "W2");
     check(*h2, "h2");
   }
-  const int64_t E = x.size(1), B = x.size(2), K = lanes_for(E, B);
+  const bool by_start = starts.has_value() && starts->defined();
+  const int64_t* pst = nullptr;
+  int64_t E, B, n_t, n_obs;
+  if (by_start) {
+    TORCH_CHECK(starts->device().is_cpu() && starts->scalar_type() == at::kLong &&
+                    starts->is_contiguous() && starts->dim() == 2,
+                "starts must be a contiguous int64 CPU tensor (E, B)");
+    TORCH_CHECK(x.dim() == 2, "with starts, x is the series (time, N)");
+    E = starts->size(0), B = starts->size(1), n_t = n_steps, n_obs = x.size(1);
+    TORCH_CHECK(n_t >= 1, "n_steps must be positive");
+    if (starts->numel()) {
+      const int64_t lo = starts->min().item<int64_t>(), hi = starts->max().item<int64_t>();
+      TORCH_CHECK(lo >= 0 && hi + n_t < x.size(0), "a window runs outside the series");
+    }
+    pst = starts->data_ptr<int64_t>();
+  } else {
+    TORCH_CHECK(x.dim() == 4, "x must be the windows (T+1, E, B, N)");
+    E = x.size(1), B = x.size(2), n_t = x.size(0) - 1, n_obs = x.size(3);
+  }
+  const int64_t M = A.size(1);
+  const bool fast = sh && !clip && M <= 8;  // train_chunk_sh, one vector of lanes per chunk
+  const int64_t K = fast ? VL : lanes_for(E, B);
   const int64_t n_bases = dend ? bw->size(1) : 0;
   const int64_t C0 = (B + K - 1) / K;
   auto o = x.options();
-  at::Tensor gbw = at::empty({E, C0, n_bases}, o), gth = at::empty({E, C0, n_bases, A.size(1)}, o);
-  TrainDims d{x.size(0) - 1, E, C0, B, x.size(3), A.size(1), W1.size(2), sh, clip, n_bases,
+  at::Tensor gbw = at::empty({E, C0, n_bases}, o), gth = at::empty({E, C0, n_bases, M}, o);
+  TrainDims d{n_t, E, C0, B, n_obs, M, W1.size(2), sh, clip, n_bases,
               dend ? bw->data_ptr<float>() : nullptr, dend ? th->data_ptr<float>() : nullptr,
               gbw.data_ptr<float>(), gth.data_ptr<float>()};
   const int64_t* pt = check_taus(taus, E);
   TORCH_CHECK(init_map.size(1) == d.m - d.n && init_map.size(2) == d.n, "init_map: wrong shape");
   const at::Tensor W1t = W1.transpose(1, 2).contiguous();
-  const at::Tensor W2t = sh ? W2->transpose(1, 2).contiguous() : at::Tensor();
+  const at::Tensor W2t = sh && !fast ? W2->transpose(1, 2).contiguous() : at::Tensor();
   const int64_t C = d.nch, es = sh ? E : 0;
   at::Tensor loss = at::empty({E, C}, o), gA = at::empty({E, C, d.m}, o),
              gh1 = at::empty({E, C, d.m}, o), gW1 = at::empty({E, C, d.m, d.l}, o),
              gW2 = at::empty({es, C, d.l, d.m}, o), gh2 = at::empty({es, C, d.l}, o),
              gL = at::zeros({E, C, d.m - d.n, d.n}, o);
   const float* pw2 = sh ? W2->data_ptr<float>() : nullptr;
-  const float* pw2t = sh ? W2t.data_ptr<float>() : nullptr;
+  const float* pw2t = sh && !fast ? W2t.data_ptr<float>() : nullptr;
   const float* ph2 = sh ? h2->data_ptr<float>() : nullptr;
   float* pgw2 = sh ? gW2.data_ptr<float>() : nullptr;
   float* pgh2 = sh ? gh2.data_ptr<float>() : nullptr;
+  const float *px = x.data_ptr<float>(), *pinit = init_map.data_ptr<float>(),
+              *pa = A.data_ptr<float>(), *pw1 = W1.data_ptr<float>(),
+              *pw1t = W1t.data_ptr<float>(), *ph1 = h1.data_ptr<float>(),
+              *pal = alpha.data_ptr<float>(), *psc = scale.data_ptr<float>();
+  float *pl = loss.data_ptr<float>(), *pga = gA.data_ptr<float>(), *pgh1 = gh1.data_ptr<float>(),
+        *pgw1 = gW1.data_ptr<float>(), *pgl = gL.data_ptr<float>();
   at::parallel_for(0, E * C, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
       const int64_t e = i / C, ch = i % C;
       const int nb = (int)std::min<int64_t>(K, B - ch * K);
+      if (fast) {
+        auto run = [&](auto tag) {
+          constexpr int MS = decltype(tag)::value;
+          train_chunk_sh<1, MS>(d, e, ch, nb, px, pst, pinit, pa, pw1t, pw2, ph1, ph2, pal,
+                                pt, psc, pl, pga, pgh1, pgw1, pgw2, pgh2, pgl);
+        };
+        switch (M) {
+          case 1: run(std::integral_constant<int, 1>{}); break;
+          case 2: run(std::integral_constant<int, 2>{}); break;
+          case 3: run(std::integral_constant<int, 3>{}); break;
+          case 4: run(std::integral_constant<int, 4>{}); break;
+          case 5: run(std::integral_constant<int, 5>{}); break;
+          case 6: run(std::integral_constant<int, 6>{}); break;
+          case 7: run(std::integral_constant<int, 7>{}); break;
+          default: run(std::integral_constant<int, 8>{}); break;
+        }
+        continue;
+      }
       auto run = [&](auto tag) {
         constexpr int NV = decltype(tag)::value;
-        train_chunk<NV>(d, e, ch, nb, x.data_ptr<float>(), init_map.data_ptr<float>(),
-                        A.data_ptr<float>(), W1.data_ptr<float>(), W1t.data_ptr<float>(), pw2,
-                        pw2t, h1.data_ptr<float>(), ph2, alpha.data_ptr<float>(), pt,
-                        scale.data_ptr<float>(), loss.data_ptr<float>(), gA.data_ptr<float>(),
-                        gh1.data_ptr<float>(), gW1.data_ptr<float>(), pgw2, pgh2,
-                        gL.data_ptr<float>());
+        train_chunk<NV>(d, e, ch, nb, px, pst, pinit, pa, pw1, pw1t, pw2, pw2t, ph1, ph2, pal,
+                        pt, psc, pl, pga, pgh1, pgw1, pgw2, pgh2, pgl);
       };
       if (K == 2 * VL)
         run(std::integral_constant<int, 2>{});
