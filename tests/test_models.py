@@ -3,7 +3,7 @@ import torch
 
 from neurodsr.models import MODELS, make_model, model_from_config
 from neurodsr.models import fused as fused_module
-from neurodsr.models.base import LatentModel
+from neurodsr.models.base import LatentModel, Windows
 from neurodsr.models.fused import _loop_threads
 
 PL = ["shplrnn", "plrnn", "clipped_shplrnn", "dendplrnn"]
@@ -477,3 +477,80 @@ def test_compiled_only_models_without_the_compiled_loop_train_through_autograd(n
         assert m.rollout(x, 1, a).shape == (40, 2, 4, 3)
     assert m.generate(torch.randn(2, 3, 5), 10).shape == (10, 2, 3, 5)
     assert m.double().loss_and_grad(x.double(), 1, a) is None
+
+
+def _random_windows(n_obs: int, e: int, b: int, seq_len: int, seed: int) -> Windows:
+    """Windows of a random series (500, n_obs) at random starts (E, B)."""
+    gen = torch.Generator().manual_seed(seed)
+    series = torch.randn(500, n_obs, generator=gen)
+    starts = torch.randint(0, 500 - seq_len, (e, b), generator=gen)
+    return Windows(series, starts, seq_len)
+
+
+@pytest.mark.parametrize("name", ["shplrnn", "plrnn", "clipped_shplrnn", "dendplrnn"])
+@pytest.mark.parametrize(("tau", "alpha"), [(7, 1.0), (1, 0.1), ([7, 1], "stf_gtf")])
+def test_windows_read_by_start_equal_the_copied_windows(name, tau, alpha, loop):
+    """Windows given by their starts in the series (what ``train`` passes) give the same loss
+    and gradients, to the bit, as their (T+1, E, B, N) copy; both equal autograd's."""
+    if loop == "torch-loop" and name in ("clipped_shplrnn", "dendplrnn"):
+        pytest.skip("these two have no torch loop (autograd where the compiled one is absent)")
+    m, a, _ = _fused_case(name, alpha, seed=4)
+    win = _random_windows(3, 2, 19, 40, seed=5)
+    x = win.tensor()
+    assert x.shape == (41, 2, 19, 3)
+    assert torch.equal(x[:, 1, 3], win.series[win.starts[1, 3] : win.starts[1, 3] + 41])
+    weight = torch.tensor([1.0, 0.5])
+    m.zero_grad(set_to_none=True)
+    loss_w = m.loss_and_grad(win, tau, a, weight)
+    grads_w = {k: p.grad.clone() for k, p in m.named_parameters()}
+    m.zero_grad(set_to_none=True)
+    loss_x = m.loss_and_grad(x, tau, a, weight)
+    assert torch.equal(loss_w, loss_x)
+    for k, p in m.named_parameters():
+        assert torch.equal(grads_w[k], p.grad), k
+    m.fused = False
+    m.zero_grad()
+    ref_loss = m.rollout_loss(x, tau, a)
+    (ref_loss * weight).sum().backward()
+    _assert_same(
+        (loss_w, grads_w), (ref_loss.detach(), {k: p.grad for k, p in m.named_parameters()})
+    )
+
+
+@pytest.mark.parametrize(("latent", "hidden"), [(3, 50), (1, 7), (8, 20), (9, 20)])
+@pytest.mark.parametrize(("tau", "alpha"), [(30, 1.0), (1, 0.1), (None, 1.0)])
+def test_shplrnn_pass_equals_autograd_at_small_and_large_latent_sizes(
+    latent, hidden, tau, alpha, loop
+):
+    """The compiled loop's fused shPLRNN kernel (M <= 8 latent units: the pipeline's and the
+    Lorenz model's M = 3, all units observed, L = 50) and the generic one (M = 9) against
+    autograd, with uneven chunks (37 windows of 101 steps) and per-member weights."""
+    n_obs = min(3, latent)
+    m = make_model("shplrnn", n_obs, latent, seeds=[0, 1, 2], hidden_dim=hidden)
+    with torch.no_grad():
+        m.init_map.normal_()
+    win = _random_windows(n_obs, 3, 37, 100, seed=latent)
+    x = win.tensor()
+    weight = torch.tensor([1.0, 0.0, 3.0])
+    m.zero_grad(set_to_none=True)
+    loss = m.loss_and_grad(win, tau, alpha, weight)
+    got = {k: p.grad.clone() for k, p in m.named_parameters()}
+    m.fused = False
+    m.zero_grad()
+    ref_loss = m.rollout_loss(x, tau, alpha)
+    (ref_loss * weight).sum().backward()
+    _assert_same((loss, got), (ref_loss.detach(), {k: p.grad for k, p in m.named_parameters()}))
+
+
+def test_window_outside_the_series_is_refused():
+    """The compiled pass checks every start against the series (no read past its end)."""
+    ext = fused_module.compiled_loop()
+    if ext is None:
+        pytest.skip("the compiled loop could not be built here")
+    m = make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=10)
+    win = _random_windows(3, 1, 4, 40, seed=0)
+    bad = Windows(win.series, win.starts.clone().fill_(500 - 40), 40)  # one sample too far
+    with pytest.raises(RuntimeError, match="runs outside the series"):
+        m.loss_and_grad(bad, 1, 0.1)
+    ok = Windows(win.series, win.starts.clone().fill_(500 - 41), 40)
+    assert torch.isfinite(m.loss_and_grad(ok, 1, 0.1)).all()

@@ -321,3 +321,32 @@ def test_resumed_training_counts_the_time_already_spent(tmp_path, lorenz_z):
     # the budget was spent before: one more epoch (the one that notices), not another 1.2 s
     assert len(resumed.epoch) == len(first.epoch) + 1
     assert resumed.seconds[-1] >= first.seconds[-1] > 0.02 * 60
+
+
+@pytest.mark.parametrize("name", ["shplrnn", "plrnn", "lstm"])
+def test_windows_by_start_train_as_the_copied_windows(name):
+    """``train`` passes the windows as starts in the series (``sample_windows``): the same
+    random draws as ``sample``, and gradient steps (compiled PL pass reading in place, or the
+    copy for the other models) give the same losses and parameters as on the copy."""
+    from neurodsr.training.trainer import gradient_step, make_optimizer
+
+    x = torch.randn(400, 3, generator=torch.Generator().manual_seed(0))
+    cfg = TrainConfig(forcing="gtf", alpha=0.2, seq_len=30, batch_size=8, progress=False)
+    tau, alpha = cfg.forcing_schedule()
+    runs = []
+    for by_start in (True, False):
+        model = make_model(name, 3, 3, seeds=[0, 1])
+        opt = make_optimizer(model, cfg)
+        sampler = WindowSampler(x, 30, model.seeds)
+        losses = []
+        for _ in range(3):
+            xb = sampler.sample_windows(8) if by_start else sampler.sample(8)
+            losses.append(gradient_step(model, opt, xb, tau, alpha, cfg)[0])
+        runs.append((torch.stack(losses), model.state_dict(), sampler.state()))
+    torch.testing.assert_close(runs[0][0], runs[1][0], rtol=0, atol=0)
+    for k, v in runs[0][1].items():
+        torch.testing.assert_close(v, runs[1][1][k], rtol=0, atol=0, msg=k)
+    for a, b in zip(runs[0][2], runs[1][2], strict=True):
+        assert torch.equal(a, b)
+    w = WindowSampler(x, 30, [0, 1]).sample_windows(8)
+    assert w.starts.shape == (2, 8) and w.tensor().shape == (31, 2, 8, 3)

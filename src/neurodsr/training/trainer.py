@@ -218,7 +218,9 @@ def gradient_step(
     weight = (~frozen).to(dtype) if any_frozen else None
     member_loss = model.loss_and_grad(xb, tau, alpha, weight)  # (E,) or None
     if member_loss is None:
-        member_loss = model.rollout_loss(as_tensor(xb), tau, alpha)  # (E,): MSE of predicting x_1..x_T
+        member_loss = model.rollout_loss(
+            as_tensor(xb), tau, alpha
+        )  # (E,): MSE of predicting x_1..x_T
         if any_frozen:
             member_loss = torch.where(frozen, torch.zeros_like(member_loss), member_loss)
         loss = member_loss.sum()
