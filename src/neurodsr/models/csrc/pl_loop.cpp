@@ -523,58 +523,43 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
 
 constexpr int SH_TB = 16;  // adjoint steps per block of the weight gradients' sums
 
-// dW1[j, k] += sum_s d_s[j] r_s[k], dW2[k, j] += sum_s u_s[k] z_s[j], dh2[k] += sum_s u_s[k]
-// over the ns steps of a block (d, z: (ns, M); r, u: (ns, L), one lane vector v of NV)
+// G[j, k] += sum_s P_s[j] Q_s[k] (j < MS, k < K; G row-major (MS, K), or (K, MS) when
+// ``tr``; P (ns, MS), Q (ns, K) lane vectors), plus H[k] += sum_s Q_s[k] when H is given: the
+// block's outer products with the small side (MS) and KB columns of accumulators in registers
+// (MS * KB + KB of them: within the 32 vector registers of AVX-512 for MS <= 6)
 template <int NV, int MS>
-inline void sh_block_grads(int64_t L, int ns, const Lanes<NV>* d, const Lanes<NV>* z,
-                           const Lanes<NV>* r, const Lanes<NV>* u, Lanes<NV>* gw1,
-                           Lanes<NV>* gw2, Lanes<NV>* gh2) {
+inline void block_outer(int64_t K, int ns, const Lanes<NV>* P, const Lanes<NV>* Q, bool tr,
+                        Lanes<NV>* G, Lanes<NV>* H) {
   constexpr int KB = MS <= 3 ? 4 : MS <= 6 ? 2 : 1;
+  auto at = [&](int64_t j, int64_t k) { return tr ? k * MS + j : j * K + k; };
   for (int v = 0; v < NV; ++v) {
     int64_t k = 0;
-    for (; k + KB <= L; k += KB) {
-      vf a1[MS][KB], a2[KB][MS], ah[KB];
+    for (; k + KB <= K; k += KB) {
+      vf acc[MS][KB], ah[KB];
       for (int j = 0; j < MS; ++j)
-        for (int q = 0; q < KB; ++q) {
-          a1[j][q] = gw1[j * L + k + q].v[v];
-          a2[q][j] = gw2[(k + q) * MS + j].v[v];
-        }
-      for (int q = 0; q < KB; ++q) ah[q] = gh2[k + q].v[v];
+        for (int q = 0; q < KB; ++q) acc[j][q] = G[at(j, k + q)].v[v];
+      for (int q = 0; q < KB; ++q) ah[q] = H ? H[k + q].v[v] : vf{};
       for (int s = 0; s < ns; ++s) {
         // the step's operands into registers first (through may_alias pointers the compiler
         // would otherwise reload them for every product)
-        vf ds[MS], zs[MS], rs[KB], us[KB];
-        for (int j = 0; j < MS; ++j) {
-          ds[j] = d[s * MS + j].v[v];
-          zs[j] = z[s * MS + j].v[v];
-        }
+        vf ps[MS], qs[KB];
+        for (int j = 0; j < MS; ++j) ps[j] = P[s * MS + j].v[v];
+        for (int q = 0; q < KB; ++q) qs[q] = Q[s * K + k + q].v[v];
         for (int q = 0; q < KB; ++q) {
-          rs[q] = r[s * L + k + q].v[v];
-          us[q] = u[s * L + k + q].v[v];
-        }
-        for (int q = 0; q < KB; ++q) {
-          ah[q] += us[q];
-          for (int j = 0; j < MS; ++j) {
-            a1[j][q] += ds[j] * rs[q];
-            a2[q][j] += us[q] * zs[j];
-          }
+          if (H) ah[q] += qs[q];
+          for (int j = 0; j < MS; ++j) acc[j][q] += ps[j] * qs[q];
         }
       }
       for (int j = 0; j < MS; ++j)
-        for (int q = 0; q < KB; ++q) {
-          gw1[j * L + k + q].v[v] = a1[j][q];
-          gw2[(k + q) * MS + j].v[v] = a2[q][j];
-        }
-      for (int q = 0; q < KB; ++q) gh2[k + q].v[v] = ah[q];
+        for (int q = 0; q < KB; ++q) G[at(j, k + q)].v[v] = acc[j][q];
+      if (H)
+        for (int q = 0; q < KB; ++q) H[k + q].v[v] = ah[q];
     }
-    for (; k < L; ++k)
+    for (; k < K; ++k)
       for (int s = 0; s < ns; ++s) {
-        const vf rq = r[s * L + k].v[v], uq = u[s * L + k].v[v];
-        gh2[k].v[v] += uq;
-        for (int j = 0; j < MS; ++j) {
-          gw1[j * L + k].v[v] += d[s * MS + j].v[v] * rq;
-          gw2[k * MS + j].v[v] += uq * z[s * MS + j].v[v];
-        }
+        const vf qs = Q[s * K + k].v[v];
+        if (H) H[k].v[v] += qs;
+        for (int j = 0; j < MS; ++j) G[at(j, k)].v[v] += P[s * MS + j].v[v] * qs;
       }
   }
 }
@@ -710,7 +695,9 @@ void train_chunk_sh(const TrainDims& d, int64_t e, int64_t ch, int nb, const flo
       for (int v = 0; v < NV; ++v) c[j].v[v] = cn[j].v[v] + cn2[j].v[v];
     if (t % SH_TB == 0) {
       const int ns = (int)std::min<int64_t>(SH_TB, T - t);
-      sh_block_grads<NV, MS>(L, ns, db + t * M, zb + t * M, rb + t * L, ub, aw1, aw2, ah2);
+      // dW1 += sum d r^T (M, L); dW2 += sum u z^T (L, M) and dh2 += sum u, over the block
+      block_outer<NV, MS>(L, ns, db + t * M, rb + t * L, false, aw1, nullptr);
+      block_outer<NV, MS>(L, ns, zb + t * M, ub, true, aw2, ah2);
     }
   }
   for (int64_t j = 0; j < M; ++j) {
