@@ -527,18 +527,19 @@ constexpr int SH_TB = 16;  // adjoint steps per block of the weight gradients' s
 // ``tr``; P (ns, MS), Q (ns, K) lane vectors), plus H[k] += sum_s Q_s[k] when H is given: the
 // block's outer products with the small side (MS) and KB columns of accumulators in registers
 // (MS * KB + KB of them: within the 32 vector registers of AVX-512 for MS <= 6)
-template <int NV, int MS>
-inline void block_outer(int64_t K, int ns, const Lanes<NV>* P, const Lanes<NV>* Q, bool tr,
-                        Lanes<NV>* G, Lanes<NV>* H) {
+template <int NV, int MS, bool TR, bool WITH_H>
+inline void block_outer(int64_t K, int ns, const Lanes<NV>* __restrict P,
+                        const Lanes<NV>* __restrict Q, Lanes<NV>* __restrict G,
+                        Lanes<NV>* __restrict H) {
   constexpr int KB = MS <= 3 ? 4 : MS <= 6 ? 2 : 1;
-  auto at = [&](int64_t j, int64_t k) { return tr ? k * MS + j : j * K + k; };
+  auto at = [&](int64_t j, int64_t k) { return TR ? k * MS + j : j * K + k; };
   for (int v = 0; v < NV; ++v) {
     int64_t k = 0;
     for (; k + KB <= K; k += KB) {
       vf acc[MS][KB], ah[KB];
       for (int j = 0; j < MS; ++j)
         for (int q = 0; q < KB; ++q) acc[j][q] = G[at(j, k + q)].v[v];
-      for (int q = 0; q < KB; ++q) ah[q] = H ? H[k + q].v[v] : vf{};
+      for (int q = 0; q < KB; ++q) ah[q] = WITH_H ? H[k + q].v[v] : vf{};
       for (int s = 0; s < ns; ++s) {
         // the step's operands into registers first (through may_alias pointers the compiler
         // would otherwise reload them for every product)
@@ -546,19 +547,19 @@ inline void block_outer(int64_t K, int ns, const Lanes<NV>* P, const Lanes<NV>* 
         for (int j = 0; j < MS; ++j) ps[j] = P[s * MS + j].v[v];
         for (int q = 0; q < KB; ++q) qs[q] = Q[s * K + k + q].v[v];
         for (int q = 0; q < KB; ++q) {
-          if (H) ah[q] += qs[q];
+          if (WITH_H) ah[q] += qs[q];
           for (int j = 0; j < MS; ++j) acc[j][q] += ps[j] * qs[q];
         }
       }
       for (int j = 0; j < MS; ++j)
         for (int q = 0; q < KB; ++q) G[at(j, k + q)].v[v] = acc[j][q];
-      if (H)
+      if (WITH_H)
         for (int q = 0; q < KB; ++q) H[k + q].v[v] = ah[q];
     }
     for (; k < K; ++k)
       for (int s = 0; s < ns; ++s) {
         const vf qs = Q[s * K + k].v[v];
-        if (H) H[k].v[v] += qs;
+        if (WITH_H) H[k].v[v] += qs;
         for (int j = 0; j < MS; ++j) G[at(j, k)].v[v] += P[s * MS + j].v[v] * qs;
       }
   }
@@ -696,8 +697,8 @@ void train_chunk_sh(const TrainDims& d, int64_t e, int64_t ch, int nb, const flo
     if (t % SH_TB == 0) {
       const int ns = (int)std::min<int64_t>(SH_TB, T - t);
       // dW1 += sum d r^T (M, L); dW2 += sum u z^T (L, M) and dh2 += sum u, over the block
-      block_outer<NV, MS>(L, ns, db + t * M, rb + t * L, false, aw1, nullptr);
-      block_outer<NV, MS>(L, ns, zb + t * M, ub, true, aw2, ah2);
+      block_outer<NV, MS, false, false>(L, ns, db + t * M, rb + t * L, aw1, nullptr);
+      block_outer<NV, MS, true, true>(L, ns, zb + t * M, ub, aw2, ah2);
     }
   }
   for (int64_t j = 0; j < M; ++j) {
