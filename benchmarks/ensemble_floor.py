@@ -11,7 +11,9 @@ batched torch kernels that the torch loop issues per time step (forward: hidden-
 ReLU, state update, read-out product; adjoint: product, ReLU mask, state adjoint, product), on
 small tensors that stay in cache, with no buffers, forcing, weight gradients or optimizer.
 The ensemble sizes are timed interleaved (E = 1, 4, 16, 1, 4, 16, ...), best of ``--rounds``.
-Prints one JSON line per E with ``ms_per_step`` and ``ratio_to_e1``.
+Prints one JSON line per E with ``ms_per_step`` and ``ratio_to_e1``. ``--against FILE`` builds
+another version of ``pl_loop.cpp`` as a second extension and times its pass on the same sizes,
+interleaved with this one's (before/after in one process).
 
 The build's vector width: ``NEURODSR_VBYTES=32`` (8 float32 lanes) or ``64`` (16 lanes, the
 default where the CPU has AVX-512) before the command builds and caches that variant of the
@@ -42,6 +44,42 @@ def compiled_step(e: int, m: int, hidden: int, seq_len: int, batch: int) -> Call
     x = torch.randn(seq_len + 1, e, batch, m, generator=torch.Generator().manual_seed(0))
     args = [t if t is None else t.detach() for t in model._fused_args()]
     return lambda: fused.fused_pl_loss_and_grads(x, *args, 1, 0.1)
+
+
+def other_build(source: str) -> object:
+    """Another version of ``pl_loop.cpp`` (e.g. ``git show cebab56:src/neurodsr/models/csrc/
+    pl_loop.cpp > /tmp/old.cpp``) built as an extension of its own, in a temporary directory."""
+    import tempfile
+
+    from torch.utils import cpp_extension
+
+    fused._ninja_on_path()
+    return cpp_extension.load(
+        name="neurodsr_pl_loop_against",
+        sources=[source],
+        extra_cflags=["-O3", "-march=native", "-fopenmp"],
+        build_directory=tempfile.mkdtemp(prefix="neurodsr_against_"),
+    )
+
+
+def against_step(
+    ext: object, e: int, m: int, hidden: int, seq_len: int, batch: int
+) -> Callable[[], None]:
+    """The same pass as :func:`compiled_step` through another build's ``train`` (the one
+    before issue 17's members branch took 13 arguments, this one 15: the last two are the
+    window starts and their length, unused here)."""
+    model = make_model("shplrnn", m, m, seeds=list(range(e)), hidden_dim=hidden)
+    x = torch.randn(seq_len + 1, e, batch, m, generator=torch.Generator().manual_seed(0))
+    a, w1, w2, h1, h2, init = (t.detach().contiguous() for t in model._fused_args())
+    alpha = torch.full((e,), 0.1)
+    scale = torch.full((e,), 2.0 / (seq_len * batch * m))
+    taus = torch.ones(e, dtype=torch.int64)
+    args = [x, init, a, w1, w2, h1, h2, alpha, scale, taus, False, None, None]
+    try:
+        ext.train(*args)  # type: ignore[attr-defined]
+    except TypeError:
+        args += [None, 0]
+    return lambda: ext.train(*args)  # type: ignore[attr-defined]
 
 
 def torch_step(e: int, m: int, hidden: int, seq_len: int, batch: int) -> Callable[[], None]:
@@ -94,21 +132,32 @@ def main() -> None:
         choices=["wall", "cpu"],
         help="cpu: this process's CPU time (steadier on a shared machine; 1 thread only)",
     )
+    p.add_argument(
+        "--against",
+        default=None,
+        help="another pl_loop.cpp: its pass is timed too, interleaved (kernels 'against')",
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     make = compiled_step if args.kernels == "compiled" else torch_step
     sizes = (args.latent, args.hidden, args.seq_len, args.batch)
-    steps = {e: make(e, *sizes) for e in sorted({1, *args.ensembles})}
+    ensembles = sorted({1, *args.ensembles})
+    steps = {(args.kernels, e): make(e, *sizes) for e in ensembles}
+    if args.against:
+        ext = other_build(args.against)
+        steps.update({("against", e): against_step(ext, e, *sizes) for e in ensembles})
     for step in steps.values():
         step()  # warm-up (and the compiled loop's scratch)
-    best = {e: float("inf") for e in steps}
+    best = {k: float("inf") for k in steps}
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     for _ in range(args.rounds):
-        for e, step in steps.items():
-            best[e] = min(best[e], timed_ms(step, args.repeats, clock))
-    for e in args.ensembles:
-        ms = best[e]
-        base = best[1]
+        for k, step in steps.items():
+            best[k] = min(best[k], timed_ms(step, args.repeats, clock))
+    for kernels, e in steps:
+        if e not in args.ensembles:
+            continue
+        ms = best[(kernels, e)]
+        base = best[(kernels, 1)]
         print(
             json.dumps(
                 {
@@ -118,7 +167,7 @@ def main() -> None:
                     "seq_len": args.seq_len,
                     "batch": args.batch,
                     "threads": args.threads,
-                    "kernels": args.kernels,
+                    "kernels": kernels,
                     "clock": args.clock,
                     "ms_per_step": round(ms, 3),
                     "ratio_to_e1": round(ms / base, 2),
