@@ -4,7 +4,8 @@
         --seq-len 100 --batch 32 --steps 200 --threads 2 --baseline autograd [--repeats 5]
 
 Each step is :func:`neurodsr.training.trainer.gradient_step` on a batch from the trainer's own
-:class:`~neurodsr.training.trainer.WindowSampler`, with the trainer's optimizer: the same
+:class:`~neurodsr.training.trainer.WindowSampler` (``sample_windows``: window starts, read in
+place by the compiled pass, as ``train`` draws them), with the trainer's optimizer: the same
 rollout (compiled or fused for the PL family), loss, finiteness check and Adam update as
 ``fit``. The candidate (the default path) and the baseline run in the same process on the same
 sizes, interleaved (candidate, baseline, candidate, baseline, ...; ``--repeats`` pairs), so a

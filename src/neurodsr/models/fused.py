@@ -15,7 +15,10 @@ pass can be written by hand. Two implementations of the same equations:
   hence the hand-written kernel; benchmarks/README.md has the tool choice.
   It covers the PLRNN, the shPLRNN, the clipped shPLRNN (``clip``: r = relu(W2 z + h2) -
   relu(W2 z), whose adjoint needs both masks) and the dendPLRNN (``basis``: r_m = sum_b w_b
-  relu(z_m - theta_bm) in the PLRNN's layout, with the basis' gradients).
+  relu(z_m - theta_bm) in the PLRNN's layout, with the basis' gradients). The shPLRNN with
+  M <= 8 latent units (the pipeline's M = 3) has a kernel of its own (M a compile-time
+  constant, one hidden unit at a time in both directions), and the trainer's windows can be
+  given as their starts in the series (:class:`~neurodsr.models.base.Windows`), read in place.
 - the torch loop (CUDA, other dtypes, or no compiler: then one warning line says so): four
   batched kernels per step for the adjoint and the weight gradients after the loop as one
   product each, with its activation buffers kept in a workspace between calls. PLRNN and
