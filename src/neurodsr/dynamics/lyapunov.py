@@ -982,6 +982,7 @@ def lyapunov_from_data(
             curve, start=start, half_width=half, max_slope_ratio=max_slope_ratio,
             min_rise=min_rise, saturation=dc.saturation,
         )  # fmt: skip
+    unresolved = False  # S(k) flat, but the data beat the surrogates and K is not regular
     zo = None
     if zero_one and embedding.channels is not None:
         # on the (low-passed, standardised) first channel, subsampled at the embedding delay
@@ -1057,6 +1058,7 @@ def lyapunov_from_data(
                 "nats below saturation"
             )
             verdict, reason = _no_growth_verdict(flat, sur, zo, alpha)
+            unresolved = verdict == "unclear"
         else:
             power_law = gap >= 1.0 and stop - start >= 3 and _subexponential(curve, start, stop)
             if surrogates > 0:
@@ -1118,7 +1120,14 @@ def lyapunov_from_data(
             reason = reason + "; " + extra
     advice = ADVICE[verdict]
     if verdict == "unclear":
-        advice = _what_would_decide(curve, start, sat_step, period, n) + " " + advice
+        if unresolved:
+            advice = (
+                "What would decide: more of the state observed (more channels, or a larger "
+                "--dim), so that neighbours in the embedding are neighbours on the attractor; "
+                "or a longer recording. " + advice
+            )
+        else:
+            advice = _what_would_decide(curve, start, sat_step, period, n) + " " + advice
     reason += shortened
     result = LyapunovResult(
         lambda_max_per_step=float(lam),
