@@ -5,6 +5,7 @@ that the embedding cannot resolve is "unclear", not "not chaotic"."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,3 +94,19 @@ def test_unresolved_chaos_is_not_called_not_chaotic(name: str, view: str, seed: 
     res = lyapunov_from_data(x, dt, seed=seed)
     assert res.verdict != "not chaotic", res.reason
     assert res.zero_one.K > 0.5
+
+
+def test_cli_writes_zero_one_k_and_can_switch_it_off(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from neurodsr.cli import main
+
+    data, out = tmp_path / "logistic.npy", tmp_path / "lyapunov.json"
+    np.save(data, _logistic(5000))
+    assert main(["lyapunov", str(data), "--dt", "1", "--json", str(out)]) == 0
+    capsys.readouterr()
+    on = json.loads(out.read_text())
+    assert on["zero_one_K"] > 0.9 and on["zero_one_test"]["n_c"] == 100
+    assert main(["lyapunov", str(data), "--dt", "1", "--zero-one", "off"]) == 0
+    off = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert off["zero_one_K"] is None and off["estimator"]["zero_one"] is False
