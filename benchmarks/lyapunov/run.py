@@ -93,9 +93,10 @@ def code_version() -> str:
     import neurodsr.dynamics.embedding as emb
     import neurodsr.dynamics.lyapunov as lyap
     import neurodsr.dynamics.surrogates as sur
+    import neurodsr.dynamics.zero_one as zo
 
     h = hashlib.sha256()
-    for mod in (emb, lyap, sur, spec):
+    for mod in (emb, lyap, sur, spec, zo):
         tree = ast.parse(Path(mod.__file__).read_text())
         for node in ast.walk(tree):
             body = getattr(node, "body", None)
