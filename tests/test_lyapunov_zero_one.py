@@ -110,3 +110,32 @@ def test_cli_writes_zero_one_k_and_can_switch_it_off(
     assert main(["lyapunov", str(data), "--dt", "1", "--zero-one", "off"]) == 0
     off = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert off["zero_one_K"] is None and off["estimator"]["zero_one"] is False
+
+
+def test_flat_curve_rule_needs_both_tests() -> None:
+    from neurodsr.dynamics.lyapunov import SurrogateTest, _no_growth_verdict
+    from neurodsr.dynamics.zero_one import ZeroOneTest
+
+    def sur(p: float) -> SurrogateTest:
+        return SurrogateTest(1.0, np.zeros(19), p, 10, 5000)
+
+    def zo(k: float) -> ZeroOneTest:
+        return ZeroOneTest(k, np.full(3, k), np.ones(3), 1, 5000, 500)
+
+    flat = "S(k) grows by only 0.1 nats"
+    assert _no_growth_verdict(flat, sur(0.05), zo(0.95), 0.05)[0] == "unclear"
+    # a limit cycle: deterministic, but regular; linear noise: K ~ 1, but no structure
+    v, why = _no_growth_verdict(flat, sur(0.05), zo(0.01), 0.05)
+    assert v == "not chaotic" and "regular by the 0-1 test" in why
+    v, why = _no_growth_verdict(flat, sur(0.6), zo(0.99), 0.05)
+    assert v == "not chaotic" and "linear noise" in why
+    assert _no_growth_verdict(flat, None, None, 0.05)[0] == "not chaotic"
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_limit_cycle_seen_whole_stays_not_chaotic(seed: int) -> None:
+    # its curve is flat and it beats the surrogates (p = 0.05), but K ~ 0
+    x, dt = control_series("van_der_pol", 8000, seed=seed, view="all")
+    res = lyapunov_from_data(x, dt, seed=seed)
+    assert res.verdict == "not chaotic", res.reason
+    assert abs(res.zero_one.K) < 0.2
