@@ -916,7 +916,8 @@ def lyapunov_from_data(
         ``agree_ratio`` of it (lambda_max is then their geometric mean), else "unclear"; an
         "unclear" curve becomes "chaotic" (lambda_max the Jacobian estimate) where the data
         beat every surrogate, the Jacobian estimate is > 0 beyond 2 standard errors and within
-        ``agree_ratio`` of the curve's steepest local slope. ``kantz`` and ``jacobian`` of the
+        ``agree_ratio`` of the curve's steepest local slope (never where the curve is flat:
+        a curve that did not rise cannot confirm an exponent). ``kantz`` and ``jacobian`` of the
         result keep both estimates.
     """
     if dt <= 0 or not np.isfinite(dt):
@@ -1110,7 +1111,7 @@ def lyapunov_from_data(
         jac_summary, decision = _jacobian_cross_check(
             embedding, dt, theiler=theiler, seed=seed, kantz_verdict=verdict,
             kantz_lambda=float(lam), steepest=_steepest_slope(slopes, curve, start, dc.saturation),
-            sur=sur, alpha=alpha, agree_ratio=agree_ratio, period=period,
+            sur=sur, alpha=alpha, agree_ratio=agree_ratio, period=period, flat=unresolved,
         )  # fmt: skip
         if decision is not None:
             verdict, lam_new, lam_std_new, extra = decision
@@ -1178,6 +1179,7 @@ def _jacobian_cross_check(
     alpha: float,
     agree_ratio: float,
     period: float,
+    flat: bool = False,
 ) -> tuple[dict[str, Any] | None, tuple[str, float | None, float | None, str] | None]:
     """The local-Jacobian estimate (:func:`~neurodsr.dynamics.data_spectrum.spectrum_from_data`)
     as a second, independent measurement of lambda_max, and what it changes.
@@ -1237,6 +1239,12 @@ def _jacobian_cross_check(
         )
         info["ratio"] = float(ratio) if np.isfinite(ratio) else None
         deterministic = sur is not None and sur.p_value <= alpha
+        if flat:
+            # a flat curve (S(k) rose by less than min_rise) has no stretch that could confirm
+            # an exponent: its steepest local slope is near 0, and "agreeing" with it made the
+            # 100-unit rate network at N = 100 000 "chaotic" at 0.0036 (-97 %)
+            info["rule"] = "flat"
+            return info, None
         if (
             deterministic
             and positive
