@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import fft as sp_fft
 
 __all__ = ["ZeroOneTest", "zero_one_test"]
 
@@ -96,10 +97,11 @@ def _msd(z: NDArray[np.complex128], n_cut: int) -> FloatArray:
     csum = np.concatenate([np.zeros((k, 1)), np.cumsum(p2, axis=1)], axis=1)
     n = np.arange(1, n_cut + 1)
     shifted = csum[:, n + m] - csum[:, n]  # sum_j |z(j + n)|^2
-    size = 1 << int(np.ceil(np.log2(n_tot + m)))
-    fa = np.fft.fft(z, size, axis=1)
-    fb = np.fft.fft(z[:, :m], size, axis=1)
-    corr = np.fft.ifft(fa * np.conj(fb), axis=1)[:, n]  # sum_j z(j + n) conj z(j)
+    # j + n <= m - 1 + n_cut < n_tot: a circular correlation of length n_tot never wraps
+    size = sp_fft.next_fast_len(n_tot)
+    fa = sp_fft.fft(z, size, axis=1)
+    fb = sp_fft.fft(z[:, :m], size, axis=1)
+    corr = sp_fft.ifft(fa * np.conj(fb), axis=1)[:, n]  # sum_j z(j + n) conj z(j)
     return (head + shifted - 2.0 * corr.real) / m
 
 
@@ -153,7 +155,7 @@ def zero_one_test(
     j = np.arange(1, n_tot + 1)
     n = np.arange(1, n_cut + 1, dtype=np.float64)
     kc = np.empty(n_c)
-    chunk = max(1, int(4e6 // n_tot))  # bounds the complex work arrays (~ 64 MB per chunk)
+    chunk = max(1, int(1e6 // n_tot))  # frequencies at once: ~16 MB per complex work array
     for lo in range(0, n_c, chunk):
         cs = c[lo : lo + chunk, None]
         z = np.cumsum(phi[None, :] * np.exp(1j * j[None, :] * cs), axis=1)
