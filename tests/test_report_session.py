@@ -148,3 +148,12 @@ def test_report_renders_with_all_figures(session, tmp_path):
     result = render(chromium, files["report"], tmp_path, screenshot=tmp_path / "report.png")
     assert result["images"] >= 8 and result["broken"] == [], result
     assert result["errors"] == [], result["errors"]
+
+
+def test_report_gives_the_lyapunov_tests_outcome(session):
+    _, files = session
+    ly = json.loads(files["lyapunov_json"].read_text())
+    html = files["report"].read_text()
+    assert ly["zero_one_K"] is not None and "0-1 test for chaos K = " in html
+    if ly["surrogate_p_value"] is not None:
+        assert "surrogate test p = " in html

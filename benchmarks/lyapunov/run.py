@@ -9,7 +9,8 @@ which ``docs/RESULTS.md`` quotes::
 
 Cases: every system of :data:`neurodsr.dynamics.zoo.SYSTEMS` and every control of
 :data:`~neurodsr.dynamics.zoo.CONTROLS`, seen through one coordinate and through all (or a
-subset), with 5 % observation noise, 20 000 samples; 5 000 and 100 000 samples for a subset;
+subset), with 5 % observation noise, 20 000 samples; 5 000 and 100 000 samples for a subset
+(and 5 000 for every control);
 ``--seeds 0,1`` repeats them with other noise and orbits. Tallies are printed for all systems
 and for the even- and odd-indexed halves (rules were chosen on the even half).
 References: lambda_max by QR on the equations (``references.json``, computed on the first
@@ -68,6 +69,8 @@ def cases(lengths_subset: bool = True, seeds: tuple[int, ...] = (0,)) -> list[di
                 ns = [20_000]
                 if lengths_subset and name in SUBSET:
                     ns += [5_000, 100_000]
+                elif lengths_subset and name in CONTROLS:
+                    ns += [5_000]  # every control at the short length too
                 for n in ns:
                     out.append({"system": name, "view": view, "n": n, "seed": seed})
     return out
@@ -90,9 +93,10 @@ def code_version() -> str:
     import neurodsr.dynamics.embedding as emb
     import neurodsr.dynamics.lyapunov as lyap
     import neurodsr.dynamics.surrogates as sur
+    import neurodsr.dynamics.zero_one as zo
 
     h = hashlib.sha256()
-    for mod in (emb, lyap, sur, spec):
+    for mod in (emb, lyap, sur, spec, zo):
         tree = ast.parse(Path(mod.__file__).read_text())
         for node in ast.walk(tree):
             body = getattr(node, "body", None)
@@ -190,6 +194,7 @@ def run_neurodsr(x: np.ndarray, dt: float, seed: int = 0) -> dict:
     # the two measurements behind the verdict, for the per-method tallies
     out["kantz"] = s.get("kantz")
     out["jacobian"] = s.get("jacobian")
+    out["zero_one_K"] = s.get("zero_one_K")
     return out
 
 

@@ -56,6 +56,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "mean is reported), 'unclear' where they disagree; 'none': the divergence slope alone",
     )
     p.add_argument(
+        "--zero-one",
+        choices=["on", "off"],
+        default="on",
+        help="the 0-1 test for chaos (Gottwald & Melbourne, subsampled at the embedding delay): "
+        "reported as zero_one_K (~1 chaotic or noise, ~0 regular); it decides only where the "
+        "divergence curve does not grow (default on)",
+    )
+    p.add_argument(
         "--all-samples",
         action="store_true",
         help="for a preprocessed.nc: use the test part too (default: the training part only, "
@@ -109,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
             method="kantz" if args.method == "spectrum" else args.method,
             surrogates=args.surrogates,
             cross_check=args.cross_check,
+            zero_one=args.zero_one == "on",
             delay=args.delay,
             dim=args.dim,
             theiler=args.theiler,

@@ -34,6 +34,7 @@ from scipy import stats
 from scipy.spatial import cKDTree
 
 from neurodsr.dynamics.embedding import Embedding, embed_for_lyapunov, theiler_neighbors
+from neurodsr.dynamics.zero_one import ZeroOneTest, zero_one_test
 from neurodsr.errors import InputError
 
 __all__ = [
@@ -447,6 +448,9 @@ class LyapunovResult:
         The local-Jacobian estimate of the cross-check (``lambda_max``, ``lambda_max_se``,
         ``exponents`` per unit time, ``ratio`` to the Kantz slope, ``rule``); None where it
         was not run (``cross_check="none"`` or a "not chaotic" divergence curve).
+    zero_one : ZeroOneTest or None
+        The 0-1 test for chaos (K ~ 1 chaotic or stochastic, ~ 0 regular); None with
+        ``zero_one=False``.
     """
 
     lambda_max_per_step: float
@@ -474,6 +478,7 @@ class LyapunovResult:
     options: dict[str, Any] = field(default_factory=dict)
     kantz: dict[str, Any] | None = None
     jacobian: dict[str, Any] | None = None
+    zero_one: ZeroOneTest | None = None
 
     @property
     def lambda_max(self) -> float:
@@ -522,6 +527,12 @@ class LyapunovResult:
                 if self.surrogate is None or not np.isfinite(self.surrogate.p_value)
                 else float(self.surrogate.p_value)
             ),
+            "zero_one_K": (
+                None
+                if self.zero_one is None or not np.isfinite(self.zero_one.K)
+                else float(self.zero_one.K)
+            ),
+            "zero_one_test": None if self.zero_one is None else self.zero_one.summary(),
             "estimator": dict(self.options),
             "kantz": self.kantz,
             "jacobian": self.jacobian,
@@ -826,6 +837,7 @@ def lyapunov_from_data(
     alpha: float = 0.05,
     cross_check: Literal["jacobian", "none"] = "jacobian",
     agree_ratio: float = AGREE_RATIO,
+    zero_one: bool = True,
     n_boot: int = 200,
     seed: int = 0,
     workers: int = -1,
@@ -880,10 +892,14 @@ def lyapunov_from_data(
     agree_ratio : float
         Largest ratio between the two estimates that counts as agreement (default
         :data:`AGREE_RATIO`, 1.5: chosen on the benchmark's even-indexed systems).
+    zero_one : bool
+        Run the 0-1 test for chaos (:func:`~neurodsr.dynamics.zero_one.zero_one_test`, on the
+        first embedded channel subsampled at the delay) and report its K (default True).
+        It enters the verdict only where S(k) does not grow (see Returns).
     n_boot : int
         Bootstrap replicates for the uncertainty.
     seed : int
-        Seed of every random choice (reference subsets, bootstrap, surrogates).
+        Seed of every random choice (reference subsets, bootstrap, surrogates, 0-1 test).
     workers : int
         Threads for KD-tree queries (-1: all cores).
 
@@ -900,7 +916,8 @@ def lyapunov_from_data(
         ``agree_ratio`` of it (lambda_max is then their geometric mean), else "unclear"; an
         "unclear" curve becomes "chaotic" (lambda_max the Jacobian estimate) where the data
         beat every surrogate, the Jacobian estimate is > 0 beyond 2 standard errors and within
-        ``agree_ratio`` of the curve's steepest local slope. ``kantz`` and ``jacobian`` of the
+        ``agree_ratio`` of the curve's steepest local slope (never where the curve is flat:
+        a curve that did not rise cannot confirm an exponent). ``kantz`` and ``jacobian`` of the
         result keep both estimates.
     """
     if dt <= 0 or not np.isfinite(dt):
@@ -966,6 +983,13 @@ def lyapunov_from_data(
             curve, start=start, half_width=half, max_slope_ratio=max_slope_ratio,
             min_rise=min_rise, saturation=dc.saturation,
         )  # fmt: skip
+    unresolved = False  # S(k) flat, but the data beat the surrogates and K is not regular
+    zo = None
+    if zero_one and embedding.channels is not None:
+        # on the (low-passed, standardised) first channel, subsampled at the embedding delay
+        # (the first minimum of the mutual information, as Gottwald & Melbourne 2009 advise
+        # for oversampled flows; 1 for maps)
+        zo = zero_one_test(embedding.channels[:, 0], subsample=embedding.delay, seed=seed)
     boot = _bootstrap_curves(dc, n_boot, seed)
     below = np.flatnonzero(curve[start:] < dc.saturation - 0.5) + start
     sat_step = int(below[-1]) if below.size else curve.size - 1
@@ -1020,12 +1044,22 @@ def lyapunov_from_data(
         # the pairs separated before step `start` (fast, unresolved divergence, or noise)
         gap = float(dc.saturation - curve[start])
         if rise < min_rise and gap >= 1.0:
-            verdict = "not chaotic"
-            reason = (
-                f"no exponential divergence: S(k) grows by only {rise:.2f} nats beyond step "
-                f"{start} and stays {gap:.1f} nats below saturation (neighbours stay at their "
-                "initial, noise-level separation)"
+            # neighbours stay at their initial separation. Regular dynamics (cycle, torus,
+            # noisy fixed point) do that, but so do chaotic systems whose divergence the
+            # embedding cannot resolve (too slow for the horizon, or an attractor of more
+            # dimensions than the embedding has: the coupled logistic ring, a 100-unit rate
+            # network): the surrogate test and the 0-1 test tell them apart
+            if surrogates > 0:
+                sur = surrogate_test(
+                    embedding, n_steps=max(stop, start + 3), theiler=theiler, method=method,
+                    columns=columns, n_surrogates=surrogates, seed=seed, workers=workers,
+                )  # fmt: skip
+            flat = (
+                f"S(k) grows by only {rise:.2f} nats beyond step {start} and stays {gap:.1f} "
+                "nats below saturation"
             )
+            verdict, reason = _no_growth_verdict(flat, sur, zo, alpha)
+            unresolved = verdict == "unclear"
         else:
             power_law = gap >= 1.0 and stop - start >= 3 and _subexponential(curve, start, stop)
             if surrogates > 0:
@@ -1077,7 +1111,7 @@ def lyapunov_from_data(
         jac_summary, decision = _jacobian_cross_check(
             embedding, dt, theiler=theiler, seed=seed, kantz_verdict=verdict,
             kantz_lambda=float(lam), steepest=_steepest_slope(slopes, curve, start, dc.saturation),
-            sur=sur, alpha=alpha, agree_ratio=agree_ratio, period=period,
+            sur=sur, alpha=alpha, agree_ratio=agree_ratio, period=period, flat=unresolved,
         )  # fmt: skip
         if decision is not None:
             verdict, lam_new, lam_std_new, extra = decision
@@ -1087,7 +1121,14 @@ def lyapunov_from_data(
             reason = reason + "; " + extra
     advice = ADVICE[verdict]
     if verdict == "unclear":
-        advice = _what_would_decide(curve, start, sat_step, period, n) + " " + advice
+        if unresolved:
+            advice = (
+                "What would decide: more of the state observed (more channels, or a larger "
+                "--dim), so that neighbours in the embedding are neighbours on the attractor; "
+                "or a longer recording. " + advice
+            )
+        else:
+            advice = _what_would_decide(curve, start, sat_step, period, n) + " " + advice
     reason += shortened
     result = LyapunovResult(
         lambda_max_per_step=float(lam),
@@ -1110,12 +1151,14 @@ def lyapunov_from_data(
         bootstrap_slopes=np.asarray(b_slopes, dtype=np.float64),
         seed=seed,
         surrogate=sur,
+        zero_one=zo,
         options={
             "distance": distance,
             "fit": fit,
             "min_rise": float(min_rise),
             "cross_check": cross_check,
             "agree_ratio": float(agree_ratio),
+            "zero_one": bool(zero_one),
         },
         kantz=kantz,
         jacobian=jac_summary,
@@ -1136,6 +1179,7 @@ def _jacobian_cross_check(
     alpha: float,
     agree_ratio: float,
     period: float,
+    flat: bool = False,
 ) -> tuple[dict[str, Any] | None, tuple[str, float | None, float | None, str] | None]:
     """The local-Jacobian estimate (:func:`~neurodsr.dynamics.data_spectrum.spectrum_from_data`)
     as a second, independent measurement of lambda_max, and what it changes.
@@ -1195,6 +1239,12 @@ def _jacobian_cross_check(
         )
         info["ratio"] = float(ratio) if np.isfinite(ratio) else None
         deterministic = sur is not None and sur.p_value <= alpha
+        if flat:
+            # a flat curve (S(k) rose by less than min_rise) has no stretch that could confirm
+            # an exponent: its steepest local slope is near 0, and "agreeing" with it made the
+            # 100-unit rate network at N = 100 000 "chaotic" at 0.0036 (-97 %)
+            info["rule"] = "flat"
+            return info, None
         if (
             deterministic
             and positive
@@ -1228,6 +1278,48 @@ def _jacobian_cross_check(
                 "needed)",
             )  # fmt: skip
     return info, None
+
+
+#: Least 0-1-test K that counts as "chaotic or stochastic" (Gottwald & Melbourne: K ~ 1 chaos,
+#: ~ 0 regular; 0.5 is the midpoint, not tuned).
+ZERO_ONE_MIN = 0.5
+
+
+def _no_growth_verdict(
+    flat: str, sur: SurrogateTest | None, zo: ZeroOneTest | None, alpha: float
+) -> tuple[str, str]:
+    """Verdict where S(k) stays far below saturation without growing.
+
+    "not chaotic" unless the data are more deterministic than every surrogate (nonlinear
+    structure that linear noise lacks) *and* the 0-1 test gives K >= :data:`ZERO_ONE_MIN`
+    (not regular): then a chaotic divergence the embedding cannot resolve is as likely as
+    none, and the verdict is "unclear". A limit cycle or torus is deterministic but has
+    K ~ 0; linear noise has K ~ 1 but no more structure than its surrogates.
+    """
+    k = None if zo is None or not np.isfinite(zo.K) else float(zo.K)
+    p = None if sur is None or not np.isfinite(sur.p_value) else float(sur.p_value)
+    tests = []
+    if p is not None:
+        tests.append(f"surrogate p = {p:.2f}")
+    if k is not None:
+        tests.append(f"0-1 test K = {k:.2f}")
+    said = f" ({', '.join(tests)})" if tests else ""
+    if p is not None and p <= alpha and k is not None and k >= ZERO_ONE_MIN:
+        return "unclear", (
+            f"{flat}, yet the data are more deterministic than all surrogates and the 0-1 "
+            f"test is not regular{said}: a chaotic divergence that this embedding cannot "
+            "resolve (too slow, or an attractor of more dimensions than the embedding) is as "
+            "likely as none"
+        )
+    why = []
+    if p is not None and p > alpha:
+        why.append("no more deterministic than linear noise")
+    if k is not None and k < ZERO_ONE_MIN:
+        why.append("regular by the 0-1 test")
+    return "not chaotic", (
+        f"no exponential divergence: {flat} (neighbours stay at their initial, noise-level "
+        "separation)" + (f"; {' and '.join(why)}" if why else "") + said
+    )
 
 
 def _steepest_slope(slopes: FloatArray, curve: FloatArray, start: int, saturation: float) -> float:

@@ -418,6 +418,20 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
         f"{_forcing_html(m, ly_json)}"
         f"<p>{escape(ly_json.get('advice', ''))}</p>"
     )
+    tests = []
+    if ly_json.get("surrogate_p_value") is not None:
+        n_sur = (ly_json.get("surrogate_test") or {}).get("n_surrogates")
+        tests.append(
+            f"surrogate test p = {fmt(ly_json['surrogate_p_value'])} (the data against "
+            f"{fmt(n_sur)} IAAFT surrogates with the same spectrum; p = 1 / (n + 1): more "
+            "deterministic than all)"
+        )
+    if ly_json.get("zero_one_K") is not None:
+        tests.append(
+            f"0-1 test for chaos K = {fmt(ly_json['zero_one_K'])} (~1 chaotic or noisy, ~0 regular)"
+        )
+    if tests:
+        body += f"<p>Tests: {escape('; '.join(tests))}.</p>"
     body += _img(
         F.lyapunov_figure,
         ly,
