@@ -304,6 +304,11 @@ class FitSummary:
     n_validation : int
         Samples at the end of the training part that were held out for validation (0: the
         training part itself was the validation series).
+    range_check : dict
+        :func:`neurodsr.training.validation.check_range` of the kept members, in the N
+        channels: ``outside`` and ``pred_outside`` (fractions per member), ``why`` (why a
+        member failed, "" when it passed; a failed member is never chosen unless all failed),
+        ``run_steps``, ``n_starts``, ``space``.
     model_reason : str
         Why that model size and observation (:func:`neurodsr.training.sizing.size_model`).
     candidates : list of dict
@@ -338,6 +343,7 @@ class FitSummary:
     validation_dstsp: list[float] = field(default_factory=list)
     validation_score: list[float] = field(default_factory=list)
     n_validation: int = 0
+    range_check: dict[str, Any] = field(default_factory=dict)
     model_reason: str = ""
     candidates: list[dict[str, Any]] = field(default_factory=list)
     candidates_reason: str = ""
