@@ -47,7 +47,7 @@ import numpy as np
 from neurodsr.errors import InputError
 from neurodsr.training.projection import n_components
 
-__all__ = ["ModelSize", "size_model"]
+__all__ = ["ModelSize", "check_components", "looks_delay_embedded", "size_model"]
 
 MANY_CHANNELS = 8
 #: the observation model="auto" gives more than MANY_CHANNELS dims (docs/RESULTS.md section 6)
@@ -78,6 +78,36 @@ def _pca_hidden(k: int) -> int:
     return int(min(256, max(64, 10 * k)))
 
 
+def _bad(problem: str, hint: str) -> InputError:
+    return InputError(problem, hint=hint)
+
+
+def check_components(components: int | float | None) -> int | float | None:
+    """A ``components`` setting: None, a number of principal components >= 1 (int) or a share
+    of the variance in (0, 1) (float); anything else is an InputError naming the option."""
+    if components is None:
+        return None
+    if isinstance(components, bool):
+        raise _bad(f"components must be a number, got {components!r}", "--components")
+    if isinstance(components, int | np.integer) or float(components).is_integer():
+        k = int(components)
+        if k < 1:
+            raise _bad(
+                f"components must be >= 1 (a number of principal components) or a share of "
+                f"the variance in (0, 1), got {components!r}",
+                "--components K (e.g. 8) or --components 0.95",
+            )
+        return k
+    frac = float(components)
+    if not 0.0 < frac < 1.0:
+        raise _bad(
+            f"components must be a number of principal components (>= 1) or a share of the "
+            f"variance in (0, 1), got {components!r}",
+            "--components K (e.g. 8) or --components 0.95",
+        )
+    return frac
+
+
 def size_model(
     n_dims: int,
     n_samples: int,
@@ -86,7 +116,9 @@ def size_model(
     latent: int | None = None,
     hidden: int | None = None,
     observation: str = "auto",
+    components: int | float | None = None,
     variance: np.ndarray | None = None,
+    delay_embedded: str = "",
 ) -> ModelSize:
     """Fill in what the user left at "auto"/None by the rule of this module.
 
@@ -96,47 +128,111 @@ def size_model(
         N, observed dims.
     n_samples : int
         T, training samples.
-    model, latent, hidden, observation
-        The user's settings; given values are kept as they are (observation: "auto",
-        "identity", "affine" or "pca"; with "pca" a given ``latent`` M caps the components
-        at M, and latent units beyond them are unobserved).
+    model, latent, hidden : str, int or None
+        The user's settings (model "auto": the rule's; latent M, hidden width L: None for the
+        rule's); given values are kept as they are.
+    observation : {"auto", "identity", "affine", "pca"}, default "auto"
+        The observation model. "pca": the model on the leading principal components, read out
+        through their loadings (with a given ``latent`` M and no ``components``, M caps the
+        components; latent units beyond them are unobserved). "identity" needs M >= N and a
+        model of the PL family; "auto": the rule's (model="auto") or the named model's own.
+    components : int, float or None, default None
+        With the PCA observation: the number of principal components (int >= 1, at most N),
+        or the share of the training variance they must explain (float in (0, 1)); None: the
+        rule (:func:`neurodsr.training.projection.n_components`). Given with
+        observation="auto" it selects the PCA observation; with another observation it is
+        refused.
     variance : array (K,), optional
         The training part's explained-variance ratios, descending
         (:func:`neurodsr.training.projection.explained_variance`); needed for the PCA
-        observation's number of components.
+        observation.
+    delay_embedded : str, default ""
+        Why the data look like a delay embedding (:func:`looks_delay_embedded`), "" when they
+        do not: model="auto" then keeps the N dims (identity observation, M = N) whatever N is.
 
     Returns
     -------
     ModelSize
+
+    Raises
+    ------
+    InputError
+        For a combination that cannot be trained as given, naming the option that fixes it.
     """
     if observation not in OBSERVATIONS:
-        raise InputError(
+        raise _bad(
             f"observation must be one of {list(OBSERVATIONS)}, got {observation!r}",
-            hint="fit(observation=...)",
+            "fit(observation=...) / --observation",
         )
+    components = check_components(components)
+    if components is not None:
+        if observation == "auto":
+            observation = "pca"  # a number of components given is the PCA observation
+        elif observation != "pca":
+            raise _bad(
+                f"components = {components} was given with observation = {observation!r}: "
+                "only the PCA observation has components",
+                "give --observation pca (or auto) with --components, or drop --components",
+            )
+    gated = model not in ("auto", *PL_FAMILY)
+    if observation == "identity" and gated:
+        raise _bad(
+            f"the identity observation needs a model of the PL family "
+            f"({', '.join(PL_FAMILY)}); {model}'s tanh units cannot reach z-scored values "
+            "beyond +-1",
+            "--observation affine (or auto) with this --model, or another --model",
+        )
+    if observation == "identity" and latent is not None and int(latent) < n_dims:
+        raise _bad(
+            f"the identity observation reads the first N = {n_dims} latent units, but "
+            f"latent = {int(latent)} < {n_dims} was given",
+            f"--latent {n_dims} or more, --observation affine or pca, or drop --latent",
+        )
+    if isinstance(components, int):
+        if components > n_dims:
+            raise _bad(
+                f"components = {components} is more than the data's {n_dims} dims",
+                f"--components {n_dims} or fewer",
+            )
+        if latent is not None and int(latent) < components and not gated:
+            raise _bad(
+                f"the model on {components} principal components reads its first "
+                f"{components} latent units, but latent = {int(latent)} was given",
+                f"--latent {components} or more, or fewer --components",
+            )
+
     many = n_dims > MANY_CHANNELS
-    if many:
-        m_rule = min(32, max(8, math.ceil(n_dims / 4)))
-        l_rule = min(512, max(128, n_samples // 20))
-        obs_rule, model_rule = MANY_CHANNELS_OBSERVATION, "clipped_shplrnn"
-    else:
-        m_rule = n_dims
-        l_rule = 50
-        obs_rule, model_rule = "identity", "shplrnn"
+    embedded = bool(delay_embedded)
     if model != "auto":
         # a named model keeps the sizes it was benchmarked with (M = N, L = 50, identity
-        # observation: the fixed GTF default of docs/RESULTS.md); the rule is model="auto"'s
-        m_rule, l_rule, obs_rule = n_dims, 50, "identity"
+        # observation: the fixed default of docs/RESULTS.md); the rule is model="auto"'s
+        model_rule, m_rule, l_rule, obs_rule = model, n_dims, 50, "identity"
+    elif many and observation == "affine":
+        # the rule before the PCA observation (Hess et al. 2023's EEG setting, scaled)
+        model_rule, obs_rule = "clipped_shplrnn", "affine"
+        m_rule = min(32, max(8, math.ceil(n_dims / 4)))
+        l_rule = min(512, max(128, n_samples // 20))
+    elif many and not embedded:
+        model_rule, m_rule, l_rule, obs_rule = "shplrnn", n_dims, 50, MANY_CHANNELS_OBSERVATION
+    else:  # few dims, or a delay embedding: its small-variance directions carry derivatives
+        model_rule, m_rule, l_rule, obs_rule = "shplrnn", n_dims, 50, "identity"
     obs = observation if observation != "auto" else obs_rule
+
     k = None
     if obs == "pca":
         if variance is None:
             raise ValueError("the PCA observation needs the explained-variance ratios")
-        k = n_components(variance, n_samples)
-        if latent is not None:
-            k = min(k, int(latent))
-        # the model on the components: the shPLRNN (the compiled loop serves its identity
-        # observation; the clipped shPLRNN has no compiled loop), M = k
+        if isinstance(components, int):
+            k = components
+        elif isinstance(components, float):
+            ratios = np.asarray(variance, dtype=np.float64)
+            k = int(min(len(ratios), np.searchsorted(np.cumsum(ratios), components - 1e-12) + 1))
+        else:
+            k = n_components(variance, n_samples)
+            if latent is not None:
+                k = min(k, int(latent))
+        # the model on the components: M = k, and with model="auto" the shPLRNN (the compiled
+        # loop serves its identity observation) with a layer as wide as the components ask
         m_rule = k
         if model == "auto":
             model_rule, l_rule = "shplrnn", _pca_hidden(k)
@@ -146,25 +242,34 @@ def size_model(
         # parameters ~ 2 M L below a tenth of the data's numbers T N, and L >= 50
         l_rule = max(50, min(l_rule, (n_samples * n_model) // (20 * max(m, 1))))
     out = ModelSize(
-        model=model if model != "auto" else model_rule,
+        model=model_rule,
         latent=m,
         hidden=int(hidden) if hidden is not None else l_rule,
         observation=obs,
         reason="",
         components=k,
     )
-    if out.observation != "pca":
-        if out.model not in PL_FAMILY and observation == "auto":
+    if out.observation != "pca" and observation == "auto":
+        if out.model not in PL_FAMILY:
             out.observation = "auto"  # make_model's choice for the gated models (affine)
         elif out.observation == "identity" and out.latent < n_dims:
-            out.observation = "affine"  # the identity observation needs M >= N
+            out.observation = "affine"  # a given M < N: the identity observation needs M >= N
     kind = f"{n_dims} dims {'> ' if many else '<= '}{MANY_CHANNELS}"
+    if embedded and model == "auto" and observation == "auto":
+        kind += f", a delay embedding ({delay_embedded}): all {n_dims} dims kept"
     obs_text = f"{out.observation} observation"
     if k is not None:
         kept = float(np.sum(np.asarray(variance)[:k]))
+        how = (
+            "given"
+            if isinstance(components, int)
+            else f"the fewest for {components:.0%} of the variance"
+            if isinstance(components, float)
+            else "the rule's"
+        )
         obs_text = (
             f"PCA observation (identity on the leading {k} principal components of the "
-            f"{n_dims} channels, {100 * kept:.1f} % of the training variance; "
+            f"{n_dims} channels ({how}), {100 * kept:.1f} % of the training variance; "
             f"{100 * (1 - kept):.1f} % residual)"
         )
     out.reason = (
@@ -173,3 +278,46 @@ def size_model(
         f"values given by the user are kept)"
     )
     return out
+
+
+def looks_delay_embedded(
+    x: np.ndarray, *, max_lag: int = 1000, threshold: float = 0.98, min_share: float = 0.5
+) -> str:
+    """Whether the columns of ``x`` (time, N) look like a delay embedding: column j + 1 a copy
+    of column j shifted in time. Returns why (e.g. "9 of 9 adjacent columns are copies shifted
+    by 50 steps") or "" when they do not.
+
+    For each adjacent pair of columns the correlation of one with the other shifted by d steps
+    is computed for every d in [1, ``max_lag``] (both directions, FFT cross-correlation,
+    :func:`scipy.signal.correlate`); a pair is a shifted copy when its best correlation is at
+    least ``threshold``. The data look delay-embedded when at least ``min_share`` of the pairs
+    are copies at one common shift (a multichannel embedding, C channels x D lags, has
+    C (D - 1) such pairs of C D - 1). Noise does not hide it: a delay embedding of a noisy
+    series shifts the noise with the signal.
+    """
+    from scipy.signal import correlate
+
+    x = np.asarray(x, dtype=np.float64)
+    t_len, n = x.shape
+    if n < 2 or t_len < 20:
+        return ""
+    max_lag = int(min(max_lag, t_len // 4))
+    z = (x - x.mean(0)) / np.where(x.std(0) > 0, x.std(0), 1.0)
+    overlap = t_len - np.abs(np.arange(-(t_len - 1), t_len))
+    centre = t_len - 1
+    lags: list[int] = []
+    for j in range(n - 1):
+        # c[centre + d] = sum_t z_{j+1}[t + d] z_j[t] / (T - |d|)
+        c = correlate(z[:, j + 1], z[:, j], mode="full", method="fft") / overlap
+        window = np.r_[c[centre - max_lag : centre], c[centre + 1 : centre + max_lag + 1]]
+        shifts = np.r_[np.arange(-max_lag, 0), np.arange(1, max_lag + 1)]
+        best = int(np.argmax(window))
+        if window[best] >= threshold:
+            lags.append(int(shifts[best]))
+    if not lags:
+        return ""
+    values, counts = np.unique(np.abs(lags), return_counts=True)
+    common, n_common = int(values[np.argmax(counts)]), int(counts.max())
+    if n_common < min_share * (n - 1):
+        return ""
+    return f"{n_common} of {n - 1} adjacent columns are copies shifted by {common} steps"
