@@ -314,6 +314,10 @@ FLAG_FAMILIES = {
         ["--model", "clipped_shplrnn", "--latent", "5", "--hidden", "9"],
         {"model": "clipped_shplrnn", "latent": 5, "hidden": 9},
     ),
+    "observation": (
+        ["--observation", "pca", "--components", "0.95"],
+        {"observation": "pca", "components": 0.95},
+    ),
     "schedule": (
         [
             "--epochs",

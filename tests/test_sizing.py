@@ -217,3 +217,117 @@ def test_the_candidate_grid_trains_on_the_components_too(many):
     assert len(res.summary.candidates) >= 2
     assert all(len(c["scores"]) == 1 for c in res.summary.candidates)
     assert res.simulate(many[0], 5).shape == (5, 24)
+
+
+# --------------------------------------------------------------------------- --observation
+@pytest.mark.parametrize(
+    "kwargs, match, hint",
+    [
+        (dict(observation="identity", latent=5), "latent = 5 < 24", "--latent 24"),
+        (dict(observation="affine", components=3), "only the PCA observation", "--observation pca"),
+        (dict(observation="identity", components=0.9), "only the PCA observation", "--components"),
+        (dict(observation="identity", model="lstm"), "PL family", "--observation affine"),
+        (dict(observation="pca", components=30), "more than the data's 24 dims", "--components"),
+        (dict(components=6, latent=4), "latent = 4 was given", "--latent 6"),
+        (dict(components=1.5), "share of the variance", "--components"),
+        (dict(components=0), "must be >= 1", "--components"),
+    ],
+)
+def test_an_impossible_observation_setting_is_refused_naming_the_option(kwargs, match, hint):
+    ev = np.full(24, 1 / 24)
+    with pytest.raises(InputError, match=match) as err:
+        size_model(24, 5000, variance=ev, **kwargs)
+    assert hint in err.value.hint
+
+
+def test_components_are_a_number_or_a_share_of_the_variance():
+    ev = np.array([0.5, 0.2, 0.1, 0.08, 0.05, 0.04, 0.02, 0.01])
+    assert size_model(8, 5000, components=3, variance=ev).components == 3
+    s = size_model(8, 5000, components=0.95, variance=ev)  # 0.5 ... 0.05 sum to 0.93
+    assert (s.observation, s.components, s.latent) == ("pca", 6, 6)
+    assert "the fewest for 95% of the variance" in s.reason
+    # with a named model the given components are kept, and a given M above k is kept
+    named = size_model(8, 5000, model="shplrnn", latent=7, components=3, variance=ev)
+    assert (named.model, named.components, named.latent, named.hidden) == ("shplrnn", 3, 7, 50)
+
+
+def test_the_cli_observation_and_components_are_what_trains(many, tmp_path):
+    """``neurodsr fit --components 3`` (observation auto) trains the PCA observation on 3
+    components; fit.json records it and where it came from; an impossible combination exits
+    with status 2 and a message naming the option."""
+    from neurodsr.cli import main
+
+    np.save(tmp_path / "x.npy", many)
+    base = ["fit", str(tmp_path / "x.npy"), "--dt", "0.01", "--forcing", "gtf", "--seeds", "1"]
+    base += ["--epochs", "2", "--seq-len", "20", "--batch-size", "4", "--device", "cpu"]
+    base += ["--no-progress", "--max-minutes", "0.2"]
+    weights = tmp_path / "w.pt"
+    assert main([*base, "--weights", str(weights), "--components", "3"]) == 0
+    summary = json.loads(weights.with_suffix(".json").read_text())
+    assert summary["model"]["observation"] == "pca"
+    assert summary["model"]["projection"]["n_components"] == 3
+    assert summary["sources"]["observation"] == summary["sources"]["components"] == "user"
+    assert main([*base, "--weights", str(weights), "--observation", "affine"]) == 0
+    summary = json.loads(weights.with_suffix(".json").read_text())
+    assert (
+        summary["model"]["observation"] == "affine" and summary["sources"]["observation"] == "user"
+    )
+    assert "components" not in summary["sources"]
+
+
+def test_the_cli_refuses_an_impossible_observation(many, tmp_path, capsys):
+    from neurodsr.cli import main
+
+    np.save(tmp_path / "x.npy", many)
+    args = ["fit", str(tmp_path / "x.npy"), "--dt", "0.01", "--weights", str(tmp_path / "w.pt")]
+    assert main([*args, "--observation", "identity", "--latent", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "identity observation" in err and "--latent 24" in err and "x.npy" in err
+    assert main([*args, "--observation", "affine", "--components", "4"]) == 2
+    assert "--observation pca" in capsys.readouterr().err
+    assert not (tmp_path / "w.pt").exists()
+    with pytest.raises(SystemExit):  # argparse: not a number of components
+        main([*args, "--components", "many"])
+
+
+def test_a_gated_model_can_train_on_the_components(many):
+    res = train_fit(many, 0.01, forcing="gtf", model="gru", observation="pca", seeds=1, **QUICK)
+    assert isinstance(res.model, ProjectedModel) and res.model.inner.observation == "affine"
+    assert res.simulate(many[0], 5).shape == (5, 24)
+
+
+# --------------------------------------------------------------------------- delay embeddings
+def test_a_delay_embedding_is_recognised_and_keeps_its_dims():
+    from neurodsr.preprocess.common import delay_embed
+    from neurodsr.training.sizing import looks_delay_embedded
+
+    rng = np.random.default_rng(0)
+    s = lorenz63(4000, dt=0.01, seed=2).values
+    noisy = s + 0.05 * s.std(0) * rng.standard_normal(s.shape)
+    one = delay_embed(noisy[:, :1], 7, 10)  # 10 dims, newest first
+    why = looks_delay_embedded(one)
+    assert "9 of 9 adjacent columns" in why and "7 steps" in why
+    assert looks_delay_embedded(one[:, ::-1])  # oldest first
+    multi = delay_embed(noisy, 5, 4)  # 3 channels x 4 lags: 9 of 11 pairs are copies
+    assert "9 of 11" in looks_delay_embedded(multi)
+    assert looks_delay_embedded(mixed_lorenz()) == ""  # mixtures are not shifted copies
+    assert looks_delay_embedded(rng.standard_normal((3000, 12))) == ""
+    # the rule: a delay embedding keeps its N dims (identity, M = N); mixtures get the PCA
+    ev = explained_variance((one - one.mean(0)) / one.std(0))
+    emb = size_model(10, 3000, variance=ev, delay_embedded=why)
+    assert (emb.model, emb.latent, emb.hidden, emb.observation) == ("shplrnn", 10, 50, "identity")
+    assert "delay embedding" in emb.reason
+    assert size_model(10, 3000, variance=ev).observation == "pca"
+    # what the user gives wins over the rule
+    assert size_model(10, 3000, variance=ev, delay_embedded=why, observation="pca").components
+
+
+def test_model_auto_on_a_delay_embedding_trains_the_identity_observation():
+    from neurodsr.preprocess.common import delay_embed
+
+    x = delay_embed(lorenz63(3100, dt=0.01, seed=3).values[:, :1], 10, 10)
+    res = train_fit(x, 0.01, forcing="gtf", model="auto", seeds=1, **QUICK)
+    m = res.summary.model
+    assert (m["name"], m["observation"], m["latent_dim"]) == ("shplrnn", "identity", 10)
+    assert "delay embedding" in res.summary.model_reason
+    assert not isinstance(res.model, ProjectedModel)
