@@ -312,22 +312,28 @@ def test_a_delay_embedding_is_recognised_and_keeps_its_dims():
     assert "9 of 11" in looks_delay_embedded(multi)
     assert looks_delay_embedded(mixed_lorenz()) == ""  # mixtures are not shifted copies
     assert looks_delay_embedded(rng.standard_normal((3000, 12))) == ""
-    # the rule: a delay embedding keeps its N dims (identity, M = N); mixtures get the PCA
-    ev = explained_variance((one - one.mean(0)) / one.std(0))
-    emb = size_model(10, 3000, variance=ev, delay_embedded=why)
-    assert (emb.model, emb.latent, emb.hidden, emb.observation) == ("shplrnn", 10, 50, "identity")
+    # the rule: a delay embedding keeps its N dims (identity, M = N) from 16 dims on too,
+    # where other data get the PCA observation; below 16 dims every series keeps its dims
+    wide = delay_embed(noisy[:, :1], 4, 20)
+    ev = explained_variance((wide - wide.mean(0)) / wide.std(0))
+    why = looks_delay_embedded(wide)
+    emb = size_model(20, 3000, variance=ev, delay_embedded=why)
+    assert (emb.model, emb.latent, emb.hidden, emb.observation) == ("shplrnn", 20, 50, "identity")
     assert "delay embedding" in emb.reason
-    assert size_model(10, 3000, variance=ev).observation == "pca"
+    assert size_model(20, 3000, variance=ev).observation == "pca"
+    few = size_model(12, 3000, variance=ev[:12])
+    assert (few.latent, few.hidden, few.observation) == (12, 50, "identity")
+    assert "< 16: all dims kept" in few.reason
     # what the user gives wins over the rule
-    assert size_model(10, 3000, variance=ev, delay_embedded=why, observation="pca").components
+    assert size_model(20, 3000, variance=ev, delay_embedded=why, observation="pca").components
 
 
 def test_model_auto_on_a_delay_embedding_trains_the_identity_observation():
     from neurodsr.preprocess.common import delay_embed
 
-    x = delay_embed(lorenz63(3100, dt=0.01, seed=3).values[:, :1], 10, 10)
+    x = delay_embed(lorenz63(3100, dt=0.01, seed=3).values[:, :1], 5, 18)
     res = train_fit(x, 0.01, forcing="gtf", model="auto", seeds=1, **QUICK)
     m = res.summary.model
-    assert (m["name"], m["observation"], m["latent_dim"]) == ("shplrnn", "identity", 10)
+    assert (m["name"], m["observation"], m["latent_dim"]) == ("shplrnn", "identity", 18)
     assert "delay embedding" in res.summary.model_reason
     assert not isinstance(res.model, ProjectedModel)

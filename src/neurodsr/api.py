@@ -44,7 +44,13 @@ from neurodsr.training.candidates import (
 )
 from neurodsr.training.defaults import EVALUATE_DEFAULTS, FIT_DEFAULTS
 from neurodsr.training.projection import PCAProjection, ProjectedModel, explained_variance, fit_pca
-from neurodsr.training.sizing import MANY_CHANNELS, PL_FAMILY, looks_delay_embedded, size_model
+from neurodsr.training.sizing import (
+    MANY_CHANNELS,
+    PCA_MIN_DIMS,
+    PL_FAMILY,
+    looks_delay_embedded,
+    size_model,
+)
 from neurodsr.training.validation import MIN_RUN, RangeCheck, check_range
 
 __all__ = ["FitResult", "FittedModel", "TrainedFit", "fit", "load_fit", "train_fit"]
@@ -511,7 +517,7 @@ def train_fit(
         if n_dim > MANY_CHANNELS or observation == "pca" or components is not None
         else None,
         delay_embedded=looks_delay_embedded(x_fit)
-        if rule_decides and n_dim > MANY_CHANNELS
+        if rule_decides and n_dim >= PCA_MIN_DIMS
         else "",
     )
     # the PCA observation: the model is trained on the training part's leading principal

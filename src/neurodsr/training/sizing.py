@@ -50,6 +50,9 @@ from neurodsr.training.projection import n_components
 __all__ = ["ModelSize", "check_components", "looks_delay_embedded", "size_model"]
 
 MANY_CHANNELS = 8
+#: model="auto" trains the PCA observation from this many dims on, unless the data are a delay
+#: embedding (docs/RESULTS.md section 6: below it, and on delay embeddings, M = N won)
+PCA_MIN_DIMS = 16
 #: the observation model="auto" gives more than MANY_CHANNELS dims (docs/RESULTS.md section 6)
 MANY_CHANNELS_OBSERVATION = "pca"
 PL_FAMILY = ("shplrnn", "plrnn", "clipped_shplrnn", "dendplrnn")
@@ -203,6 +206,7 @@ def size_model(
 
     many = n_dims > MANY_CHANNELS
     embedded = bool(delay_embedded)
+    pca_rule = n_dims >= PCA_MIN_DIMS and not embedded
     if model != "auto":
         # a named model keeps the sizes it was benchmarked with (M = N, L = 50, identity
         # observation: the fixed default of docs/RESULTS.md); the rule is model="auto"'s
@@ -212,9 +216,10 @@ def size_model(
         model_rule, obs_rule = "clipped_shplrnn", "affine"
         m_rule = min(32, max(8, math.ceil(n_dims / 4)))
         l_rule = min(512, max(128, n_samples // 20))
-    elif many and not embedded:
+    elif pca_rule:
         model_rule, m_rule, l_rule, obs_rule = "shplrnn", n_dims, 50, MANY_CHANNELS_OBSERVATION
-    else:  # few dims, or a delay embedding: its small-variance directions carry derivatives
+    else:  # up to 15 dims, or a delay embedding: its small-variance directions carry the
+        # derivatives the dynamics need
         model_rule, m_rule, l_rule, obs_rule = "shplrnn", n_dims, 50, "identity"
     obs = observation if observation != "auto" else obs_rule
 
@@ -254,9 +259,14 @@ def size_model(
             out.observation = "auto"  # make_model's choice for the gated models (affine)
         elif out.observation == "identity" and out.latent < n_dims:
             out.observation = "affine"  # a given M < N: the identity observation needs M >= N
-    kind = f"{n_dims} dims {'> ' if many else '<= '}{MANY_CHANNELS}"
-    if embedded and model == "auto" and observation == "auto":
-        kind += f", a delay embedding ({delay_embedded}): all {n_dims} dims kept"
+    kind = f"{n_dims} dims"
+    if model == "auto" and observation == "auto":
+        if embedded:
+            kind += f", a delay embedding ({delay_embedded}): all {n_dims} dims kept"
+        elif not pca_rule:
+            kind += f" < {PCA_MIN_DIMS}: all dims kept"
+        else:
+            kind += f" >= {PCA_MIN_DIMS}, not a delay embedding"
     obs_text = f"{out.observation} observation"
     if k is not None:
         kept = float(np.sum(np.asarray(variance)[:k]))
