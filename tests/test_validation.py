@@ -161,3 +161,51 @@ def test_when_every_member_left_the_range_the_report_says_so(many, monkeypatch):
     html = range_check_html(s.to_json())
     assert 'class="bad"' in html and "Every seed left the data" in html
     assert range_check_html({"range_check": {"why": ["", ""]}}) == ""
+
+
+# --------------------------------------------------------------------------- sizes compete
+@pytest.fixture()
+def compete(monkeypatch):
+    """Sizes compete from any budget (the threshold lowered for a fast test)."""
+    from neurodsr.training import sizing
+
+    monkeypatch.setattr(sizing, "SIZE_COMPETITION_MINUTES", 0.01)
+    return {**QUICK, "max_minutes": 0.2, "epochs": 3}
+
+
+def test_two_sizes_compete_and_the_lower_validation_score_wins(many, compete):
+    res = train_fit(many, 0.01, forcing="gtf", model="auto", seeds=2, **compete)
+    s = res.summary
+    assert [r["observation"] for r in s.sizes] == ["pca", "identity"]
+    chosen = [r for r in s.sizes if r["chosen"]]
+    assert len(chosen) == 1
+    assert chosen[0]["score"] == min(r["score"] for r in s.sizes)
+    assert s.model["observation"] == chosen[0]["observation"]
+    assert isinstance(res.model, ProjectedModel) == (chosen[0]["observation"] == "pca")
+    assert all(r["epochs_run"] == 3 and math.isfinite(r["score"]) for r in s.sizes)
+    assert s.sources["observation"] == "sizes competed by validation"
+    assert "Sizes competed by validation" in s.model_reason
+    assert s.train["max_minutes"] == 0.1  # half the budget each
+    # a size given by the user does not compete
+    one = train_fit(many, 0.01, forcing="gtf", model="auto", hidden=20, seeds=1, **compete)
+    assert one.summary.sizes == []
+
+
+def test_a_blown_up_size_never_wins(many, compete, monkeypatch):
+    real = neurodsr.api.train
+
+    def break_the_pca_size(net, x, cfg, **kwargs):
+        tlog = real(net, x, cfg, **kwargs)
+        if net.obs_dim < many.shape[1]:  # the model on the components
+            for v in range(net.n_models):
+                _drift(net, v, 0.02)
+                for row in tlog.eval_score:
+                    row[v] = 1e-6
+        return tlog
+
+    monkeypatch.setattr(neurodsr.api, "train", break_the_pca_size)
+    res = train_fit(many, 0.01, forcing="gtf", model="auto", seeds=2, **compete)
+    pca, identity = res.summary.sizes
+    assert pca["score"] == math.inf and pca["invalid"] and not pca["chosen"]
+    assert identity["chosen"] and res.summary.model["observation"] == "identity"
+    assert not isinstance(res.model, ProjectedModel)

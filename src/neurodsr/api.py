@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -487,7 +488,148 @@ def train_fit(
     lambda_max proposes the forcing candidates; ``n_pred`` only checks that the held-out part
     is long enough to be scored). Returns :class:`TrainedFit`; ``summary.sources`` says where
     tau and forcing came from, ``summary.candidates`` how each forcing candidate validated.
+
+    With ``model="auto"`` and nothing of the size given (latent, hidden, observation,
+    components), on data of at least ``sizing.PCA_MIN_DIMS`` dims that are not a delay
+    embedding, and a budget ``max_minutes`` of at least ``sizing.SIZE_COMPETITION_MINUTES``:
+    two sizes compete, the rule's (the PCA observation) and M = N (identity observation),
+    each trained with half the budget, and the one whose chosen seed has the lower validation
+    score in the N channels wins (a size whose chosen seed left the data's range never wins);
+    ``summary.sizes`` records both.
     """
+    args = dict(
+        tau=tau,
+        forcing=forcing,
+        model=model,
+        latent=latent,
+        hidden=hidden,
+        observation=observation,
+        components=components,
+        seeds=seeds,
+        seed=seed,
+        test_fraction=test_fraction,
+        val_fraction=val_fraction,
+        n_train=n_train,
+        lyapunov=lyapunov,
+        refit_on_mismatch=refit_on_mismatch,
+        checkpoint_dir=checkpoint_dir,
+        n_pred=n_pred,
+        **train_options,
+    )
+    if _sizes_compete(x, args):
+        return _compete_sizes(x, dt, args)
+    return _train_fit(x, dt, **args)
+
+
+def _sizes_compete(x: Any, args: dict[str, Any]) -> bool:
+    """Whether train_fit lets two sizes compete (see its docstring)."""
+    from neurodsr.training import sizing
+
+    minutes = args.get("max_minutes", D["max_minutes"])
+    if args["model"] != "auto" or args["observation"] != "auto" or minutes is None:
+        return False
+    if any(args[k] is not None for k in ("latent", "hidden", "components")):
+        return False
+    if float(minutes) < sizing.SIZE_COMPETITION_MINUTES:
+        return False
+    a = np.asarray(x)
+    if a.ndim != 2 or a.shape[1] < sizing.PCA_MIN_DIMS:
+        return False
+    n_train = args["n_train"] or round(len(a) * (1 - args["test_fraction"]))
+    return not looks_delay_embedded(_check_series(a[:n_train]))
+
+
+def _compete_sizes(x: Any, dt: float, args: dict[str, Any]) -> TrainedFit:
+    """The rule's size (the PCA observation) and M = N (identity) trained one after the other
+    with half the budget each, scored by the same validation in the N channels (the validation
+    part, :func:`~neurodsr.training.validation.validate`); the better chosen seed's fit is
+    returned, with both in ``summary.sizes``."""
+    from neurodsr.training.validation import validate
+
+    fits: list[TrainedFit] = []
+    rows: list[dict[str, Any]] = []
+    minutes = float(args.get("max_minutes", D["max_minutes"])) / 2
+    for obs in ("pca", "identity"):
+        one = {**args, "observation": obs, "max_minutes": minutes}
+        if args["checkpoint_dir"] is not None:
+            one["checkpoint_dir"] = Path(args["checkpoint_dir"]) / f"size_{obs}"
+        if fits and args["lyapunov"] is None:
+            one["lyapunov"] = fits[0].lyapunov  # estimate lambda_max once
+        f = _train_fit(x, dt, **one)
+        s = f.summary
+        assert s is not None
+        xn = f.normalise(f.x[: f.n_train])
+        x_val = xn[f.n_train - s.n_validation :] if s.n_validation else xn
+        val = validate(f.model, x_val, int(s.train["eval_steps"]), n_starts=s.train["val_starts"])
+        why = (s.range_check.get("why") or [""] * len(s.seeds))[f.best] or val.why[f.best]
+        score = math.inf if why else float(val.score[f.best])
+        fits.append(f)
+        rows.append(
+            {
+                "observation": obs,
+                "model": s.model.get("name"),
+                "latent": s.model.get("latent_dim"),
+                "hidden": s.model.get("hidden_dim"),
+                "components": (s.model.get("projection") or {}).get("n_components"),
+                "score": score,
+                "dstsp": float(val.dstsp[f.best]),
+                "dh": float(val.dh[f.best]),
+                "invalid": why,
+                "train_seconds": float(s.train_seconds),
+                "epochs_run": int(s.epochs_run),
+                "chosen": False,
+            }
+        )
+    scores = [r["score"] for r in rows]
+    win = int(np.argmin(scores)) if any(math.isfinite(v) for v in scores) else 0
+    rows[win]["chosen"] = True
+    other = rows[1 - win]
+    label = {"pca": "the PCA observation (the rule's)", "identity": "M = N, identity"}
+    why = (
+        f"sizes competed by validation, {minutes:g} min each: {label[rows[win]['observation']]} "
+        f"won with score {rows[win]['score']:.3g} against {label[other['observation']]}'s "
+        + (
+            f"{other['score']:.3g}"
+            if math.isfinite(other["score"])
+            else f"inf ({other['invalid']})"
+        )
+    )
+    best = fits[win]
+    s = best.summary
+    assert s is not None
+    s.sizes = rows
+    s.model_reason = f"{s.model_reason}. {why[0].upper()}{why[1:]}"
+    for key in ("model", "latent", "hidden", "observation"):
+        s.sources[key] = "sizes competed by validation"
+    s.train_seconds = float(sum(r["train_seconds"] for r in rows))
+    best.log.events.append(why)
+    best.meta = {**s.to_json(), "lyapunov": best.lyapunov.to_json() if best.lyapunov else {}}
+    return best
+
+
+def _train_fit(
+    x: Any,
+    dt: float,
+    *,
+    tau: int | str | None,
+    forcing: str,
+    model: str,
+    latent: int | None,
+    hidden: int | None,
+    observation: str,
+    components: int | float | None,
+    seeds: int | Sequence[int],
+    seed: int,
+    test_fraction: float,
+    val_fraction: float,
+    n_train: int | None,
+    lyapunov: LyapunovSummary | None,
+    refit_on_mismatch: bool,
+    checkpoint_dir: str | os.PathLike[str] | None,
+    n_pred: int,
+    **train_options: Any,
+) -> TrainedFit:
+    """:func:`train_fit` for one size (every argument given)."""
     options = {
         k: train_options.pop(k, D[k]) for k in ("alpha", "epochs", "max_minutes", "patience")
     }

@@ -53,6 +53,10 @@ MANY_CHANNELS = 8
 #: model="auto" trains the PCA observation from this many dims on, unless the data are a delay
 #: embedding (docs/RESULTS.md section 6: below it, and on delay embeddings, M = N won)
 PCA_MIN_DIMS = 16
+#: model="auto" with a budget of at least this many minutes lets the PCA observation and
+#: M = N compete by validation (each with half the budget) where the rule gives the PCA
+#: (neurodsr.api.train_fit)
+SIZE_COMPETITION_MINUTES = 10.0
 #: the observation model="auto" gives more than MANY_CHANNELS dims (docs/RESULTS.md section 6)
 MANY_CHANNELS_OBSERVATION = "pca"
 PL_FAMILY = ("shplrnn", "plrnn", "clipped_shplrnn", "dendplrnn")
