@@ -12,10 +12,11 @@ Data sets (all z-scored with the training part's statistics, the last 20 % held 
   the clean run of the same trajectory,
 - ``lorenz96_12`` / ``lorenz96_20`` / ``lorenz96_40``: Lorenz-96 with N = 12 / 20 / 40 sites
   (F = 8, dt 0.05), read out directly,
-- ``lorenz63_delay12``: a delay embedding just above 8 dims, like the shared 10-d EEG: the x
-  coordinate of Lorenz-63 (dt 0.01) with 5 % Gaussian noise, embedded with
-  :func:`neurodsr.preprocess.common.delay_embed` (12 dims, delay 10 steps: the window spans
-  about one turn around a wing), scored against the embedding of the clean x,
+- ``lorenz63_delay12`` / ``lorenz63_delay20``: delay embeddings above 8 dims, like the shared
+  10-d EEG: the x coordinate of Lorenz-63 (dt 0.01) with 5 % Gaussian noise, embedded with
+  :func:`neurodsr.preprocess.common.delay_embed` (12 dims, delay 10 steps / 20 dims, delay 5
+  steps: the window spans about one turn around a wing), scored against the embedding of the
+  clean x,
 - ``rate64``: a stand-in for a multichannel recording: the 100-unit chaotic rate network of
   :mod:`neurodsr.dynamics.zoo` (``rate_net_100``: dx/dt = -x + g J tanh(x), g = 4, J Gaussian
   with variance 1/100, sampled every 0.25 time units; Sompolinsky et al. 1988), its rates
@@ -105,6 +106,7 @@ SHARED_DT = {  # the source's sampling steps (EEG / temperature: 1 step as the t
 SETS = [
     "lorenz63_noisy",
     "lorenz63_delay12",
+    "lorenz63_delay20",
     "lorenz96_12",
     "lorenz96_20",
     "lorenz96_40",
@@ -117,7 +119,7 @@ N_PRED, VPT_THRESHOLD, VPT_HORIZON = 20, 0.5, 500
 
 
 # --------------------------------------------------------------------------- data
-DELAY_DIM, DELAY_STEPS = 12, 10  # lorenz63_delay12
+DELAY_SETS = {"lorenz63_delay12": (12, 10), "lorenz63_delay20": (20, 5)}  # (dims, delay)
 RATE_SYSTEM = "rate_net_100"  # g = 4, 100 units, dt = 0.25 (neurodsr.dynamics.zoo)
 
 
@@ -152,17 +154,13 @@ def load_set(name: str, n: int) -> tuple[np.ndarray, np.ndarray, float] | None:
         clean = lorenz63(n, dt=0.01, seed=1).values
         rng = np.random.default_rng(1)
         return clean + 0.05 * clean.std(0) * rng.standard_normal(clean.shape), clean, 0.01
-    if name == "lorenz63_delay12":
+    if name in DELAY_SETS:
         from neurodsr.preprocess.common import delay_embed
 
-        shift = (DELAY_DIM - 1) * DELAY_STEPS
-        clean = lorenz63(n + shift, dt=0.01, seed=1).values[:, :1]
+        dim, delay = DELAY_SETS[name]
+        clean = lorenz63(n + (dim - 1) * delay, dt=0.01, seed=1).values[:, :1]
         noisy = clean + 0.05 * clean.std(0) * np.random.default_rng(1).standard_normal(clean.shape)
-        return (
-            delay_embed(noisy, DELAY_STEPS, DELAY_DIM),
-            delay_embed(clean, DELAY_STEPS, DELAY_DIM),
-            0.01,
-        )
+        return delay_embed(noisy, delay, dim), delay_embed(clean, delay, dim), 0.01
     if name.startswith("lorenz96_"):
         x = lorenz96(n, dt=0.05, n=int(name.split("_")[1]), seed=1).values
         return x, x, 0.05

@@ -576,6 +576,7 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
             f"hidden L = {model.get('hidden_dim', '-')}, "
             f"{model.get('observation', '?')} observation",
         ),
+        ("model choice", model_cfg.get("model_reason") or "-"),
         (
             "training",
             ", ".join(

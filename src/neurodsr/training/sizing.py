@@ -1,40 +1,43 @@
 """The model from the data: latent size, hidden width and observation model (one rule).
 
 :func:`size_model` is the rule ``neurodsr fit`` applies to whatever the user left at "auto"
-(model, latent, hidden, observation); the values it picks and why go to fit.json.
+(model, latent, hidden, observation, components); the values it picks and why go to fit.json
+(``model_reason``, ``sources``).
 
-The rule, for N observed dims and T training samples:
+The rule (``model="auto"``), for N observed dims and T training samples:
 
-- N <= 8 (a low-dimensional system or a delay embedding): the shPLRNN with the identity
-  observation and M = N (the latent state's first N units are the data, as in STF/GTF's
-  benchmarks), hidden width L = 50 (the setting docs/RESULTS.md section 1 measured on
-  Lorenz-63 and Rössler; a wider layer trains fewer epochs in the same budget).
-- N > 8 (a multichannel recording): the PCA observation
+- N < 16 (``PCA_MIN_DIMS``: a low-dimensional system, a delay embedding, a few channels), or
+  data that are a delay embedding (:func:`looks_delay_embedded`: adjacent columns are copies
+  of each other shifted in time) whatever N: the shPLRNN with the identity observation and
+  M = N (the latent state's first N units are the data, as in STF/GTF's benchmarks), hidden
+  width L = 50 (the setting docs/RESULTS.md section 1 measured on Lorenz-63 and Rössler). A
+  delay embedding's small-variance directions are its derivatives, which the dynamics need.
+- N >= 16 and not a delay embedding (a multichannel recording): the PCA observation
   (:mod:`neurodsr.training.projection`): the shPLRNN is trained on the training part's
   leading k principal components with the identity observation there, M = k, and reads out
   the N channels through the PCA loadings; k is the smallest number of components that
   explain 90 % of the (z-scored) training variance, in [min(4, N), 32] and at most T / 300;
   L = clip(10 k, 64, 256) (not swept). The unclipped shPLRNN because the compiled training
-  loop (15-18x the autograd loop) serves its identity observation and the clipped shPLRNN
-  has none. In every case L is lowered so that the parameters (about 2 M L) stay below a
-  tenth of the data's numbers (T times the modelled dims), and never below 50.
-- The rule before this one for N > 8 is one option away (``observation="affine"``): the
+  loop serves its identity observation and the clipped shPLRNN has none. With a budget of at
+  least ``SIZE_COMPETITION_MINUTES`` (10) this size and M = N compete by validation
+  (:func:`neurodsr.api.train_fit`).
+- In every case L is lowered so that the parameters (about 2 M L) stay below a tenth of the
+  data's numbers (T times the modelled dims), and never below 50.
+- The rule before the PCA observation is one option away (``observation="affine"``): the
   clipped shPLRNN with an affine observation x = B z + b, M = clip(ceil(N / 4), 8, 32),
   L = clip(T / 20, 128, 512) (Hess et al. 2023 train the 64-channel EEG with a clipped
   shPLRNN, M = 16, L = 512, affine observation).
 
-What backs it: benchmarks/quality.py's side-by-side sizes (docs/RESULTS.md section 6:
-``size_identity``, ``size_affine``, ``size_pca``): at equal wall-clock (1-minute budgets,
-GTF alpha 0.1, 5 repeats run interleaved under the same load) on the 64-channel rate-network
-stand-in and on Lorenz-96 with N = 40 read out directly, the PCA model had the lowest D_stsp
-and D_H (paired by repeat: D_stsp lower than both others in 19 of 20 pairs, D_H in 20 of 20).
-The affine clipped model trained 8-11 epochs in the budget (the autograd loop, L = 512), and
-was better on PE(20) (5/5 on both sets) and never left the data's range, where the PCA
-model's free run did in 2 of 5 rate64 repeats. Not measured: budgets of 15 minutes, where the
-affine model trains ~15x more epochs; recordings whose variance is spread so flat that 32
-components leave much of it out (the residual variance is in fit.json's
-``model.projection`` and the model reason). A competition of sizes by validation is not done
-(it would multiply the candidates).
+What backs it (docs/RESULTS.md section 6, benchmarks/quality.py ``size_identity`` against
+``size_pca``, 1-minute budgets, GTF alpha 0.1, 3-5 repeats): the PCA model had the lower
+D_stsp and D_H on the 64-channel rate-network stand-in and on Lorenz-96 with N = 40; M = N was
+better on Lorenz-96 with N = 12, on the shared 10-d delay-embedded EEG and on a 12-d delay
+embedding of Lorenz-63, and the two were within the spread on Lorenz-96 with N = 20. Not
+measured: budgets of 15 minutes; delay embeddings of 16 dims or more.
+
+A setting the user gives is used, or refused with an :class:`~neurodsr.errors.InputError`
+naming the option (identity with M < N, components with the identity or affine observation,
+more components than dims, ...).
 """
 
 from __future__ import annotations
