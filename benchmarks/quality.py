@@ -297,6 +297,9 @@ def run_neurodsr(method: str, x: np.ndarray, dt: float, n_train: int, args, seed
         "hidden": fit.summary.model.get("hidden_dim"),
         "epochs": fit.summary.epochs_run,
         "stopped": fit.summary.stopped,
+        # seeds whose kept state left the data's range in the range check (never chosen)
+        "range_failed": sum(1 for w in fit.summary.range_check.get("why", []) if w),
+        "sizes": fit.summary.sizes,
     }
     return predict, seconds, info
 
