@@ -32,10 +32,11 @@ What backs it (docs/RESULTS.md section 6, benchmarks/quality.py ``size_identity`
 ``size_pca``, 1-minute budgets, GTF alpha 0.1, 3 repeats): the PCA model had the lower D_stsp
 and D_H on the 64-channel rate-network stand-in and on Lorenz-96 with N = 40 (3 of 3 repeats
 each); M = N had the lower D_stsp on Lorenz-96 with N = 12 and N = 20 (3 of 3 each), on the
-shared 10-d delay-embedded EEG (2 of 3) and on 12-d and 20-d delay embeddings of Lorenz-63.
-The threshold 32 lies between the largest N where M = N won (20) and the smallest where the PCA
-did (40); between them it is not measured, nor are budgets of 15 minutes or delay embeddings
-of 32 dims or more.
+shared 10-d delay-embedded EEG (2 of 3, and the lower D_H and PE(20) 3 of 3) and on a 12-d
+delay embedding of Lorenz-63 (3 of 3 on all three); on a 20-d delay embedding the two were
+within the spread (PE(20) 10x lower for M = N). The threshold 32 lies between the largest N
+where M = N won (20) and the smallest where the PCA did (40); between them it is not measured,
+nor are budgets of 15 minutes or delay embeddings of 32 dims or more.
 
 A setting the user gives is used, or refused with an :class:`~neurodsr.errors.InputError`
 naming the option (identity with M < N, components with the identity or affine observation,
