@@ -422,7 +422,8 @@ def _log_range_check(tlog: TrainLog, check: RangeCheck, seeds: list[int]) -> Non
         if why:
             tlog.events.append(
                 f"range check ({check.n_starts} free runs of {check.run_steps} steps in the "
-                f"{check.space}): member {e} (seed {seeds[e]}) {why}; never chosen"
+                f"{check.space}): member {e} (seed {seeds[e]}) {why}; not chosen unless every "
+                "member failed"
             )
 
 
