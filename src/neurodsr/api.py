@@ -562,8 +562,14 @@ def _compete_sizes(x: Any, dt: float, args: dict[str, Any]) -> TrainedFit:
         xn = f.normalise(f.x[: f.n_train])
         x_val = xn[f.n_train - s.n_validation :] if s.n_validation else xn
         val = validate(f.model, x_val, int(s.train["eval_steps"]), n_starts=s.train["val_starts"])
-        why = (s.range_check.get("why") or [""] * len(s.seeds))[f.best] or val.why[f.best]
-        score = math.inf if why else float(val.score[f.best])
+        # valid: the range check's verdict (the training part's range, runs as long as the
+        # held-out part), the one definition the seeds were chosen by; the score: validate's
+        # sqrt(D_stsp x D_H) on the validation part, in the N channels
+        why = (s.range_check.get("why") or [""] * len(s.seeds))[f.best]
+        d, h = float(val.dstsp[f.best]), float(val.dh[f.best])
+        score = math.sqrt(max(d, 1e-3) * max(h, 1e-6)) if not why else math.inf
+        if not math.isfinite(score):
+            why, score = why or "validation score not finite", math.inf
         fits.append(f)
         rows.append(
             {
