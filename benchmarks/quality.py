@@ -10,7 +10,13 @@ Data sets (all z-scored with the training part's statistics, the last 20 % held 
   whose file is missing is skipped with a note),
 - ``lorenz63_noisy``: Lorenz-63 (dt 0.01) with 5 % Gaussian observation noise, scored against
   the clean run of the same trajectory,
-- ``lorenz96_20`` / ``lorenz96_40``: Lorenz-96 with N = 20 / 40 sites (F = 8, dt 0.05),
+- ``lorenz96_12`` / ``lorenz96_20`` / ``lorenz96_40``: Lorenz-96 with N = 12 / 20 / 40 sites
+  (F = 8, dt 0.05), read out directly,
+- ``lorenz63_delay12`` / ``lorenz63_delay20``: delay embeddings above 8 dims, like the shared
+  10-d EEG: the x coordinate of Lorenz-63 (dt 0.01) with 5 % Gaussian noise, embedded with
+  :func:`neurodsr.preprocess.common.delay_embed` (12 dims, delay 10 steps / 20 dims, delay 5
+  steps: the window spans about one turn around a wing), scored against the embedding of the
+  clean x,
 - ``rate64``: a stand-in for a multichannel recording: the 100-unit chaotic rate network of
   :mod:`neurodsr.dynamics.zoo` (``rate_net_100``: dx/dt = -x + g J tanh(x), g = 4, J Gaussian
   with variance 1/100, sampled every 0.25 time units; Sompolinsky et al. 1988), its rates
@@ -62,6 +68,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -76,7 +83,19 @@ from neurodsr.dynamics.zoo import SYSTEMS, reference_lambda, simulate_clean
 from neurodsr.metrics.core import fraction_outside, power_spectrum_distance, state_space_divergence
 
 HERE = Path(__file__).resolve().parent
-SHARED = HERE.parent.parent / "shared" / "data"  # ../shared/data beside the repository
+# ../shared/data beside the repository (a git worktree one folder deeper: ../../shared/data);
+# NEURODSR_SHARED_DATA overrides
+SHARED = next(
+    (
+        p
+        for p in (
+            Path(os.environ.get("NEURODSR_SHARED_DATA", HERE.parent.parent / "shared" / "data")),
+            HERE.parent.parent.parent / "shared" / "data",
+        )
+        if p.is_dir()
+    ),
+    HERE.parent.parent / "shared" / "data",
+)
 SHARED_DT = {  # the source's sampling steps (EEG / temperature: 1 step as the time unit)
     "lorenz63_dt0.01": 0.01,
     "roessler_dt0.1": 0.1,
@@ -86,6 +105,9 @@ SHARED_DT = {  # the source's sampling steps (EEG / temperature: 1 step as the t
 }
 SETS = [
     "lorenz63_noisy",
+    "lorenz63_delay12",
+    "lorenz63_delay20",
+    "lorenz96_12",
     "lorenz96_20",
     "lorenz96_40",
     "rate64",
@@ -97,6 +119,7 @@ N_PRED, VPT_THRESHOLD, VPT_HORIZON = 20, 0.5, 500
 
 
 # --------------------------------------------------------------------------- data
+DELAY_SETS = {"lorenz63_delay12": (12, 10), "lorenz63_delay20": (20, 5)}  # (dims, delay)
 RATE_SYSTEM = "rate_net_100"  # g = 4, 100 units, dt = 0.25 (neurodsr.dynamics.zoo)
 
 
@@ -131,6 +154,13 @@ def load_set(name: str, n: int) -> tuple[np.ndarray, np.ndarray, float] | None:
         clean = lorenz63(n, dt=0.01, seed=1).values
         rng = np.random.default_rng(1)
         return clean + 0.05 * clean.std(0) * rng.standard_normal(clean.shape), clean, 0.01
+    if name in DELAY_SETS:
+        from neurodsr.preprocess.common import delay_embed
+
+        dim, delay = DELAY_SETS[name]
+        clean = lorenz63(n + (dim - 1) * delay, dt=0.01, seed=1).values[:, :1]
+        noisy = clean + 0.05 * clean.std(0) * np.random.default_rng(1).standard_normal(clean.shape)
+        return delay_embed(noisy, delay, dim), delay_embed(clean, delay, dim), 0.01
     if name.startswith("lorenz96_"):
         x = lorenz96(n, dt=0.05, n=int(name.split("_")[1]), seed=1).values
         return x, x, 0.05
@@ -267,6 +297,9 @@ def run_neurodsr(method: str, x: np.ndarray, dt: float, n_train: int, args, seed
         "hidden": fit.summary.model.get("hidden_dim"),
         "epochs": fit.summary.epochs_run,
         "stopped": fit.summary.stopped,
+        # seeds whose kept state left the data's range in the range check (never chosen)
+        "range_failed": sum(1 for w in fit.summary.range_check.get("why", []) if w),
+        "sizes": fit.summary.sizes,
     }
     return predict, seconds, info
 

@@ -293,11 +293,11 @@ def test_many_channels_get_an_affine_observation_with_fewer_latents_and_a_wide_l
 
 def test_the_sizing_rule_reaches_the_model_and_fit_json():
     rng = np.random.default_rng(0)
-    mix = rng.standard_normal((3, 12))
-    x = lorenz63(3000, dt=0.01, seed=1).values @ mix + 0.05 * rng.standard_normal((3000, 12))
+    mix = rng.standard_normal((3, 32))
+    x = lorenz63(3000, dt=0.01, seed=1).values @ mix + 0.05 * rng.standard_normal((3000, 32))
     res = train_fit(x, 0.01, forcing="gtf", model="auto", seeds=1, **QUICK)
     cfg = res.summary.model
-    # 12 channels > 8: the shPLRNN on the leading principal components (PCA observation)
+    # 32 channels, not a delay embedding: the shPLRNN on the leading principal components
     assert cfg["name"] == "shplrnn" and cfg["observation"] == "pca"
     assert cfg["latent_dim"] == cfg["projection"]["n_components"] == 4
     assert res.summary.sources["latent"] == "sizing rule"
@@ -313,6 +313,10 @@ FLAG_FAMILIES = {
     "model": (
         ["--model", "clipped_shplrnn", "--latent", "5", "--hidden", "9"],
         {"model": "clipped_shplrnn", "latent": 5, "hidden": 9},
+    ),
+    "observation": (
+        ["--observation", "pca", "--components", "0.95"],
+        {"observation": "pca", "components": 0.95},
     ),
     "schedule": (
         [

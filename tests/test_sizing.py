@@ -36,7 +36,7 @@ QUICK = dict(
 )
 
 
-def mixed_lorenz(n_t: int = 3000, n_channels: int = 24, seed: int = 1) -> np.ndarray:
+def mixed_lorenz(n_t: int = 3000, n_channels: int = 32, seed: int = 1) -> np.ndarray:
     """Lorenz-63 read out through ``n_channels`` random mixtures plus 5 % noise: a
     many-channel series whose variance lies in 3 directions."""
     rng = np.random.default_rng(seed)
@@ -92,7 +92,7 @@ def test_the_transform_round_trips_through_its_tensors():
 # --------------------------------------------------------------------------- the rule
 def test_many_channels_get_the_pca_observation_on_the_compiled_shplrnn(many):
     ev = explained_variance((many - many.mean(0)) / many.std(0))
-    s = size_model(24, 2500, variance=ev)
+    s = size_model(32, 2500, variance=ev)
     assert (s.model, s.observation) == ("shplrnn", "pca")
     assert s.components == 4 and s.latent == 4  # 3 directions hold the variance; at least 4
     assert s.hidden == 64
@@ -108,12 +108,12 @@ def test_many_channels_get_the_pca_observation_on_the_compiled_shplrnn(many):
     # what the user gives is kept: the affine rule on request, a named model's size
     aff = size_model(64, 8000, observation="affine", variance=np.full(64, 1 / 64))
     assert (aff.model, aff.latent, aff.observation) == ("clipped_shplrnn", 16, "affine")
-    named = size_model(24, 2500, model="shplrnn", variance=ev)
-    assert (named.latent, named.hidden, named.observation) == (24, 50, "identity")
-    capped = size_model(24, 2500, latent=2, variance=ev)
+    named = size_model(32, 2500, model="shplrnn", variance=ev)
+    assert (named.latent, named.hidden, named.observation) == (32, 50, "identity")
+    capped = size_model(32, 2500, latent=2, variance=ev)
     assert (capped.components, capped.latent) == (2, 2)  # a given M caps the components
     with pytest.raises(InputError, match="observation must be one of"):
-        size_model(24, 2500, observation="pcaa")
+        size_model(32, 2500, observation="pcaa")
 
 
 def test_the_pca_fit_round_trips_and_gives_n_channels(many, tmp_path):
@@ -132,7 +132,7 @@ def test_the_pca_fit_round_trips_and_gives_n_channels(many, tmp_path):
     assert isinstance(loaded.model, ProjectedModel)
     x0 = many[res.n_train]
     gen = res.simulate(x0, 50)
-    assert gen.shape == (50, 24)  # N channels, data units
+    assert gen.shape == (50, 32)  # N channels, data units
     np.testing.assert_allclose(loaded.simulate(x0, 50), gen, rtol=1e-5, atol=1e-5)
     # the readout lies in the span of the components (in z-scored units)
     z = res.normalise(gen)
@@ -140,7 +140,7 @@ def test_the_pca_fit_round_trips_and_gives_n_channels(many, tmp_path):
     np.testing.assert_allclose(proj.inverse(proj.transform(z)), z, atol=1e-4)
     # the evaluation and the reconstruction are in N channels
     ev = evaluate_fit(loaded, res.x, res.n_train, 0.01, spectrum_steps=200, vpt_horizon=50)
-    assert ev.dataset["generated"].shape[1] == 24
+    assert ev.dataset["generated"].shape[1] == 32
     assert np.isfinite(ev.metrics["D_stsp"])
     # the model's spectrum is that of the latent map on the components
     assert ev.dataset["lyapunov_spectrum"].shape[1] == loaded.model.state_dim
@@ -153,7 +153,7 @@ def test_the_projected_model_forces_and_predicts_through_the_components(many):
 
     inner = make_model("shplrnn", 4, 4, seeds=[0, 1], hidden_dim=16)
     net = ProjectedModel(inner, proj)
-    xt = torch.as_tensor(x[:41, None, :], dtype=torch.float32).expand(41, 2, 24)
+    xt = torch.as_tensor(x[:41, None, :], dtype=torch.float32).expand(41, 2, 32)
     xt = xt[:, :, None, :].contiguous()  # (T+1, E, B=1, N)
     pt = torch.as_tensor(proj.transform(x[:41]), dtype=torch.float32)
     pt = pt[:, None, None, :].expand(41, 2, 1, 4).contiguous()
@@ -189,7 +189,7 @@ def test_model_latent_and_hidden_flags_reach_the_pca_fit(many, tmp_path):
     assert summary["sources"]["latent"] == "user" and summary["sources"]["hidden"] == "user"
     assert summary["sources"]["model"] == "sizing rule"
     fitted = load_fit(weights)
-    assert fitted.simulate(many[-1], 10).shape == (10, 24)
+    assert fitted.simulate(many[-1], 10).shape == (10, 32)
 
 
 def test_an_observation_given_is_the_observation_trained(many):
@@ -213,7 +213,127 @@ def test_the_candidate_grid_trains_on_the_components_too(many):
 
     ly = LyapunovSummary(lambda_max=0.9, verdict="chaotic", tau=77)
     res = train_fit(many, 0.01, forcing="select", model="auto", lyapunov=ly, seeds=1, **QUICK)
-    assert isinstance(res.model, ProjectedModel) and res.model.obs_dim == 24
+    assert isinstance(res.model, ProjectedModel) and res.model.obs_dim == 32
     assert len(res.summary.candidates) >= 2
     assert all(len(c["scores"]) == 1 for c in res.summary.candidates)
-    assert res.simulate(many[0], 5).shape == (5, 24)
+    assert res.simulate(many[0], 5).shape == (5, 32)
+
+
+# --------------------------------------------------------------------------- --observation
+@pytest.mark.parametrize(
+    "kwargs, match, hint",
+    [
+        (dict(observation="identity", latent=5), "latent = 5 < 32", "--latent 32"),
+        (dict(observation="affine", components=3), "only the PCA observation", "--observation pca"),
+        (dict(observation="identity", components=0.9), "only the PCA observation", "--components"),
+        (dict(observation="identity", model="lstm"), "PL family", "--observation affine"),
+        (dict(observation="pca", components=40), "more than the data's 32 dims", "--components"),
+        (dict(components=6, latent=4), "latent = 4 was given", "--latent 6"),
+        (dict(components=1.5), "share of the variance", "--components"),
+        (dict(components=0), "must be >= 1", "--components"),
+    ],
+)
+def test_an_impossible_observation_setting_is_refused_naming_the_option(kwargs, match, hint):
+    ev = np.full(32, 1 / 32)
+    with pytest.raises(InputError, match=match) as err:
+        size_model(32, 5000, variance=ev, **kwargs)
+    assert hint in err.value.hint
+
+
+def test_components_are_a_number_or_a_share_of_the_variance():
+    ev = np.array([0.5, 0.2, 0.1, 0.08, 0.05, 0.04, 0.02, 0.01])
+    assert size_model(8, 5000, components=3, variance=ev).components == 3
+    s = size_model(8, 5000, components=0.95, variance=ev)  # 0.5 ... 0.05 sum to 0.93
+    assert (s.observation, s.components, s.latent) == ("pca", 6, 6)
+    assert "the fewest for 95% of the variance" in s.reason
+    # with a named model the given components are kept, and a given M above k is kept
+    named = size_model(8, 5000, model="shplrnn", latent=7, components=3, variance=ev)
+    assert (named.model, named.components, named.latent, named.hidden) == ("shplrnn", 3, 7, 50)
+
+
+def test_the_cli_observation_and_components_are_what_trains(many, tmp_path):
+    """``neurodsr fit --components 3`` (observation auto) trains the PCA observation on 3
+    components; fit.json records it and where it came from; an impossible combination exits
+    with status 2 and a message naming the option."""
+    from neurodsr.cli import main
+
+    np.save(tmp_path / "x.npy", many)
+    base = ["fit", str(tmp_path / "x.npy"), "--dt", "0.01", "--forcing", "gtf", "--seeds", "1"]
+    base += ["--epochs", "2", "--seq-len", "20", "--batch-size", "4", "--device", "cpu"]
+    base += ["--no-progress", "--max-minutes", "0.2"]
+    weights = tmp_path / "w.pt"
+    assert main([*base, "--weights", str(weights), "--components", "3"]) == 0
+    summary = json.loads(weights.with_suffix(".json").read_text())
+    assert summary["model"]["observation"] == "pca"
+    assert summary["model"]["projection"]["n_components"] == 3
+    assert summary["sources"]["observation"] == summary["sources"]["components"] == "user"
+    assert main([*base, "--weights", str(weights), "--observation", "affine"]) == 0
+    summary = json.loads(weights.with_suffix(".json").read_text())
+    assert (
+        summary["model"]["observation"] == "affine" and summary["sources"]["observation"] == "user"
+    )
+    assert "components" not in summary["sources"]
+
+
+def test_the_cli_refuses_an_impossible_observation(many, tmp_path, capsys):
+    from neurodsr.cli import main
+
+    np.save(tmp_path / "x.npy", many)
+    args = ["fit", str(tmp_path / "x.npy"), "--dt", "0.01", "--weights", str(tmp_path / "w.pt")]
+    assert main([*args, "--observation", "identity", "--latent", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "identity observation" in err and "--latent 32" in err and "x.npy" in err
+    assert main([*args, "--observation", "affine", "--components", "4"]) == 2
+    assert "--observation pca" in capsys.readouterr().err
+    assert not (tmp_path / "w.pt").exists()
+    with pytest.raises(SystemExit):  # argparse: not a number of components
+        main([*args, "--components", "many"])
+
+
+def test_a_gated_model_can_train_on_the_components(many):
+    res = train_fit(many, 0.01, forcing="gtf", model="gru", observation="pca", seeds=1, **QUICK)
+    assert isinstance(res.model, ProjectedModel) and res.model.inner.observation == "affine"
+    assert res.simulate(many[0], 5).shape == (5, 32)
+
+
+# --------------------------------------------------------------------------- delay embeddings
+def test_a_delay_embedding_is_recognised_and_keeps_its_dims():
+    from neurodsr.preprocess.common import delay_embed
+    from neurodsr.training.sizing import looks_delay_embedded
+
+    rng = np.random.default_rng(0)
+    s = lorenz63(4000, dt=0.01, seed=2).values
+    noisy = s + 0.05 * s.std(0) * rng.standard_normal(s.shape)
+    one = delay_embed(noisy[:, :1], 7, 10)  # 10 dims, newest first
+    why = looks_delay_embedded(one)
+    assert "9 of 9 adjacent columns" in why and "7 steps" in why
+    assert looks_delay_embedded(one[:, ::-1])  # oldest first
+    multi = delay_embed(noisy, 5, 4)  # 3 channels x 4 lags: 9 of 11 pairs are copies
+    assert "9 of 11" in looks_delay_embedded(multi)
+    assert looks_delay_embedded(mixed_lorenz()) == ""  # mixtures are not shifted copies
+    assert looks_delay_embedded(rng.standard_normal((3000, 12))) == ""
+    # the rule: a delay embedding keeps its N dims (identity, M = N) from 32 dims on too,
+    # where other data get the PCA observation; below 32 dims every series keeps its dims
+    wide = delay_embed(noisy[:, :1], 3, 32)
+    ev = explained_variance((wide - wide.mean(0)) / wide.std(0))
+    why = looks_delay_embedded(wide)
+    emb = size_model(32, 3000, variance=ev, delay_embedded=why)
+    assert (emb.model, emb.latent, emb.hidden, emb.observation) == ("shplrnn", 32, 50, "identity")
+    assert "delay embedding" in emb.reason
+    assert size_model(32, 3000, variance=ev).observation == "pca"
+    few = size_model(12, 3000, variance=ev[:12])
+    assert (few.latent, few.hidden, few.observation) == (12, 50, "identity")
+    assert "< 32: all dims kept" in few.reason
+    # what the user gives wins over the rule
+    assert size_model(32, 3000, variance=ev, delay_embedded=why, observation="pca").components
+
+
+def test_model_auto_on_a_delay_embedding_trains_the_identity_observation():
+    from neurodsr.preprocess.common import delay_embed
+
+    x = delay_embed(lorenz63(3100, dt=0.01, seed=3).values[:, :1], 3, 32)
+    res = train_fit(x, 0.01, forcing="gtf", model="auto", seeds=1, **QUICK)
+    m = res.summary.model
+    assert (m["name"], m["observation"], m["latent_dim"]) == ("shplrnn", "identity", 32)
+    assert "delay embedding" in res.summary.model_reason
+    assert not isinstance(res.model, ProjectedModel)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,7 +45,14 @@ from neurodsr.training.candidates import (
 )
 from neurodsr.training.defaults import EVALUATE_DEFAULTS, FIT_DEFAULTS
 from neurodsr.training.projection import PCAProjection, ProjectedModel, explained_variance, fit_pca
-from neurodsr.training.sizing import MANY_CHANNELS, size_model
+from neurodsr.training.sizing import (
+    MANY_CHANNELS,
+    PCA_MIN_DIMS,
+    PL_FAMILY,
+    looks_delay_embedded,
+    size_model,
+)
+from neurodsr.training.validation import MIN_RUN, RangeCheck, check_range
 
 __all__ = ["FitResult", "FittedModel", "TrainedFit", "fit", "load_fit", "train_fit"]
 
@@ -396,10 +404,27 @@ def _kept_scores(tlog: TrainLog, n_models: int) -> tuple[np.ndarray, np.ndarray]
     return score[at, cols], dstsp[at, cols]
 
 
-def _best_member(scores: np.ndarray) -> int:
+def _best_member(scores: np.ndarray, outside: Sequence[float] | None = None) -> int:
     """The member chosen by validation on the *training* part (never by the test scores): the
-    lowest score; an invalid member (inf) only when every member is."""
+    lowest score; an invalid member (inf) only when every member is, and then the one with the
+    smallest share of its free run outside the data's range (``outside``, of
+    :func:`~neurodsr.training.validation.check_range`; the first when not given). The report
+    flags a chosen member that is invalid."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if not np.isfinite(scores).any() and outside is not None and len(outside) == len(scores):
+        return int(np.argmin(np.nan_to_num(np.asarray(outside, dtype=np.float64), nan=np.inf)))
     return int(np.argmin(np.where(np.isfinite(scores), scores, np.inf)))
+
+
+def _log_range_check(tlog: TrainLog, check: RangeCheck, seeds: list[int]) -> None:
+    """One event in the training log per member that failed the range check."""
+    for e, why in enumerate(check.why):
+        if why:
+            tlog.events.append(
+                f"range check ({check.n_starts} free runs of {check.run_steps} steps in the "
+                f"{check.space}): member {e} (seed {seeds[e]}) {why}; not chosen unless every "
+                "member failed"
+            )
 
 
 def _subset(net: LatentModel, members: list[int]) -> LatentModel:
@@ -444,7 +469,8 @@ def train_fit(
     model: str = D["model"],
     latent: int | None = D["latent"],
     hidden: int | None = D["hidden"],
-    observation: str = "auto",
+    observation: str = D["observation"],
+    components: int | float | None = D["components"],
     seeds: int | Sequence[int] = D["seeds"],
     seed: int = D["seed"],
     test_fraction: float = D["test_fraction"],
@@ -463,7 +489,154 @@ def train_fit(
     lambda_max proposes the forcing candidates; ``n_pred`` only checks that the held-out part
     is long enough to be scored). Returns :class:`TrainedFit`; ``summary.sources`` says where
     tau and forcing came from, ``summary.candidates`` how each forcing candidate validated.
+
+    With ``model="auto"`` and nothing of the size given (latent, hidden, observation,
+    components), on data of at least ``sizing.PCA_MIN_DIMS`` dims that are not a delay
+    embedding, and a budget ``max_minutes`` of at least ``sizing.SIZE_COMPETITION_MINUTES``:
+    two sizes compete, the rule's (the PCA observation) and M = N (identity observation),
+    each trained with half the budget, and the one whose chosen seed has the lower validation
+    score in the N channels wins (a size whose chosen seed left the data's range never wins);
+    ``summary.sizes`` records both.
     """
+    args = dict(
+        tau=tau,
+        forcing=forcing,
+        model=model,
+        latent=latent,
+        hidden=hidden,
+        observation=observation,
+        components=components,
+        seeds=seeds,
+        seed=seed,
+        test_fraction=test_fraction,
+        val_fraction=val_fraction,
+        n_train=n_train,
+        lyapunov=lyapunov,
+        refit_on_mismatch=refit_on_mismatch,
+        checkpoint_dir=checkpoint_dir,
+        n_pred=n_pred,
+        **train_options,
+    )
+    if _sizes_compete(x, args):
+        return _compete_sizes(x, dt, args)
+    return _train_fit(x, dt, **args)
+
+
+def _sizes_compete(x: Any, args: dict[str, Any]) -> bool:
+    """Whether train_fit lets two sizes compete (see its docstring)."""
+    from neurodsr.training import sizing
+
+    minutes = args.get("max_minutes", D["max_minutes"])
+    if args["model"] != "auto" or args["observation"] != "auto" or minutes is None:
+        return False
+    if any(args[k] is not None for k in ("latent", "hidden", "components")):
+        return False
+    if float(minutes) < sizing.SIZE_COMPETITION_MINUTES:
+        return False
+    a = np.asarray(x)
+    if a.ndim != 2 or a.shape[1] < sizing.PCA_MIN_DIMS:
+        return False
+    n_train = args["n_train"] or round(len(a) * (1 - args["test_fraction"]))
+    return not looks_delay_embedded(_check_series(a[:n_train]))
+
+
+def _compete_sizes(x: Any, dt: float, args: dict[str, Any]) -> TrainedFit:
+    """The rule's size (the PCA observation) and M = N (identity) trained one after the other
+    with half the budget each, scored by the same validation in the N channels (the validation
+    part, :func:`~neurodsr.training.validation.validate`); the better chosen seed's fit is
+    returned, with both in ``summary.sizes``."""
+    from neurodsr.training.validation import validate
+
+    fits: list[TrainedFit] = []
+    rows: list[dict[str, Any]] = []
+    minutes = float(args.get("max_minutes", D["max_minutes"])) / 2
+    for obs in ("pca", "identity"):
+        one = {**args, "observation": obs, "max_minutes": minutes}
+        if args["checkpoint_dir"] is not None:
+            one["checkpoint_dir"] = Path(args["checkpoint_dir"]) / f"size_{obs}"
+        if fits and args["lyapunov"] is None:
+            one["lyapunov"] = fits[0].lyapunov  # estimate lambda_max once
+        f = _train_fit(x, dt, **one)
+        s = f.summary
+        assert s is not None
+        xn = f.normalise(f.x[: f.n_train])
+        x_val = xn[f.n_train - s.n_validation :] if s.n_validation else xn
+        val = validate(f.model, x_val, int(s.train["eval_steps"]), n_starts=s.train["val_starts"])
+        # valid: the range check's verdict (the training part's range, runs as long as the
+        # held-out part), the one definition the seeds were chosen by; the score: validate's
+        # sqrt(D_stsp x D_H) on the validation part, in the N channels
+        why = (s.range_check.get("why") or [""] * len(s.seeds))[f.best]
+        d, h = float(val.dstsp[f.best]), float(val.dh[f.best])
+        score = math.sqrt(max(d, 1e-3) * max(h, 1e-6)) if not why else math.inf
+        if not math.isfinite(score):
+            why, score = why or "validation score not finite", math.inf
+        fits.append(f)
+        rows.append(
+            {
+                "observation": obs,
+                "model": s.model.get("name"),
+                "latent": s.model.get("latent_dim"),
+                "hidden": s.model.get("hidden_dim"),
+                "components": (s.model.get("projection") or {}).get("n_components"),
+                "score": score,
+                "dstsp": float(val.dstsp[f.best]),
+                "dh": float(val.dh[f.best]),
+                "invalid": why,
+                "train_seconds": float(s.train_seconds),
+                "epochs_run": int(s.epochs_run),
+                "chosen": False,
+            }
+        )
+    scores = [r["score"] for r in rows]
+    win = int(np.argmin(scores)) if any(math.isfinite(v) for v in scores) else 0
+    rows[win]["chosen"] = True
+    other = rows[1 - win]
+    label = {"pca": "the PCA observation (the rule's)", "identity": "M = N, identity"}
+    why = (
+        f"sizes competed by validation, {minutes:g} min each: {label[rows[win]['observation']]} "
+        f"won with score {rows[win]['score']:.3g} against {label[other['observation']]}'s "
+        + (
+            f"{other['score']:.3g}"
+            if math.isfinite(other["score"])
+            else f"inf ({other['invalid']})"
+        )
+    )
+    best = fits[win]
+    s = best.summary
+    assert s is not None
+    s.sizes = rows
+    s.model_reason = f"{s.model_reason}. {why[0].upper()}{why[1:]}"
+    for key in ("model", "latent", "hidden", "observation"):
+        s.sources[key] = "sizes competed by validation"
+    s.train_seconds = float(sum(r["train_seconds"] for r in rows))
+    best.log.events.append(why)
+    best.meta = {**s.to_json(), "lyapunov": best.lyapunov.to_json() if best.lyapunov else {}}
+    return best
+
+
+def _train_fit(
+    x: Any,
+    dt: float,
+    *,
+    tau: int | str | None,
+    forcing: str,
+    model: str,
+    latent: int | None,
+    hidden: int | None,
+    observation: str,
+    components: int | float | None,
+    seeds: int | Sequence[int],
+    seed: int,
+    test_fraction: float,
+    val_fraction: float,
+    n_train: int | None,
+    lyapunov: LyapunovSummary | None,
+    refit_on_mismatch: bool,
+    checkpoint_dir: str | os.PathLike[str] | None,
+    n_pred: int,
+    **train_options: Any,
+) -> TrainedFit:
+    """:func:`train_fit` for one size (every argument given)."""
     options = {
         k: train_options.pop(k, D[k]) for k in ("alpha", "epochs", "max_minutes", "patience")
     }
@@ -480,6 +653,7 @@ def train_fit(
     n_val = _validation_split(x_train, val_fraction, cfg.seq_len)
     x_fit = x_train[: n_train - n_val] if n_val else x_train
     x_val = x_train[n_train - n_val :] if n_val else None
+    rule_decides = model == "auto" and observation == "auto" and components is None
     size = size_model(
         n_dim,
         len(x_fit),
@@ -487,15 +661,23 @@ def train_fit(
         latent=latent,
         hidden=hidden,
         observation=observation,
+        components=components,
         variance=explained_variance(x_fit)
-        if n_dim > MANY_CHANNELS or observation == "pca"
+        if n_dim > MANY_CHANNELS or observation == "pca" or components is not None
         else None,
+        delay_embedded=looks_delay_embedded(x_fit)
+        if rule_decides and n_dim >= PCA_MIN_DIMS
+        else "",
     )
     # the PCA observation: the model is trained on the training part's leading principal
-    # components (identity observation there) and wrapped to read out the N channels after
+    # components (identity observation there; the gated models' own, affine) and wrapped to
+    # read out the N channels after
     proj = fit_pca(x_fit, size.components) if size.observation == "pca" else None
     n_model_dims = proj.k if proj else n_dim
-    model_obs = "identity" if proj else size.observation
+    if proj is not None:
+        model_obs = "identity" if size.model in PL_FAMILY else "auto"
+    else:
+        model_obs = size.observation
     x_fit_m = proj.transform(x_fit) if proj else x_fit
     x_val_m = proj.transform(x_val) if proj and x_val is not None else x_val
 
@@ -533,6 +715,18 @@ def train_fit(
         net.eval()
         return net, tlog
 
+    # the range check of the kept states, in the N channels the user sees (a model on
+    # principal components was validated in PC space during training), with free runs as long
+    # as the one the evaluation scores (the held-out part's length)
+    check_starts = x_val if x_val is not None else x_train
+    check_steps = max(MIN_RUN, cfg.eval_steps // max(1, cfg.val_starts), len(data) - n_train)
+
+    def range_check(inner: LatentModel) -> RangeCheck:
+        view = ProjectedModel(inner, proj) if proj is not None else inner
+        return check_range(
+            view, check_starts, check_steps, x_range=x_train, n_starts=cfg.val_starts
+        )
+
     candidates: list[Candidate] = []
     candidates_reason = selection_reason = ""
     if forcing_value == "select":
@@ -540,8 +734,8 @@ def train_fit(
         candidates, candidates_reason = propose_candidates(
             ly.lambda_max if ly else None, dt, ly.verdict if ly else "unclear", cfg.seq_len
         )
-        net, tlog, cfg, seconds, selection_reason = _train_candidates(
-            candidates, cfg, seed_list, run, checkpoint_dir
+        net, tlog, cfg, seconds, selection_reason, rcheck = _train_candidates(
+            candidates, cfg, seed_list, run, checkpoint_dir, range_check
         )
     else:
         # the interval is STF's alone: GTF forces every step and plain BPTT never
@@ -558,10 +752,13 @@ def train_fit(
                 cfg.tau = new_tau
                 net, tlog = run(cfg, seed_list, checkpoint_dir)
                 seconds += tlog.seconds[-1] if tlog.seconds else 0.0
+        rcheck = range_check(net)
+        _log_range_check(tlog, rcheck, list(net.seeds))
     if proj is not None:
         net = ProjectedModel(net, proj)
     scores, val_dstsp = _kept_scores(tlog, net.n_models)
-    best = _best_member(scores)
+    scores = np.where(rcheck.valid, scores, np.inf)  # a member that left the range: never
+    best = _best_member(scores, rcheck.outside)
     member_seeds = list(net.seeds)
 
     sources = {"tau": tau_choice.source, "forcing": forcing_source}
@@ -571,6 +768,10 @@ def train_fit(
     )
     for key, given in (("latent", latent), ("hidden", hidden), ("observation", observation)):
         sources[key] = sizing if given in ("auto", None) else "user"
+    if components is not None:  # it chose the PCA observation even with observation "auto"
+        sources["observation"] = sources["components"] = "user"
+    elif proj is not None:
+        sources["components"] = "sizing rule"
     forcing_reason = _forcing_reason(cfg, tau_choice, tau)
     if forcing_value == "select":
         forcing_reason = (
@@ -594,6 +795,7 @@ def train_fit(
         validation_dstsp=[float(v) for v in val_dstsp],
         validation_score=[float(v) for v in scores],
         n_validation=int(n_val),
+        range_check=rcheck.to_json(),
         model_reason=size.reason,
         candidates=[c.to_json() for c in candidates],
         candidates_reason=candidates_reason,
@@ -625,12 +827,14 @@ def _train_candidates(
     seed_list: list[int],
     run: Any,
     checkpoint_dir: str | os.PathLike[str] | None,
-) -> tuple[LatentModel, TrainLog, TrainConfig, float, str]:
+    range_check: Any,
+) -> tuple[LatentModel, TrainLog, TrainConfig, float, str, RangeCheck]:
     """Train every candidate x seed as members of one ensemble (each member its own forcing
     interval and strength, :func:`~neurodsr.training.candidates.member_forcing`) with the whole
-    budget; fill in each candidate's validation scores; return the winner's members as an
-    ensemble, their log, the winner's config (its own forcing, tau and alpha), the seconds of
-    the run and why it won."""
+    budget; check every member's kept state with ``range_check`` (a member that fails is
+    invalid: its score is inf); fill in each candidate's validation scores; return the winner's
+    members as an ensemble, their log, the winner's config (its own forcing, tau and alpha),
+    the seconds of the run, why it won and the winner's members' range check."""
     n_seeds = len(seed_list)
     taus, alphas, owner = member_forcing(candidates, n_seeds)
     run_cfg = dataclasses.replace(cfg, forcing="mixed", tau=taus, alpha=alphas)
@@ -638,12 +842,19 @@ def _train_candidates(
     net, tlog = run(run_cfg, [s for _ in candidates for s in seed_list], ckpt)
     seconds = tlog.seconds[-1] if tlog.seconds else 0.0
     scores, _ = _kept_scores(tlog, net.n_models)
+    check = range_check(net)
+    scores = np.where(check.valid, scores, np.inf)
     last_invalid = tlog.eval_invalid[-1] if tlog.eval_invalid else [""] * net.n_models
     for i, cand in enumerate(candidates):
         cols = [e for e, k in enumerate(owner) if k == i]
         cand.scores = [float(scores[e]) for e in cols]
         cand.invalid = [
-            "" if np.isfinite(scores[e]) else (last_invalid[e] or "never valid") for e in cols
+            ""
+            if np.isfinite(scores[e])
+            else (
+                f"range check: {check.why[e]}" if check.why[e] else last_invalid[e] or "never valid"
+            )
+            for e in cols
         ]
     win, why = pick_winner(candidates)
     members = [e for e, k in enumerate(owner) if k == win]
@@ -652,9 +863,24 @@ def _train_candidates(
         wcfg = dataclasses.replace(cfg, forcing="stf", tau=int(chosen.tau), alpha=cfg.alpha)
     else:
         wcfg = dataclasses.replace(cfg, forcing="gtf", tau=None, alpha=float(chosen.alpha))
+    sub_check = RangeCheck(
+        outside=[check.outside[e] for e in members],
+        pred_outside=[check.pred_outside[e] for e in members],
+        why=[check.why[e] for e in members],
+        run_steps=check.run_steps,
+        n_starts=check.n_starts,
+        space=check.space,
+    )
+    n_failed = sum(1 for w in check.why if w)
     sub_log = _subset_log(tlog, members)
+    if n_failed:
+        sub_log.events.append(
+            f"range check: {n_failed} of {len(check.why)} candidate members left the data's "
+            "range and could not win"
+        )
+    _log_range_check(sub_log, sub_check, [net.seeds[e] for e in members])
     sub_log.events.append(f"forcing chosen by validation: {why}")
-    return _subset(net, members), sub_log, wcfg, seconds, why
+    return _subset(net, members), sub_log, wcfg, seconds, why, sub_check
 
 
 def _tau_from_model(
@@ -688,6 +914,8 @@ def fit(
     model: str = D["model"],
     latent: int | None = D["latent"],
     hidden: int | None = D["hidden"],
+    observation: str = D["observation"],
+    components: int | float | None = D["components"],
     seeds: int | Sequence[int] = D["seeds"],
     n_generate: int | None = None,
     n_pred: int = EVALUATE_DEFAULTS["n_pred"],
@@ -724,6 +952,18 @@ def fit(
         from the data, :func:`neurodsr.training.sizing.size_model`).
     latent, hidden : int, optional
         Latent size M (default: the data dims N) and hidden width L (shallow PLRNNs, default 50).
+    observation : {"auto", "identity", "affine", "pca"}
+        The observation model. auto (default): the sizing rule's with ``model="auto"``, else
+        the model's own (identity for the PL family when M >= N, affine otherwise). identity:
+        the first N latent units are the data (needs M >= N and a PL model, else InputError).
+        affine: x = B z + b. pca: the model is trained on the training part's leading
+        principal components and reads out the N channels through their loadings
+        (:mod:`neurodsr.training.projection`).
+    components : int, float or None
+        With the PCA observation: the number of principal components (1 to N) or the share
+        of the training variance they explain (in (0, 1)); None (default): the rule (90 %,
+        4-32 components). Given with observation "auto" it selects the PCA observation; with
+        "identity" or "affine" it is refused (InputError).
     seeds : int or sequence of int
         Number of seeds (``seed, seed + 1, ...``; default 3) or the seeds themselves; all are
         trained together as one batched ensemble.
@@ -735,9 +975,7 @@ def fit(
         Other options of :func:`~neurodsr.metrics.evaluate.evaluate_fit` (vpt_threshold,
         vpt_horizon, spectrum_steps, max_minutes, seed).
     **options
-        Of :func:`train_fit`: observation ("auto", "identity", "affine", "pca": the model on
-        the training part's leading principal components, read out through their loadings,
-        :mod:`neurodsr.training.projection`; "auto": the sizing rule's), seed (first seed, 0),
+        Of :func:`train_fit`: seed (first seed, 0),
         test_fraction (0.2; ignored if n_train), n_train, lyapunov (a LyapunovSummary),
         refit_on_mismatch (with tau="auto" and STF: when the best member's lambda_max and the
         data's differ by more than a factor of two, refit once with the model's tau),
@@ -758,6 +996,8 @@ def fit(
         model=model,
         latent=latent,
         hidden=hidden,
+        observation=observation,
+        components=components,
         seeds=seeds,
         n_pred=n_pred,
         **options,

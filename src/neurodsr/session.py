@@ -304,8 +304,18 @@ class FitSummary:
     n_validation : int
         Samples at the end of the training part that were held out for validation (0: the
         training part itself was the validation series).
+    range_check : dict
+        :func:`neurodsr.training.validation.check_range` of the kept members, in the N
+        channels: ``outside`` and ``pred_outside`` (fractions per member), ``why`` (why a
+        member failed, "" when it passed; a failed member is never chosen unless all failed),
+        ``run_steps``, ``n_starts``, ``space``.
     model_reason : str
         Why that model size and observation (:func:`neurodsr.training.sizing.size_model`).
+    sizes : list of dict
+        When sizes competed (``train_fit`` with ``model="auto"``, a budget of at least
+        ``sizing.SIZE_COMPETITION_MINUTES``): each size's observation, model, latent, hidden,
+        components, validation score (in the N channels; inf when its chosen seed left the
+        range), D_stsp, D_H, seconds, epochs and whether it was chosen.
     candidates : list of dict
         With ``forcing="auto"``: every forcing candidate
         (:class:`neurodsr.training.candidates.Candidate` as JSON: forcing, tau, alpha, label,
@@ -338,6 +348,8 @@ class FitSummary:
     validation_dstsp: list[float] = field(default_factory=list)
     validation_score: list[float] = field(default_factory=list)
     n_validation: int = 0
+    range_check: dict[str, Any] = field(default_factory=dict)
+    sizes: list[dict[str, Any]] = field(default_factory=list)
     model_reason: str = ""
     candidates: list[dict[str, Any]] = field(default_factory=list)
     candidates_reason: str = ""

@@ -40,6 +40,27 @@ def _minutes(value: str) -> float | None:
     return minutes
 
 
+def _components(value: str) -> int | float | None:
+    """--components: a number of principal components (an integer >= 1), a share of the
+    variance in (0, 1), or 'none' (the rule)."""
+    if value.lower() == "none":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"components must be a number of principal components (e.g. 8), a share of the "
+            f"variance in (0, 1) (e.g. 0.95) or 'none': {value!r}"
+        ) from None
+    if number.is_integer() and number >= 1:
+        return int(number)
+    if 0 < number < 1:
+        return number
+    raise argparse.ArgumentTypeError(
+        f"components must be an integer >= 1 or a share of the variance in (0, 1): {value!r}"
+    )
+
+
 def _alpha(value: str) -> float | str:
     return value if value == "adaptive" else float(value)
 
@@ -67,6 +88,26 @@ TRAIN_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ),
     ("latent", dict(type=int, help="latent size M (default: N, or the sizing rule with auto)")),
     ("hidden", dict(type=int, help="hidden width L (default: 50, or the sizing rule)")),
+    (
+        "observation",
+        dict(
+            choices=["auto", "identity", "affine", "pca"],
+            help="observation model. auto (default): the sizing rule's with --model auto, else "
+            "the model's own (identity when M >= N); identity: the first N latent units are "
+            "the data (needs M >= N, a PL model); affine: x = B z + b; pca: the model is "
+            "trained on the leading principal components of the training part and reads out "
+            "the N channels through their loadings (--components)",
+        ),
+    ),
+    (
+        "components",
+        dict(
+            type=_components,
+            help="with --observation pca (or auto, which it then makes pca): the number of "
+            "principal components (e.g. 8), or the share of the training variance they "
+            "explain (e.g. 0.95); default: the rule (90 %%, 4-32 components)",
+        ),
+    ),
     (
         "forcing",
         dict(

@@ -463,6 +463,9 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
         "per seed, the kept seed bold. Right: validation, D_stsp of a free run against "
         "the training data, lower is better.",
     )
+    from neurodsr.report.candidates import range_check_html
+
+    body += range_check_html(model_cfg)  # seeds whose free run left the data's range
     if model_cfg.get("candidates"):  # forcing="auto": the candidates and the winner
         from neurodsr.report.candidates import candidates_figure, candidates_html
 
@@ -587,6 +590,7 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
             f"hidden L = {model.get('hidden_dim', '-')}, "
             f"{model.get('observation', '?')} observation",
         ),
+        ("model choice", model_cfg.get("model_reason") or "-"),
         (
             "training",
             ", ".join(

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from neurodsr.report.html import escape, fmt, table
 
-__all__ = ["candidates_figure", "candidates_html"]
+__all__ = ["candidates_figure", "candidates_html", "range_check_html"]
 
 
 def _chosen(fit_summary: dict[str, Any], cand: dict[str, Any]) -> bool:
@@ -109,3 +109,38 @@ def candidates_html(fit_summary: dict[str, Any]) -> str:
         rows,
         raw=True,
     )
+
+
+def range_check_html(fit_summary: dict[str, Any]) -> str:
+    """The range check of the kept seeds (fit.json's ``range_check``,
+    :func:`neurodsr.training.validation.check_range`): which seeds' free runs or n-step
+    predictions left the data's range in the N channels, and a red flag when the kept seed is
+    one of them (every seed failed); "" when every seed passed or fit.json has no check."""
+    rc = fit_summary.get("range_check") or {}
+    why = rc.get("why") or []
+    if not any(why):
+        return ""
+    seeds = fit_summary.get("seeds") or list(range(len(why)))
+    best = int(fit_summary.get("best_member", 0))
+    failed = [
+        f"seed {escape(seeds[e] if e < len(seeds) else e)}: {escape(w)}"
+        for e, w in enumerate(why)
+        if w
+    ]
+    runs = (
+        f"{fmt(rc.get('n_starts'))} free runs of {fmt(rc.get('run_steps'))} steps from the "
+        f"validation part, in the {escape(rc.get('space', 'channels'))}"
+    )
+    text = (
+        f"Range check of the kept states ({runs}): {len(failed)} of {len(why)} seeds left the "
+        f"data's range and were not chosen ({'; '.join(failed)})."
+    )
+    if best < len(why) and why[best]:
+        return (
+            f'<p class="bad"><b>Every seed left the data\'s range</b> in the range check, '
+            f"so the kept seed ({escape(seeds[best] if best < len(seeds) else best)}, the one "
+            f"least outside) is not a trustworthy reconstruction. {text} Try a longer budget "
+            "(--max-minutes), --model clipped_shplrnn (bounded orbits) or fewer "
+            "--components.</p>"
+        )
+    return f"<p>{text}</p>"

@@ -20,6 +20,13 @@ FIT_DEFAULTS: dict[str, Any] = {
     "model": "shplrnn",
     "latent": None,
     "hidden": None,
+    # auto: the sizing rule's with model "auto" (docs/RESULTS.md section 6), else the model's
+    # own (identity for the PL family with M >= N); identity, affine, or pca (the model on the
+    # leading principal components, read out through their loadings)
+    "observation": "auto",
+    # with pca: a number of components, or the share of the variance they explain (0-1);
+    # None: the rule (90 % of the variance, 4-32 components)
+    "components": None,
     # auto: STF when tau is a number of steps, plain BPTT when tau is none, else GTF (alpha);
     # select: candidates (STF intervals and GTF alphas proposed by the data's lambda_max)
     # chosen by validation (docs/RESULTS.md section 6: opt-in until the full benchmark)
