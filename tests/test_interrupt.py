@@ -49,6 +49,12 @@ def _fit_cmd(tmp_path: Path, *extra: str) -> list[str]:
     ]
 
 
+# a fit that runs until it is interrupted: no epoch limit to speak of and no early stop (the
+# compiled loop trains this small model so fast that patience alone ended it within the second
+# the test waits before its signal, on a loaded machine)
+_RUNS_ON = ("--epochs", "100000", "--patience", "0")
+
+
 def _interrupt(cmd: list[str], sig: int, ready: Path | None) -> tuple[int, str]:
     """Run ``cmd``; once ``ready`` exists (or, without it, once training has started, as its
     log line says) send ``sig``; return the exit status and stderr."""
@@ -77,7 +83,12 @@ def _interrupt(cmd: list[str], sig: int, ready: Path | None) -> tuple[int, str]:
 def test_interrupted_fit_says_one_line_and_resumes(tmp_path, sig, code):
     ckpt = tmp_path / "checkpoints"
     cmd = _fit_cmd(
-        tmp_path, "--epochs", "100000", "--checkpoint-dir", str(ckpt), "--checkpoint-every", "1"
+        tmp_path,
+        *_RUNS_ON,
+        "--checkpoint-dir",
+        str(ckpt),
+        "--checkpoint-every",
+        "1",
     )
     rc, err = _interrupt(cmd, sig, ckpt / "checkpoint.pt")
     assert rc == code, err[-3000:]
@@ -93,7 +104,7 @@ def test_interrupted_fit_says_one_line_and_resumes(tmp_path, sig, code):
 
 
 def test_interrupt_before_any_checkpoint_says_a_rerun_starts_afresh(tmp_path):
-    rc, err = _interrupt(_fit_cmd(tmp_path, "--epochs", "100000"), signal.SIGINT, None)
+    rc, err = _interrupt(_fit_cmd(tmp_path, *_RUNS_ON), signal.SIGINT, None)
     assert rc == 130, err[-3000:]
     assert "Traceback" not in err
     assert "starts afresh" in err.strip().splitlines()[-1]
