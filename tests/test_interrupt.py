@@ -49,16 +49,27 @@ def _fit_cmd(tmp_path: Path, *extra: str) -> list[str]:
     ]
 
 
-# a fit that runs until it is interrupted: no epoch limit to speak of and no early stop (the
-# compiled loop trains this small model so fast that patience alone ended it within the second
-# the test waits before its signal, on a loaded machine)
+# a fit that runs until it is interrupted: no epoch limit to speak of and no early stop
 _RUNS_ON = ("--epochs", "100000", "--patience", "0")
+
+
+def _default_sigint() -> None:
+    """In the child, before exec: SIGINT as a terminal delivers it. A test runner started in
+    the background of a non-interactive shell inherits SIGINT ignored, Python then keeps it
+    ignored, and the child would never see the Ctrl-C this test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _interrupt(cmd: list[str], sig: int, ready: Path | None) -> tuple[int, str]:
     """Run ``cmd``; once ``ready`` exists (or, without it, once training has started, as its
     log line says) send ``sig``; return the exit status and stderr."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint,
+    )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")))
     reader.start()
