@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from _series import mixed_lorenz
 from neurodsr.api import load_fit, train_fit
 from neurodsr.dynamics.systems import lorenz63
 from neurodsr.errors import InputError
@@ -34,15 +35,6 @@ QUICK = dict(
     max_minutes=None,
     patience=None,
 )
-
-
-def mixed_lorenz(n_t: int = 3000, n_channels: int = 32, seed: int = 1) -> np.ndarray:
-    """Lorenz-63 read out through ``n_channels`` random mixtures plus 5 % noise: a
-    many-channel series whose variance lies in 3 directions."""
-    rng = np.random.default_rng(seed)
-    mix = rng.standard_normal((3, n_channels))
-    clean = lorenz63(n_t, dt=0.01, seed=seed).values @ mix
-    return clean + 0.05 * clean.std(0) * rng.standard_normal(clean.shape)
 
 
 @pytest.fixture(scope="module")

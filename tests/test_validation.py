@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import neurodsr.api
+from _series import mixed_lorenz
 from neurodsr.api import _best_member, train_fit
-from neurodsr.dynamics.systems import lorenz63
 from neurodsr.models import make_model
 from neurodsr.report.candidates import range_check_html
 from neurodsr.session import LyapunovSummary
@@ -31,14 +31,6 @@ QUICK = dict(
     max_minutes=None,
     patience=None,
 )
-
-
-def mixed_lorenz(n_t: int = 3000, n_channels: int = 32, seed: int = 1) -> np.ndarray:
-    """Lorenz-63 through ``n_channels`` random mixtures plus 5 % noise (many channels, the
-    variance in 3 directions: the PCA observation's case)."""
-    rng = np.random.default_rng(seed)
-    clean = lorenz63(n_t, dt=0.01, seed=seed).values @ rng.standard_normal((3, n_channels))
-    return clean + 0.05 * clean.std(0) * rng.standard_normal(clean.shape)
 
 
 @pytest.fixture(scope="module")
