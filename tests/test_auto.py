@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurodsr.api import _best_member, train_fit
+from neurodsr.api import train_fit
 from neurodsr.dynamics.systems import lorenz63
 from neurodsr.models import make_model
 from neurodsr.models.pl import ShallowPLRNN
@@ -23,6 +23,7 @@ from neurodsr.training.candidates import (
     pick_winner,
     propose_candidates,
 )
+from neurodsr.training.select import best_member as _best_member
 from neurodsr.training.sizing import size_model
 from neurodsr.training.trainer import KeepBest, TrainLog
 from neurodsr.training.validation import validate

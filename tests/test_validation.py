@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-import neurodsr.api
+import neurodsr.training.fitting
 from _series import mixed_lorenz
-from neurodsr.api import _best_member, train_fit
+from neurodsr.api import train_fit
 from neurodsr.models import make_model
 from neurodsr.report.candidates import range_check_html
 from neurodsr.session import LyapunovSummary
 from neurodsr.training.projection import ProjectedModel, fit_pca
+from neurodsr.training.select import best_member as _best_member
 from neurodsr.training.validation import check_range, validate
 
 QUICK = dict(
@@ -105,7 +106,7 @@ def _train_then_break(victims: list[int], per_step: float = 0.02):
     """A stand-in for the trainer: trains for real, then makes the ``victims`` drift out of the
     range and gives them the best validation scores, so that only the range check can stop
     them from being chosen."""
-    real = neurodsr.api.train
+    real = neurodsr.training.fitting.train
 
     def run(net, x, cfg, **kwargs):
         tlog = real(net, x, cfg, **kwargs)
@@ -119,7 +120,7 @@ def _train_then_break(victims: list[int], per_step: float = 0.02):
 
 
 def test_a_blown_up_pca_member_is_never_selected(many, monkeypatch):
-    monkeypatch.setattr(neurodsr.api, "train", _train_then_break([1]))
+    monkeypatch.setattr(neurodsr.training.fitting, "train", _train_then_break([1]))
     res = train_fit(many, 0.01, forcing="gtf", model="auto", seeds=3, **QUICK)
     s = res.summary
     assert isinstance(res.model, ProjectedModel) and s.model["observation"] == "pca"
@@ -135,7 +136,7 @@ def test_a_blown_up_pca_member_is_never_selected(many, monkeypatch):
 
 def test_a_blown_up_candidate_never_wins_the_forcing_choice(many, monkeypatch):
     ly = LyapunovSummary(lambda_max=0.9, verdict="chaotic", tau=77)
-    monkeypatch.setattr(neurodsr.api, "train", _train_then_break([0]))
+    monkeypatch.setattr(neurodsr.training.fitting, "train", _train_then_break([0]))
     res = train_fit(many, 0.01, forcing="select", model="auto", lyapunov=ly, seeds=1, **QUICK)
     first = res.summary.candidates[0]  # member 0 is the first candidate's only seed
     assert first["scores"] == [math.inf] and first["invalid"][0].startswith("range check")
@@ -146,7 +147,7 @@ def test_a_blown_up_candidate_never_wins_the_forcing_choice(many, monkeypatch):
 
 
 def test_when_every_member_left_the_range_the_report_says_so(many, monkeypatch):
-    monkeypatch.setattr(neurodsr.api, "train", _train_then_break([0, 1]))
+    monkeypatch.setattr(neurodsr.training.fitting, "train", _train_then_break([0, 1]))
     res = train_fit(many, 0.01, forcing="gtf", observation="pca", seeds=2, **QUICK)
     s = res.summary
     assert all(s.range_check["why"]) and all(v == math.inf for v in s.validation_score)
@@ -184,7 +185,7 @@ def test_two_sizes_compete_and_the_lower_validation_score_wins(many, compete):
 
 
 def test_a_blown_up_size_never_wins(many, compete, monkeypatch):
-    real = neurodsr.api.train
+    real = neurodsr.training.fitting.train
 
     def break_the_pca_size(net, x, cfg, **kwargs):
         tlog = real(net, x, cfg, **kwargs)
@@ -195,7 +196,7 @@ def test_a_blown_up_size_never_wins(many, compete, monkeypatch):
                     row[v] = 1e-6
         return tlog
 
-    monkeypatch.setattr(neurodsr.api, "train", break_the_pca_size)
+    monkeypatch.setattr(neurodsr.training.fitting, "train", break_the_pca_size)
     res = train_fit(many, 0.01, forcing="gtf", model="auto", seeds=2, **compete)
     pca, identity = res.summary.sizes
     assert pca["score"] == math.inf and pca["invalid"] and not pca["chosen"]

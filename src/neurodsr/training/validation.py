@@ -18,10 +18,11 @@ the product weighs a relative improvement in either the same, so neither metric'
 dominates; D_stsp is floored at 1e-3 because its Gaussian-mixture estimate can dip below 0).
 
 :func:`check_range` is the same range test without the scores, for the states training kept
-(:func:`neurodsr.api.train_fit` runs it before a member or a forcing candidate is chosen): free
-runs as long as the free run the evaluation scores (the held-out part's length) rather than the
-validation's short ones, judged in the N channels the user sees. Training validates a model on
-principal components (the PCA observation) in PC space; a run inside the components' range can
+(:func:`neurodsr.training.fitting.train_one_size` runs it before a member or a forcing
+candidate is chosen, :mod:`neurodsr.training.select`): free runs as long as the free run the
+evaluation scores (the held-out part's length) rather than the validation's short ones, judged
+in the N channels the user sees. Training validates a model on principal components (the PCA
+observation) in PC space; a run inside the components' range can
 still leave the channels' range (the components combine), and a member can leave it only after
 the validation's runs end: on the 64-channel stand-in of docs/RESULTS.md section 6, 2 of 5 kept
 PCA members left the range in the scored free run although every validation passed them.
@@ -38,9 +39,22 @@ import torch
 from neurodsr.metrics.core import fraction_outside, power_spectrum_distance, state_space_divergence
 from neurodsr.models.base import LatentModel
 
-__all__ = ["MIN_RUN", "MemberValidation", "RangeCheck", "check_range", "validate"]
+__all__ = [
+    "MIN_RUN",
+    "MemberValidation",
+    "RangeCheck",
+    "check_range",
+    "validate",
+    "validation_score",
+]
 
 MIN_RUN = 500
+
+
+def validation_score(dstsp: float, dh: float) -> float:
+    """The validation score of a valid member: sqrt(D_stsp * D_H), D_stsp floored at 1e-3 and
+    D_H at 1e-6 (lower is better; see the module's docstring)."""
+    return math.sqrt(max(dstsp, 1e-3) * max(dh, 1e-6))
 
 
 @dataclass
@@ -128,7 +142,7 @@ def validate(
         else:
             dstsp = float(state_space_divergence(x_ref, xe))
             dh = float(np.mean([power_spectrum_distance(x_ref, r) for r in runs[e]]))
-        score = math.inf if why else math.sqrt(max(dstsp, 1e-3) * max(dh, 1e-6))
+        score = math.inf if why else validation_score(dstsp, dh)
         if not math.isfinite(score) and not why:
             why, score = "score not finite", math.inf
         out.score.append(score)
@@ -228,6 +242,17 @@ class RangeCheck:
     @property
     def valid(self) -> list[bool]:
         return [not w for w in self.why]
+
+    def subset(self, members: list[int]) -> RangeCheck:
+        """The check of the given members only (the run settings kept)."""
+        return RangeCheck(
+            outside=[self.outside[e] for e in members],
+            pred_outside=[self.pred_outside[e] for e in members],
+            why=[self.why[e] for e in members],
+            run_steps=self.run_steps,
+            n_starts=self.n_starts,
+            space=self.space,
+        )
 
     def to_json(self) -> dict:
         return {
