@@ -8,9 +8,14 @@
 >>> result.save("lorenz.pt"); model = load_fit("lorenz.pt")
 
 :func:`train_fit` trains (split, normalise, choose tau and forcing, train, pick the member by
-validation); :func:`neurodsr.metrics.evaluate.evaluate_fit` scores (the one scorer);
-:func:`fit` does both. ``neurodsr fit`` runs :func:`train_fit` and writes the training outputs
-(:meth:`TrainedFit.write`), ``neurodsr evaluate`` runs the scorer.
+validation: the sequence is :mod:`neurodsr.training.fitting`, the choices by validation
+:mod:`neurodsr.training.select`); :func:`neurodsr.metrics.evaluate.evaluate_fit` scores (the
+one scorer); :func:`fit` does both. ``neurodsr fit`` runs :func:`train_fit` and writes the
+training outputs (:meth:`TrainedFit.write`), ``neurodsr evaluate`` runs the scorer.
+
+This module is the public layer only: the input check of the series, the public functions and
+the result classes (which write and load files; the training side returns a plain
+:class:`~neurodsr.training.fitting.TrainingResult` that :func:`train_fit` wraps).
 """
 
 from __future__ import annotations
@@ -307,6 +312,9 @@ def train_fit(
     each trained with half the budget, and the one whose chosen seed has the lower validation
     score in the N channels wins (a size whose chosen seed left the data's range never wins);
     ``summary.sizes`` records both.
+
+    The steps are :mod:`neurodsr.training.fitting`'s; the series is checked here (InputError
+    for a wrong shape, NaN/inf or constant dims).
     """
     data = _check_series(x)
     trained = run_fit(
