@@ -22,10 +22,10 @@ dominates; D_stsp is floored at 1e-3 because its Gaussian-mixture estimate can d
 candidate is chosen, :mod:`neurodsr.training.select`): free runs as long as the free run the
 evaluation scores (the held-out part's length) rather than the validation's short ones, judged
 in the N channels the user sees. Training validates a model on principal components (the PCA
-observation) in PC space; a run inside the components' range can
-still leave the channels' range (the components combine), and a member can leave it only after
-the validation's runs end: on the 64-channel stand-in of docs/RESULTS.md section 6, 2 of 5 kept
-PCA members left the range in the scored free run although every validation passed them.
+observation) in PC space; a run inside the components' range can still leave the channels'
+range (the components combine), and a member can leave it only after the validation's runs
+end: on the 64-channel stand-in of docs/RESULTS.md section 6, 2 of 5 kept PCA members left the
+range in the scored free run although every validation passed them.
 """
 
 from __future__ import annotations
