@@ -179,9 +179,26 @@ def test_two_sizes_compete_and_the_lower_validation_score_wins(many, compete):
     assert s.sources["observation"] == "sizes competed by validation"
     assert "Sizes competed by validation" in s.model_reason
     assert s.train["max_minutes"] == 0.1  # half the budget each
+    # lambda_max was estimated once, on the training part, whichever size won
+    assert s.sources["tau"] == "estimated from the training part"
     # a size given by the user does not compete
     one = train_fit(many, 0.01, forcing="gtf", model="auto", hidden=20, seeds=1, **compete)
     assert one.summary.sizes == []
+
+
+def test_the_second_size_keeps_where_lambda_max_came_from(many, compete, monkeypatch):
+    """The identity size reuses the PCA size's estimate; if it wins, fit.json still says the
+    estimate came from the training part (not from a lyapunov.json nobody gave)."""
+    from neurodsr.training import fitting
+
+    def second(rows, minutes):
+        rows[1]["chosen"] = True
+        return 1, "the identity size (forced for this test)"
+
+    monkeypatch.setattr(fitting, "pick_size", second)
+    res = train_fit(many, 0.01, forcing="gtf", model="auto", seeds=1, **compete)
+    assert res.summary.model["observation"] == "identity"
+    assert res.summary.sources["tau"] == "estimated from the training part"
 
 
 def test_a_blown_up_size_never_wins(many, compete, monkeypatch):

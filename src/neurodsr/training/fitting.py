@@ -202,10 +202,13 @@ def compete_sizes(data: np.ndarray, dt: float, args: dict[str, Any]) -> Training
         one = {**args, "observation": obs, "max_minutes": minutes}
         if args["checkpoint_dir"] is not None:
             one["checkpoint_dir"] = Path(args["checkpoint_dir"]) / f"size_{obs}"
-        if fits and args["lyapunov"] is None:
+        reused = bool(fits) and args["lyapunov"] is None
+        if reused:
             one["lyapunov"] = fits[0].lyapunov  # estimate lambda_max once
         f = train_one_size(data, dt, **one)
         s = f.summary
+        if reused:  # the estimate came from the training part, not from a lyapunov.json
+            s.sources["tau"] = fits[0].summary.sources["tau"]
         xn = f.normalise(f.x[: f.n_train])
         x_val = xn[f.n_train - s.n_validation :] if s.n_validation else xn
         val = validate(f.model, x_val, int(s.train["eval_steps"]), n_starts=s.train["val_starts"])
