@@ -398,8 +398,10 @@ def fit(
         STF interval on Lorenz-63 and Rössler, best or tied-best on every recording, and
         independent of a Lyapunov estimate that short or smoothed recordings do not support.
     model : str
-        shplrnn (default), plrnn, clipped_shplrnn, dendplrnn, rnn, lstm, gru, or auto (sized
-        from the data, :func:`neurodsr.training.sizing.size_model`).
+        auto (default: sized from the data, :func:`neurodsr.training.sizing.size_model`; the
+        shPLRNN with M = N, L = 50 below 32 dims and for delay embeddings, else on the leading
+        principal components), shplrnn (M = N, L = 50 at any N), plrnn, clipped_shplrnn,
+        dendplrnn, rnn, lstm, gru.
     latent, hidden : int, optional
         Latent size M (default: the data dims N) and hidden width L (shallow PLRNNs, default 50).
     observation : {"auto", "identity", "affine", "pca"}

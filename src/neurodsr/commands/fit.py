@@ -82,8 +82,9 @@ TRAIN_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
         "model",
         dict(
             choices=MODELS,
-            help="shplrnn (default: M = N, L = 50); auto: sized by the data's dims "
-            "(training/sizing.py)",
+            help="auto (default): sized by the data's dims (training/sizing.py: the shPLRNN "
+            "with M = N, L = 50 below 32 dims and for delay embeddings, else on the leading "
+            "principal components); shplrnn: M = N, L = 50 at any N",
         ),
     ),
     ("latent", dict(type=int, help="latent size M (default: N, or the sizing rule with auto)")),

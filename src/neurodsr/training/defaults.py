@@ -15,9 +15,11 @@ __all__ = ["EVALUATE_DEFAULTS", "FIT_DEFAULTS"]
 
 #: Defaults of fitting: the workflow's ``train`` section (and ``lyapunov.tau``).
 FIT_DEFAULTS: dict[str, Any] = {
-    # the shPLRNN with M = N, L = 50 (the benchmarked fixed default); "auto" sizes the model
-    # from the data's dims and length (neurodsr.training.sizing.size_model)
-    "model": "shplrnn",
+    # auto: the sizing rule (neurodsr.training.sizing.size_model): the shPLRNN with M = N,
+    # L = 50 below 32 dims and for delay embeddings (the fixed default before), the shPLRNN on
+    # the leading principal components from 32 dims on (docs/RESULTS.md section 6, the
+    # 5-minute run); "shplrnn" keeps M = N, L = 50 at any N
+    "model": "auto",
     "latent": None,
     "hidden": None,
     # auto: the sizing rule's with model "auto" (docs/RESULTS.md section 6), else the model's

@@ -4,7 +4,7 @@
 (model, latent, hidden, observation, components); the values it picks and why go to fit.json
 (``model_reason``, ``sources``).
 
-The rule (``model="auto"``), for N observed dims and T training samples:
+The rule (``model="auto"``, the default), for N observed dims and T training samples:
 
 - N < 32 (``PCA_MIN_DIMS``: a low-dimensional system, a delay embedding, a few channels), or
   data that are a delay embedding (:func:`looks_delay_embedded`: adjacent columns are copies
@@ -36,7 +36,10 @@ shared 10-d delay-embedded EEG (2 of 3, and the lower D_H and PE(20) 3 of 3) and
 delay embedding of Lorenz-63 (3 of 3 on all three); on a 20-d delay embedding the two were
 within the spread (PE(20) 10x lower for M = N). The threshold 32 lies between the largest N
 where M = N won (20) and the smallest where the PCA did (40); between them it is not measured,
-nor are budgets of 15 minutes or delay embeddings of 32 dims or more.
+nor are budgets of 15 minutes or delay embeddings of 32 dims or more. At 5-minute budgets
+(docs/RESULTS.md section 6, the 5-minute run) the PCA model again had the lower D_stsp on both
+many-channel sets in every repeat (rate64 3 of 3, Lorenz-96 N = 40 3 of 3); this made the rule
+(``model="auto"``) the default.
 
 A setting the user gives is used, or refused with an :class:`~neurodsr.errors.InputError`
 naming the option (identity with M < N, components with the identity or affine observation,
