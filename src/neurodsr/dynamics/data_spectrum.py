@@ -36,6 +36,7 @@ from neurodsr.dynamics.embedding import (
     theiler_neighbors,
 )
 from neurodsr.dynamics.lyapunov import validate_series
+from neurodsr.dynamics.noise_reduction import denoise_embedding
 from neurodsr.errors import InputError
 
 __all__ = ["DataSpectrum", "spectrum_from_data"]
@@ -145,6 +146,7 @@ def spectrum_from_data(
     n_blocks: int = 10,
     seed: int = 0,
     local_dim: int | Literal["auto"] | None = "auto",
+    noise_reduction: Literal["simple", "none"] = "simple",
     **embed_kw: Any,
 ) -> DataSpectrum:
     """Lyapunov spectrum of a recording by local Jacobians (Eckmann-Ruelle / Sano-Sawada).
@@ -184,6 +186,14 @@ def spectrum_from_data(
         coordinates, clean Lorenz-63 x, y, z high-passed by ``neurodsr preprocess`` had a
         spurious lambda_1 of 1.7-2.4 against 0.91; restricted, 0.99-1.36), else all
         coordinates. None: all coordinates.
+    noise_reduction : {"simple", "none"}
+        Fit the Jacobians on the embedding of the noise-reduced series
+        (:func:`~neurodsr.dynamics.noise_reduction.denoise_embedding`: Schreiber's simple
+        nonlinear noise reduction, radius from the noise level estimated on the data; same
+        delay and dimension), default; or on the recording as embedded ("none", the behaviour
+        before). Observation noise in the regressors shrinks least-squares Jacobians
+        (errors-in-variables attenuation): with 5 % noise Hénon -9 %, Rössler -19 %,
+        Tinkerbell -7 %; noise-reduced -1 %, -1 %, +3 % (docs/RESULTS.md 5).
 
     Returns
     -------
@@ -194,6 +204,10 @@ def spectrum_from_data(
     if embedding is None:
         a = validate_series(x)
         embedding = embed_for_lyapunov(a, delay=delay, dim=dim, seed=seed, **embed_kw)
+    if noise_reduction == "simple":
+        embedding = denoise_embedding(embedding)
+    elif noise_reduction != "none":
+        raise ValueError(f"noise_reduction must be 'simple' or 'none', got {noise_reduction!r}")
     y = embedding.points
     n, d = y.shape
     s = int(embedding.delay) if embedding.dim > 1 else 1
