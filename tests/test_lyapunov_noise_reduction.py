@@ -85,6 +85,7 @@ def test_denoise_embedding_keeps_the_reconstruction() -> None:
     assert denoise_embedding(short) is short
 
 
+@pytest.mark.slow  # ~1-2 min on 2 loaded cores
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize(
     ("name", "ref"), [("henon", 0.4182), ("lozi", 0.4707), ("roessler", 0.06948)]
@@ -93,16 +94,23 @@ def test_local_jacobians_on_noise_reduced_data_are_not_shrunk(
     name: str, ref: float, seed: int
 ) -> None:
     # 5 % observation noise: least-squares Jacobians on the noisy embedding are shrunk
-    # (errors in the regressors); on the noise-reduced one they are within 10 %
+    # (errors in the regressors); on the noise-reduced one they are closer, within 15 %
     from neurodsr.dynamics.data_spectrum import spectrum_from_data
 
     x, dt = simulate_system(name, 20_000, seed=seed, noise=0.05, view="one")
     emb = embed_for_lyapunov(x, seed=seed)
     raw = spectrum_from_data(None, dt, embedding=emb, seed=seed, noise_reduction="none")
-    den = spectrum_from_data(None, dt, embedding=emb, seed=seed)
+    den = spectrum_from_data(None, dt, embedding=emb, seed=seed, noise_reduction="simple")
+    auto = spectrum_from_data(None, dt, embedding=emb, seed=seed)
     assert den.embedding["noise_reduction"] is not None
     assert raw.embedding["noise_reduction"] is None
-    assert den.lambda_max == pytest.approx(ref, rel=0.10)
+    # the default applies it where the series was not low-passed (the maps), not to the
+    # low-passed Rössler flow
+    if emb.lowpass_cutoff is None:
+        assert auto.lambda_max == den.lambda_max
+    else:
+        assert name == "roessler" and auto.lambda_max == raw.lambda_max
+    assert den.lambda_max == pytest.approx(ref, rel=0.15)
     assert abs(den.lambda_max / ref - 1) < abs(raw.lambda_max / ref - 1)
     with pytest.raises(ValueError, match="noise_reduction"):
         spectrum_from_data(None, dt, embedding=emb, noise_reduction="strong")  # type: ignore[arg-type]

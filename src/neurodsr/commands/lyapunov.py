@@ -57,12 +57,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument(
         "--noise-reduction",
-        choices=["simple", "none"],
-        default="simple",
-        help="fit the cross-check's (and --method spectrum's) local Jacobians on the series "
-        "after Schreiber's simple nonlinear noise reduction, its radius from the noise level "
-        "estimated on the data (default: observation noise shrinks least-squares Jacobians); "
-        "'none': on the series as embedded. The divergence curve never uses it",
+        choices=["auto", "simple", "none"],
+        default="auto",
+        help="Schreiber's simple nonlinear noise reduction (radius from the noise level "
+        "estimated on the data) before the local Jacobians of the cross-check and of --method "
+        "spectrum: 'auto' (default) where the series is not low-passed (maps, coarse "
+        "sampling; observation noise shrinks least-squares Jacobians), 'simple' always, "
+        "'none' never. The divergence curve never uses it",
     )
     p.add_argument(
         "--zero-one",

@@ -282,9 +282,7 @@ def denoise_embedding(
     delay = max(1, int(embedding.delay))
     if a is None or a.shape[0] <= 8 * half_window * delay + 200:
         return embedding
-    nr = simple_noise_reduction(
-        a, delay, half_window, iterations=iterations, workers=workers
-    )
+    nr = simple_noise_reduction(a, delay, half_window, iterations=iterations, workers=workers)
     return dataclasses.replace(
         embedding,
         points=np.ascontiguousarray(delay_embed(nr.x, delay, embedding.dim), dtype=np.float64),
