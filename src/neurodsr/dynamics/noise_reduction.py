@@ -98,7 +98,7 @@ def _neighbour_means(
     *,
     k: int | None = None,
     eps: float | None = None,
-    max_neighbors: int = 64,
+    max_neighbors: int = 8,
     workers: int = -1,
 ) -> tuple[FloatArray, NDArray[np.int64]]:
     """Mean of the middle columns over each row's neighbourhood (the row itself included):
@@ -110,6 +110,7 @@ def _neighbour_means(
     kk = min(kk, n)
     out = np.empty((n, mid.size))
     counts = np.empty(n, dtype=np.int64)
+    zm = np.ascontiguousarray(z[:, mid])  # gather the middle columns only
     chunk = max(1, _CHUNK_ELEMENTS // kk)
     bound = np.inf if eps is None else eps
     for lo in range(0, n, chunk):
@@ -119,7 +120,7 @@ def _neighbour_means(
         idx = idx.reshape(hi - lo, -1)
         ok = np.isfinite(d)
         safe = np.where(ok, idx, 0)
-        vals = z[safe][:, :, mid] * ok[..., None]
+        vals = zm[safe] * ok[..., None]
         cnt = ok.sum(axis=1)
         out[lo:hi] = vals.sum(axis=1) / cnt[:, None]
         counts[lo:hi] = cnt
@@ -127,7 +128,13 @@ def _neighbour_means(
 
 
 def noise_level(
-    x: ArrayLike, delay: int = 1, half_window: int = 1, *, k: int = 10, workers: int = -1
+    x: ArrayLike,
+    delay: int = 1,
+    half_window: int = 1,
+    *,
+    k: int = 10,
+    max_queries: int = 5000,
+    workers: int = -1,
 ) -> FloatArray:
     """Observation-noise level of each channel from the series' own determinism.
 
@@ -149,6 +156,8 @@ def noise_level(
         Lags on each side of the middle sample.
     k : int
         Nearest neighbours (besides the sample itself).
+    max_queries : int
+        At most this many samples (evenly spread) are compared.
     workers : int
         KD-tree query threads (-1: all cores).
 
@@ -169,15 +178,14 @@ def noise_level(
     rest = np.setdiff1d(np.arange(c * w), mid)
     tree = cKDTree(z[:, rest])
     n = z.shape[0]
-    sq = np.zeros(c)
-    chunk = max(1, _CHUNK_ELEMENTS // (k + 1))
-    for lo in range(0, n, chunk):
-        hi = min(n, lo + chunk)
-        _, idx = tree.query(z[lo:hi, rest], k=k + 1, p=np.inf, workers=workers)
-        nb = z[idx[:, 1:]][:, :, mid]  # (q, k, C): the neighbours, the sample itself left out
-        sq += ((z[lo:hi, mid] - nb.mean(axis=1)) ** 2).sum(axis=0)
+    # a mean over at most max_queries samples (evenly spread) is precise enough and keeps the
+    # cost flat in N
+    q = np.unique(np.linspace(0, n - 1, min(n, max_queries)).astype(np.int64))
+    _, idx = tree.query(z[q][:, rest], k=k + 1, p=np.inf, workers=workers)
+    nb = z[idx[:, 1:]][:, :, mid]  # (q, k, C): the neighbours, the sample itself left out
+    sq = ((z[q][:, mid] - nb.mean(axis=1)) ** 2).mean(axis=0)
     # the neighbours' mean carries noise of variance sigma^2 / k as well
-    return np.sqrt(sq / n * k / (k + 1))
+    return np.sqrt(sq * k / (k + 1))
 
 
 def simple_noise_reduction(
@@ -188,7 +196,7 @@ def simple_noise_reduction(
     iterations: int = 2,
     radius: float = 2.0,
     k_level: int = 10,
-    max_neighbors: int = 64,
+    max_neighbors: int = 8,
     workers: int = -1,
 ) -> NoiseReduction:
     """Schreiber's simple nonlinear noise reduction (see the module docstring).
@@ -210,7 +218,9 @@ def simple_noise_reduction(
     k_level : int
         Nearest neighbours of the noise-level estimate (:func:`noise_level`).
     max_neighbors : int
-        At most this many neighbours averaged per sample (bounds time and memory).
+        At most this many neighbours averaged per sample, the nearest (bounds time and
+        memory: the query costs about as many neighbours. 8, 16 and 32 gave Hénon -5, -4, -3 %,
+        Lozi -11 % each, logistic r = 3.8 -4, -4, -3 % at 5 % noise; 8 costs half of 16).
     workers : int
         KD-tree query threads (-1: all cores).
 
