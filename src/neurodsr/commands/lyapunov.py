@@ -61,8 +61,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default="auto",
         help="Schreiber's simple nonlinear noise reduction (radius from the noise level "
         "estimated on the data) before the local Jacobians of the cross-check and of --method "
-        "spectrum: 'auto' (default) where the series is not low-passed (maps, coarse "
-        "sampling; observation noise shrinks least-squares Jacobians), 'simple' always, "
+        "spectrum: 'auto' (default) where the series is not low-passed and embedded at delay "
+        "1 (maps; observation noise shrinks least-squares Jacobians), 'simple' always, "
         "'none' never. The divergence curve never uses it",
     )
     p.add_argument(

@@ -190,14 +190,16 @@ def spectrum_from_data(
         "simple": fit the Jacobians on the embedding of the noise-reduced series
         (:func:`~neurodsr.dynamics.noise_reduction.denoise_embedding`: Schreiber's simple
         nonlinear noise reduction, radius from the noise level estimated on the data; same
-        delay and dimension). "auto" (default): do so where the embedding was not low-passed
-        (maps, coarsely sampled series), whose noise is white and its level well estimated.
-        "none": the series as embedded (the behaviour before). Observation noise in the
-        regressors shrinks least-squares Jacobians (errors-in-variables attenuation): with
-        5 % noise Hénon x -9 %, noise-reduced -1 %. After a low-pass the remaining noise is
-        correlated over the filter's memory and the level estimate takes in the flow's own
-        variation: the reduction then smooths the dynamics and inflated the Jacobians
-        (Hindmarsh-Rose 0.047 -> 0.077 per unit time, reference 0.013; docs/RESULTS.md 5).
+        delay and dimension). "auto" (default): do so where the series was not low-passed and
+        is embedded at delay 1 (maps, series that decorrelate within a sample): there the
+        noise is white, each sample is tied to the next by the dynamics, and the level is well
+        estimated (Hénon 0.058 for 5 % noise). "none": the series as embedded (the behaviour
+        before). Observation noise in the regressors shrinks least-squares Jacobians
+        (errors-in-variables attenuation): with 5 % noise Hénon x -9 %, noise-reduced -5 %.
+        On flows (low-passed, or embedded at a delay of several samples) the level estimate
+        takes in the flow's own variation between delays, the reduction smooths the dynamics,
+        and it inflated the Jacobians (Hindmarsh-Rose 0.010 -> 0.016-0.018 per unit time,
+        reference 0.013; Chen, Lorenz-84 by +20 %; docs/RESULTS.md 5).
     Returns
     -------
     DataSpectrum
@@ -208,7 +210,7 @@ def spectrum_from_data(
         a = validate_series(x)
         embedding = embed_for_lyapunov(a, delay=delay, dim=dim, seed=seed, **embed_kw)
     if noise_reduction == "simple" or (
-        noise_reduction == "auto" and embedding.lowpass_cutoff is None
+        noise_reduction == "auto" and embedding.lowpass_cutoff is None and embedding.delay == 1
     ):
         embedding = denoise_embedding(embedding)
     elif noise_reduction not in ("auto", "none"):

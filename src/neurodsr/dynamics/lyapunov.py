@@ -897,7 +897,8 @@ def lyapunov_from_data(
         Noise reduction before the cross-check's local Jacobians
         (:func:`~neurodsr.dynamics.data_spectrum.spectrum_from_data`'s option: "auto", the
         default, applies Schreiber's simple nonlinear noise reduction, its radius from the
-        noise level estimated on the data, where the series was not low-passed; "simple"
+        noise level estimated on the data, where the series was not low-passed and is embedded
+        at delay 1, i.e. maps; "simple"
         always; "none" never, the behaviour before). The divergence curve and the surrogate
         test always use the series as embedded: on noise-reduced data neighbours are pulled
         together by the averaging itself and separate faster than the dynamics (Tinkerbell's

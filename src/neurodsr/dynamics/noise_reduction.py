@@ -7,14 +7,17 @@ noise reduction (Schreiber 1993, Phys. Rev. E 47:2401; Kantz & Schreiber, *Nonli
 Series Analysis*, 2nd ed., section 10.3.2) removes part of that noise using only the
 determinism of the data: in a delay embedding that looks ``half_window`` lags into the past
 *and* the future of each sample, the sample is replaced by the mean of the same (middle)
-coordinate over all states within a distance ``eps`` (maximum norm). For a deterministic
+coordinate over the states within a distance ``eps`` (maximum norm; the nearest
+``max_neighbors`` of them, for speed). For a deterministic
 series the neighbours' middle coordinates scatter around the clean value, so their mean is
 closer to it; for a linear stochastic process it is a conditional mean, i.e. a smoothing.
 
 The neighbourhood radius comes from the noise level estimated on the data, not assumed:
 :func:`noise_level` takes the root-mean-square difference between each middle coordinate and
-its neighbours' mean over a fixed number of nearest neighbours (a local-constant
-interpolation of the sample from its past and future), and ``eps`` is ``radius`` (2) times it,
+its neighbours' mean over a fixed number of nearest neighbours found on the past and future
+coordinates alone (a local-constant interpolation of the sample from its past and future;
+found on the sample too, the neighbours would be chosen by its noise and the level come out
+several times too small), and ``eps`` is ``radius`` (2) times it,
 as Schreiber advises (2-3 noise amplitudes). Each of ``iterations`` passes re-estimates the
 (now smaller) level and shrinks the radius with it.
 
