@@ -56,6 +56,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "mean is reported), 'unclear' where they disagree; 'none': the divergence slope alone",
     )
     p.add_argument(
+        "--noise-reduction",
+        choices=["auto", "simple", "none"],
+        default="auto",
+        help="Schreiber's simple nonlinear noise reduction (radius from the noise level "
+        "estimated on the data) before the local Jacobians of the cross-check and of --method "
+        "spectrum: 'auto' (default) where the series is not low-passed and embedded at delay "
+        "1 (maps; observation noise shrinks least-squares Jacobians), 'simple' always, "
+        "'none' never. The divergence curve never uses it",
+    )
+    p.add_argument(
         "--zero-one",
         choices=["on", "off"],
         default="on",
@@ -117,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
             method="kantz" if args.method == "spectrum" else args.method,
             surrogates=args.surrogates,
             cross_check=args.cross_check,
+            noise_reduction=args.noise_reduction,
             zero_one=args.zero_one == "on",
             delay=args.delay,
             dim=args.dim,
@@ -137,8 +148,9 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             spectrum = spectrum_from_data(
-                x, dt, delay=args.delay, dim=args.dim, theiler=args.theiler, seed=args.seed
-            )
+                x, dt, delay=args.delay, dim=args.dim, theiler=args.theiler, seed=args.seed,
+                noise_reduction=args.noise_reduction,
+            )  # fmt: skip
         except InputError as err:
             raise InputError(err.problem, file=args.data, hint=err.hint) from None
         summary["spectrum"] = spectrum.summary()

@@ -425,6 +425,9 @@ class Embedding:
     channels : array, shape (time, n_channels), optional
         The series that was delay-embedded (after z-scoring, PCA and the low-pass); the
         surrogate test rebuilds its state spaces from it.
+    noise_reduction : dict or None
+        What :func:`~neurodsr.dynamics.noise_reduction.denoise_embedding` did to ``channels``
+        (None: nothing; :func:`embed_for_lyapunov` never applies it).
     """
 
     points: FloatArray
@@ -439,6 +442,7 @@ class Embedding:
     criterion: FloatArray | None = field(default=None, repr=False)
     lowpass_cutoff: float | None = None
     channels: FloatArray | None = field(default=None, repr=False)
+    noise_reduction: dict[str, Any] | None = None
 
     @property
     def newest_columns(self) -> NDArray[np.int64]:
@@ -469,6 +473,7 @@ class Embedding:
             "lowpass_cutoff_per_sample": (
                 None if self.lowpass_cutoff is None else float(self.lowpass_cutoff)
             ),
+            "noise_reduction": self.noise_reduction,
         }
 
 
