@@ -6,7 +6,8 @@
 // overhead-bound; no library offers "a recurrent loop of tiny products" as one call. Here
 // each (member, chunk of windows) runs its whole time loop in registers and L1 cache, the
 // windows of a chunk as the SIMD lanes (so the vector width does not depend on M or L), and
-// the (member, chunk) pairs run in parallel on torch's intra-op threads.
+// the (member, chunk) pairs run in parallel on torch's intra-op threads, each taken by the
+// next free thread (for_each_item).
 //
 // Model and adjoint: see neurodsr/models/fused.py (the same equations, the same buffers).
 // Layouts (all float32, contiguous): x (T+1, E, B, N), zs (T+1, E, B, M1) with M1 = M + 1 for
