@@ -14,7 +14,9 @@ small tensors that stay in cache, with no buffers, forcing, weight gradients or 
 The ensemble sizes are timed interleaved (E = 1, 4, 16, 1, 4, 16, ...), best of ``--rounds``.
 Prints one JSON line per E with ``ms_per_step`` and ``ratio_to_e1``. ``--against FILE`` builds
 another version of ``pl_loop.cpp`` as a second extension and times its pass on the same sizes,
-interleaved with this one's (before/after in one process).
+interleaved with this one's (before/after in one process); its rows are ``against``, and
+this build called the same way (the extension's ``train`` directly, no Python wrapper) is
+``direct``: compare ``against`` with ``direct``.
 
 The build's vector width: ``NEURODSR_VBYTES=32`` (8 float32 lanes) or ``64`` (16 lanes, the
 default where the CPU has AVX-512) before the command builds and caches that variant of the
@@ -144,7 +146,8 @@ def main() -> None:
     p.add_argument(
         "--against",
         default=None,
-        help="another pl_loop.cpp: its pass is timed too, interleaved (kernels 'against')",
+        help="another pl_loop.cpp: its pass is timed too, interleaved (kernels 'against'; "
+        "'direct': this build called the same way)",
     )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -157,6 +160,10 @@ def main() -> None:
     if args.against:
         ext = other_build(args.against)
         steps.update({("against", e): against_step(ext, e, *sizes) for e in ensembles})
+        # this build through the same direct call (without the pass's Python wrapper, which
+        # the 'compiled' rows include), so that 'direct' and 'against' compare like with like
+        this = fused.compiled_loop()
+        steps.update({("direct", e): against_step(this, e, *sizes) for e in ensembles})
     for step in steps.values():
         step()  # warm-up (and the compiled loop's scratch)
     best = {k: float("inf") for k in steps}
