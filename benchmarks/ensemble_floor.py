@@ -5,15 +5,18 @@
 
 ``--kernels compiled`` (default) times one call of the compiled loop's training pass
 (:func:`neurodsr.models.fused.fused_pl_loss_and_grads`: forward, adjoint and weight gradients
-of a GTF window batch, the pass's own tensor preparation included) for each ensemble size E,
-without the sampler, the finiteness check or the optimizer. ``--kernels torch`` runs the eight
+of a GTF 0.1 window batch, or STF every ``--tau`` steps, the pass's own tensor preparation
+included) for each ensemble size E, without the sampler, the finiteness check or the
+optimizer. ``--kernels torch`` runs the eight
 batched torch kernels that the torch loop issues per time step (forward: hidden-layer product,
 ReLU, state update, read-out product; adjoint: product, ReLU mask, state adjoint, product), on
 small tensors that stay in cache, with no buffers, forcing, weight gradients or optimizer.
 The ensemble sizes are timed interleaved (E = 1, 4, 16, 1, 4, 16, ...), best of ``--rounds``.
 Prints one JSON line per E with ``ms_per_step`` and ``ratio_to_e1``. ``--against FILE`` builds
 another version of ``pl_loop.cpp`` as a second extension and times its pass on the same sizes,
-interleaved with this one's (before/after in one process).
+interleaved with this one's (before/after in one process); its rows are ``against``, and
+this build called the same way (the extension's ``train`` directly, no Python wrapper) is
+``direct``: compare ``against`` with ``direct``.
 
 The build's vector width: ``NEURODSR_VBYTES=32`` (8 float32 lanes) or ``64`` (16 lanes, the
 default where the CPU has AVX-512) before the command builds and caches that variant of the
@@ -35,15 +38,20 @@ import torch
 
 from neurodsr.models import fused, make_model
 
+#: the forcing of the timed pass: (tau, alpha); GTF alpha 0.1 unless ``--tau`` gives STF
+FORCING = [1, 0.1]
+
 
 def compiled_step(e: int, m: int, hidden: int, seq_len: int, batch: int) -> Callable[[], None]:
-    """One call of the compiled training pass (shPLRNN, GTF alpha 0.1, N = M observed)."""
+    """One call of the compiled training pass (shPLRNN, N = M observed; GTF alpha 0.1, or
+    STF every ``--tau`` steps with alpha 1)."""
     if fused.compiled_loop() is None:
         raise SystemExit("the compiled loop is not available here (see the notice above)")
     model = make_model("shplrnn", m, m, seeds=list(range(e)), hidden_dim=hidden)
     x = torch.randn(seq_len + 1, e, batch, m, generator=torch.Generator().manual_seed(0))
     args = [t if t is None else t.detach() for t in model._fused_args()]
-    return lambda: fused.fused_pl_loss_and_grads(x, *args, 1, 0.1)
+    tau, alpha = FORCING
+    return lambda: fused.fused_pl_loss_and_grads(x, *args, tau, alpha)
 
 
 def other_build(source: str) -> object:
@@ -71,9 +79,9 @@ def against_step(
     model = make_model("shplrnn", m, m, seeds=list(range(e)), hidden_dim=hidden)
     x = torch.randn(seq_len + 1, e, batch, m, generator=torch.Generator().manual_seed(0))
     a, w1, w2, h1, h2, init = (t.detach().contiguous() for t in model._fused_args())
-    alpha = torch.full((e,), 0.1)
+    alpha = torch.full((e,), float(FORCING[1]))
     scale = torch.full((e,), 2.0 / (seq_len * batch * m))
-    taus = torch.ones(e, dtype=torch.int64)
+    taus = torch.full((e,), FORCING[0], dtype=torch.int64)
     args = [x, init, a, w1, w2, h1, h2, alpha, scale, taus, False, None, None]
     try:
         ext.train(*args)  # type: ignore[attr-defined]
@@ -125,6 +133,9 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--ensembles", type=int, nargs="+", default=[1, 4, 16])
     p.add_argument("--kernels", default="compiled", choices=["compiled", "torch"])
+    p.add_argument(
+        "--tau", type=int, default=None, help="STF every TAU steps (alpha 1) instead of GTF 0.1"
+    )
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (best is kept)")
     p.add_argument(
         "--clock",
@@ -135,10 +146,13 @@ def main() -> None:
     p.add_argument(
         "--against",
         default=None,
-        help="another pl_loop.cpp: its pass is timed too, interleaved (kernels 'against')",
+        help="another pl_loop.cpp: its pass is timed too, interleaved (kernels 'against'; "
+        "'direct': this build called the same way)",
     )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.tau is not None:
+        FORCING[:] = [args.tau, 1.0]
     make = compiled_step if args.kernels == "compiled" else torch_step
     sizes = (args.latent, args.hidden, args.seq_len, args.batch)
     ensembles = sorted({1, *args.ensembles})
@@ -146,6 +160,10 @@ def main() -> None:
     if args.against:
         ext = other_build(args.against)
         steps.update({("against", e): against_step(ext, e, *sizes) for e in ensembles})
+        # this build through the same direct call (without the pass's Python wrapper, which
+        # the 'compiled' rows include), so that 'direct' and 'against' compare like with like
+        this = fused.compiled_loop()
+        steps.update({("direct", e): against_step(this, e, *sizes) for e in ensembles})
     for step in steps.values():
         step()  # warm-up (and the compiled loop's scratch)
     best = {k: float("inf") for k in steps}
@@ -168,6 +186,7 @@ def main() -> None:
                     "batch": args.batch,
                     "threads": args.threads,
                     "kernels": kernels,
+                    "forcing": f"stf {args.tau}" if args.tau else "gtf 0.1",
                     "clock": args.clock,
                     "ms_per_step": round(ms, 3),
                     "ratio_to_e1": round(ms / base, 2),

@@ -362,6 +362,40 @@ def test_loss_and_grad_is_deterministic(name, loop):
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize(("name", "latent", "hidden"), [("shplrnn", 3, 50), ("plrnn", 9, 9)])
+def test_compiled_pass_is_the_same_on_one_and_two_threads(name, latent, hidden):
+    """The compiled loop hands its (member, chunk) items to whichever thread is free next
+    (dynamic scheduling); every item writes its own partial sums, so losses, gradients,
+    rollouts and free runs are bit-identical on one and on two threads and at every call
+    (the fused shPLRNN kernel at M = 3 and the generic one, many items per thread)."""
+    if fused_module.compiled_loop() is None:
+        pytest.skip("the compiled loop could not be built here")
+    torch.manual_seed(8)
+    m = make_model(name, 3, latent, seeds=list(range(8)), hidden_dim=hidden)
+    x = torch.randn(41, 8, 40, 3)
+    taus = [0, 1, 3, 7, 1, 40, 2, 5]  # members forced on their own steps
+    alpha = torch.linspace(0.1, 1.0, 8)
+    before = torch.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, 2, 2):
+            torch.set_num_threads(threads)
+            m.zero_grad(set_to_none=True)
+            loss = m.loss_and_grad(x, taus, alpha)
+            with torch.no_grad():
+                pred = m.rollout(x, taus, alpha)
+                free = m.generate(
+                    torch.randn(8, 40, latent, generator=torch.Generator().manual_seed(1)), 30
+                )
+            runs.append([loss, pred, free, *(p.grad.clone() for p in m.parameters())])
+    finally:
+        torch.set_num_threads(before)
+    assert torch.isfinite(runs[0][0]).all() and runs[0][0].gt(0).all()
+    for run in runs[1:]:
+        for a, b in zip(runs[0], run, strict=True):
+            assert torch.equal(a, b)
+
+
 def test_torch_loop_choices_are_measured_once_per_shape(monkeypatch):
     """The torch loop's machine-dependent choices (one thread for small products, folding
     GTF) come from a measurement at first use, remembered per shape; on CUDA GTF folds."""

@@ -9,10 +9,11 @@ pass can be written by hand. Two implementations of the same equations:
 - the compiled loop (``csrc/pl_loop.cpp``, a torch C++ extension built once and cached; float32
   CPU tensors): the trainer's pass (:func:`fused_pl_loss_and_grads`) is one call per window
   batch, forward, adjoint and weight gradients of each (member, chunk of windows) back to back,
-  the chunks in parallel on torch's threads; free runs and gradient-free rollouts use its
-  forward loop. No library runs "a recurrent loop of tiny products" as one call
-  (torch.compile of a 100-step loop compiles for minutes and still replays per-step kernels),
-  hence the hand-written kernel; benchmarks/README.md has the tool choice.
+  the chunks in parallel on torch's threads (each taken by the next free thread); free runs
+  and gradient-free rollouts use its forward loop. No library runs "a recurrent loop of tiny
+  products" as one call (torch.compile of a 100-step loop compiles for minutes and still
+  replays per-step kernels), hence the hand-written kernel; benchmarks/README.md has the tool
+  choice.
   It covers the PLRNN, the shPLRNN, the clipped shPLRNN (``clip``: r = relu(W2 z + h2) -
   relu(W2 z), whose adjoint needs both masks) and the dendPLRNN (``basis``: r_m = sum_b w_b
   relu(z_m - theta_bm) in the PLRNN's layout, with the basis' gradients). The shPLRNN with

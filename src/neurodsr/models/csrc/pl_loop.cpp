@@ -6,7 +6,8 @@
 // overhead-bound; no library offers "a recurrent loop of tiny products" as one call. Here
 // each (member, chunk of windows) runs its whole time loop in registers and L1 cache, the
 // windows of a chunk as the SIMD lanes (so the vector width does not depend on M or L), and
-// the (member, chunk) pairs run in parallel on torch's intra-op threads.
+// the (member, chunk) pairs run in parallel on torch's intra-op threads, each taken by the
+// next free thread (for_each_item).
 //
 // Model and adjoint: see neurodsr/models/fused.py (the same equations, the same buffers).
 // Layouts (all float32, contiguous): x (T+1, E, B, N), zs (T+1, E, B, M1) with M1 = M + 1 for
@@ -18,6 +19,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -748,14 +750,36 @@ int lanes_for(int64_t e, int64_t b) {
   return (b > VL && e * ((b + 2 * VL - 1) / (2 * VL)) >= threads) ? 2 * VL : VL;
 }
 
+// body(i) for the work items i < n on torch's intra-op threads, each item taken by the next
+// free thread from a shared counter (dynamic scheduling), not in at::parallel_for's one
+// contiguous block per thread (static): with a static split the pass takes as long as its
+// slowest thread's block, and on a shared or virtual machine a thread that starts late or
+// runs slower (descheduled, or its core busy with another process) holds up the whole pass;
+// here the other threads take over its remaining items. The items are (member, chunk of
+// windows) pairs of about the same cost, tens of microseconds each, so one atomic increment
+// per item costs nothing measurable. Each item writes only its own slots, so the results do
+// not depend on which thread ran it.
+template <typename F>
+void for_each_item(int64_t n, F&& body) {
+  const int64_t workers = std::min<int64_t>(at::get_num_threads(), n);
+  if (workers <= 1 || at::in_parallel_region()) {
+    for (int64_t i = 0; i < n; ++i) body(i);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {
+    for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < n;
+         i = next.fetch_add(1, std::memory_order_relaxed))
+      body(i);
+  });
+}
+
 template <typename F>
 void over_chunks(int64_t e, int64_t b, int bc, F&& body) {
   const int64_t per = (b + bc - 1) / bc;
-  at::parallel_for(0, e * per, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      const int64_t m = i / per, b0 = (i % per) * bc;
-      body(m, b0, (int)std::min<int64_t>(bc, b - b0));
-    }
+  for_each_item(e * per, [&](int64_t i) {
+    const int64_t m = i / per, b0 = (i % per) * bc;
+    body(m, b0, (int)std::min<int64_t>(bc, b - b0));
   });
 }
 
@@ -914,38 +938,36 @@ std::vector<at::Tensor> pl_train(const at::Tensor& x, const at::Tensor& init_map
               *pal = alpha.data_ptr<float>(), *psc = scale.data_ptr<float>();
   float *pl = loss.data_ptr<float>(), *pga = gA.data_ptr<float>(), *pgh1 = gh1.data_ptr<float>(),
         *pgw1 = gW1.data_ptr<float>(), *pgl = gL.data_ptr<float>();
-  at::parallel_for(0, E * C, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      const int64_t e = i / C, ch = i % C;
-      const int nb = (int)std::min<int64_t>(K, B - ch * K);
-      if (fast) {
-        auto run = [&](auto tag) {
-          constexpr int MS = decltype(tag)::value;
-          train_chunk_sh<1, MS>(d, e, ch, nb, px, pst, pinit, pa, pw1t, pw2, ph1, ph2, pal, pt,
-                                psc, pl, pga, pgh1, pgw1, pgw2, pgh2, pgl);
-        };
-        switch (M) {
-          case 1: run(std::integral_constant<int, 1>{}); break;
-          case 2: run(std::integral_constant<int, 2>{}); break;
-          case 3: run(std::integral_constant<int, 3>{}); break;
-          case 4: run(std::integral_constant<int, 4>{}); break;
-          case 5: run(std::integral_constant<int, 5>{}); break;
-          case 6: run(std::integral_constant<int, 6>{}); break;
-          case 7: run(std::integral_constant<int, 7>{}); break;
-          default: run(std::integral_constant<int, 8>{}); break;
-        }
-        continue;
-      }
+  for_each_item(E * C, [&](int64_t i) {
+    const int64_t e = i / C, ch = i % C;
+    const int nb = (int)std::min<int64_t>(K, B - ch * K);
+    if (fast) {
       auto run = [&](auto tag) {
-        constexpr int NV = decltype(tag)::value;
-        train_chunk<NV>(d, e, ch, nb, px, pst, pinit, pa, pw1, pw1t, pw2, pw2t, ph1, ph2, pal,
-                        pt, psc, pl, pga, pgh1, pgw1, pgw2, pgh2, pgl);
+        constexpr int MS = decltype(tag)::value;
+        train_chunk_sh<1, MS>(d, e, ch, nb, px, pst, pinit, pa, pw1t, pw2, ph1, ph2, pal, pt,
+                              psc, pl, pga, pgh1, pgw1, pgw2, pgh2, pgl);
       };
-      if (K == 2 * VL)
-        run(std::integral_constant<int, 2>{});
-      else
-        run(std::integral_constant<int, 1>{});
+      switch (M) {
+        case 1: run(std::integral_constant<int, 1>{}); break;
+        case 2: run(std::integral_constant<int, 2>{}); break;
+        case 3: run(std::integral_constant<int, 3>{}); break;
+        case 4: run(std::integral_constant<int, 4>{}); break;
+        case 5: run(std::integral_constant<int, 5>{}); break;
+        case 6: run(std::integral_constant<int, 6>{}); break;
+        case 7: run(std::integral_constant<int, 7>{}); break;
+        default: run(std::integral_constant<int, 8>{}); break;
+      }
+      return;  // (the next item)
     }
+    auto run = [&](auto tag) {
+      constexpr int NV = decltype(tag)::value;
+      train_chunk<NV>(d, e, ch, nb, px, pst, pinit, pa, pw1, pw1t, pw2, pw2t, ph1, ph2, pal,
+                      pt, psc, pl, pga, pgh1, pgw1, pgw2, pgh2, pgl);
+    };
+    if (K == 2 * VL)
+      run(std::integral_constant<int, 2>{});
+    else
+      run(std::integral_constant<int, 1>{});
   });
   return {sum_chunks(loss), sum_chunks(gA), sum_chunks(gh1), sum_chunks(gW1),
           sum_chunks(gW2), sum_chunks(gh2), sum_chunks(gL), sum_chunks(gbw), sum_chunks(gth)};
