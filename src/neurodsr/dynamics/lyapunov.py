@@ -1054,17 +1054,17 @@ def lyapunov_from_data(
         # growing means neighbours stay close (regular dynamics); close to saturation means
         # the pairs separated before step `start` (fast, unresolved divergence, or noise)
         gap = float(dc.saturation - curve[start])
+        if surrogates > 0:  # the verdict of a curve without a straight part needs it either way
+            sur = surrogate_test(
+                embedding, n_steps=max(stop, start + 3), theiler=theiler, method=method,
+                columns=columns, n_surrogates=surrogates, seed=seed, workers=workers,
+            )  # fmt: skip
         if rise < min_rise and gap >= 1.0:
             # neighbours stay at their initial separation. Regular dynamics (cycle, torus,
             # noisy fixed point) do that, but so do chaotic systems whose divergence the
             # embedding cannot resolve (too slow for the horizon, or an attractor of more
             # dimensions than the embedding has: the coupled logistic ring, a 100-unit rate
             # network): the surrogate test and the 0-1 test tell them apart
-            if surrogates > 0:
-                sur = surrogate_test(
-                    embedding, n_steps=max(stop, start + 3), theiler=theiler, method=method,
-                    columns=columns, n_surrogates=surrogates, seed=seed, workers=workers,
-                )  # fmt: skip
             flat = (
                 f"S(k) grows by only {rise:.2f} nats beyond step {start} and stays {gap:.1f} "
                 "nats below saturation"
@@ -1073,11 +1073,6 @@ def lyapunov_from_data(
             unresolved = verdict == "unclear"
         else:
             power_law = gap >= 1.0 and stop - start >= 3 and _subexponential(curve, start, stop)
-            if surrogates > 0:
-                sur = surrogate_test(
-                    embedding, n_steps=max(stop, start + 3), theiler=theiler, method=method,
-                    columns=columns, n_surrogates=surrogates, seed=seed, workers=workers,
-                )  # fmt: skip
             shape = (
                 f"S(k) grows by {rise:.2f} nats beyond step {start}, {gap:.1f} nats below "
                 f"saturation there, with no straight part over >= {min_rise} e-foldings"
