@@ -525,45 +525,54 @@ void train_chunk(const TrainDims& d, int64_t e, int64_t ch, int nb, const float*
 
 constexpr int SH_TB = 16;  // adjoint steps per block of the weight gradients' sums
 
-// G[j, k] += sum_s P_s[j] Q_s[k] (j < MS, k < K; G row-major (MS, K), or (K, MS) when
-// ``tr``; P (ns, MS), Q (ns, K) lane vectors), plus H[k] += sum_s Q_s[k] when H is given: the
-// block's outer products with the small side (MS) and KB columns of accumulators in registers
-// (MS * KB + KB of them: within the 32 vector registers of AVX-512 for MS <= 6)
+// Reads a lane vector with exactly one load (a volatile read): the compiler may not fold it
+// into every FMA that uses it as a memory operand, as it did in the outer products below
+// (GCC 12: 16 loads per 12 FMAs, where an AMD Zen 4 core does one 64-byte load per cycle, as
+// many as 64-byte FMAs). With it, and the last K % KB columns in registers too, the
+// 16-member pass took 18-20 % less time (benchmarks/README.md, "The pass against the machine").
+inline vf in_register(const vf& from) { return *reinterpret_cast<const volatile vf*>(&from); }
+
+// Columns k..k+KB of G[j, k] += sum_s P_s[j] Q_s[k] (j < MS; G row-major (MS, K), or (K, MS)
+// when ``TR``; P (ns, MS), Q (ns, K) lane vectors), plus H[k] += sum_s Q_s[k] when
+// ``WITH_H``: MS * KB (+ KB) accumulators in registers for the ns steps, and per step MS + KB
+// loads for MS * KB FMAs.
+template <int NV, int MS, int KB, bool TR, bool WITH_H>
+inline void outer_cols(int64_t K, int ns, int64_t k, int v, const Lanes<NV>* __restrict P,
+                       const Lanes<NV>* __restrict Q, Lanes<NV>* __restrict G,
+                       Lanes<NV>* __restrict H) {
+  auto at = [&](int64_t j, int64_t kk) { return TR ? kk * MS + j : j * K + kk; };
+  vf acc[MS][KB], ah[KB];
+  for (int j = 0; j < MS; ++j)
+    for (int q = 0; q < KB; ++q) acc[j][q] = G[at(j, k + q)].v[v];
+  for (int q = 0; q < KB; ++q) ah[q] = WITH_H ? H[k + q].v[v] : vf{};
+  for (int s = 0; s < ns; ++s) {
+    vf ps[MS], qs[KB];
+    for (int j = 0; j < MS; ++j) ps[j] = in_register(P[s * MS + j].v[v]);
+    for (int q = 0; q < KB; ++q) qs[q] = in_register(Q[s * K + k + q].v[v]);
+    for (int q = 0; q < KB; ++q) {
+      if (WITH_H) ah[q] += qs[q];
+      for (int j = 0; j < MS; ++j) acc[j][q] += ps[j] * qs[q];
+    }
+  }
+  for (int j = 0; j < MS; ++j)
+    for (int q = 0; q < KB; ++q) G[at(j, k + q)].v[v] = acc[j][q];
+  if (WITH_H)
+    for (int q = 0; q < KB; ++q) H[k + q].v[v] = ah[q];
+}
+
+// G[j, k] += sum_s P_s[j] Q_s[k] for all k < K (see outer_cols): the block's outer products
+// with the small side (MS) and KB columns of accumulators in registers (MS * KB + KB of them
+// plus MS + KB operands: within the 32 vector registers of AVX-512 for MS <= 6), the last
+// K % KB columns one at a time
 template <int NV, int MS, bool TR, bool WITH_H>
 inline void block_outer(int64_t K, int ns, const Lanes<NV>* __restrict P,
                         const Lanes<NV>* __restrict Q, Lanes<NV>* __restrict G,
                         Lanes<NV>* __restrict H) {
   constexpr int KB = MS <= 3 ? 4 : MS <= 6 ? 2 : 1;
-  auto at = [&](int64_t j, int64_t k) { return TR ? k * MS + j : j * K + k; };
   for (int v = 0; v < NV; ++v) {
     int64_t k = 0;
-    for (; k + KB <= K; k += KB) {
-      vf acc[MS][KB], ah[KB];
-      for (int j = 0; j < MS; ++j)
-        for (int q = 0; q < KB; ++q) acc[j][q] = G[at(j, k + q)].v[v];
-      for (int q = 0; q < KB; ++q) ah[q] = WITH_H ? H[k + q].v[v] : vf{};
-      for (int s = 0; s < ns; ++s) {
-        // the step's operands into registers first (through may_alias pointers the compiler
-        // would otherwise reload them for every product)
-        vf ps[MS], qs[KB];
-        for (int j = 0; j < MS; ++j) ps[j] = P[s * MS + j].v[v];
-        for (int q = 0; q < KB; ++q) qs[q] = Q[s * K + k + q].v[v];
-        for (int q = 0; q < KB; ++q) {
-          if (WITH_H) ah[q] += qs[q];
-          for (int j = 0; j < MS; ++j) acc[j][q] += ps[j] * qs[q];
-        }
-      }
-      for (int j = 0; j < MS; ++j)
-        for (int q = 0; q < KB; ++q) G[at(j, k + q)].v[v] = acc[j][q];
-      if (WITH_H)
-        for (int q = 0; q < KB; ++q) H[k + q].v[v] = ah[q];
-    }
-    for (; k < K; ++k)
-      for (int s = 0; s < ns; ++s) {
-        const vf qs = Q[s * K + k].v[v];
-        if (WITH_H) H[k].v[v] += qs;
-        for (int j = 0; j < MS; ++j) G[at(j, k)].v[v] += P[s * MS + j].v[v] * qs;
-      }
+    for (; k + KB <= K; k += KB) outer_cols<NV, MS, KB, TR, WITH_H>(K, ns, k, v, P, Q, G, H);
+    for (; k < K; ++k) outer_cols<NV, MS, 1, TR, WITH_H>(K, ns, k, v, P, Q, G, H);
   }
 }
 
