@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/pass_roofline.py --threads 1 [--clock cpu]
     .venv/bin/python benchmarks/pass_roofline.py --threads 2
+    .venv/bin/python benchmarks/pass_roofline.py --threads 1 --clock cpu --against /tmp/before.cpp
 
 In one process, at the given thread count, this times
 
@@ -15,7 +16,10 @@ In one process, at the given thread count, this times
   float32 vectors (``-O2 -march=native``, 16 chains per thread, OpenMP over the threads),
   compiled here with the system's C compiler and called through ctypes;
 
-interleaved (peaks, pass sizes, peaks, ...; best of ``--rounds``), and prints one JSON line per
+with ``--against FILE`` also another version of ``pl_loop.cpp`` built as an extension of its
+own (``against``) and this build called the same way (``direct``, without the Python wrapper),
+so that before and after are measured in one process; all interleaved (peaks, pass sizes,
+peaks, ...; best of ``--rounds``), and prints one JSON line per
 measurement with its ms per call, its GFLOP/s, and for the passes the fraction of each peak.
 
 FLOP of one pass (:func:`pass_flops`; a fused multiply-add counts 2, a plain add or multiply 1;
@@ -159,6 +163,20 @@ def pass_call(
     return lambda: fused.fused_pl_loss_and_grads(x, *args, tau, alpha)
 
 
+def direct_call(
+    ext: object, e: int, m: int, hidden: int, seq_len: int, batch: int, tau: int, alpha: float
+) -> Callable[[], object]:
+    """The same pass as :func:`pass_call` through a build's ``train`` directly (no Python
+    wrapper): how ``--against`` times this build and another one alike."""
+    model = make_model("shplrnn", m, m, seeds=list(range(e)), hidden_dim=hidden)
+    x = torch.randn(seq_len + 1, e, batch, m, generator=torch.Generator().manual_seed(0))
+    a, w1, w2, h1, h2, init = (t.detach().contiguous() for t in model._fused_args())
+    args = [x, init, a, w1, w2, h1, h2, torch.full((e,), float(alpha))]
+    args += [torch.full((e,), 2.0 / (seq_len * batch * m)), torch.full((e,), tau)]
+    args += [False, None, None, None, 0]
+    return lambda: ext.train(*args)  # type: ignore[attr-defined]
+
+
 def timed(call: Callable[[], object], repeats: int) -> tuple[float, float]:
     """Seconds per call over ``repeats`` calls: (wall clock, process CPU time)."""
     w0, c0 = time.perf_counter(), time.process_time()
@@ -178,6 +196,13 @@ def main() -> None:
     p.add_argument("--ensembles", type=int, nargs="+", default=[1, 16])
     p.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     p.add_argument("--clock", default="wall", choices=["wall", "cpu"])
+    p.add_argument(
+        "--against",
+        default=None,
+        help="another pl_loop.cpp (e.g. git show REV:src/neurodsr/models/csrc/pl_loop.cpp > "
+        "/tmp/before.cpp), built as its own extension: its pass is timed too, interleaved, "
+        "called directly ('against'), beside this build called the same way ('direct')",
+    )
     args = p.parse_args()
     if args.threads < 1:
         raise SystemExit(f"--threads {args.threads}: give 1 or more")
@@ -196,12 +221,20 @@ def main() -> None:
         fma, lanes = fma_kernel()
         flops = 2.0 * 16 * lanes * args.fma_iters * args.threads
         calls["fma loop"] = (lambda: fma(args.fma_iters, args.threads), flops, 3)
+    builds: dict[str, object] = {}
+    if args.against:
+        from ensemble_floor import other_build  # (this folder: run as benchmarks/...)
+
+        builds = {"direct": fused.compiled_loop(), "against": other_build(args.against)}
     for size in args.sizes:
         m, hidden, seq_len, batch, tau, alpha = SIZES[size]
         for e in args.ensembles:
             flops = pass_flops(e, m, m, hidden, seq_len, batch)
             call = pass_call(e, m, hidden, seq_len, batch, tau, alpha)
             calls[f"pass {size} E={e}"] = (call, float(flops), args.repeats)
+            for name, ext in builds.items():
+                call = direct_call(ext, e, m, hidden, seq_len, batch, tau, alpha)
+                calls[f"pass {size} E={e} {name}"] = (call, float(flops), args.repeats)
     for call, _, _ in calls.values():
         call()  # warm-up: MKL's and the pass's buffers, the OpenMP pool
     best = {k: [float("inf"), float("inf")] for k in calls}
