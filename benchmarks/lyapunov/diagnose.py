@@ -19,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run
+from compare import pick
 
 from neurodsr.dynamics.zoo import SYSTEMS, _view
 
@@ -36,16 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     versions = args.versions.split(",")
     refs = run.references()
-    done = [
-        r for r in run.load_results().values()
-        if r["method"] == "neurodsr" and r["n"] == args.n and r.get("seed", 0) == args.seed
-        and r.get("version") in versions and "error" not in r
-    ]  # fmt: skip
-    best: dict[tuple[str, str], dict] = {}
-    for r in done:
-        k = (r["system"], r["view"])
-        if k not in best or versions.index(r["version"]) < versions.index(best[k]["version"]):
-            best[k] = r
+    best = pick(run.load_results(), versions, args.n, args.seed)
     print("| system | half | view | verdict | reference | Kantz | Jacobian | reason | noise-free |")
     print("|---|---|---|---|---|---|---|---|---|")
     for (s, v), r in sorted(best.items()):
