@@ -106,8 +106,10 @@ def test_a_member_that_failed_the_range_check_never_wins_unless_all_failed(z, tr
     scores, _, chosen = select_member(tlog, net.n_models, check)
     assert chosen != best and scores[best] == math.inf
     assert chosen == _separately(tlog, check.valid)
-    # every member fails: the one with the least of its free run outside is kept
-    for e, rate in enumerate((0.004, 0.002, 0.005, 0.003)):
+    # every member fails: the one with the least of its free run outside is kept. The rates
+    # leave the range well within the check's runs (outside 0.81-1.0 of the run): at 0.002
+    # per step a member stayed inside it (0 % outside, measured on an AMD Zen 3 machine)
+    for e, rate in enumerate((0.008, 0.006, 0.010, 0.007)):
         _drift(net, e, rate)
     check = check_range(net, z[2400:], 600, x_range=z[:2400], n_starts=2)
     assert not any(check.valid), check.outside
