@@ -211,7 +211,14 @@ def compete_sizes(data: np.ndarray, dt: float, args: dict[str, Any]) -> Training
             s.sources["tau"] = fits[0].summary.sources["tau"]
         xn = f.normalise(f.x[: f.n_train])
         x_val = xn[f.n_train - s.n_validation :] if s.n_validation else xn
-        val = validate(f.model, x_val, int(s.train["eval_steps"]), n_starts=s.train["val_starts"])
+        val = validate(
+            f.model,
+            x_val,
+            int(s.train["eval_steps"]),
+            n_starts=s.train["val_starts"],
+            x_score=xn if s.train.get("val_reference", "training") == "training" else None,
+            dh=s.train.get("val_dh", "segments"),
+        )
         # valid: the range check's verdict (the training part's range, runs as long as the
         # held-out part), the one definition the seeds were chosen by; the score: validate's
         # sqrt(D_stsp x D_H) on the validation part, in the N channels
