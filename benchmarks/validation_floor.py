@@ -18,7 +18,7 @@ a. **the floor**: the validation score of the true system: :func:`score_runs` (w
 b. **its noise**: the same model's score from different start states (``validate``'s
    ``start_shift``: the evenly spaced starts moved on by 1/(K x shifts) of the validation
    series, ``--shifts`` sets), as the coefficient of variation (std / mean) per valid member,
-   and the spread of the floor over the independent runs;
+   and the same of the floor over the independent runs;
 c. **the ranking**: an ensemble of ``--members`` members (seeds x GTF alphas 0.05, 0.1, 0.2,
    0.4, ``--epochs`` epochs of 20 gradient steps each, its last states: no state picked by
    validation) trained on the fitting part; its members' validation scores against their test
@@ -279,8 +279,11 @@ def _med_iqr(v: list[float], fmt: str = ".3g") -> str:
 
 
 def _cv(scores: list[list[float]]) -> list[float]:
-    """Per member, std / mean of its score over the start sets (members valid in all)."""
+    """Per member, std / mean of its score over the start sets (members valid in all; none
+    for a row validated from one start set)."""
     a = np.asarray(scores, dtype=np.float64)  # (shifts, E)
+    if len(a) < 2:
+        return []
     ok = np.isfinite(a).all(0)
     return [float(a[:, e].std() / a[:, e].mean()) for e in np.flatnonzero(ok)]
 
@@ -293,7 +296,7 @@ def table(path: Path) -> str:
         "the floor, x start sets for the rest)",
         "",
         "| setting | steps x starts | reference | D_H | floor score | floor D_stsp | floor D_H | "
-        "floor spread (IQR/median) | member CV over starts | Spearman rho | regret | "
+        "floor CV over runs | member CV over starts | Spearman rho | regret | "
         "picks the best | seconds per call |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -302,9 +305,8 @@ def table(path: Path) -> str:
         spreads = []
         for r in rows:
             sc = np.asarray([f["score"] for f in r["floor"][key]])
-            if np.isfinite(sc).all():
-                q1, q2, q3 = np.percentile(sc, [25, 50, 75])
-                spreads.append((q3 - q1) / q2)
+            if np.isfinite(sc).all() and len(sc) > 1:
+                spreads.append(float(sc.std() / sc.mean()))
         sh = [s for r in rows for s in r["validation"][key]["shifts"]]
         cvs = [c for r in rows for c in _cv([s["score"] for s in r["validation"][key]["shifts"]])]
         best = [s["regret"] == 1.0 for s in sh if not math.isnan(s["regret"])]
