@@ -69,7 +69,7 @@ from neurodsr.training.sizing import (
     size_model,
 )
 from neurodsr.training.trainer import TrainLog, resolve_device, train
-from neurodsr.training.validation import MIN_RUN, RangeCheck, check_range, validate
+from neurodsr.training.validation import MIN_RUN, RANGE_RUN, RangeCheck, check_range, validate
 
 __all__ = [
     "TrainingResult",
@@ -398,11 +398,19 @@ def train_one_size(
     # as the one the evaluation scores (the held-out part's length)
     check_starts = x_val if x_val is not None else x_train
     check_steps = max(MIN_RUN, cfg.eval_steps // max(1, cfg.val_starts), len(data) - n_train)
+    # the runs' first part as long as before the validation's runs grew (RANGE_RUN) is judged
+    # on its own too: longer runs never pass a member the shorter ones failed
+    head_steps = max(MIN_RUN, RANGE_RUN, len(data) - n_train)
 
     def range_check(inner: LatentModel) -> RangeCheck:
         view = ProjectedModel(inner, proj) if proj is not None else inner
         return check_range(
-            view, check_starts, check_steps, x_range=x_train, n_starts=cfg.val_starts
+            view,
+            check_starts,
+            check_steps,
+            x_range=x_train,
+            n_starts=cfg.val_starts,
+            range_steps=head_steps,
         )
 
     candidates: list[Candidate] = []

@@ -530,6 +530,7 @@ def check_range(
     margin: float = 0.5,
     max_outside: float = 0.05,
     space: str = "channels",
+    range_steps: int | None = None,
 ) -> RangeCheck:
     """Whether each member's free runs and n-step predictions stay in the data's range.
 
@@ -554,6 +555,10 @@ def check_range(
         As in :func:`validate`.
     space : str
         Recorded with the result ("channels").
+    range_steps : int, optional
+        Each run's first ``range_steps`` steps are judged on their own too (the larger
+        fraction outside counts, as in :func:`score_runs`), so that runs made longer than
+        before do not dilute a burst outside the range; None: the whole runs only.
 
     Returns
     -------
@@ -569,11 +574,12 @@ def check_range(
     for e in range(model.n_models):
         outside, pred_out, why = _range_verdict(
             x_range,
-            runs[e].reshape(-1, x_range.shape[1]),
+            runs[e],
             preds[e],
             margin=margin,
             max_outside=max_outside,
             n_pred=n_pred,
+            range_steps=range_steps,
         )
         out.outside.append(outside)
         out.pred_outside.append(pred_out)
