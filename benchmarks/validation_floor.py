@@ -288,6 +288,11 @@ def _cv(scores: list[list[float]]) -> list[float]:
     return [float(a[:, e].std() / a[:, e].mean()) for e in np.flatnonzero(ok)]
 
 
+def args_members(rows: list[dict[str, Any]]) -> str:
+    """The ensemble sizes of the rows ("8")."""
+    return "/".join(str(n) for n in sorted({len(r["test_score"]) for r in rows}))
+
+
 def table(path: Path) -> str:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     sets = [s for s in SETS if any(r["set"] == s for r in rows)]
@@ -342,6 +347,27 @@ def table(path: Path) -> str:
     for key in SETTINGS:
         cells = [
             _med_iqr([f["score"] for r in rows if r["set"] == s for f in r["floor"][key]])
+            for s in sets
+        ]
+        out.append(f"| {key} | " + " | ".join(cells) + " |")
+    out += [
+        "",
+        f"Per set: seconds per validate() call ({args_members(rows)} members) median [IQR]",
+        "",
+        "| setting | " + " | ".join(sets) + " |",
+        "|---|" + "---|" * len(sets),
+    ]
+    for key in SETTINGS:
+        cells = [
+            _med_iqr(
+                [
+                    x["seconds"]
+                    for r in rows
+                    if r["set"] == s
+                    for x in r["validation"][key]["shifts"]
+                ],
+                ".2f",
+            )
             for s in sets
         ]
         out.append(f"| {key} | " + " | ".join(cells) + " |")
