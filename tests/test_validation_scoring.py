@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import neurodsr.training.validation
 from neurodsr.dynamics.systems import lorenz63
 from neurodsr.metrics.core import power_spectrum_distance, state_space_divergence
 from neurodsr.models import make_model
@@ -16,6 +17,7 @@ from neurodsr.training import TrainConfig, train
 from neurodsr.training.select import best_member
 from neurodsr.training.validation import (
     RANGE_RUN,
+    check_range,
     free_runs,
     mean_spectra,
     score_runs,
@@ -180,3 +182,22 @@ def test_training_scores_against_the_whole_training_part(lorenz_z):
         TrainConfig(val_reference="test")
     with pytest.raises(ValueError, match="val_dh"):
         TrainConfig(val_dh="welch")
+
+
+def test_the_kept_states_range_check_judges_the_runs_first_part_too(two_runs, monkeypatch):
+    """check_range with ``range_steps`` (what train_fit passes: the old run length): runs made
+    longer than before cannot pass a member whose first part left the range."""
+    data, other = two_runs
+    runs = _cut(other, 2, 4 * RANGE_RUN)[None].repeat(2, axis=0)  # (E=2, K=2, T, N)
+    runs[1, :, 100 : 100 + RANGE_RUN // 10] += 10.0  # member 1: a burst in the first part
+    monkeypatch.setattr(neurodsr.training.validation, "free_runs", lambda *a, **k: runs)
+    net = make_model("shplrnn", 3, 3, seeds=[0, 1], hidden_dim=8)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+        net.A.fill_(1.0)  # n-step predictions stay at their data states
+    x_val = data[-2400:]
+    whole = check_range(net, x_val, 4 * RANGE_RUN, x_range=data, n_starts=2)
+    assert whole.valid == [True, True]  # 2.5 % of the whole runs: diluted
+    head = check_range(net, x_val, 4 * RANGE_RUN, x_range=data, n_starts=2, range_steps=RANGE_RUN)
+    assert head.valid == [True, False] and head.outside[1] == pytest.approx(0.1, abs=0.01)
