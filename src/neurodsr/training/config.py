@@ -66,9 +66,22 @@ class TrainConfig:
         from several data states scored by D_stsp and D_H, blown-up members marked invalid);
         the best state per member by validation is kept when ``keep_best``.
     eval_steps : int
-        Total length of the validation free runs, in steps (split over ``val_starts`` runs).
+        Total length of the validation free runs, in steps (split over ``val_starts`` runs;
+        20 000 = 4 runs of 5 000, chosen with ``val_reference`` and ``val_dh`` by
+        ``benchmarks/validation_floor.py``: the true system's score floor halves and the
+        ranking of members by their test scores improves against 4 runs of 1 250 scored
+        against the validation series, docs/RESULTS.md section 6).
     val_starts : int
         Number of free runs per validation, each from a different data state.
+    val_reference : {"training", "validation"}
+        What the validation's free runs are scored against: the whole training part (the
+        fitting part and the validation series) or the validation series alone (before
+        issue 12 item 4). Either way the runs start from the validation series' states and
+        must stay in its range, and no held-out data is used (docs/RESULTS.md section 6,
+        "Validation's floor and its ranking").
+    val_dh : {"segments", "runs"}
+        How validation computes D_H (:func:`neurodsr.training.validation.score_runs`): from
+        spectra averaged over segments, or per run against the reference's first samples.
     patience : int or None
         Stop when ``patience`` validations in a row improved no member's score (None or 0: never;
         the budget or ``epochs`` ends training).
@@ -105,8 +118,10 @@ class TrainConfig:
     latent_reg_fraction: float = 0.5
     max_minutes: float | None = None
     eval_every: int = 25
-    eval_steps: int = 5000
+    eval_steps: int = 20_000
     val_starts: int = 4
+    val_reference: str = "training"
+    val_dh: str = "segments"
     patience: int | None = FIT_DEFAULTS["patience"]
     keep_best: bool = True
     checkpoint_every: int = 50
@@ -154,6 +169,10 @@ class TrainConfig:
         ):
             if int(getattr(self, name)) < 1:
                 raise bad(name, "must be >= 1")
+        if self.val_reference not in ("training", "validation"):
+            raise bad("val_reference", "must be 'training' or 'validation'")
+        if self.val_dh not in ("segments", "runs"):
+            raise bad("val_dh", "must be 'segments' or 'runs'")
         if self.lr <= 0 or self.lr_final <= 0:
             raise bad("lr", "learning rates must be > 0")
         if self.optimizer not in ("radam", "adam"):

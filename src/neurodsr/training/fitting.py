@@ -69,7 +69,7 @@ from neurodsr.training.sizing import (
     size_model,
 )
 from neurodsr.training.trainer import TrainLog, resolve_device, train
-from neurodsr.training.validation import MIN_RUN, RangeCheck, check_range, validate
+from neurodsr.training.validation import MIN_RUN, RANGE_RUN, RangeCheck, check_range, validate
 
 __all__ = [
     "TrainingResult",
@@ -211,7 +211,14 @@ def compete_sizes(data: np.ndarray, dt: float, args: dict[str, Any]) -> Training
             s.sources["tau"] = fits[0].summary.sources["tau"]
         xn = f.normalise(f.x[: f.n_train])
         x_val = xn[f.n_train - s.n_validation :] if s.n_validation else xn
-        val = validate(f.model, x_val, int(s.train["eval_steps"]), n_starts=s.train["val_starts"])
+        val = validate(
+            f.model,
+            x_val,
+            int(s.train["eval_steps"]),
+            n_starts=s.train["val_starts"],
+            x_score=xn if s.train.get("val_reference", "training") == "training" else None,
+            dh=s.train.get("val_dh", "segments"),
+        )
         # valid: the range check's verdict (the training part's range, runs as long as the
         # held-out part), the one definition the seeds were chosen by; the score: validate's
         # sqrt(D_stsp x D_H) on the validation part, in the N channels
@@ -391,11 +398,19 @@ def train_one_size(
     # as the one the evaluation scores (the held-out part's length)
     check_starts = x_val if x_val is not None else x_train
     check_steps = max(MIN_RUN, cfg.eval_steps // max(1, cfg.val_starts), len(data) - n_train)
+    # the runs' first part as long as before the validation's runs grew (RANGE_RUN) is judged
+    # on its own too: longer runs never pass a member the shorter ones failed
+    head_steps = max(MIN_RUN, RANGE_RUN, len(data) - n_train)
 
     def range_check(inner: LatentModel) -> RangeCheck:
         view = ProjectedModel(inner, proj) if proj is not None else inner
         return check_range(
-            view, check_starts, check_steps, x_range=x_train, n_starts=cfg.val_starts
+            view,
+            check_starts,
+            check_steps,
+            x_range=x_train,
+            n_starts=cfg.val_starts,
+            range_steps=head_steps,
         )
 
     candidates: list[Candidate] = []

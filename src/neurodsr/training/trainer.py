@@ -403,6 +403,19 @@ class KeepBest:
             )
 
 
+def _score_reference(
+    x_train: np.ndarray | Tensor, x_val: np.ndarray | None, reference: str
+) -> np.ndarray | None:
+    """The states validation scores the free runs against (None: the validation series):
+    with ``reference="training"`` the whole training part, ``x_train`` followed by ``x_val``
+    (time, N); the runs still start from the validation series and must stay in its range."""
+    if reference == "validation":
+        return None
+    xt = x_train.detach().cpu().numpy() if isinstance(x_train, Tensor) else x_train
+    xt = np.asarray(xt, dtype=np.float64)
+    return xt if x_val is None else np.concatenate([xt, np.asarray(x_val, dtype=np.float64)])
+
+
 def train(
     model: LatentModel,
     x_train: np.ndarray | Tensor,
@@ -421,8 +434,11 @@ def train(
         Training series, already normalised (z-scored).
     config : TrainConfig
     x_val : array, shape (time, N), optional
-        Normalised validation series (:func:`~neurodsr.training.validation.validate`);
-        default: the first ``eval_steps`` samples of ``x_train``.
+        Normalised validation series (:func:`~neurodsr.training.validation.validate`: the
+        free runs start from its states and must stay in its range; they are scored against
+        ``x_train`` followed by ``x_val`` with ``config.val_reference="training"``, against
+        ``x_val`` alone with "validation"); default: the first ``eval_steps`` samples of
+        ``x_train`` (scored against the whole of ``x_train`` with "training").
     checkpoint_dir : path, optional
         Where to write ``checkpoint.pt``; a checkpoint there from a run with the same model,
         settings and data is resumed (:func:`run_id`), with the time it already spent counted
@@ -445,6 +461,7 @@ def train(
     x_ref = np.asarray(x_val if x_val is not None else x_train, dtype=np.float64)
     n_eval = min(config.eval_steps, len(x_ref)) if x_val is None else config.eval_steps
     x_ref = x_ref[:n_eval] if x_val is None else x_ref
+    x_score = _score_reference(x_train, x_val, config.val_reference)
     sampler = WindowSampler(x, config.seq_len, model.seeds)
     opt = make_optimizer(model, config)
     tau, alpha_setting = config.forcing_schedule()
@@ -577,7 +594,9 @@ def train(
         out_of_time = config.max_minutes is not None and elapsed() / 60 > config.max_minutes
         patience_out = False
         if (epoch + 1) % config.eval_every == 0 or last or out_of_time:
-            val = validate(model, x_ref, n_eval, n_starts=config.val_starts)
+            val = validate(
+                model, x_ref, n_eval, n_starts=config.val_starts, x_score=x_score, dh=config.val_dh
+            )
             tlog.eval_epoch.append(epoch)
             tlog.eval_dstsp.append(val.dstsp)
             tlog.eval_dh.append(val.dh)

@@ -5,17 +5,35 @@ evaluation to the next, and a member whose n-step predictions blow up can still 
 run that looks fine. :func:`validate` therefore
 
 - starts ``n_starts`` free runs from different data states of the validation series (evenly
-  spaced), drops a transient from each and scores their union against the series with D_stsp
-  and each run's spectrum against the series' with D_H (mean over runs);
+  spaced), drops a transient from each (:func:`free_runs`) and scores them
+  (:func:`score_runs`): D_stsp of their union and D_H against the *score reference*, by default
+  the whole training part (the fitting part and the validation series; ``x_score``), not
+  only the short validation series, whose finite-sample floor hides the differences between
+  members (docs/RESULTS.md section 6, "Validation's floor and its ranking");
+- computes D_H from power spectra averaged over segments (:func:`segment_spectrum_distance`:
+  the mean spectrum of the runs' segments against the mean spectrum of the reference's, both
+  of ``DH_SEGMENT`` = 1250 samples or the runs' length if shorter), not from each run against
+  the reference's first samples;
 - checks the member's n-step predictions from data states (every ``pred_stride``-th state)
-  and its free runs for leaving the data's range: a member with a non-finite value, or with
-  more than ``max_outside`` of its predictions or free-run points outside the data's range
-  (+- ``margin`` standard deviations per dim), is *invalid*: its score is inf, so it is never
-  chosen as a best state nor as the best member.
+  and its free runs for leaving the validation series' range: a member with a non-finite
+  value, or with more than ``max_outside`` of its predictions or free-run points outside that
+  range (+- ``margin`` standard deviations per dim), is *invalid*: its score is inf, so it is
+  never chosen as a best state nor as the best member. The free runs are judged both whole and
+  on their first ``range_steps`` steps each (``RANGE_RUN`` = 1250, the runs' length before
+  the runs were made longer), so that a longer run cannot dilute a burst outside the range:
+  a member invalid under the shorter runs stays invalid.
 
 The score of a valid member is the geometric mean sqrt(D_stsp * D_H) (both "lower is better";
 the product weighs a relative improvement in either the same, so neither metric's scale
 dominates; D_stsp is floored at 1e-3 because its Gaussian-mixture estimate can dip below 0).
+
+Scoring against the training part is no leak of test data (nothing of the held-out part is
+used) and no leak of the fit in the sense that matters here: the training loss is the
+forced one-step (GTF) or interval (STF) prediction error on windows, while the score compares
+the long-run statistics (state density, spectra) of *free* runs with the data's; a model that
+has memorised windows does not reproduce their invariant density by free-running. The
+validation series is held out from the windows as before, and it still starts the runs and
+sets the range.
 
 :func:`check_range` is the same range test without the scores, for the states training kept
 (:func:`neurodsr.training.fitting.train_one_size` runs it before a member or a forcing
@@ -35,20 +53,38 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from scipy.ndimage import gaussian_filter1d
 
 from neurodsr.metrics.core import fraction_outside, power_spectrum_distance, state_space_divergence
 from neurodsr.models.base import LatentModel
 
 __all__ = [
+    "DH_MODES",
+    "DH_SEGMENT",
+    "MAX_REF_SEGMENTS",
     "MIN_RUN",
+    "RANGE_RUN",
     "MemberValidation",
     "RangeCheck",
+    "RunScore",
     "check_range",
+    "dh_segment",
+    "free_runs",
+    "mean_spectra",
+    "score_runs",
+    "segment_spectrum_distance",
     "validate",
     "validation_score",
 ]
 
 MIN_RUN = 500
+#: Steps at the start of each free run that the range test also judges on their own, steps
+#: (the validation's run length before issue 12 item 4: 5000 steps over 4 runs)
+RANGE_RUN = 1250
+#: How D_H is computed: "segments" (:func:`segment_spectrum_distance`, the default) or "runs"
+#: (the mean over runs of :func:`~neurodsr.metrics.core.power_spectrum_distance` of each run
+#: against the reference's first samples: the validation before issue 12 item 4)
+DH_MODES = ("segments", "runs")
 
 
 def validation_score(dstsp: float, dh: float) -> float:
@@ -66,8 +102,8 @@ class MemberValidation:
     score : list of float
         sqrt(D_stsp * D_H) of valid members, inf for invalid ones (lower is better).
     dstsp, dh : list of float
-        D_stsp of the union of the free runs, and the mean D_H of the runs (nan when invalid
-        because not finite).
+        D_stsp of the union of the free runs, and D_H of the runs (nan when invalid because
+        not finite), both against the score reference.
     outside : list of float
         Fraction of free-run points outside the data's range (or not finite).
     pred_outside : list of float
@@ -86,8 +122,188 @@ class MemberValidation:
     why: list[str] = field(default_factory=list)
 
 
+@dataclass
+class RunScore:
+    """The validation of one member's free runs (:func:`score_runs`); fields as in
+    :class:`MemberValidation`, one value each."""
+
+    score: float
+    dstsp: float
+    dh: float
+    outside: float
+    pred_outside: float
+    why: str
+
+    @property
+    def valid(self) -> bool:
+        return not self.why
+
+
 def _device_of(model: LatentModel) -> torch.device:
     return next(model.parameters()).device
+
+
+# --------------------------------------------------------------------------- spectra
+def mean_spectra(
+    x: np.ndarray, seg_len: int, smoothing: float = 20.0, max_segments: int | None = None
+) -> np.ndarray:
+    """Each dim's power spectrum averaged over the non-overlapping segments of ``seg_len``
+    samples of ``x``: one series (time, N) or several runs (K, time, N), each cut on its own;
+    at most ``max_segments`` of them, evenly spaced (None: all).
+
+    Each segment's spectrum is made as :func:`~neurodsr.metrics.core.power_spectrum_distance`
+    makes a series' (z-scored by its own mean and std, |rfft|^2, smoothed by a Gaussian of
+    ``smoothing`` frequency bins, normalised to sum 1); their mean is a Welch-style estimate
+    whose variance falls with the number of segments.
+
+    Returns
+    -------
+    array (N, seg_len // 2 + 1), each row summing to 1.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    runs = x[None] if x.ndim == 2 else x
+    k, t, n = runs.shape
+    seg_len = int(seg_len)
+    if seg_len < 2 or t < seg_len:
+        raise ValueError(f"segments of {seg_len} samples need at least that many, got {t}")
+    n_seg = t // seg_len
+    seg = runs[:, : n_seg * seg_len].reshape(k * n_seg, seg_len, n)
+    if max_segments is not None and len(seg) > max_segments:
+        seg = seg[np.linspace(0, len(seg) - 1, int(max_segments)).astype(int)]
+    sd = seg.std(1, keepdims=True)
+    z = (seg - seg.mean(1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
+    p = gaussian_filter1d(np.abs(np.fft.rfft(z, axis=1)) ** 2, smoothing, axis=1)  # (S, F, N)
+    total = p.sum(1, keepdims=True)
+    p = np.where(total > 0, p / np.where(total > 0, total, 1.0), 1.0 / p.shape[1])
+    return p.mean(0).T
+
+
+#: Segments of the score reference its mean spectrum is taken over at most (evenly spaced):
+#: bounds validation's cost on long training parts
+MAX_REF_SEGMENTS = 64
+#: Length of the segments D_H's spectra are averaged over at most, samples (the runs' length
+#: before issue 12 item 4): longer runs and references give more segments, not a finer
+#: frequency grid
+DH_SEGMENT = 1250
+
+
+def dh_segment(run_len: int, ref_len: int) -> int:
+    """The segment length of D_H "segments" for runs of ``run_len`` and a reference of
+    ``ref_len`` samples: min(``DH_SEGMENT``, run_len, ref_len)."""
+    return int(min(DH_SEGMENT, run_len, ref_len))
+
+
+def segment_spectrum_distance(
+    x_ref: np.ndarray,
+    runs: np.ndarray,
+    smoothing: float = 20.0,
+    *,
+    seg_len: int | None = None,
+    ref_spectra: np.ndarray | None = None,
+) -> float:
+    """D_H from averaged spectra: the Hellinger distance (mean over dims) between the mean
+    spectrum of the runs ``runs`` (K, T, N) and the mean spectrum of ``x_ref`` (time, N), both
+    over segments of ``seg_len`` samples (default :func:`dh_segment`: min(``DH_SEGMENT``, T,
+    len(x_ref))) (:func:`mean_spectra`; at most ``MAX_REF_SEGMENTS`` = 64 of ``x_ref``'s,
+    evenly spaced). ``ref_spectra``: ``x_ref``'s mean spectra at that length when already
+    computed (:func:`validate` computes them once for all members).
+
+    For one run as long as ``x_ref`` and ``seg_len`` it is
+    :func:`~neurodsr.metrics.core.power_spectrum_distance` of the two. Returns a float in
+    [0, 1]; nan when a run is not finite.
+    """
+    runs = np.asarray(runs, dtype=np.float64)
+    runs = runs[None] if runs.ndim == 2 else runs
+    if not np.isfinite(runs).all():
+        return float("nan")
+    seg_len = dh_segment(runs.shape[1], len(x_ref)) if seg_len is None else int(seg_len)
+    p = (
+        mean_spectra(x_ref, seg_len, smoothing, MAX_REF_SEGMENTS)
+        if ref_spectra is None
+        else ref_spectra
+    )
+    q = mean_spectra(runs, seg_len, smoothing)
+    bc = np.sum(np.sqrt(p * q), axis=1)
+    return float(np.mean(np.sqrt(np.maximum(0.0, 1.0 - bc))))
+
+
+# --------------------------------------------------------------------------- scoring
+def score_runs(
+    x_ref: np.ndarray,
+    runs: np.ndarray,
+    preds: np.ndarray | None = None,
+    *,
+    x_score: np.ndarray | None = None,
+    dh: str = "segments",
+    range_steps: int | None = RANGE_RUN,
+    margin: float = 0.5,
+    max_outside: float = 0.05,
+    n_pred: int = 20,
+    ref_spectra: np.ndarray | None = None,
+) -> RunScore:
+    """The validation of one member from arrays: its free runs and n-step predictions.
+
+    What :func:`validate` computes for each member once it has run the model; it takes any
+    runs, e.g. an independent run of the true system (the floor of the score,
+    ``benchmarks/validation_floor.py``).
+
+    Parameters
+    ----------
+    x_ref : array (time, N)
+        The normalised validation series: the range (+- ``margin`` std per dim) the runs and
+        predictions must stay in, and the score reference when ``x_score`` is None.
+    runs : array (K, T, N) or (T, N)
+        Free runs (after their transient), model units.
+    preds : array (S, N), optional
+        n-step predictions from data states (none: not checked).
+    x_score : array (time, N), optional
+        The states the runs are scored against (D_stsp of their union, D_H); default
+        ``x_ref``. :func:`validate` in training gives the whole training part.
+    dh : {"segments", "runs"}
+        D_H from averaged spectra (:func:`segment_spectrum_distance`), or the mean over runs
+        of each run's D_H against ``x_score``'s first T samples (before issue 12 item 4).
+    range_steps : int or None
+        Each run's first ``range_steps`` steps are judged on their own too (the larger
+        fraction outside counts); None: the whole runs only.
+    margin, max_outside, n_pred
+        As in :func:`validate`.
+    ref_spectra : array, optional
+        ``x_score``'s mean spectra for D_H "segments", when already computed
+        (:func:`segment_spectrum_distance`).
+
+    Returns
+    -------
+    RunScore
+    """
+    if dh not in DH_MODES:
+        raise ValueError(f"dh must be one of {DH_MODES}, got {dh!r}")
+    x_ref = np.asarray(x_ref, dtype=np.float64)
+    runs = np.asarray(runs, dtype=np.float64)
+    runs = runs[None] if runs.ndim == 2 else runs
+    n_dim = x_ref.shape[1]
+    x_score = x_ref if x_score is None else np.asarray(x_score, dtype=np.float64)
+    preds = np.empty((0, n_dim)) if preds is None else np.asarray(preds, dtype=np.float64)
+    outside, pred_out, why = _range_verdict(
+        x_ref,
+        runs,
+        preds,
+        margin=margin,
+        max_outside=max_outside,
+        n_pred=n_pred,
+        range_steps=range_steps,
+    )
+    if why == "not finite":
+        dstsp, dh_value = math.nan, math.nan
+    else:
+        dstsp = float(state_space_divergence(x_score, runs.reshape(-1, n_dim)))
+        if dh == "segments":
+            dh_value = segment_spectrum_distance(x_score, runs, ref_spectra=ref_spectra)
+        else:
+            dh_value = float(np.mean([power_spectrum_distance(x_score, r) for r in runs]))
+    score = math.inf if why else validation_score(dstsp, dh_value)
+    if not math.isfinite(score) and not why:
+        why, score = "score not finite", math.inf
+    return RunScore(score, dstsp, dh_value, outside, pred_out, why)
 
 
 @torch.no_grad()
@@ -97,11 +313,15 @@ def validate(
     n_steps: int,
     *,
     n_starts: int = 4,
+    x_score: np.ndarray | None = None,
+    dh: str = "segments",
     transient: int = 200,
     n_pred: int = 20,
     pred_stride: int = 10,
     margin: float = 0.5,
     max_outside: float = 0.05,
+    range_steps: int | None = RANGE_RUN,
+    start_shift: int = 0,
 ) -> MemberValidation:
     """Score each member of ``model`` on the normalised validation series ``x_ref`` (time, N).
 
@@ -112,6 +332,11 @@ def validate(
     n_starts : int, default 4
         Free runs, started from data states evenly spaced over ``x_ref`` (fewer when
         ``n_steps`` would give runs shorter than ``MIN_RUN`` = 500 steps).
+    x_score : array (time, N), optional
+        The states the runs are scored against (default ``x_ref``; training gives the whole
+        training part, :class:`~neurodsr.training.config.TrainConfig`'s ``val_reference``).
+    dh : {"segments", "runs"}
+        How D_H is computed (:func:`score_runs`).
     transient : int, default 200
         Steps dropped at the start of each run, steps.
     n_pred : int, default 20
@@ -123,49 +348,69 @@ def validate(
     max_outside : float, default 0.05
         A member with a larger fraction of free-run points or of predictions outside that
         range is invalid.
+    range_steps : int or None, default ``RANGE_RUN``
+        Each run's first steps judged on their own as well (:func:`score_runs`).
+    start_shift : int, default 0
+        Every start state moved on by this many samples (cyclically): the benchmark measures
+        the score's spread over start states with it.
 
     Returns
     -------
     MemberValidation
     """
     x_ref = np.asarray(x_ref, dtype=np.float64)
-    runs = _free_runs(model, x_ref, n_steps, n_starts, transient)
+    runs = free_runs(model, x_ref, n_steps, n_starts, transient, shift=start_shift)
     preds = _predictions(model, x_ref, n_pred, pred_stride)
+    ref = x_ref if x_score is None else np.asarray(x_score, dtype=np.float64)
+    ref_spectra = (
+        mean_spectra(ref, dh_segment(runs.shape[2], len(ref)), max_segments=MAX_REF_SEGMENTS)
+        if dh == "segments"
+        else None
+    )
     out = MemberValidation()
     for e in range(model.n_models):
-        xe = runs[e].reshape(-1, x_ref.shape[1])
-        outside, pred_out, why = _range_verdict(
-            x_ref, xe, preds[e], margin=margin, max_outside=max_outside, n_pred=n_pred
+        r = score_runs(
+            x_ref,
+            runs[e],
+            preds[e],
+            x_score=ref,
+            dh=dh,
+            range_steps=range_steps,
+            margin=margin,
+            max_outside=max_outside,
+            n_pred=n_pred,
+            ref_spectra=ref_spectra,
         )
-        if why == "not finite":
-            dstsp, dh = math.nan, math.nan
-        else:
-            dstsp = float(state_space_divergence(x_ref, xe))
-            dh = float(np.mean([power_spectrum_distance(x_ref, r) for r in runs[e]]))
-        score = math.inf if why else validation_score(dstsp, dh)
-        if not math.isfinite(score) and not why:
-            why, score = "score not finite", math.inf
-        out.score.append(score)
-        out.dstsp.append(dstsp)
-        out.dh.append(dh)
-        out.outside.append(float(outside))
-        out.pred_outside.append(float(pred_out))
-        out.valid.append(not why)
-        out.why.append(why)
+        out.score.append(r.score)
+        out.dstsp.append(r.dstsp)
+        out.dh.append(r.dh)
+        out.outside.append(float(r.outside))
+        out.pred_outside.append(float(r.pred_outside))
+        out.valid.append(r.valid)
+        out.why.append(r.why)
     return out
 
 
-def _free_runs(
-    model: LatentModel, x_starts: np.ndarray, n_steps: int, n_starts: int, transient: int
+@torch.no_grad()
+def free_runs(
+    model: LatentModel,
+    x_starts: np.ndarray,
+    n_steps: int,
+    n_starts: int,
+    transient: int,
+    *,
+    shift: int = 0,
 ) -> np.ndarray:
     """Free runs of every member from ``n_starts`` data states evenly spaced over ``x_starts``
-    (fewer when runs would be shorter than ``MIN_RUN``), ``transient`` steps dropped:
-    array (E, K, run_len, N) of read-outs."""
+    (time, N) (fewer when runs would be shorter than ``MIN_RUN``; each moved on by ``shift``
+    samples, cyclically), ``transient`` steps dropped: array (E, K, run_len, N) of read-outs,
+    run_len = max(``MIN_RUN``, ``n_steps`` // K)."""
     device = _device_of(model)
     # runs of at least MIN_RUN steps: a spectrum (D_H) of a shorter run is mostly noise
     n_starts = max(1, min(n_starts, len(x_starts), n_steps // MIN_RUN))
     run_len = max(MIN_RUN, n_steps // n_starts)
     starts = np.linspace(0, len(x_starts) - 1, n_starts + 1)[:-1].astype(int)
+    starts = (starts + int(shift)) % len(x_starts)
     x0 = torch.as_tensor(x_starts[starts], dtype=torch.float32, device=device)
     z0 = model.init_state(x0.unsqueeze(0).expand(model.n_models, -1, -1).contiguous())
     states = model.generate(z0, transient + run_len)[transient:]  # (T, E, K, D)
@@ -198,10 +443,16 @@ def _range_verdict(
     margin: float,
     max_outside: float,
     n_pred: int,
+    range_steps: int | None = None,
 ) -> tuple[float, float, str]:
-    """(fraction of the free run outside the range of ``x_range``, fraction of predictions
-    outside it, why the member is invalid or "")."""
-    outside = fraction_outside(x_range, run, margin=margin)
+    """(fraction of the free run ``run`` ((K, T, N) runs or (T, N)) outside the range of
+    ``x_range``, fraction of predictions outside it, why the member is invalid or ""). With
+    ``range_steps``, the fraction of the runs' first ``range_steps`` steps counts when larger."""
+    n_dim = x_range.shape[1]
+    outside = fraction_outside(x_range, run.reshape(-1, n_dim), margin=margin)
+    if range_steps is not None and run.ndim == 3 and run.shape[1] > range_steps:
+        head = run[:, :range_steps].reshape(-1, n_dim)
+        outside = max(outside, fraction_outside(x_range, head, margin=margin))
     pred_out = fraction_outside(x_range, preds, margin=margin) if len(preds) else 0.0
     why = ""
     if not np.isfinite(run).all() or not np.isfinite(preds).all():
@@ -279,6 +530,7 @@ def check_range(
     margin: float = 0.5,
     max_outside: float = 0.05,
     space: str = "channels",
+    range_steps: int | None = None,
 ) -> RangeCheck:
     """Whether each member's free runs and n-step predictions stay in the data's range.
 
@@ -303,6 +555,10 @@ def check_range(
         As in :func:`validate`.
     space : str
         Recorded with the result ("channels").
+    range_steps : int, optional
+        Each run's first ``range_steps`` steps are judged on their own too (the larger
+        fraction outside counts, as in :func:`score_runs`), so that runs made longer than
+        before do not dilute a burst outside the range; None: the whole runs only.
 
     Returns
     -------
@@ -312,17 +568,18 @@ def check_range(
     x_range = x_starts if x_range is None else np.asarray(x_range, dtype=np.float64)
     run_steps = max(MIN_RUN, int(run_steps))
     n_starts = max(1, min(int(n_starts), len(x_starts)))
-    runs = _free_runs(model, x_starts, n_starts * run_steps, n_starts, transient)
+    runs = free_runs(model, x_starts, n_starts * run_steps, n_starts, transient)
     preds = _predictions(model, x_starts, n_pred, pred_stride)
     out = RangeCheck(run_steps=runs.shape[2], n_starts=runs.shape[1], space=space)
     for e in range(model.n_models):
         outside, pred_out, why = _range_verdict(
             x_range,
-            runs[e].reshape(-1, x_range.shape[1]),
+            runs[e],
             preds[e],
             margin=margin,
             max_outside=max_outside,
             n_pred=n_pred,
+            range_steps=range_steps,
         )
         out.outside.append(outside)
         out.pred_outside.append(pred_out)
