@@ -221,3 +221,30 @@ def test_model_power_near_nyquist_is_flagged(two_runs):
     assert bad.flagged.tolist() == [False, True, False]
     assert bad.ratio[1] > 5 and bad.model_share[1] > 0.02
     assert np.isnan(high_frequency_excess(a[:500], np.full((500, 3), np.inf), fs).ratio).all()
+
+
+def test_gmm_keeps_the_data_half_per_reference_with_the_same_bits():
+    """The data's half of the Monte Carlo estimate is computed once per reference: scores of
+    several members against one reference equal the scores computed afresh, a second
+    reference gets its own half, and a changed setting (seed) is not served from the cache."""
+    from neurodsr.metrics import core
+
+    rng = np.random.default_rng(5)
+    ref, other = rng.standard_normal((3000, 7)), rng.standard_normal((3000, 7)) + 0.3
+    members = [rng.standard_normal((4000, 7)) * (1 + 0.2 * e) for e in range(3)]
+    core._DATA_HALVES.clear()
+    cached = [core.state_space_divergence_gmm(ref, m, scale=1.0) for m in members]
+    assert len(core._DATA_HALVES) == 1
+    fresh = []
+    for m in members:
+        core._DATA_HALVES.clear()
+        fresh.append(core.state_space_divergence_gmm(ref, m, scale=1.0))
+    assert cached == fresh and len(set(cached)) == 3
+    core._DATA_HALVES.clear()
+    a = core.state_space_divergence_gmm(ref, members[0], scale=1.0)
+    b = core.state_space_divergence_gmm(other, members[0], scale=1.0)
+    c = core.state_space_divergence_gmm(ref, members[0], scale=1.0, seed=1)
+    assert len(core._DATA_HALVES) == 3 and len({a, b, c}) == 3
+    assert core.state_space_divergence_gmm(ref, members[0], scale=1.0) == a
+    s, log_p = next(iter(core._DATA_HALVES.values()))
+    assert not s.flags.writeable and not log_p.flags.writeable
