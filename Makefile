@@ -26,7 +26,7 @@ test: $(STAMP)
 
 # Everything but the slow end-to-end tests.
 test-fast: $(STAMP)
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -m "not slow and not long"
 
 # Demo: the Snakemake workflow over the bundled demo sessions (config.yaml): generates three
 # recordings in lab formats under resources/demo/, reconstructs each, writes results/index.html.

@@ -15,7 +15,7 @@ references (``benchmarks/lyapunov/references.json``):
 
 The default run takes about a minute on one core (12 tests, 57 s, 50 s of CPU; the cheapest
 orbits: the Hénon map and the control generators); the rest of the grid (127 cases, about 40
-min of one core) is marked slow. Tolerances and seeds: docs/RESULTS.md 5, "Verdicts at five
+min of one core) is marked long. Tolerances and seeds: docs/RESULTS.md 5, "Verdicts at five
 seeds".
 """
 
@@ -112,9 +112,11 @@ SEEDS = (0, 1, 2, 3, 4)
 
 
 def _grid(cases: list[tuple], default: set[tuple]) -> list:
-    """pytest params of ``cases``; those not in ``default`` are marked slow."""
+    """pytest params of ``cases``; those not in ``default`` are marked long (not run by
+    ``make test`` / .ci/run: the whole grid takes ~25 min of a loaded 2-core machine; run
+    them with ``pytest -m long tests/test_lyapunov_verdicts.py``)."""
     return [
-        pytest.param(*c, id="-".join(map(str, c)), marks=() if c in default else pytest.mark.slow)
+        pytest.param(*c, id="-".join(map(str, c)), marks=() if c in default else pytest.mark.long)
         for c in cases
     ]
 
@@ -128,7 +130,7 @@ def _tau_of(res: LyapunovResult) -> int:
 
 CONTROL_CASES = [(c, v, s) for c in CONTROLS for v in ("one", "all") for s in SEEDS]
 #: The default run: every control once, through one coordinate, each at another seed (the
-#: whole grid, both views at all five seeds, is marked slow: ~25 min of the loaded machine)
+#: whole grid, both views at all five seeds, is marked long: ~25 min of the loaded machine)
 CONTROL_DEFAULT = {(c, "one", SEEDS[i % len(SEEDS)]) for i, c in enumerate(CONTROLS)}
 
 
