@@ -157,3 +157,30 @@ def test_report_gives_the_lyapunov_tests_outcome(session):
     assert ly["zero_one_K"] is not None and "0-1 test for chaos K = " in html
     if ly["surrogate_p_value"] is not None:
         assert "surrogate test p = " in html
+
+
+def test_the_data_reference_is_in_the_metrics_the_file_and_the_report(session, tmp_path):
+    import shutil
+
+    from neurodsr.report import DATA_REFERENCE_TEXT, session_report_html
+    from neurodsr.report.html import escape
+
+    _, files = session
+    m = json.loads(files["metrics"].read_text())
+    recon = read_dataset(files["reconstruction"])
+    n_test = N - N_TRAIN
+    assert m["n_generate"] == 5 * n_test and m["dh_segments"] == 5
+    assert m["n_data_reference"] == N_TRAIN  # min(n_generate, the training part)
+    assert recon.sizes["generated_time"] == 5 * n_test and recon.sizes["member_time"] == n_test
+    for key in ("dstsp_data_reference", "dh_data_reference"):
+        assert np.isfinite(m[key]) and recon.attrs[f"metric_{key}"] == pytest.approx(m[key])
+    html = files["report"].read_text()
+    assert escape(DATA_REFERENCE_TEXT) in html and "floor" in DATA_REFERENCE_TEXT
+    row = re.search(r"D_stsp \(nats\)</td>(.*?)</tr>", html).group(1)
+    assert f'<td class="num">{m["dstsp_data_reference"]:.3g}</td>' in row
+    # one definition: the report shows the value in metrics.json, it never recomputes it
+    copy = tmp_path / "silent"
+    shutil.copytree(files["metrics"].parent, copy)
+    (copy / "metrics.json").write_text(json.dumps({**m, "dstsp_data_reference": 123.456}))
+    row = re.search(r"D_stsp \(nats\)</td>(.*?)</tr>", session_report_html(copy)).group(1)
+    assert '<td class="num">123</td>' in row

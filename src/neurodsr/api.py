@@ -420,7 +420,8 @@ def fit(
         Number of seeds (``seed, seed + 1, ...``; default 3) or the seeds themselves; all are
         trained together as one batched ensemble.
     n_generate : int, optional
-        Length of the scored free run (default: the test part's length).
+        Length of the scored free run (default: 5x the test part's length, at most 10^5
+        steps; :func:`neurodsr.metrics.evaluate.scored_length`).
     n_pred : int
         Horizon n of PE(n) and of the n-step predictions, in steps (default 20).
     evaluate : dict, optional

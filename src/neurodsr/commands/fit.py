@@ -187,7 +187,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--n-generate",
         type=int,
         default=None,
-        help="with --out: length of the scored free run (default: the test part's length)",
+        help="with --out: length of the scored free run (default: 5x the test part's length, "
+        "at most 100000 steps)",
     )
     p.add_argument(
         "--checkpoint-every",

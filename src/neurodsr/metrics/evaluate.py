@@ -1,6 +1,9 @@
 """The one scorer: a trained model (ensemble) against held-out data.
 
 :func:`evaluate` scores every member's free run (D_stsp, D_H, PE(n), frac_outside);
+:func:`free_run_scores` is how a free run is scored against the held-out part (D_stsp on the
+whole run, D_H averaged over segments of the held-out part's length), used for the model and
+for the data's own reference (:func:`data_reference`);
 :func:`evaluate_fit` is the whole evaluation of a fitted session (those scores, n-step
 predictions, the valid prediction time and the model's Lyapunov spectrum, computed once) and
 builds reconstruction.nc. ``neurodsr evaluate`` and :func:`neurodsr.fit` both call it.
@@ -39,20 +42,157 @@ if TYPE_CHECKING:
     from neurodsr.api import FittedModel
 
 __all__ = [
+    "SCORED_LENGTH_CAP",
+    "SCORED_LENGTH_FACTOR",
     "Evaluation",
     "FitEvaluation",
     "ModelSpectrum",
+    "data_reference",
     "evaluate",
     "evaluate_fit",
     "free_run",
+    "free_run_scores",
     "model_spectrum",
     "n_step_predictions",
     "prediction_error",
     "prediction_horizon_errors",
+    "scored_length",
+    "segmented_spectrum_distance",
     "valid_prediction_steps",
 ]
 
 log = logging.getLogger(__name__)
+
+#: The scored free run is this many times as long as the held-out part. D_stsp has a
+#: finite-sample floor that falls with the model run's length: a perfect model (an independent
+#: run of the true system) of 1x the test length scores far above 0, of 5x close to what 25x
+#: scores (docs/RESULTS.md section 6, "The metrics' floor"; benchmarks/metric_floor.py).
+SCORED_LENGTH_FACTOR: int = 5
+#: ... at most this many steps (unless the held-out part itself is longer).
+SCORED_LENGTH_CAP: int = 100_000
+
+
+def scored_length(n_test: int, factor: int | None = None, cap: int | None = None) -> int:
+    """Steps of the scored free run for a held-out part of ``n_test`` steps:
+    ``factor * n_test`` (default :data:`SCORED_LENGTH_FACTOR`), at most ``cap`` (default
+    :data:`SCORED_LENGTH_CAP`), and never fewer than ``n_test``."""
+    n_test = int(n_test)
+    if n_test < 1:
+        raise ValueError(f"the held-out part needs at least one step, got {n_test}")
+    factor = SCORED_LENGTH_FACTOR if factor is None else int(factor)
+    cap = SCORED_LENGTH_CAP if cap is None else int(cap)
+    return int(max(n_test, min(factor * n_test, cap)))
+
+
+def segmented_spectrum_distance(
+    x_data: np.ndarray, x_model: np.ndarray, smoothing: float = 20.0
+) -> tuple[float, np.ndarray]:
+    """D_H of a free run as long as or longer than the data, at equal lengths.
+
+    ``x_model`` is cut into consecutive segments of ``len(x_data)`` steps (whole segments
+    only; a run shorter than the data is one segment, which
+    :func:`~neurodsr.metrics.core.power_spectrum_distance` cuts the data to), each segment is
+    scored with :func:`~neurodsr.metrics.core.power_spectrum_distance`, and the mean is D_H.
+
+    Parameters
+    ----------
+    x_data : array (n, N)
+        The held-out data.
+    x_model : array (T, N)
+        The free run.
+
+    Returns
+    -------
+    (float, array (k,))
+        The mean over the k segments (nan if a segment is not finite) and each segment's D_H.
+    """
+    xm = np.asarray(x_model, dtype=np.float64)
+    n = len(x_data)
+    k = max(1, len(xm) // n)
+    per = np.array(
+        [power_spectrum_distance(x_data, xm[i * n : (i + 1) * n], smoothing) for i in range(k)]
+    )
+    return float(per.mean()), per
+
+
+def free_run_scores(
+    x_data: np.ndarray, x_model: np.ndarray, scale: float | np.ndarray | None = 1.0
+) -> dict[str, Any]:
+    """D_stsp and D_H of one free run against the held-out data: the one definition that the
+    model's scores (:func:`evaluate`), the data's reference (:func:`data_reference`) and
+    ``benchmarks/metric_floor.py`` share.
+
+    Parameters
+    ----------
+    x_data : array (n, N)
+        The held-out data (normalised with the training statistics: ``scale=1.0``).
+    x_model : array (T, N)
+        The free run (any length; the default scored length is :func:`scored_length`).
+    scale : float or array (N,), optional
+        The std the metrics z-score with (see :func:`~neurodsr.metrics.core.zscore_like`).
+
+    Returns
+    -------
+    dict
+        ``D_stsp``: :func:`~neurodsr.metrics.core.state_space_divergence` of the whole run
+        against the data, nats (inf where the run is not finite); ``D_H``: the mean of
+        :func:`segmented_spectrum_distance` over segments of the data's length (nan where not
+        finite); ``D_H_segments``: the number of segments.
+    """
+    xm = np.asarray(x_model, dtype=np.float64)
+    n_seg = max(1, len(xm) // len(x_data))
+    if not np.isfinite(xm).all():
+        return {"D_stsp": float("inf"), "D_H": float("nan"), "D_H_segments": n_seg}
+    d_h, per = segmented_spectrum_distance(x_data, xm)
+    return {
+        "D_stsp": state_space_divergence(x_data, xm, scale=scale),
+        "D_H": d_h,
+        "D_H_segments": len(per),
+    }
+
+
+def data_reference(
+    x_train: np.ndarray,
+    x_test: np.ndarray,
+    n_generate: int,
+    keep: np.ndarray | None = None,
+    scale: float | np.ndarray | None = 1.0,
+) -> dict[str, Any]:
+    """What the data score against themselves: the training part's last samples scored like a
+    free run against the held-out part (:func:`free_run_scores`).
+
+    The reference is the last ``min(n_generate, len(x_train))`` samples of the training part,
+    i.e. as long as the scored free run where the training part is long enough, so that a
+    model at the metric's finite-sample floor scores about the reference. A recording whose
+    held-out part differs from its training part (drift, a change of state) has a higher
+    reference: no model of the training part can score much below it.
+
+    Parameters
+    ----------
+    x_train, x_test : array (time, N)
+        The training and held-out parts, normalised alike (the training statistics).
+    n_generate : int
+        Length of the scored free run, steps.
+    keep : array (N,) of bool, optional
+        The dims scored (the near-constant held-out dims left out, as for the model).
+
+    Returns
+    -------
+    dict
+        ``dstsp_data_reference`` (nats), ``dh_data_reference`` (0-1) and
+        ``n_data_reference`` (the reference's length, steps).
+    """
+    xtr = np.asarray(x_train, dtype=np.float64)
+    xte = np.asarray(x_test, dtype=np.float64)
+    if keep is not None:
+        xtr, xte = xtr[:, keep], xte[:, keep]
+    n_ref = int(min(int(n_generate), len(xtr)))
+    s = free_run_scores(xte, xtr[len(xtr) - n_ref :], scale=scale)
+    return {
+        "dstsp_data_reference": float(s["D_stsp"]),
+        "dh_data_reference": float(s["D_H"]),
+        "n_data_reference": n_ref,
+    }
 
 
 def _device(model: LatentModel) -> torch.device:
@@ -115,11 +255,12 @@ def prediction_error(
 class Evaluation:
     """Metrics of every member on one data set, and their free runs.
 
-    ``metrics[e]`` holds D_stsp, D_H, PE (PE(n)), frac_outside, max_excursion, status and
-    status_reasons (:func:`neurodsr.metrics.core.member_health`), diverged (status ==
-    "diverged"), free_run_finite, n_data, n_model for member e; ``generated`` is
-    (E, n_generate, N); ``pe_curve`` is (E, n_pred); ``excluded_dims`` holds the indices of the
-    near-constant held-out dims left out of D_stsp, D_H and frac_outside and
+    ``metrics[e]`` holds D_stsp, D_H (:func:`free_run_scores`), D_H_segments, PE (PE(n)),
+    frac_outside and max_excursion (of the whole free run), status and status_reasons
+    (:func:`neurodsr.metrics.core.member_health`), diverged (status == "diverged"),
+    free_run_finite, n_data, n_model for member e; ``generated`` is (E, n_generate, N);
+    ``pe_curve`` is (E, n_pred); ``excluded_dims`` holds the indices of the near-constant
+    held-out dims left out of D_stsp, D_H and frac_outside and
     ``excluded_std_ratio`` their std relative to the training std.
     """
 
@@ -162,8 +303,9 @@ def evaluate(
     x_data : array (time, N)
         The data to compare with (e.g. the held-out test part).
     n_generate : int, optional
-        Length of each free run (default: ``len(x_data)``; compare D_stsp only at equal
-        lengths).
+        Length of each free run (default :func:`scored_length`: 5x ``len(x_data)``, at most
+        10^5 steps). D_stsp compares the whole run with ``x_data`` (compare D_stsp only at
+        equal run lengths), D_H averages over segments of ``len(x_data)`` steps.
     transient : int
         Free-run steps discarded before the compared part.
     n_pred : int
@@ -172,7 +314,7 @@ def evaluate(
         Observation the free runs start from (default: the first sample of ``x_data``).
     """
     x_data = np.asarray(x_data, dtype=np.float64)
-    n_gen = len(x_data) if n_generate is None else int(n_generate)
+    n_gen = scored_length(len(x_data)) if n_generate is None else int(n_generate)
     start = x_data[0] if x_start is None else x_start
     gen = free_run(model, start, n_gen, transient)
     pe = prediction_error(model, x_data, n_pred)
@@ -191,8 +333,7 @@ def evaluate(
         gk = g[:, keep]
         m = {
             "seed": model.seeds[e],
-            "D_stsp": state_space_divergence(xd, gk, scale=1.0) if finite else float("inf"),
-            "D_H": power_spectrum_distance(xd, gk) if finite else float("nan"),
+            **free_run_scores(xd, gk, scale=1.0),
             "PE": float(pe[e, -1]),
             "frac_outside": fraction_outside(xd, gk, scale=1.0),
             "max_excursion": max_excursion(xd, gk, scale=1.0),
@@ -589,8 +730,12 @@ def evaluate_fit(
     time_coord : array (time,), optional
         Times of ``x`` in s (default ``arange(time) * dt``).
     n_generate : int, optional
-        Length of the scored free runs (default: the held-out part's length), after 1000
-        discarded transient steps, started from the first held-out sample.
+        Length of the scored free runs, after 1000 discarded transient steps, started from the
+        first held-out sample (default :func:`scored_length`: 5x the held-out part's length,
+        at most 10^5 steps, never shorter than the held-out part). D_stsp, frac_outside and
+        max_excursion are of the whole run, D_H the mean over its segments of the held-out
+        part's length (:func:`free_run_scores`); PE(n), the n-step predictions and the VPT
+        start from held-out states and do not depend on it.
     n_pred : int
         n of PE(n) and of the stored n-step predictions, steps (default 20).
     vpt_threshold : float
@@ -612,14 +757,21 @@ def evaluate_fit(
     -------
     FitEvaluation
         ``dataset`` (reconstruction.nc): ``data(time, dim)`` (held-out part, data units),
-        ``generated(generated_time, dim)`` (free run of the best member),
-        ``generated_members(member, generated_time, dim)``, ``prediction(time, dim)``
+        ``generated(generated_time, dim)`` (the best member's whole scored free run,
+        n_generate steps), ``generated_members(member, member_time, dim)`` (the first
+        min(n_test, n_generate) steps of every member's free run, so that the file does not
+        grow with the scored length times the members), ``prediction(time, dim)``
         (n_pred-step predictions of the best member), ``prediction_error(member, horizon)``
         (PE(k) curve), ``vpt_error(lead)``, ``vpt_valid_fraction(lead)``,
         ``lyapunov_spectrum(member, exponent)`` per s with ``lyapunov_spectrum_std``,
         ``kaplan_yorke(member)``; metrics in attrs (``metric_*``).
         ``metrics``: the best member's D_stsp, D_H, PE, frac_outside, diverged; median and IQR
-        over members, every member's status; the model's and the data's lambda_max, their
+        over members, every member's status; the scored length (``n_generate``, also as
+        ``scored_length``; ``n_test``; ``dh_segments``, the segments D_H averages over); the
+        data's own reference (``dstsp_data_reference``, ``dh_data_reference``,
+        ``n_data_reference``: :func:`data_reference`, the training part's last
+        ``n_data_reference`` samples scored like a free run: scores near it are at the
+        metric's floor); the model's and the data's lambda_max, their
         ratio; VPT (steps, s, Lyapunov times,
         :func:`neurodsr.metrics.core.valid_prediction_time`); the Kaplan-Yorke dimension; the
         near-constant held-out dims left out (``excluded_dims``, ``excluded_dim_names``); the
@@ -671,6 +823,15 @@ def evaluate_fit(
     bar.update()
     bar.close()
 
+    # the data's own reference: the training part scored like a free run, on the same dims
+    keep = np.ones(x.shape[1], dtype=bool)
+    keep[[i for i in excluded if i < x.shape[1]]] = False
+    if not keep.any():
+        keep[:] = True
+    reference = data_reference(
+        fitted.normalise(x[:n_train]), x_norm, int(members.metrics[best]["n_model"]), keep
+    )
+
     b = members.metrics[best]
     lam_model = _num(spec.exponents[best, 0])
     lam_data = _num(lambda_max_data)
@@ -682,6 +843,9 @@ def evaluate_fit(
         n_pred=int(n_pred),
         n_test=int(b["n_data"]),
         n_generate=int(b["n_model"]),
+        scored_length=int(b["n_model"]),
+        dh_segments=int(b["D_H_segments"]),
+        **reference,
         dt=float(dt),
         n_dims=len(dims),
         n_train=n_train,
@@ -709,8 +873,10 @@ def evaluate_fit(
 
     gen_members = fitted.denormalise(members.generated)
     metrics["excluded_dim_names"] = [dims[i] for i in excluded if i < len(dims)]
+    # the high-frequency check compares equal lengths, as before the longer scored run
+    n_test = len(test)
     metrics.update(
-        high_frequency_fields(test, gen_members[best], 1.0 / dt, dims, excluded=excluded)
+        high_frequency_fields(test, gen_members[best][:n_test], 1.0 / dt, dims, excluded=excluded)
     )
     health = session_health(metrics)
     metrics.update(
@@ -733,14 +899,19 @@ def evaluate_fit(
                 gen_members[best].astype(np.float32),
                 {
                     "long_name": "free-running trajectory of the best seed, after a "
-                    "discarded transient",
+                    "discarded transient: the whole scored run (n_generate steps)",
                     "units": "data units",
                 },
             ),
             "generated_members": (
-                ("member", "generated_time", "dim"),
-                gen_members.astype(np.float32),
-                {"long_name": "free-running trajectory of every seed", "units": "data units"},
+                ("member", "member_time", "dim"),
+                gen_members[:, :n_test].astype(np.float32),
+                {
+                    "long_name": "free-running trajectory of every seed, its first steps "
+                    "(as many as the held-out part has; the best seed's whole run is "
+                    "'generated')",
+                    "units": "data units",
+                },
             ),
             "prediction": (
                 ("time", "dim"),
@@ -807,6 +978,11 @@ def evaluate_fit(
             "generated_time": (
                 "generated_time",
                 np.arange(n_gen) * dt,
+                {"units": "s", "long_name": "time since the free run's start"},
+            ),
+            "member_time": (
+                "member_time",
+                np.arange(min(n_test, n_gen)) * dt,
                 {"units": "s", "long_name": "time since the free run's start"},
             ),
             "dim": ("dim", np.asarray(dims, dtype=str), {"long_name": "dimension of the data"}),

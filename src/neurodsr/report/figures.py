@@ -358,7 +358,9 @@ def power_spectra_figure(rec: xr.Dataset, metrics: dict[str, Any] | None = None)
     flagged are shown first (marked in their titles) and drawn up to the Nyquist frequency.
     """
     data = np.asarray(rec["data"].values)
-    gen = np.asarray(rec["generated"].values)
+    # the first len(data) steps of the free run: equal lengths, as D_H's segments and the
+    # high-frequency check compare them
+    gen = np.asarray(rec["generated"].values)[: len(data)]
     dims = [str(d) for d in rec["dim"].values]
     fs = 1.0 / float(rec.attrs["dt"])
     m = metrics or {}
