@@ -395,7 +395,8 @@ def train_one_size(
 
     # the range check of the kept states, in the N channels the user sees (a model on
     # principal components was validated in PC space during training), with free runs as long
-    # as the one the evaluation scores (the held-out part's length)
+    # as the held-out part (at least; the evaluation scores one run of 5x that length: the
+    # val_starts runs from several starts cover about as many steps)
     check_starts = x_val if x_val is not None else x_train
     check_steps = max(MIN_RUN, cfg.eval_steps // max(1, cfg.val_starts), len(data) - n_train)
     # the runs' first part as long as before the validation's runs grew (RANGE_RUN) is judged
