@@ -323,54 +323,32 @@ def table(path: Path) -> str:
             f"{_med_iqr([s['regret'] for s in sh], '.3g')} | {np.mean(best):.0%} of {len(best)} | "
             f"{_med_iqr([s['seconds'] for s in sh], '.2f')} |"
         )
-    out += [
-        "",
-        "Per set: Spearman rho median [IQR] (over seeds x start sets) and regret median",
-        "",
-        "| setting | " + " | ".join(sets) + " |",
-        "|---|" + "---|" * len(sets),
+
+    def shifts(key: str, s: str) -> list[dict]:
+        return [x for r in rows if r["set"] == s for x in r["validation"][key]["shifts"]]
+
+    def rho_regret(key: str, s: str) -> str:
+        sh = shifts(key, s)
+        reg = np.nanmedian([x["regret"] for x in sh])
+        return f"{_med_iqr([x['spearman'] for x in sh], '.2f')}; regret {reg:.3g}"
+
+    per_set = [
+        ("Spearman rho median [IQR] (over seeds x start sets) and regret median", rho_regret),
+        (
+            "floor score median [IQR] (over seeds x independent runs)",
+            lambda key, s: _med_iqr(
+                [f["score"] for r in rows if r["set"] == s for f in r["floor"][key]]
+            ),
+        ),
+        (
+            f"seconds per validate() call ({args_members(rows)} members) median [IQR]",
+            lambda key, s: _med_iqr([x["seconds"] for x in shifts(key, s)], ".2f"),
+        ),
     ]
-    for key in SETTINGS:
-        cells = []
-        for s in sets:
-            sh = [x for r in rows if r["set"] == s for x in r["validation"][key]["shifts"]]
-            reg = np.nanmedian([x["regret"] for x in sh])
-            cells.append(f"{_med_iqr([x['spearman'] for x in sh], '.2f')}; regret {reg:.3g}")
-        out.append(f"| {key} | " + " | ".join(cells) + " |")
-    out += [
-        "",
-        "Per set: floor score median [IQR] (over seeds x independent runs)",
-        "",
-        "| setting | " + " | ".join(sets) + " |",
-        "|---|" + "---|" * len(sets),
-    ]
-    for key in SETTINGS:
-        cells = [
-            _med_iqr([f["score"] for r in rows if r["set"] == s for f in r["floor"][key]])
-            for s in sets
-        ]
-        out.append(f"| {key} | " + " | ".join(cells) + " |")
-    out += [
-        "",
-        f"Per set: seconds per validate() call ({args_members(rows)} members) median [IQR]",
-        "",
-        "| setting | " + " | ".join(sets) + " |",
-        "|---|" + "---|" * len(sets),
-    ]
-    for key in SETTINGS:
-        cells = [
-            _med_iqr(
-                [
-                    x["seconds"]
-                    for r in rows
-                    if r["set"] == s
-                    for x in r["validation"][key]["shifts"]
-                ],
-                ".2f",
-            )
-            for s in sets
-        ]
-        out.append(f"| {key} | " + " | ".join(cells) + " |")
+    for title, cell in per_set:
+        out += ["", f"Per set: {title}", "", "| setting | " + " | ".join(sets) + " |"]
+        out.append("|---|" + "---|" * len(sets))
+        out += [f"| {key} | " + " | ".join(cell(key, s) for s in sets) + " |" for key in SETTINGS]
     train_s = [r["train_seconds"] for r in rows]
     out += ["", f"training seconds per ensemble: {_med_iqr(train_s, '.0f')}"]
     return "\n".join(out)
