@@ -106,12 +106,15 @@ def test_a_member_that_failed_the_range_check_never_wins_unless_all_failed(z, tr
     scores, _, chosen = select_member(tlog, net.n_models, check)
     assert chosen != best and scores[best] == math.inf
     assert chosen == _separately(tlog, check.valid)
-    # every member fails: the one with the least of its free run outside is kept. The rates
-    # leave the range well within the check's runs (outside 0.81-1.0 of the run): at 0.002
-    # per step a member stayed inside it (0 % outside, measured on an AMD Zen 3 machine)
-    for e, rate in enumerate((0.008, 0.006, 0.010, 0.007)):
+    # every member fails: the one with the least of its free run outside is kept. The runs are
+    # judged from their first step (no transient), so each drifting member starts inside the
+    # range, at a data state, and leaves it within the run at a time set by its rate (the
+    # range is ~5 units wide): distinct fractions outside on any machine. (With the default
+    # 200-step transient, fixed rates left all four outside from the start on one CPU and
+    # one inside on another: the start states, points of a chaotic orbit, differ by machine.)
+    for e, rate in enumerate((0.020, 0.015, 0.025, 0.0175)):
         _drift(net, e, rate)
-    check = check_range(net, z[2400:], 600, x_range=z[:2400], n_starts=2)
+    check = check_range(net, z[2400:], 600, x_range=z[:2400], n_starts=2, transient=0)
     assert not any(check.valid), check.outside
     assert len(set(check.outside)) == net.n_models, check.outside
     scores, _, chosen = select_member(tlog, net.n_models, check)
