@@ -56,6 +56,36 @@ def test_sampler_windows_are_consecutive_and_seeded():
         WindowSampler(x[:5], 10, [0])
 
 
+def test_sampler_draws_ahead_as_if_one_batch_at_a_time():
+    """The starts drawn ahead in blocks are those of one randint call per member and batch,
+    across blocks; state() mid-block is the per-batch generator state, and a sampler resumed
+    from it continues the same stream (what checkpoints rely on)."""
+    x = torch.zeros(5000, 2)
+    seeds, b, n = [3, 7, 11], 6, 2 * WindowSampler.BLOCK + 5
+    gens = [torch.Generator().manual_seed(s + 104729) for s in seeds]
+    hi = 5000 - 20
+    want = [torch.stack([torch.randint(0, hi, (b,), generator=g) for g in gens]) for _ in range(n)]
+    sampler = WindowSampler(x, 20, seeds)
+    for k in range(n):
+        w = sampler.sample_windows(b)
+        assert w.starts.shape == (3, b) and w.starts.is_contiguous()
+        assert torch.equal(w.starts, want[k]), k
+    for got, g in zip(sampler.state(), gens, strict=True):
+        assert torch.equal(got, g.get_state())
+    # stop mid-block, resume a fresh sampler from the state: the same continuation
+    more = [torch.stack([torch.randint(0, hi, (b,), generator=g) for g in gens]) for _ in range(9)]
+    resumed = WindowSampler(x, 20, seeds)
+    resumed.set_state(sampler.state())
+    for k in range(9):
+        assert torch.equal(resumed.sample_windows(b).starts, more[k])
+    # a different batch size mid-block continues the stream where the batches left it
+    g2 = [torch.Generator() for _ in seeds]
+    for g, s in zip(g2, resumed.state(), strict=True):
+        g.set_state(s)
+    nxt = torch.stack([torch.randint(0, hi, (4,), generator=g) for g in g2])
+    assert torch.equal(resumed.sample_windows(4).starts, nxt)
+
+
 def test_short_stf_fit_on_lorenz_beats_the_untrained_model(lorenz_z):
     x_train, x_test = lorenz_z[:10_000], lorenz_z[10_000:]
     model = make_model("shplrnn", 3, 3, seeds=[0, 1], hidden_dim=32)

@@ -80,6 +80,11 @@ def resolve_device(device: str = "auto") -> torch.device:
 class WindowSampler:
     """Random training windows from one series, independently for each ensemble member.
 
+    Each member's window starts come from its own generator, so a member draws the same
+    windows in an ensemble as in a fit of its own. The starts are drawn ahead, ``BLOCK``
+    batches per member in one call (see :attr:`BLOCK`); which starts each batch gets, and the
+    generator states that :meth:`state` returns, are exactly those of one draw per batch.
+
     Parameters
     ----------
     x : Tensor, shape (time, N)
@@ -90,6 +95,13 @@ class WindowSampler:
         One generator per member (E = len(seeds)).
     """
 
+    #: Batches of starts drawn per member and generator call. One ``torch.randint`` call costs
+    #: ~6 us whatever its size at these sizes, so one call per member and gradient step was
+    #: ~0.1 ms of a 16-member step of ~1.7 ms (benchmarks/README.md, "Ensembles"). Drawing
+    #: ahead gives the same starts: torch's CPU ``randint`` fills its output serially from the
+    #: generator, so one call of k x B values equals k calls of B (tests/test_training.py).
+    BLOCK = 64
+
     def __init__(self, x: Tensor, seq_len: int, seeds: list[int]) -> None:
         if x.shape[0] < seq_len + 1:
             raise ValueError(
@@ -99,13 +111,25 @@ class WindowSampler:
         self.x = x.contiguous()
         self.seq_len = seq_len
         self.gens = [torch.Generator().manual_seed(int(s) + 104729) for s in seeds]
+        self._hi = self.x.shape[0] - seq_len  # starts in [0, hi)
+        self._block: Tensor | None = None  # (BLOCK, E, B) starts drawn ahead
+        self._next = 0  # the block's next unused batch
+        self._marks: list[Tensor] = []  # each generator's state at the block's first batch
 
     def sample_windows(self, batch_size: int) -> Windows:
         """A batch of windows by their starts, (E, batch_size), in the series (not copied:
         the compiled PL pass reads them in place; :meth:`Windows.tensor` copies them). The
         same random draws as :meth:`sample`."""
-        hi = self.x.shape[0] - self.seq_len
-        starts = torch.stack([torch.randint(0, hi, (batch_size,), generator=g) for g in self.gens])
+        b = int(batch_size)
+        blk = self._block
+        if blk is None or self._next == len(blk) or blk.shape[2] != b:
+            self._restart()  # the generators where the batches handed out so far leave them
+            self._marks = [g.get_state() for g in self.gens]
+            draws = [torch.randint(0, self._hi, (self.BLOCK * b,), generator=g) for g in self.gens]
+            blk = self._block = torch.stack(draws).view(-1, self.BLOCK, b).transpose(0, 1)
+            self._block = blk = blk.contiguous()  # each blk[k] a contiguous (E, B)
+        starts = blk[self._next]
+        self._next += 1
         return Windows(self.x, starts, self.seq_len)
 
     def sample(self, batch_size: int) -> Tensor:
@@ -113,11 +137,30 @@ class WindowSampler:
         return self.sample_windows(batch_size).tensor()
 
     def state(self) -> list[Tensor]:
-        return [g.get_state() for g in self.gens]
+        """Each member's generator state after the batches handed out so far, as if each had
+        been drawn on its own (what a checkpoint stores; independent of :attr:`BLOCK`)."""
+        blk = self._block
+        if blk is None or self._next == len(blk):
+            return [g.get_state() for g in self.gens]
+        used = self._next * blk.shape[2]  # values each generator has handed out of the block
+        states = []
+        for mark in self._marks:  # replay the used part from the block's start (rare: checkpoints)
+            g = torch.Generator()
+            g.set_state(mark)
+            torch.randint(0, self._hi, (used,), generator=g)
+            states.append(g.get_state())
+        return states
 
     def set_state(self, states: list[Tensor]) -> None:
         for g, s in zip(self.gens, states, strict=True):
             g.set_state(s)
+        self._block, self._next = None, 0
+
+    def _restart(self) -> None:
+        """Drop the starts drawn ahead, the generators set back to :meth:`state`."""
+        if self._block is not None and self._next < len(self._block):
+            self.set_state(self.state())
+        self._block, self._next = None, 0
 
 
 @dataclass
