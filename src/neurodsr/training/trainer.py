@@ -632,13 +632,14 @@ def train(
         tlog.loss.append(torch.where(guard.frozen, torch.nan, mean_loss).tolist())
         tlog.lr.append(lr)
         tlog.progress.append(prog)
-        tlog.seconds.append(elapsed())
+        now = elapsed()  # the epoch's time: logged, and what the budget is judged on
+        tlog.seconds.append(now)
         a = alpha if isinstance(alpha, Tensor) else torch.full((model.n_models,), alpha)
         tlog.alpha.append([float(v) for v in a])
         bar.set_postfix(loss=f"{float(mean_loss[~guard.frozen].mean()):.4f}")
 
         last = epoch == config.epochs - 1
-        out_of_time = config.max_minutes is not None and elapsed() / 60 > config.max_minutes
+        out_of_time = config.max_minutes is not None and now / 60 > config.max_minutes
         patience_out = False
         if (epoch + 1) % config.eval_every == 0 or last or out_of_time:
             val = validate(
