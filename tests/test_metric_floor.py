@@ -65,7 +65,10 @@ def test_a_perfect_model_scores_near_the_data_reference_and_the_floor_falls(two_
     perfect = E.free_run_scores(test, b[:n_gen])
     at_1x = E.free_run_scores(test, b[: len(test)])
     assert perfect["D_stsp"] < 0.6 * at_1x["D_stsp"]
-    assert abs(perfect["D_stsp"] - ref["dstsp_data_reference"]) < 0.5 * ref["dstsp_data_reference"]
+    # both are single draws of a noisy floor: over 6 pairs of orbits (seeds 11 + 2k, 12 + 2k)
+    # the perfect model's D_stsp was 0.28-1.9x the data reference's, so "about" is a factor of
+    # 4 (a 50 % band held on one CPU and failed on another, where the orbits round differently)
+    assert ref["dstsp_data_reference"] / 4 < perfect["D_stsp"] < 4 * ref["dstsp_data_reference"]
     assert abs(perfect["D_H"] - ref["dh_data_reference"]) < 0.05
     r = roessler(n_gen, dt=0.1, seed=1).values
     wrong = E.free_run_scores(test, (r - r.mean(0)) / r.std(0))
