@@ -1,6 +1,6 @@
 """The metrics' finite-sample floor (issue 12): the scored free run's length and its cap, D_H
-averaged over segments of the held-out part's length, and the data's own reference (in the
-metrics, reconstruction.nc's attrs and the report)."""
+of the run's spectrum averaged over segments of the held-out part's length, and the data's
+own reference (in the metrics, reconstruction.nc's attrs and the report)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ import pytest
 from neurodsr.api import FittedModel
 from neurodsr.dynamics.systems import lorenz63, roessler
 from neurodsr.metrics import evaluate as E
-from neurodsr.metrics.core import power_spectrum_distance, state_space_divergence
+from neurodsr.metrics.core import (
+    mean_spectra,
+    power_spectrum_distance,
+    segment_spectrum_distance,
+    state_space_divergence,
+)
 from neurodsr.models import make_model
 
 
@@ -34,19 +39,31 @@ def two_runs():
     return (a - mu) / sd, (b - mu) / sd
 
 
-def test_dh_is_the_mean_of_the_segments_dh(two_runs):
+def test_dh_is_of_the_runs_spectrum_averaged_over_segments_of_the_data_length(two_runs):
+    """One definition of D_H (metrics.core.segment_spectrum_distance): the free run's spectrum
+    averaged over its segments of the held-out length, against the held-out part's."""
     a, b = two_runs
     x, run = a[-1000:], b[:3500]  # three whole segments and a tail left out
-    d, per = E.segmented_spectrum_distance(x, run)
-    expected = [power_spectrum_distance(x, run[i * 1000 : (i + 1) * 1000]) for i in range(3)]
-    np.testing.assert_allclose(per, expected)
-    assert d == pytest.approx(np.mean(expected))
+    q = np.mean([mean_spectra(run[i * 1000 : (i + 1) * 1000], 1000) for i in range(3)], axis=0)
+    p = mean_spectra(x, 1000)
+    expected = np.mean(np.sqrt(1.0 - np.sum(np.sqrt(p * q), axis=1)))
     scores = E.free_run_scores(x, run)
-    assert scores["D_H"] == pytest.approx(d) and scores["D_H_segments"] == 3
+    assert scores["D_H"] == pytest.approx(expected, rel=1e-10) and scores["D_H_segments"] == 3
+    assert scores["D_H"] == segment_spectrum_distance(x, run, seg_len=1000)
     assert scores["D_stsp"] == pytest.approx(state_space_divergence(x, run, scale=1.0))
-    # a run shorter than the data is one segment, as power_spectrum_distance cuts it
-    d1, per1 = E.segmented_spectrum_distance(x, run[:700])
-    assert len(per1) == 1 and d1 == pytest.approx(power_spectrum_distance(x, run[:700]))
+    # one segment each: the classic pairwise D_H
+    one = E.free_run_scores(x, run[:1000])
+    assert one["D_H_segments"] == 1
+    assert one["D_H"] == pytest.approx(power_spectrum_distance(x, run[:1000]), rel=1e-12)
+    # averaging spectra, not distances: a lower floor for an independent run of the system
+    mean_of_distances = np.mean(
+        [power_spectrum_distance(x, run[i * 1000 : (i + 1) * 1000]) for i in range(3)]
+    )
+    assert scores["D_H"] < mean_of_distances
+    # a run shorter than the data: the data's spectrum is averaged over segments of its length
+    short = E.free_run_scores(x, run[:700])
+    assert short["D_H_segments"] == 1
+    assert short["D_H"] == pytest.approx(segment_spectrum_distance(x, run[:700], seg_len=700))
     bad = run.copy()
     bad[-1, 0] = np.inf
     assert E.free_run_scores(x, bad)["D_stsp"] == np.inf

@@ -298,7 +298,9 @@ class FitSummary:
         Each member's validation D_stsp at the state training kept (its best validation score).
     validation_score : list of float
         Each member's validation score at that state (:mod:`neurodsr.training.validation`:
-        sqrt(D_stsp * D_H) of free runs from several data states; inf: the member's free runs
+        sqrt(D_stsp,val * D_H,val) of free runs from several data states against the training
+        part, D_H,val with 1250-sample segments, lower than and not comparable with the
+        test D_H; inf: the member's free runs
         or n-step predictions left the data's range at every validation). The best member is
         the one with the lowest.
     n_validation : int
@@ -315,7 +317,8 @@ class FitSummary:
         When sizes competed (``train_fit`` with ``model="auto"``, a budget of at least
         ``sizing.SIZE_COMPETITION_MINUTES``): each size's observation, model, latent, hidden,
         components, validation score (in the N channels; inf when its chosen seed left the
-        range), D_stsp, D_H, seconds, epochs and whether it was chosen.
+        range), ``val_dstsp`` and ``val_dh`` (the validation's D_stsp,val and D_H,val, not the
+        test metrics), seconds, epochs and whether it was chosen.
     candidates : list of dict
         With ``forcing="auto"``: every forcing candidate
         (:class:`neurodsr.training.candidates.Candidate` as JSON: forcing, tau, alpha, label,

@@ -2,7 +2,14 @@
 
 - :func:`state_space_divergence` (D_stsp): KL(p_data || p_model) of the occupied state space;
   binned below 6 dims, Gaussian-mixture Monte Carlo from 6 dims.
-- :func:`power_spectrum_distance` (D_H): mean Hellinger distance of smoothed power spectra.
+- :func:`segment_spectrum_distance` (D_H): Hellinger distance of smoothed power spectra,
+  each averaged over segments of one length (:func:`mean_spectra`), mean over dims: the one
+  definition of D_H, with the segment length as its parameter. The evaluation's D_H uses
+  segments of the held-out part's length (:mod:`neurodsr.metrics.evaluate`), validation's
+  ("D_H,val") segments of at most 1250 samples (:mod:`neurodsr.training.validation`);
+  :func:`power_spectrum_distance` is its one-segment case (two series cut to equal length).
+  Its value depends on the segment length (the smoothing is in frequency bins, so a longer
+  segment resolves finer differences): compare D_H only at equal segment lengths.
 - :func:`prediction_error` (PE(n)): lives in :mod:`neurodsr.metrics.evaluate` (it needs a model).
 
 Both trajectories are z-scored with the *data's* mean and std before comparison, or with a
@@ -46,10 +53,12 @@ __all__ = [
     "high_frequency_excess",
     "high_frequency_fields",
     "max_excursion",
+    "mean_spectra",
     "member_health",
     "near_constant_dims",
     "power_spectral_density",
     "power_spectrum_distance",
+    "segment_spectrum_distance",
     "session_health",
     "state_space_divergence",
     "state_space_divergence_binned",
@@ -246,15 +255,103 @@ def state_space_divergence(x_data: ArrayLike, x_model: ArrayLike, **kwargs: Any)
     return state_space_divergence_gmm(x_data, x_model, **kwargs)
 
 
+def mean_spectra(
+    x: ArrayLike, seg_len: int, smoothing: float = 20.0, max_segments: int | None = None
+) -> NDArray[np.float64]:
+    """Each dim's smoothed power spectrum averaged over the non-overlapping segments of
+    ``seg_len`` samples of ``x``: one series (time, N) or several runs (K, time, N), each cut
+    on its own (a tail shorter than ``seg_len`` is left out); at most ``max_segments`` of
+    them, evenly spaced (None: all).
+
+    Each segment is z-scored by its own mean and std, its |rfft|^2 smoothed by a Gaussian of
+    ``smoothing`` frequency bins (sigma) and normalised to sum 1; the mean over segments is a
+    Welch-style estimate whose variance falls with the number of segments.
+
+    Returns
+    -------
+    array (N, seg_len // 2 + 1), each row summing to 1.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    runs = x[None] if x.ndim == 2 else x
+    k, t, n = runs.shape
+    seg_len = int(seg_len)
+    if seg_len < 2 or t < seg_len:
+        raise ValueError(f"segments of {seg_len} samples need at least that many, got {t}")
+    n_seg = t // seg_len
+    seg = runs[:, : n_seg * seg_len].reshape(k * n_seg, seg_len, n)
+    if max_segments is not None and len(seg) > max_segments:
+        seg = seg[np.linspace(0, len(seg) - 1, int(max_segments)).astype(int)]
+    sd = seg.std(1, keepdims=True)
+    z = (seg - seg.mean(1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
+    p = gaussian_filter1d(np.abs(np.fft.rfft(z, axis=1)) ** 2, smoothing, axis=1)  # (S, F, N)
+    total = p.sum(1, keepdims=True)
+    p = np.where(total > 0, p / np.where(total > 0, total, 1.0), 1.0 / p.shape[1])
+    return p.mean(0).T
+
+
+def segment_spectrum_distance(
+    x_ref: ArrayLike,
+    runs: ArrayLike,
+    smoothing: float = 20.0,
+    *,
+    seg_len: int | None = None,
+    max_ref_segments: int | None = None,
+    ref_spectra: NDArray[np.float64] | None = None,
+) -> float:
+    """D_H: the Hellinger distance sqrt(1 - sum sqrt(p q)), mean over dims, between the mean
+    spectrum ``q`` of the runs' segments and the mean spectrum ``p`` of the reference's
+    segments, both of ``seg_len`` samples (:func:`mean_spectra`).
+
+    Parameters
+    ----------
+    x_ref : array (time, N)
+        The reference: the held-out data (evaluation) or the training part (validation).
+    runs : array (T, N) or (K, T, N)
+        One free run or K runs, in the reference's units.
+    smoothing : float, default 20.0
+        Sigma of the Gaussian the spectra are smoothed with, frequency bins.
+    seg_len : int, optional
+        Segment length, samples; default min(T, len(x_ref)). The evaluation passes the
+        held-out part's length (the run, 5x as long, gives 5 segments; the data one),
+        validation at most 1250.
+    max_ref_segments : int, optional
+        At most this many of the reference's segments, evenly spaced (bounds the cost on long
+        references; None: all).
+    ref_spectra : array (N, seg_len // 2 + 1), optional
+        The reference's mean spectra at ``seg_len`` when already computed (validation computes
+        them once for all members).
+
+    Returns
+    -------
+    float in [0, 1]: 0 for identical spectra; nan when a run is not finite. For one run as long
+    as ``x_ref`` it equals :func:`power_spectrum_distance` of the two.
+    """
+    runs = np.asarray(runs, dtype=np.float64)
+    runs = runs[None] if runs.ndim == 2 else runs
+    if not np.isfinite(runs).all():
+        return float("nan")
+    x_ref = np.asarray(x_ref, dtype=np.float64)
+    seg_len = int(min(runs.shape[1], len(x_ref))) if seg_len is None else int(seg_len)
+    p = (
+        mean_spectra(x_ref, seg_len, smoothing, max_ref_segments)
+        if ref_spectra is None
+        else ref_spectra
+    )
+    q = mean_spectra(runs, seg_len, smoothing)
+    bc = np.sum(np.sqrt(p * q), axis=1)
+    return float(np.mean(np.sqrt(np.maximum(0.0, 1.0 - bc))))
+
+
 def power_spectrum_distance(
     x_data: ArrayLike, x_model: ArrayLike, smoothing: float = 20.0
 ) -> float:
-    """D_H: Hellinger distance of smoothed power spectra, averaged over dims.
+    """D_H of two single series at equal length: :func:`segment_spectrum_distance` with one
+    segment each, both cut to the shorter length (their first samples), so the frequency
+    bins match.
 
     Per dim: z-score each series by its own mean and std, take |rfft|^2, smooth it with a
     Gaussian of ``smoothing`` frequency bins (sigma), normalise to sum 1, and compute
-    sqrt(1 - sum sqrt(p q)). Both series are cut to the shorter length, so the frequency bins
-    match.
+    sqrt(1 - sum sqrt(p q)).
 
     Returns
     -------
@@ -264,17 +361,7 @@ def power_spectrum_distance(
     if not np.isfinite(xm).all():
         return float("nan")
     n = min(len(xd), len(xm))
-    dists = []
-    for a, b in zip(xd[:n].T, xm[:n].T, strict=True):
-        specs = []
-        for s in (a, b):
-            sd = s.std()
-            z = (s - s.mean()) / (sd if sd > 0 else 1.0)
-            p = gaussian_filter1d(np.abs(np.fft.rfft(z)) ** 2, smoothing)
-            specs.append(p / p.sum() if p.sum() > 0 else np.full_like(p, 1.0 / len(p)))
-        bc = np.sum(np.sqrt(specs[0] * specs[1]))
-        dists.append(np.sqrt(max(0.0, 1.0 - bc)))
-    return float(np.mean(dists))
+    return segment_spectrum_distance(xd[:n], xm[:n], smoothing, seg_len=n)
 
 
 def fraction_outside(

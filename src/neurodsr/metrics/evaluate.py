@@ -2,7 +2,8 @@
 
 :func:`evaluate` scores every member's free run (D_stsp, D_H, PE(n), frac_outside);
 :func:`free_run_scores` is how a free run is scored against the held-out part (D_stsp on the
-whole run, D_H averaged over segments of the held-out part's length), used for the model and
+whole run; D_H, :func:`~neurodsr.metrics.core.segment_spectrum_distance`, from the run's
+spectrum averaged over its segments of the held-out part's length), used for the model and
 for the data's own reference (:func:`data_reference`);
 :func:`evaluate_fit` is the whole evaluation of a fitted session (those scores, n-step
 predictions, the valid prediction time and the model's Lyapunov spectrum, computed once) and
@@ -32,7 +33,7 @@ from neurodsr.metrics.core import (
     max_excursion,
     member_health,
     near_constant_dims,
-    power_spectrum_distance,
+    segment_spectrum_distance,
     state_space_divergence,
 )
 from neurodsr.models.base import LatentModel
@@ -57,7 +58,6 @@ __all__ = [
     "prediction_error",
     "prediction_horizon_errors",
     "scored_length",
-    "segmented_spectrum_distance",
     "valid_prediction_steps",
 ]
 
@@ -84,37 +84,6 @@ def scored_length(n_test: int, factor: int | None = None, cap: int | None = None
     return int(max(n_test, min(factor * n_test, cap)))
 
 
-def segmented_spectrum_distance(
-    x_data: np.ndarray, x_model: np.ndarray, smoothing: float = 20.0
-) -> tuple[float, np.ndarray]:
-    """D_H of a free run as long as or longer than the data, at equal lengths.
-
-    ``x_model`` is cut into consecutive segments of ``len(x_data)`` steps (whole segments
-    only; a run shorter than the data is one segment, which
-    :func:`~neurodsr.metrics.core.power_spectrum_distance` cuts the data to), each segment is
-    scored with :func:`~neurodsr.metrics.core.power_spectrum_distance`, and the mean is D_H.
-
-    Parameters
-    ----------
-    x_data : array (n, N)
-        The held-out data.
-    x_model : array (T, N)
-        The free run.
-
-    Returns
-    -------
-    (float, array (k,))
-        The mean over the k segments (nan if a segment is not finite) and each segment's D_H.
-    """
-    xm = np.asarray(x_model, dtype=np.float64)
-    n = len(x_data)
-    k = max(1, len(xm) // n)
-    per = np.array(
-        [power_spectrum_distance(x_data, xm[i * n : (i + 1) * n], smoothing) for i in range(k)]
-    )
-    return float(per.mean()), per
-
-
 def free_run_scores(
     x_data: np.ndarray, x_model: np.ndarray, scale: float | np.ndarray | None = 1.0
 ) -> dict[str, Any]:
@@ -135,19 +104,21 @@ def free_run_scores(
     -------
     dict
         ``D_stsp``: :func:`~neurodsr.metrics.core.state_space_divergence` of the whole run
-        against the data, nats (inf where the run is not finite); ``D_H``: the mean of
-        :func:`segmented_spectrum_distance` over segments of the data's length (nan where not
-        finite); ``D_H_segments``: the number of segments.
+        against the data, nats (inf where the run is not finite); ``D_H``:
+        :func:`~neurodsr.metrics.core.segment_spectrum_distance` with segments of the data's
+        length (the run's shorter length if it is shorter): the mean spectrum of the run's
+        segments against the data's spectrum (nan where not finite); ``D_H_segments``: the
+        number of the run's segments.
     """
     xm = np.asarray(x_model, dtype=np.float64)
-    n_seg = max(1, len(xm) // len(x_data))
+    seg_len = int(min(len(xm), len(x_data)))
+    n_seg = len(xm) // seg_len
     if not np.isfinite(xm).all():
         return {"D_stsp": float("inf"), "D_H": float("nan"), "D_H_segments": n_seg}
-    d_h, per = segmented_spectrum_distance(x_data, xm)
     return {
         "D_stsp": state_space_divergence(x_data, xm, scale=scale),
-        "D_H": d_h,
-        "D_H_segments": len(per),
+        "D_H": segment_spectrum_distance(x_data, xm, seg_len=seg_len),
+        "D_H_segments": n_seg,
     }
 
 
@@ -305,7 +276,8 @@ def evaluate(
     n_generate : int, optional
         Length of each free run (default :func:`scored_length`: 5x ``len(x_data)``, at most
         10^5 steps). D_stsp compares the whole run with ``x_data`` (compare D_stsp only at
-        equal run lengths), D_H averages over segments of ``len(x_data)`` steps.
+        equal run lengths), D_H averages the run's spectrum over its segments of
+        ``len(x_data)`` steps (compare D_H only at equal held-out lengths).
     transient : int
         Free-run steps discarded before the compared part.
     n_pred : int
@@ -733,9 +705,9 @@ def evaluate_fit(
         Length of the scored free runs, after 1000 discarded transient steps, started from the
         first held-out sample (default :func:`scored_length`: 5x the held-out part's length,
         at most 10^5 steps, never shorter than the held-out part). D_stsp, frac_outside and
-        max_excursion are of the whole run, D_H the mean over its segments of the held-out
-        part's length (:func:`free_run_scores`); PE(n), the n-step predictions and the VPT
-        start from held-out states and do not depend on it.
+        max_excursion are of the whole run, D_H of its spectrum averaged over its segments of
+        the held-out part's length (:func:`free_run_scores`); PE(n), the n-step predictions
+        and the VPT start from held-out states and do not depend on it.
     n_pred : int
         n of PE(n) and of the stored n-step predictions, steps (default 20).
     vpt_threshold : float

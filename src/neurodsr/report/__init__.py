@@ -48,9 +48,13 @@ METRIC_HELP: dict[str, tuple[str, str]] = {
         "n_generate.",
     ),
     "D_H": (
-        "Hellinger distance between the smoothed power spectra of data and free-running model, "
-        "mean over dims and over the free run's segments of the held-out part's length.",
-        "0 = the same temporal structure, 1 = no overlap; below ~0.3 the rhythms match well.",
+        "Hellinger distance between the smoothed power spectrum of the held-out data and the "
+        "free-running model's spectrum averaged over its segments of the held-out part's "
+        "length, mean over dims.",
+        "0 = the same temporal structure, 1 = no overlap; below ~0.3 the rhythms match well. "
+        "A longer held-out part resolves finer differences (the smoothing is in frequency "
+        "bins), so compare sessions only at equal held-out length; validation's D_H,val "
+        "(1250-sample segments) is lower and not comparable.",
     ),
     "PE": (
         "PE(n): mean squared error of n-step-ahead predictions started from states inferred "
@@ -488,8 +492,10 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
     body = (
         f"<p>{fmt(m.get('epochs_run'))} epochs in {fmt(m.get('train_seconds'))} s "
         f"({escape(stopped)}). The seed kept is the one with the best validation score "
-        "sqrt(D_stsp x D_H) of free runs on the last part of the training data (a seed "
-        "whose free run or predictions leave the data's range is never kept): seed "
+        "sqrt(D_stsp,val x D_H,val) of free runs from states of the last part of the "
+        "training data, scored against the training part (D_H,val: the D_H of the metrics "
+        "table with 1250-sample segments; neither is the test metric); a seed whose free "
+        "run or predictions leave the data's range is never kept: seed "
         f"{escape(m.get('best_seed'))}.</p>"
     )
     body += _img(
@@ -574,9 +580,9 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
         section(
             "Metrics",
             f"<p>On the held-out last part ({fmt(m.get('n_test'))} steps; free runs of "
-            f"{fmt(m.get('n_generate'))} steps, D_H averaged over "
-            f"{fmt(m.get('dh_segments'))} segments of the held-out part's length). Best seed "
-            "chosen by validation on the training part, never by these test scores.</p>"
+            f"{fmt(m.get('n_generate'))} steps; D_H of the run's spectrum averaged over "
+            f"its {fmt(m.get('dh_segments'))} segments of the held-out part's length). Best "
+            "seed chosen by validation on the training part, never by these test scores.</p>"
             + _metrics_table(m),
             "metrics",
         )

@@ -100,8 +100,10 @@ def candidates_html(fit_summary: dict[str, Any]) -> str:
         f"<p><b>Forcing chosen by validation.</b> "
         f"{escape(fit_summary.get('candidates_reason', ''))}. "
         f"{escape(fit_summary.get('selection_reason', ''))}.{escape(note)} "
-        "Validation score: sqrt(D_stsp x D_H) of free runs from several data states of the "
-        "validation part (the end of the training part, never the test part); a seed whose "
+        "Validation score: sqrt(D_stsp,val x D_H,val) of free runs from several data states "
+        "of the validation part (the end of the training part, never the test part), scored "
+        "against the training part (D_H,val with 1250-sample segments: lower than, and not "
+        "comparable with, the test D_H of the metrics table); a seed whose "
         "free run or n-step predictions leave the data's range is invalid and never chosen.</p>"
     )
     return head + table(

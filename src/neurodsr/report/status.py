@@ -137,8 +137,10 @@ INDEX_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     (
         "D_H",
         "0-1",
-        "Hellinger distance of smoothed power spectra, median (IQR) over seeds.",
-        "0 = the same spectra; below ~0.3 the rhythms match.",
+        "Hellinger distance of smoothed power spectra (the free run's averaged over its "
+        "segments of the held-out length), median (IQR) over seeds.",
+        "0 = the same spectra; below ~0.3 the rhythms match. Compare sessions only at equal "
+        "held-out length.",
     ),
     (
         "PE (best)",

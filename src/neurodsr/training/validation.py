@@ -10,10 +10,14 @@ run that looks fine. :func:`validate` therefore
   the whole training part (the fitting part and the validation series; ``x_score``), not
   only the short validation series, whose finite-sample floor hides the differences between
   members (docs/RESULTS.md section 6, "Validation's floor and its ranking");
-- computes D_H from power spectra averaged over segments (:func:`segment_spectrum_distance`:
-  the mean spectrum of the runs' segments against the mean spectrum of the reference's, both
-  of ``DH_SEGMENT`` = 1250 samples or the runs' length if shorter), not from each run against
-  the reference's first samples;
+- computes D_H by the metrics' one definition
+  (:func:`neurodsr.metrics.core.segment_spectrum_distance`: the mean spectrum of the runs'
+  segments against the mean spectrum of the reference's) with segments of ``DH_SEGMENT`` =
+  1250 samples (or the runs' length if shorter), not from each run against the reference's
+  first samples. The evaluation's D_H uses segments of the held-out part's length, which
+  resolve finer spectral differences: validation's D_H ("D_H,val" in fit.json and the
+  report) is lower than the test's D_H on the same runs and not comparable with it
+  (docs/RESULTS.md section 6, "One definition of D_H");
 - checks the member's n-step predictions from data states (every ``pred_stride``-th state)
   and its free runs for leaving the validation series' range: a member with a non-finite
   value, or with more than ``max_outside`` of its predictions or free-run points outside that
@@ -54,9 +58,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from scipy.ndimage import gaussian_filter1d
 
-from neurodsr.metrics.core import fraction_outside, power_spectrum_distance, state_space_divergence
+from neurodsr.metrics.core import (
+    fraction_outside,
+    mean_spectra,
+    power_spectrum_distance,
+    segment_spectrum_distance,
+    state_space_divergence,
+)
 from neurodsr.models.base import LatentModel
 
 __all__ = [
@@ -71,9 +80,7 @@ __all__ = [
     "check_range",
     "dh_segment",
     "free_runs",
-    "mean_spectra",
     "score_runs",
-    "segment_spectrum_distance",
     "validate",
     "validation_score",
 ]
@@ -145,40 +152,6 @@ def _device_of(model: LatentModel) -> torch.device:
 
 
 # --------------------------------------------------------------------------- spectra
-def mean_spectra(
-    x: np.ndarray, seg_len: int, smoothing: float = 20.0, max_segments: int | None = None
-) -> np.ndarray:
-    """Each dim's power spectrum averaged over the non-overlapping segments of ``seg_len``
-    samples of ``x``: one series (time, N) or several runs (K, time, N), each cut on its own;
-    at most ``max_segments`` of them, evenly spaced (None: all).
-
-    Each segment's spectrum is made as :func:`~neurodsr.metrics.core.power_spectrum_distance`
-    makes a series' (z-scored by its own mean and std, |rfft|^2, smoothed by a Gaussian of
-    ``smoothing`` frequency bins, normalised to sum 1); their mean is a Welch-style estimate
-    whose variance falls with the number of segments.
-
-    Returns
-    -------
-    array (N, seg_len // 2 + 1), each row summing to 1.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    runs = x[None] if x.ndim == 2 else x
-    k, t, n = runs.shape
-    seg_len = int(seg_len)
-    if seg_len < 2 or t < seg_len:
-        raise ValueError(f"segments of {seg_len} samples need at least that many, got {t}")
-    n_seg = t // seg_len
-    seg = runs[:, : n_seg * seg_len].reshape(k * n_seg, seg_len, n)
-    if max_segments is not None and len(seg) > max_segments:
-        seg = seg[np.linspace(0, len(seg) - 1, int(max_segments)).astype(int)]
-    sd = seg.std(1, keepdims=True)
-    z = (seg - seg.mean(1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
-    p = gaussian_filter1d(np.abs(np.fft.rfft(z, axis=1)) ** 2, smoothing, axis=1)  # (S, F, N)
-    total = p.sum(1, keepdims=True)
-    p = np.where(total > 0, p / np.where(total > 0, total, 1.0), 1.0 / p.shape[1])
-    return p.mean(0).T
-
-
 #: Segments of the score reference its mean spectrum is taken over at most (evenly spaced):
 #: bounds validation's cost on long training parts
 MAX_REF_SEGMENTS = 64
@@ -192,40 +165,6 @@ def dh_segment(run_len: int, ref_len: int) -> int:
     """The segment length of D_H "segments" for runs of ``run_len`` and a reference of
     ``ref_len`` samples: min(``DH_SEGMENT``, run_len, ref_len)."""
     return int(min(DH_SEGMENT, run_len, ref_len))
-
-
-def segment_spectrum_distance(
-    x_ref: np.ndarray,
-    runs: np.ndarray,
-    smoothing: float = 20.0,
-    *,
-    seg_len: int | None = None,
-    ref_spectra: np.ndarray | None = None,
-) -> float:
-    """D_H from averaged spectra: the Hellinger distance (mean over dims) between the mean
-    spectrum of the runs ``runs`` (K, T, N) and the mean spectrum of ``x_ref`` (time, N), both
-    over segments of ``seg_len`` samples (default :func:`dh_segment`: min(``DH_SEGMENT``, T,
-    len(x_ref))) (:func:`mean_spectra`; at most ``MAX_REF_SEGMENTS`` = 64 of ``x_ref``'s,
-    evenly spaced). ``ref_spectra``: ``x_ref``'s mean spectra at that length when already
-    computed (:func:`validate` computes them once for all members).
-
-    For one run as long as ``x_ref`` and ``seg_len`` it is
-    :func:`~neurodsr.metrics.core.power_spectrum_distance` of the two. Returns a float in
-    [0, 1]; nan when a run is not finite.
-    """
-    runs = np.asarray(runs, dtype=np.float64)
-    runs = runs[None] if runs.ndim == 2 else runs
-    if not np.isfinite(runs).all():
-        return float("nan")
-    seg_len = dh_segment(runs.shape[1], len(x_ref)) if seg_len is None else int(seg_len)
-    p = (
-        mean_spectra(x_ref, seg_len, smoothing, MAX_REF_SEGMENTS)
-        if ref_spectra is None
-        else ref_spectra
-    )
-    q = mean_spectra(runs, seg_len, smoothing)
-    bc = np.sum(np.sqrt(p * q), axis=1)
-    return float(np.mean(np.sqrt(np.maximum(0.0, 1.0 - bc))))
 
 
 # --------------------------------------------------------------------------- scoring
@@ -298,7 +237,13 @@ def score_runs(
     else:
         dstsp = float(state_space_divergence(x_score, runs.reshape(-1, n_dim)))
         if dh == "segments":
-            dh_value = segment_spectrum_distance(x_score, runs, ref_spectra=ref_spectra)
+            dh_value = segment_spectrum_distance(
+                x_score,
+                runs,
+                seg_len=dh_segment(runs.shape[1], len(x_score)),
+                max_ref_segments=MAX_REF_SEGMENTS,
+                ref_spectra=ref_spectra,
+            )
         else:
             dh_value = float(np.mean([power_spectrum_distance(x_score, r) for r in runs]))
     score = math.inf if why else validation_score(dstsp, dh_value)
