@@ -14,7 +14,7 @@ import neurodsr.training.fitting
 from _series import mixed_lorenz
 from neurodsr.api import train_fit
 from neurodsr.models import make_model
-from neurodsr.report.candidates import range_check_html
+from neurodsr.report.candidates import range_check_html, sizes_html
 from neurodsr.session import LyapunovSummary
 from neurodsr.training.projection import ProjectedModel, fit_pca
 from neurodsr.training.select import best_member as _best_member
@@ -181,6 +181,12 @@ def test_two_sizes_compete_and_the_lower_validation_score_wins(many, compete):
     assert s.train["max_minutes"] == 0.1  # half the budget each
     # lambda_max was estimated once, on the training part, whichever size won
     assert s.sources["tau"] == "estimated from the training part"
+    # the report's table: both sizes, the winner marked, validation's own D_stsp and D_H
+    html = sizes_html(s.to_json())
+    assert html.count("<tr>") == 3 and html.count("<b>chosen</b>") == 1
+    assert "principal components" in html and "identity (M = N)" in html
+    assert "D_H,val" in html and f"{chosen[0]['epochs_run']} epochs" in html
+    assert all(math.isfinite(r["val_dstsp"]) and 0 <= r["val_dh"] <= 1 for r in s.sizes)
     # a size given by the user does not compete
     one = train_fit(many, 0.01, forcing="gtf", model="auto", hidden=20, seeds=1, **compete)
     assert one.summary.sizes == []

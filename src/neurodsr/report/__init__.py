@@ -508,8 +508,9 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
         "per seed, the kept seed bold. Right: validation, D_stsp of a free run against "
         "the training data, lower is better.",
     )
-    from neurodsr.report.candidates import range_check_html
+    from neurodsr.report.candidates import range_check_html, sizes_html
 
+    body += sizes_html(model_cfg)  # the model sizes that competed, the winner marked
     body += range_check_html(model_cfg)  # seeds whose free run left the data's range
     if model_cfg.get("candidates"):  # forcing="auto": the candidates and the winner
         from neurodsr.report.candidates import candidates_figure, candidates_html

@@ -1,6 +1,7 @@
-"""The report's view of the automatic forcing choice: validation score against each candidate,
-the Lyapunov suggestion marked, which one won and why (from models/fit.json's
-``candidates``, :class:`neurodsr.session.FitSummary`)."""
+"""The report's view of the automatic choices: validation score against each forcing
+candidate, the Lyapunov suggestion marked, which one won and why (from models/fit.json's
+``candidates``, :class:`neurodsr.session.FitSummary`); the model sizes that competed
+(``sizes``); and the range check of the kept seeds (``range_check``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from matplotlib.figure import Figure
 
 from neurodsr.report.html import escape, fmt, table
 
-__all__ = ["candidates_figure", "candidates_html", "range_check_html"]
+__all__ = ["candidates_figure", "candidates_html", "range_check_html", "sizes_html"]
 
 
 def _chosen(fit_summary: dict[str, Any], cand: dict[str, Any]) -> bool:
@@ -146,3 +147,42 @@ def range_check_html(fit_summary: dict[str, Any]) -> str:
             "--components.</p>"
         )
     return f"<p>{text}</p>"
+
+
+def sizes_html(fit_summary: dict[str, Any]) -> str:
+    """The model sizes that competed by validation (fit.json's ``sizes``,
+    :func:`neurodsr.training.fitting.compete_sizes`): one row per size with its validation
+    score (sqrt(D_stsp,val x D_H,val) in the N channels; inf when its kept seed left the
+    data's range, and why), its training time and epochs, the winner marked; "" when no sizes
+    competed."""
+    rows = fit_summary.get("sizes") or []
+    if not rows:
+        return ""
+    label = {"pca": "principal components", "identity": "identity (M = N)"}
+    body = []
+    for r in rows:
+        score = r.get("score")
+        body.append(
+            [
+                escape(f"{r.get('model')}, M = {r.get('latent')}, L = {r.get('hidden')}"),
+                escape(
+                    label.get(str(r.get("observation")), str(r.get("observation")))
+                    + (f", k = {r['components']}" if r.get("components") else "")
+                ),
+                escape(fmt(score) if _finite(score) else f"inf ({r.get('invalid') or '-'})"),
+                escape(fmt(r.get("val_dstsp"))),
+                escape(fmt(r.get("val_dh"))),
+                escape(f"{fmt(r.get('train_seconds'))} s, {fmt(r.get('epochs_run'))} epochs"),
+                "<b>chosen</b>" if r.get("chosen") else "",
+            ]
+        )
+    head = (
+        "<p><b>Model sizes competed by validation</b> (each with half the budget; the lower "
+        "validation score in the N channels wins, a size whose kept seed left the data's "
+        "range never does).</p>"
+    )
+    return head + table(
+        ["model", "observation", "validation score", "D_stsp,val", "D_H,val", "training", ""],
+        body,
+        raw=True,
+    )
