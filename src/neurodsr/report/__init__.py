@@ -553,9 +553,11 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
         recon,
         m,
         alt="power spectra",
-        caption="Power spectra (Welch) of data and free-running model per dim (what D_H "
-        "compares). Shaded: the band above the frequency below which the data hold 99% of "
-        "their power."
+        caption="Power spectra (Welch) per dim of the held-out data and of the free run's "
+        "first steps, as many as the held-out part has: the rhythms D_H compares, in the "
+        "estimate the high-frequency check uses (D_H itself averages the smoothed "
+        "periodogram over the whole run's segments). Shaded: the band above the frequency "
+        "below which the data hold 99% of their power."
         + (
             f" <b>Flagged: in {escape(', '.join(map(str, hf_dims)))} the model puts at least "
             f"{fmt(HF_RULES['ratio'])} times the data's share of power in that band</b> "
