@@ -180,6 +180,18 @@ def test_index_page_links_reports_and_explains_failures(tmp_path):
     assert "1 of 3 sessions reconstructed" in text
     assert "<script" not in text and "http" not in text
     assert "0.5 (0.1)" in text  # median (IQR) of D_stsp
+    assert "held-out parts of" not in text  # one finished session: nothing to compare
+
+
+def test_index_shows_the_data_reference_and_warns_when_lengths_differ(tmp_path):
+    rows = _rows(tmp_path)
+    good = next(r for r in rows if r["session"] == "good")
+    two = {**good, "session": "other", "n_test": 4000, "n_generate": 20_000}
+    good.update(n_test=1000, n_generate=5000, dstsp_data_reference=0.7, dh_data_reference=0.02)
+    text = index_html([good, two])
+    assert "0.5 (0.1) / data 0.7" in text and "0.25 (0.05) / data 0.02" in text
+    assert "held-out parts of 1000-4000 steps" in text
+    assert "0.5 (0.1) /" not in index_html([two])  # no reference, no slash
 
 
 def test_summary_csv_has_one_row_per_session(tmp_path):

@@ -699,6 +699,15 @@ def _header_cell(name: str, unit: str, what: str, good: str) -> str:
     return f'<th title="{escape(tip)}">{label}</th>'
 
 
+def _with_reference(row: dict[str, Any], metric: str, reference: str) -> str:
+    """An index cell: the metric's median (IQR) over seeds and, where the session has one,
+    what the data score against themselves ("/ data ...")."""
+    text = f"{fmt(row.get(metric + '_median'))} ({fmt(row.get(metric + '_iqr'))})"
+    if row.get(reference) is not None:
+        text += f" / data {fmt(row.get(reference))}"
+    return text
+
+
 def index_html(rows: list[dict[str, Any]], title: str = "neurodsr: all sessions") -> str:
     """The index page: one row per session with key numbers (each column with its unit and
     what is good, as a tooltip and in the legend), its report and, for failures, the stage,
@@ -748,8 +757,8 @@ def index_html(rows: list[dict[str, Any]], title: str = "neurodsr: all sessions"
             escape(r.get("forcing_used") or "-"),
             escape(r.get("tau_suggested_text") or fmt(r.get("tau_suggested"))),
             escape(fmt(r.get("lambda_max_model"))),
-            escape(f"{fmt(r.get('D_stsp_median'))} ({fmt(r.get('D_stsp_iqr'))})"),
-            escape(f"{fmt(r.get('D_H_median'))} ({fmt(r.get('D_H_iqr'))})"),
+            escape(_with_reference(r, "D_stsp", "dstsp_data_reference")),
+            escape(_with_reference(r, "D_H", "dh_data_reference")),
             escape(fmt(r.get("PE"))),
             escape(
                 fmt(r.get("vpt_lyapunov_times"))
@@ -762,6 +771,19 @@ def index_html(rows: list[dict[str, Any]], title: str = "neurodsr: all sessions"
     parts.append(
         f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body_rows)}</tbody></table>"
     )
+    lengths = {
+        (r.get("n_test"), r.get("n_generate"))
+        for r in rows
+        if r.get("status") in FINISHED and r.get("n_test") is not None
+    }
+    if len(lengths) > 1:
+        span = sorted(int(n) for n, _ in lengths)
+        parts.append(
+            '<p class="note">These sessions were scored on held-out parts of '
+            f"{span[0]}-{span[-1]} steps. D_stsp and D_H depend on that length (and on the "
+            "scored run's), so compare each session's numbers with its own data reference "
+            "(after the slash), not across rows.</p>"
+        )
     flagged = [r for r in rows if r.get("status") in ("check", "diverged")]
     if flagged:
         parts.append("<h2>Sessions to look at</h2>")

@@ -129,7 +129,9 @@ INDEX_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     (
         "D_stsp",
         "nats",
-        "State-space divergence of the free run from the held-out data, median (IQR) over seeds.",
+        "State-space divergence of the free run from the held-out data, median (IQR) over "
+        "seeds; after the slash, the data's own reference (the training part's last samples "
+        "scored the same way).",
         "0 = the same geometry, but even a perfect model scores above 0 on finite series "
         "(Lorenz-63, 4000 held-out steps, a run of the true system 5x as long: ~0.4; "
         "docs/RESULTS.md section 6): compare it with the session's data reference.",
@@ -138,7 +140,8 @@ INDEX_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
         "D_H",
         "0-1",
         "Hellinger distance of smoothed power spectra (the free run's averaged over its "
-        "segments of the held-out length), median (IQR) over seeds.",
+        "segments of the held-out length), median (IQR) over seeds; after the slash, the "
+        "data's own reference.",
         "0 = the same spectra; below ~0.3 the rhythms match. Compare sessions only at equal "
         "held-out length.",
     ),
