@@ -16,8 +16,10 @@ Until session 11 the pipeline had two numbers called "D_H" with two definitions:
 A third is the validation's function at the evaluation's segment length:
 
 - ``welch_T``: the mean spectrum of the run's T-sample segments against the held-out part's
-  spectrum (one segment), one distance. For a run as long as the held-out part all three
-  are :func:`~neurodsr.metrics.core.power_spectrum_distance`.
+  spectrum (one segment), one distance: the evaluation's D_H from session 11 on
+  (:func:`~neurodsr.metrics.core.segment_spectrum_distance` with ``seg_len`` = T; the
+  validation's is the same function with ``seg_len`` = min(1250, T)). For a run as long as
+  the held-out part all three are :func:`~neurodsr.metrics.core.power_spectrum_distance`.
 
 Each is computed on the same arrays: the held-out part (T samples of one orbit of the true
 equations, normalised with the 4 T samples before it, as ``evaluate_fit`` normalises) and a
@@ -51,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from neurodsr.dynamics.systems import lorenz63, lorenz96, roessler
-from neurodsr.metrics.core import power_spectrum_distance
+from neurodsr.metrics.core import power_spectrum_distance, segment_spectrum_distance
 from neurodsr.provenance import library_versions
 
 HERE = Path(__file__).resolve().parent
@@ -70,25 +72,6 @@ SYSTEMS = {
 CONDITIONS = ("true", "time x1.03", "time x1.1", "time x1.3", "noise 0.2", "parameter")
 
 
-def _spectra(x: np.ndarray, seg_len: int, smoothing: float = 20.0) -> np.ndarray:
-    """Each dim's smoothed, normalised spectrum averaged over the non-overlapping segments of
-    ``seg_len`` samples of ``x`` (time, N), made as ``power_spectrum_distance`` makes one:
-    (N, seg_len // 2 + 1). Written out here so that the benchmark does not depend on which
-    module holds the library's version."""
-    from scipy.ndimage import gaussian_filter1d
-
-    n_seg = len(x) // seg_len
-    seg = x[: n_seg * seg_len].reshape(n_seg, seg_len, x.shape[1])
-    z = (seg - seg.mean(1, keepdims=True)) / seg.std(1, keepdims=True)
-    p = gaussian_filter1d(np.abs(np.fft.rfft(z, axis=1)) ** 2, smoothing, axis=1)
-    p = p / p.sum(1, keepdims=True)
-    return p.mean(0).T
-
-
-def _hellinger(p: np.ndarray, q: np.ndarray) -> float:
-    return float(np.mean(np.sqrt(np.maximum(0.0, 1.0 - np.sum(np.sqrt(p * q), axis=1)))))
-
-
 def distances(test: np.ndarray, run: np.ndarray) -> dict[str, float]:
     """The three definitions of D_H of ``run`` (5 T, N) against ``test`` (T, N)."""
     t = len(test)
@@ -98,8 +81,8 @@ def distances(test: np.ndarray, run: np.ndarray) -> dict[str, float]:
         "mean_dist": float(
             np.mean([power_spectrum_distance(test, run[i * t : (i + 1) * t]) for i in range(k)])
         ),
-        "welch_T": _hellinger(_spectra(test, t), _spectra(run, t)),
-        "welch_1250": _hellinger(_spectra(test, short), _spectra(run, short)),
+        "welch_T": segment_spectrum_distance(test, run, seg_len=t),
+        "welch_1250": segment_spectrum_distance(test, run, seg_len=short),
     }
 
 
