@@ -14,8 +14,10 @@ test included). ``--variants`` adds, on the whole series, 4 and 16 Kantz neighbo
 Prints one row per case (system half even/odd, class of the row, error of the whole series,
 of each data half, the halves' relative difference D = |l1 - l2| / ((l1 + l2) / 2), the same
 in bootstrap standard errors z = |l1 - l2| / sqrt(s1^2 + s2^2), and, with ``--variants``,
-the largest / smallest lambda over the variants and their verdicts), then the wrong cases
-against the right ones per quantity and system half. Every computed case is kept in ``--out``
+the largest / smallest lambda over the variants and their verdicts), then candidate rules
+(a "chaotic" case made "unclear" where the rule fires) scored per system half: wrong cases
+caught against right ones (within 30 %) made "unclear", and the wrong cases against the right
+ones per quantity and system half. Every computed case is kept in ``--out``
 (default ``.cache/halves.jsonl``, not committed) and not recomputed.
 """
 
@@ -176,6 +178,43 @@ def main(argv: list[str] | None = None) -> int:
             f"{fin[0]:.2f} - {fin[-1]:.2f} (median {fin[len(fin) // 2]:.2f})"
         )  # fmt: skip
         return txt
+
+    # rules: a "chaotic" case becomes "unclear" where the rule fires; scored per system half
+    rules = {
+        "a half not chaotic": lambda c, q: math.isinf(q["D"]),
+        "D > 0.10 (or a half not chaotic)": lambda c, q: q["D"] > 0.10,
+        "D > 0.15 (or a half not chaotic)": lambda c, q: q["D"] > 0.15,
+        "z > 2 (or a half not chaotic)": lambda c, q: q["z"] > 2,
+    }
+    if args.variants:
+        rules |= {
+            "a variant not chaotic": lambda c, q: math.isinf(q.get("spread", 0.0)),
+            "dim - 1 not chaotic": lambda c, q: (
+                c["variants"].get("dim-1", {}).get("verdict") not in (None, "chaotic")
+            ),
+            "variants max / min > 1.25 (or a variant not chaotic)": lambda c, q: (
+                q.get("spread", 0.0) > 1.25
+            ),
+        }
+    print("\n| rule (-> unclear) | even: wrong caught | even: right made unclear "
+          "| odd: wrong caught | odd: right made unclear |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    for label, fires in rules.items():
+        cells = []
+        for h in ("even", "odd"):
+            wrong = right = n_wrong = n_right = 0
+            for k in todo:
+                skip = args.variants and "variants" not in done[k]
+                if k[0] in CONTROLS or run.half(k[0]) != h or skip:
+                    continue
+                is_wrong = run.classify(rows[k], refs) == "off"
+                hit = fires(done[k], quantities(done[k]))
+                n_wrong += is_wrong
+                n_right += not is_wrong
+                wrong += hit and is_wrong
+                right += hit and not is_wrong
+            cells += [f"{wrong} of {n_wrong}", f"{right} of {n_right}"]
+        print(f"| {label} | " + " | ".join(cells) + " |")
 
     print("\n| quantity | group | even half | odd half |")
     print("|---|---|---|---|")
