@@ -2,7 +2,7 @@
 embedding dimensions? (issue 13 item 2; docs/RESULTS.md 5, session 11).
 
 Run: ``OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python benchmarks/lyapunov/halves.py
-[--variants] [--only A,B] [--out FILE]``. Cases: every case of the benchmark (N = 20 000,
+[--variants] [--seed S] [--only A,B] [--out FILE]``. Cases: every case of the benchmark (N = 20 000,
 seed 0, 5 % noise) that the rows of code versions 6a705eb6e5,25db0eba5a,e700c584d1 of
 ``results.jsonl`` call "chaotic" (as ``compare.py`` picks them), and every control. For each
 it reruns ``lyapunov_from_data`` with its defaults on the whole series (the row's number is
@@ -18,7 +18,10 @@ the largest / smallest lambda over the variants and their verdicts), then candid
 (a "chaotic" case made "unclear" where the rule fires) scored per system half: wrong cases
 caught against right ones (within 30 %) made "unclear", and the wrong cases against the right
 ones per quantity and system half. Every computed case is kept in ``--out``
-(default ``.cache/halves.jsonl``, not committed) and not recomputed.
+(default ``.cache/halves.jsonl``, not committed) and not recomputed. ``--seed S`` (orbit,
+noise and estimator seed) runs the same cases at another seed; their class there is the
+whole series' rerun at that seed (the rows of ``results.jsonl`` are seed 0), and cases that
+are not "chaotic" there drop out of the comparison.
 """
 
 from __future__ import annotations
@@ -42,24 +45,24 @@ from neurodsr.dynamics.zoo import CONTROLS
 VERSIONS = ["6a705eb6e5", "25db0eba5a", "e700c584d1"]
 
 
-def _est(x: np.ndarray, dt: float, **kw) -> dict:
-    r = lyapunov_from_data(x, dt, seed=0, **kw)
+def _est(x: np.ndarray, dt: float, seed: int, **kw) -> dict:
+    r = lyapunov_from_data(x, dt, seed=seed, **kw)
     lam = r.lambda_max if r.verdict == "chaotic" else None
     std = r.lambda_std if r.verdict == "chaotic" and np.isfinite(r.lambda_std) else None
     return {"verdict": r.verdict, "lambda": lam, "std": std, "delay": r.embedding["delay"],
             "dim": r.embedding["dim"], "reason": r.reason}  # fmt: skip
 
 
-def compute(s: str, v: str, variants: bool, old: dict | None) -> dict:
-    x, dt = run.series({"system": s, "view": v, "n": 20_000, "seed": 0})
-    out = dict(old or {"system": s, "view": v})
+def compute(s: str, v: str, seed: int, variants: bool, old: dict | None) -> dict:
+    x, dt = run.series({"system": s, "view": v, "n": 20_000, "seed": seed})
+    out = dict(old or {"system": s, "view": v, "seed": seed})
     if "full" not in out:
-        full = _est(x, dt)
+        full = _est(x, dt, seed)
         h = x.shape[0] // 2
         fixed = {"delay": full["delay"], "dim": full["dim"]}
         out["full"] = full
-        out["first"] = _est(x[:h], dt, **fixed)
-        out["second"] = _est(x[h:], dt, **fixed)
+        out["first"] = _est(x[:h], dt, seed, **fixed)
+        out["second"] = _est(x[h:], dt, seed, **fixed)
     if variants and "variants" not in out:
         d, m = out["full"]["delay"], out["full"]["dim"]
         var = {"nn4": {"n_neighbors": 4, "delay": d, "dim": m},
@@ -67,7 +70,7 @@ def compute(s: str, v: str, variants: bool, old: dict | None) -> dict:
                "dim+1": {"delay": d, "dim": m + 1}}  # fmt: skip
         if m > 1:
             var["dim-1"] = {"delay": d, "dim": m - 1}
-        out["variants"] = {k: _est(x, dt, **kw) for k, kw in var.items()}
+        out["variants"] = {k: _est(x, dt, seed, **kw) for k, kw in var.items()}
     return out
 
 
@@ -103,8 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variants", action="store_true")
     p.add_argument("--only", default=None)
-    p.add_argument("--out", default=str(run.CACHE / "halves.jsonl"))
+    p.add_argument("--seed", type=int, default=0, help="orbit and noise (and estimator) seed")
+    p.add_argument("--out", default=None, help="default .cache/halves[_seedS].jsonl")
     args = p.parse_args(argv)
+    if args.out is None:
+        tag = "" if args.seed == 0 else f"_seed{args.seed}"
+        args.out = str(run.CACHE / f"halves{tag}.jsonl")
     refs = run.references()
     rows = compare.pick(run.load_results(), VERSIONS, 20_000, 0)
     todo = sorted(
@@ -125,12 +132,19 @@ def main(argv: list[str] | None = None) -> int:
         c = done.get(k)
         if c is None or "full" not in c or (args.variants and "variants" not in c):
             t0 = time.perf_counter()
-            c = compute(*k, args.variants, c)
+            c = compute(*k, args.seed, args.variants, c)
             c["seconds"] = time.perf_counter() - t0
             done[k] = c
             with open(out, "a") as fh:
                 fh.write(json.dumps(c, sort_keys=True) + "\n")
             print(f"{k[0]} {k[1]}: {c['seconds']:.0f} s", file=sys.stderr, flush=True)
+    if args.seed != 0:
+        # the cases are those of seed 0; their class at this seed is the whole series' rerun
+        rows = {
+            k: {"system": k[0], "view": k[1], "verdict": done[k]["full"]["verdict"],
+                "lambda": done[k]["full"]["lambda"]}
+            for k in todo
+        }  # fmt: skip
     head = "| half | case | view | class | whole | 1st half | 2nd half | D | z |"
     if args.variants:
         head += " variants max / min | variants' verdicts (nn4 nn16 dim+1 dim-1) |"
@@ -165,8 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
         if s in CONTROLS:
             grp = "control"
-        else:
+        elif cls in ("off", "ok20", "ok30"):
             grp = "wrong" if cls == "off" else "right"
+        else:
+            continue  # not "chaotic" on the whole series at this seed
         for name, val in q.items():
             summary.setdefault((f"{grp} {run.half(s)}", name), []).append(val)
 
@@ -205,9 +221,12 @@ def main(argv: list[str] | None = None) -> int:
             wrong = right = n_wrong = n_right = 0
             for k in todo:
                 skip = args.variants and "variants" not in done[k]
+                cls = run.classify(rows[k], refs)
                 if k[0] in CONTROLS or run.half(k[0]) != h or skip:
                     continue
-                is_wrong = run.classify(rows[k], refs) == "off"
+                if cls not in ("off", "ok20", "ok30"):
+                    continue
+                is_wrong = cls == "off"
                 hit = fires(done[k], quantities(done[k]))
                 n_wrong += is_wrong
                 n_right += not is_wrong
