@@ -17,7 +17,9 @@ with the training part's mean and std, as
 :func:`neurodsr.metrics.evaluate.evaluate_fit` normalises the held-out part and the model's
 run, and scored with the function that scores the model there,
 :func:`neurodsr.metrics.evaluate.free_run_scores` (D_stsp of the whole run against the test
-part: binned below 6 dims, Gaussian mixtures from 6; D_H averaged over segments of T steps).
+part: binned below 6 dims, Gaussian mixtures from 6; D_H of the run's spectrum averaged over
+its segments of T steps; until session 11 the mean of the segments' distances, which the rows
+of ``metric_floor.jsonl`` and docs/RESULTS.md's floor tables hold).
 The perfect model's run has 1x, 5x and 25x T steps (the longer T: 1x and 5x, 5x being the
 10^5 cap); ``ref`` rows are the data's own reference as ``evaluate_fit`` records it
 (:func:`neurodsr.metrics.evaluate.data_reference`: the training part's last
