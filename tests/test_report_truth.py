@@ -16,7 +16,10 @@ import numpy as np
 import xarray as xr
 
 from neurodsr.report import (
+    _attractor_extent,
+    _diverged_in_median,
     _growth_caption,
+    _lambda_text,
     _lyapunov_caption,
     _lyapunov_verdict_note,
     _spectrum_caption,
@@ -157,3 +160,48 @@ def test_the_spectrum_table_marks_a_diverged_seed():
     text = _spectrum_table(recon, m, [1, 2])
     assert "status on the held-out part" in text
     assert '<span class="diverged">diverged</span>' in text and "1 (kept)" in text
+
+
+def test_the_error_of_lambda_max_is_said_to_be_the_divergence_slopes():
+    # demo_spikes: 0.699 reported (geometric mean of 0.799 and the Jacobians' 0.611), but
+    # lambda_std = 0.026 is the Kantz slope's standard error
+    ly = {"lambda_max": 0.699, "lambda_std": 0.0261, "kantz": {"lambda_max": 0.799}}
+    text = _lambda_text(ly)
+    assert "0.699 per s" in text and "standard error of the divergence slope, 0.799" in text
+    same = {"lambda_max": 0.799, "lambda_std": 0.0261, "kantz": {"lambda_max": 0.799}}
+    assert _lambda_text(same) == "lambda_max = 0.799 &plusmn; 0.0261 per s"
+    assert _lambda_text({"lambda_max": None}) == "lambda_max could not be estimated"
+
+
+def test_a_diverged_seed_in_the_models_median_is_said():
+    # demo_calcium: "data and models agree ... median of 3 seeds 0.165 [0.0181, 0.364]", the
+    # 0.0181 being seed 2, which diverged on the held-out part
+    m = {"member_status": ["ok", "ok", "diverged"], "seeds": [0, 1, 2]}
+    assert "seed(s) 2, which diverged" in _diverged_in_median(m)
+    assert _diverged_in_median({"member_status": ["ok", "ok"], "seeds": [0, 1]}) == ""
+
+
+def test_the_attractor_caption_says_how_much_is_drawn():
+    def recon(n_data: int, n_gen: int) -> xr.Dataset:
+        return xr.Dataset(
+            {
+                "data": (("time", "dim"), np.zeros((n_data, 2))),
+                "generated": (("generated_time", "dim"), np.zeros((n_gen, 2))),
+            }
+        )
+
+    # demo_calcium: 2400 held-out steps, a scored run of 12000, of which the figure drew 6000
+    text = _attractor_extent(recon(2400, 12000))
+    assert "first 6000 of the free run's 12000" in text and "D_stsp scores the whole run" in text
+    assert _attractor_extent(recon(400, 400)) == ""
+
+
+def test_the_index_says_its_d_stsp_and_d_h_are_medians_over_seeds(tmp_path):
+    # the session page's D_stsp is the kept seed's (demo_calcium 9.53), the index's the median
+    # over seeds (10.9): the same header must not name two numbers
+    m = {"PE": 0.1, "frac_outside": 0.0, "D_stsp": 9.53, "D_stsp_median": 10.9}
+    _session(tmp_path, "ca", {**m, "D_stsp_iqr": 1.89})
+    text = index_html(summarize_sessions(tmp_path, ["ca"]))
+    assert "D_stsp median (IQR) <small>(nats)</small>" in text
+    assert "D_H median (IQR) <small>(0-1)</small>" in text
+    assert "10.9 (1.89)" in text and "9.53" not in text

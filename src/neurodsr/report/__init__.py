@@ -363,6 +363,56 @@ def _growth_dataset(recon: xr.Dataset) -> xr.Dataset | None:
     return g
 
 
+def _lambda_text(ly_json: dict[str, Any]) -> str:
+    """lambda_max of the data with its error, the error said to be the divergence slope's
+    where the reported value is not that slope (e.g. its geometric mean with the
+    local-Jacobian estimate: the error then belongs to another number). HTML."""
+    lam = ly_json.get("lambda_max")
+    if lam is None:
+        return "lambda_max could not be estimated"
+    sd = ly_json.get("lambda_std")
+    slope = (ly_json.get("kantz") or {}).get("lambda_max")
+    if sd is None:
+        return f"lambda_max = {fmt(lam)} per s"
+    if isinstance(slope, int | float) and not np.isclose(float(slope), float(lam)):
+        return (
+            f"lambda_max = {fmt(lam)} per s (&plusmn; {fmt(sd)}: the standard error of the "
+            f"divergence slope, {fmt(slope)} per s, not of this combined value)"
+        )
+    return f"lambda_max = {fmt(lam)} &plusmn; {fmt(sd)} per s"
+
+
+def _diverged_in_median(m: dict[str, Any]) -> str:
+    """A warning after the data-model comparison of lambda_max when the models' median and
+    range include seeds that diverged on the held-out part; "" otherwise."""
+    statuses = m.get("member_status") or []
+    seeds = m.get("seeds") or list(range(len(statuses)))
+    bad = [
+        str(seeds[i]) if i < len(seeds) else str(i)
+        for i, s in enumerate(statuses)
+        if s == "diverged"
+    ]
+    if not bad:
+        return ""
+    return (
+        f" (The models' median and range include seed(s) {', '.join(bad)}, which diverged on "
+        "the held-out part.)"
+    )
+
+
+def _attractor_extent(recon: xr.Dataset, max_points: int = F.ATTRACTOR_MAX_POINTS) -> str:
+    """How much of each series the attractor figure draws, when less than D_stsp scores."""
+    n_data = int(recon.sizes.get("time", 0))
+    n_gen = int(recon.sizes.get("generated_time", 0))
+    shown_d, shown_g = min(n_data, max_points), min(n_gen, max_points)
+    if shown_d == n_data and shown_g == n_gen:
+        return ""
+    return (
+        f" (drawn: the first {shown_d} of {n_data} held-out steps and the first {shown_g} of "
+        f"the free run's {n_gen}; D_stsp scores the whole run)"
+    )
+
+
 def _lyapunov_caption(ly_json: dict[str, Any]) -> str:
     """The caption of the divergence figure: what it draws for this session (no fit line when
     no lambda_max was found; the fit's slope differs from a lambda_max combined with the
@@ -564,11 +614,7 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
 
     # ---- lyapunov and tau
     lam = ly_json.get("lambda_max")
-    lam_text = (
-        f"lambda_max = {fmt(lam)} &plusmn; {fmt(ly_json.get('lambda_std'))} per s"
-        if lam is not None
-        else "lambda_max could not be estimated"
-    )
+    lam_text = _lambda_text(ly_json)
     body = (
         f"<p><b>{lam_text}</b> (verdict: {escape(ly_json.get('verdict'))}): "
         f"{escape(ly_json.get('reason', ''))}.</p>"
@@ -654,7 +700,7 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
         recon,
         alt="attractor",
         caption="The attractor: where data (blue) and free-running model (red) go in "
-        "state space, as 2-D projections and a 3-D view.",
+        "state space, as 2-D projections and a 3-D view" + _attractor_extent(recon) + ".",
     )
     hf_dims = m.get("hf_flagged_dims") or []
     body += _img(
@@ -711,7 +757,7 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
     )
     body += _spectrum_table(recon, m, seeds)
     if m.get("lyapunov_comparison"):
-        body += f"<p>{escape(m['lyapunov_comparison'])}</p>"
+        body += f"<p>{escape(m['lyapunov_comparison'])}{escape(_diverged_in_median(m))}</p>"
     parts.append(section("Lyapunov spectrum of the model", body, "spectrum"))
 
     # ---- why forcing: growth of Jacobian products and gradients with the horizon

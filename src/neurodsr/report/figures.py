@@ -331,7 +331,11 @@ def timeseries_figure(rec: xr.Dataset, max_steps: int = 1000) -> Figure:
     return fig
 
 
-def attractor_figure(rec: xr.Dataset, max_points: int = 6000) -> Figure:
+#: Steps of each series the attractor figure draws (the report's caption says so).
+ATTRACTOR_MAX_POINTS: int = 6000
+
+
+def attractor_figure(rec: xr.Dataset, max_points: int = ATTRACTOR_MAX_POINTS) -> Figure:
     """The geometry: 2-D projections (data vs model) and a 3-D view of both."""
     data = np.asarray(rec["data"].values)[:max_points]
     gen = np.asarray(rec["generated"].values)[:max_points]
@@ -488,7 +492,7 @@ def prediction_figure(rec: xr.Dataset, lambda_max: float | None) -> Figure:
             label=f"seed {seeds[e]}",
         )
     ax2.set_xlabel("steps ahead k")
-    ax2.set_ylabel("PE(k), MSE")
+    ax2.set_ylabel("PE(k), MSE (x training variance)")
     ax2.set_title("k-step prediction error per seed", fontsize=10)
     ax2.legend(fontsize=8)
     return fig

@@ -141,7 +141,7 @@ INDEX_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
         "Close to the data's.",
     ),
     (
-        "D_stsp",
+        "D_stsp median (IQR)",
         "nats",
         "State-space divergence of the free run from the held-out data, median (IQR) over "
         "seeds; after the slash, the data's own reference (the training part's last samples "
@@ -151,7 +151,7 @@ INDEX_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
         "docs/RESULTS.md section 6): compare it with the session's data reference.",
     ),
     (
-        "D_H",
+        "D_H median (IQR)",
         "0-1",
         "Hellinger distance of smoothed power spectra (the free run's averaged over its "
         "segments of the held-out length), median (IQR) over seeds; after the slash, the "
