@@ -22,6 +22,7 @@ from neurodsr.report import (
     _lambda_text,
     _lyapunov_caption,
     _lyapunov_verdict_note,
+    _model_notes,
     _spectrum_caption,
     _spectrum_table,
     _training_caption,
@@ -205,3 +206,16 @@ def test_the_index_says_its_d_stsp_and_d_h_are_medians_over_seeds(tmp_path):
     assert "D_stsp median (IQR) <small>(nats)</small>" in text
     assert "D_H median (IQR) <small>(0-1)</small>" in text
     assert "10.9 (1.89)" in text and "9.53" not in text
+
+
+def test_a_kept_seed_that_failed_the_range_check_is_never_green():
+    # metrics.json's verdict does not see fit.json's range check: the page said "Status: ok.
+    # ... stays in the data's range" in green above a red "Every seed left the data's range"
+    m = {"PE": 0.1, "frac_outside": 0.0, "D_stsp": 0.4, "best_member": 1, "seeds": [0, 1]}
+    fit = {"best_member": 1, "range_check": {"why": ["60% outside", "20% outside"]}}
+    text = _model_notes(m, fit)
+    assert 'class="good"' not in text and 'class="bad"' in text
+    assert "failed the range check" in text and "20% outside" in text
+    passed = {"best_member": 1, "range_check": {"why": ["60% outside", ""]}}
+    assert 'class="good"' in _model_notes(m, passed)
+    assert 'class="good"' in _model_notes(m)

@@ -249,14 +249,31 @@ def _metrics_table(m: dict[str, Any]) -> str:
     return out
 
 
-def _model_notes(m: dict[str, Any]) -> str:
+def _model_notes(m: dict[str, Any], fit_summary: dict[str, Any] | None = None) -> str:
     """The verdict on the kept seed (:func:`neurodsr.metrics.core.session_health`, the same
-    one the index and summary.csv show), the channels left out of the metrics, and notes."""
+    one the index and summary.csv show), the channels left out of the metrics, and notes.
+
+    When the kept seed failed fit.json's range check (every seed left the data's range on the
+    validation part), the page never says it "stays in the data's range" in green: the
+    verdict is given with that failure beside it, in red."""
     from neurodsr.metrics.core import session_health
 
     health = session_health(m)
     out = []
-    if health.status == "ok":
+    rc = (fit_summary or {}).get("range_check") or {}
+    why = rc.get("why") or []
+    best = m.get("best_member", (fit_summary or {}).get("best_member"))
+    range_failed = isinstance(best, int) and best < len(why) and bool(why[best])
+    if range_failed:
+        out.append(
+            f'<div class="bad"><b>Status: {escape(health.status)} on the held-out part, but the '
+            "kept seed failed the range check</b> (every seed's free run or predictions left "
+            f"the data's range on the validation part: {escape(why[best])}); it is not a "
+            'trustworthy reconstruction (see <a href="#training">Training</a>)'
+            + (": " + escape("; ".join(health.reasons)) if health.reasons else "")
+            + ".</div>"
+        )
+    elif health.status == "ok":
         out.append(
             '<div class="good"><b>Status: ok.</b> The kept seed\'s free run stays finite and in '
             "the data's range, and its n-step predictions beat predicting the mean.</div>"
@@ -549,7 +566,7 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
         '<a href="#metrics">Metrics</a><a href="#spectrum">Lyapunov spectrum</a>'
         '<a href="../index.html">All sessions</a></nav>'
     )
-    parts.append(_model_notes(m))
+    parts.append(_model_notes(m, model_cfg))
     parts.append(_lyapunov_verdict_note(ly_json))
 
     # ---- data and preprocessing
