@@ -172,6 +172,8 @@ def test_the_error_of_lambda_max_is_said_to_be_the_divergence_slopes():
     same = {"lambda_max": 0.799, "lambda_std": 0.0261, "kantz": {"lambda_max": 0.799}}
     assert _lambda_text(same) == "lambda_max = 0.799 &plusmn; 0.0261 per s"
     assert _lambda_text({"lambda_max": None}) == "lambda_max could not be estimated"
+    # the spectrum figure's band around the reported value is that same standard error
+    assert "standard error of the divergence slope" in _spectrum_caption(0.699)
 
 
 def test_a_diverged_seed_in_the_models_median_is_said():

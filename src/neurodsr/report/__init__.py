@@ -465,7 +465,10 @@ def _spectrum_caption(lambda_data: Any) -> str:
         "every seed"
     )
     if isinstance(lambda_data, int | float):
-        text += ", against the data's lambda_max (dashed, band: its standard error)"
+        text += (
+            ", against the data's lambda_max (dashed; band: the standard error of the "
+            "divergence slope, lyapunov.json's lambda_std)"
+        )
     else:
         text += " (the data's lambda_max is unknown, so no data line is drawn)"
     return text + ". A flow sampled finely has one exponent near 0."
