@@ -23,6 +23,7 @@ from neurodsr.report import (
     _lyapunov_caption,
     _lyapunov_verdict_note,
     _model_notes,
+    _preprocessing_caption,
     _spectrum_caption,
     _spectrum_table,
     _training_caption,
@@ -221,3 +222,14 @@ def test_a_kept_seed_that_failed_the_range_check_is_never_green():
     passed = {"best_member": 1, "range_check": {"why": ["60% outside", ""]}}
     assert 'class="good"' in _model_notes(m, passed)
     assert 'class="good"' in _model_notes(m)
+
+
+def test_the_preprocessing_caption_names_only_the_panels_drawn():
+    # demo_calcium (sampled at 30 Hz, not "continuous"): no spectrum panel is drawn
+    pre = xr.Dataset({"explained_variance": (("dim",), [0.6, 0.3])})
+    calcium = xr.Dataset({"signal": (("time", "channel"), np.zeros((4, 2)))})
+    calcium.attrs["modality"] = "calcium"
+    assert "power spectrum" not in _preprocessing_caption(calcium, pre)
+    lfp = calcium.assign_attrs(modality="continuous")
+    assert "power spectrum before and after" in _preprocessing_caption(lfp, pre)
+    assert "std before z-scoring" in _preprocessing_caption(calcium, xr.Dataset())

@@ -430,6 +430,23 @@ def _attractor_extent(recon: xr.Dataset, max_points: int = F.ATTRACTOR_MAX_POINT
     )
 
 
+def _preprocessing_caption(rec: xr.Dataset, pre: xr.Dataset) -> str:
+    """The caption of the preprocessing figure: its panels as
+    :func:`~neurodsr.report.figures.preprocessing_figure` draws them (the spectrum only for
+    continuous recordings, the PCA panel only with principal components)."""
+    panels = ["the model-ready series (the grey part is held out for testing)"]
+    panels.append(
+        "how much variance the principal components keep"
+        if "explained_variance" in pre
+        else "each channel's std before z-scoring"
+    )
+    if "signal" in rec and str(rec.attrs.get("modality")) == "continuous":
+        panels.append(
+            "the power spectrum before and after filtering (line noise and drifts removed)"
+        )
+    return "What preprocessing made of it: " + ", ".join(panels[:-1]) + " and " + panels[-1] + "."
+
+
 def _lyapunov_caption(ly_json: dict[str, Any]) -> str:
     """The caption of the divergence figure: what it draws for this session (no fit line when
     no lambda_max was found; the fit's slope differs from a lambda_max combined with the
@@ -625,10 +642,7 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
         rec,
         pre,
         alt="preprocessing",
-        caption="What preprocessing made of it: the model-ready series (the grey part "
-        "is held out for testing), how much variance the principal components keep, "
-        "and for sampled signals the power spectrum before and after filtering "
-        "(line noise and drifts removed).",
+        caption=_preprocessing_caption(rec, pre),
     )
     parts.append(section("Data and preprocessing", body, "data"))
 
