@@ -128,8 +128,10 @@ def test_an_unclear_lyapunov_verdict_is_flagged_not_neutral(tmp_path):
     assert '<span class="check"' in lfp_row and "none (unclear)" in lfp_row  # ... but flagged
     spk_row = next(line for line in text.split("<tr>") if ">spk<" in line)
     assert '<span class="check"' not in spk_row
-    note = _lyapunov_verdict_note({"verdict": "unclear", "lambda_max": None})
-    assert 'class="note"' in note and "unclear" in note
+    note = _lyapunov_verdict_note({"verdict": "unclear", "lambda_max": None, "tau": 20})
+    assert 'class="note"' in note and "unclear" in note and "tau is a default" in note
+    flat = _lyapunov_verdict_note({"verdict": "not chaotic", "lambda_max": None, "tau": None})
+    assert "not chaotic" in flat and "no suggested tau" in flat
     assert _lyapunov_verdict_note({"verdict": "chaotic", "lambda_max": 0.7}) == ""
 
 

@@ -528,14 +528,20 @@ def _training_caption(train_log: dict[str, Any] | None) -> str:
 def _lyapunov_verdict_note(ly_json: dict[str, Any]) -> str:
     """A flag at the top of the page when the data's chaos was not established: an "unclear"
     or "not chaotic" verdict (or no lambda_max) leaves the VPT without Lyapunov times, the
-    model's lambda_max unconfirmed and the suggested tau a default; "" when chaotic."""
+    model's lambda_max unconfirmed and the suggested tau a default (or none); "" when
+    chaotic."""
     verdict = ly_json.get("verdict")
     if verdict == "chaotic" and ly_json.get("lambda_max") is not None:
         return ""
+    tau = (
+        " and the suggested tau is a default"
+        if ly_json.get("tau") is not None
+        else " and there is no suggested tau"
+    )
     return (
         f'<div class="note"><b>Lyapunov verdict: {escape(verdict or "none")}.</b> The data\'s '
         "lambda_max could not be established, so the model's lambda_max is not checked "
-        "against the data, the VPT has no Lyapunov times and the suggested tau is a default "
+        f"against the data, the VPT has no Lyapunov times{tau} "
         '(see "How chaotic is it?").</div>'
     )
 
