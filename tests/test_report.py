@@ -353,7 +353,7 @@ def test_index_shows_the_forcing_used_and_the_suggested_tau_with_units(tmp_path)
     assert len(heads) == 12
     named = {re.sub(r"<.*?>", "", h): tip for tip, h in heads}
     assert "nats" in "".join(named) and "Lyapunov times" in "".join(named)
-    assert "Good:" in named["D_H (0-1)"] and "1/s" in "".join(named)
+    assert "Good:" in named["D_H median (IQR) (0-1)"] and "1/s" in "".join(named)
     assert 'id="legend"' in text and "what is good" in text
     table_rows = {r["session"]: r for r in csv.DictReader(io.StringIO(summary_csv(rows)))}
     assert table_rows["gtf"]["forcing_used"] == "GTF, alpha = 0.1 every step"

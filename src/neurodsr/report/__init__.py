@@ -249,14 +249,31 @@ def _metrics_table(m: dict[str, Any]) -> str:
     return out
 
 
-def _model_notes(m: dict[str, Any]) -> str:
+def _model_notes(m: dict[str, Any], fit_summary: dict[str, Any] | None = None) -> str:
     """The verdict on the kept seed (:func:`neurodsr.metrics.core.session_health`, the same
-    one the index and summary.csv show), the channels left out of the metrics, and notes."""
+    one the index and summary.csv show), the channels left out of the metrics, and notes.
+
+    When the kept seed failed fit.json's range check (every seed left the data's range on the
+    validation part), the page never says it "stays in the data's range" in green: the
+    verdict is given with that failure beside it, in red."""
     from neurodsr.metrics.core import session_health
 
     health = session_health(m)
     out = []
-    if health.status == "ok":
+    rc = (fit_summary or {}).get("range_check") or {}
+    why = rc.get("why") or []
+    best = m.get("best_member", (fit_summary or {}).get("best_member"))
+    range_failed = isinstance(best, int) and best < len(why) and bool(why[best])
+    if range_failed:
+        out.append(
+            f'<div class="bad"><b>Status: {escape(health.status)} on the held-out part, but the '
+            "kept seed failed the range check</b> (every seed's free run or predictions left "
+            f"the data's range on the validation part: {escape(why[best])}); it is not a "
+            'trustworthy reconstruction (see <a href="#training">Training</a>)'
+            + (": " + escape("; ".join(health.reasons)) if health.reasons else "")
+            + ".</div>"
+        )
+    elif health.status == "ok":
         out.append(
             '<div class="good"><b>Status: ok.</b> The kept seed\'s free run stays finite and in '
             "the data's range, and its n-step predictions beat predicting the mean.</div>"
@@ -327,6 +344,29 @@ def _forcing_html(m: dict[str, Any], ly_json: dict[str, Any]) -> str:
     )
 
 
+def _spectrum_table(recon: xr.Dataset, m: dict[str, Any], seeds: list[int]) -> str:
+    """Every seed's Lyapunov spectrum with its status on the held-out part (metrics.json's
+    ``member_status``): a diverged seed's exponents are marked, not shown as if sound."""
+    ex = recon["lyapunov_spectrum"].values
+    ky = recon["kaplan_yorke"].values
+    statuses = m.get("member_status") or []
+    best = m.get("best_member")
+    rows = []
+    for e in range(len(seeds)):
+        status = str(statuses[e]) if e < len(statuses) else "-"
+        cls = status if status in ("ok", "check", "diverged") else ""
+        label = escape(seeds[e]) + (" (kept)" if e == best else "")
+        cell = f'<span class="{cls}">{escape(status)}</span>' if cls else escape(status)
+        rows.append([label] + [float(v) for v in ex[e]] + [float(ky[e]), cell])
+    return table(
+        ["seed"]
+        + [f"lambda_{i + 1} (1/s)" for i in range(ex.shape[1])]
+        + ["Kaplan-Yorke", "status on the held-out part"],
+        rows,
+        raw=True,
+    )
+
+
 def _growth_dataset(recon: xr.Dataset) -> xr.Dataset | None:
     """reconstruction.nc's ``growth_*`` variables back as
     :func:`neurodsr.dynamics.gradients.horizon_growth`'s Dataset (None if absent)."""
@@ -338,6 +378,172 @@ def _growth_dataset(recon: xr.Dataset) -> xr.Dataset | None:
     attrs = g["log_jacobian_growth"].attrs
     g.attrs = {k[len("growth_") :]: v for k, v in attrs.items() if k.startswith("growth_")}
     return g
+
+
+def _lambda_text(ly_json: dict[str, Any]) -> str:
+    """lambda_max of the data with its error, the error said to be the divergence slope's
+    where the reported value is not that slope (e.g. its geometric mean with the
+    local-Jacobian estimate: the error then belongs to another number). HTML."""
+    lam = ly_json.get("lambda_max")
+    if lam is None:
+        return "lambda_max could not be estimated"
+    sd = ly_json.get("lambda_std")
+    slope = (ly_json.get("kantz") or {}).get("lambda_max")
+    if sd is None:
+        return f"lambda_max = {fmt(lam)} per s"
+    if isinstance(slope, int | float) and not np.isclose(float(slope), float(lam)):
+        return (
+            f"lambda_max = {fmt(lam)} per s (&plusmn; {fmt(sd)}: the standard error of the "
+            f"divergence slope, {fmt(slope)} per s, not of this combined value)"
+        )
+    return f"lambda_max = {fmt(lam)} &plusmn; {fmt(sd)} per s"
+
+
+def _diverged_in_median(m: dict[str, Any]) -> str:
+    """A warning after the data-model comparison of lambda_max when the models' median and
+    range include seeds that diverged on the held-out part; "" otherwise."""
+    statuses = m.get("member_status") or []
+    seeds = m.get("seeds") or list(range(len(statuses)))
+    bad = [
+        str(seeds[i]) if i < len(seeds) else str(i)
+        for i, s in enumerate(statuses)
+        if s == "diverged"
+    ]
+    if not bad:
+        return ""
+    return (
+        f" (The models' median and range include seed(s) {', '.join(bad)}, which diverged on "
+        "the held-out part.)"
+    )
+
+
+def _attractor_extent(recon: xr.Dataset, max_points: int = F.ATTRACTOR_MAX_POINTS) -> str:
+    """How much of each series the attractor figure draws, when less than D_stsp scores."""
+    n_data = int(recon.sizes.get("time", 0))
+    n_gen = int(recon.sizes.get("generated_time", 0))
+    shown_d, shown_g = min(n_data, max_points), min(n_gen, max_points)
+    if shown_d == n_data and shown_g == n_gen:
+        return ""
+    return (
+        f" (drawn: the first {shown_d} of {n_data} held-out steps and the first {shown_g} of "
+        f"the free run's {n_gen}; D_stsp scores the whole run)"
+    )
+
+
+def _preprocessing_caption(rec: xr.Dataset, pre: xr.Dataset) -> str:
+    """The caption of the preprocessing figure: its panels as
+    :func:`~neurodsr.report.figures.preprocessing_figure` draws them (the spectrum only for
+    continuous recordings, the PCA panel only with principal components)."""
+    panels = ["the model-ready series (the grey part is held out for testing)"]
+    panels.append(
+        "how much variance the principal components keep"
+        if "explained_variance" in pre
+        else "each channel's std before z-scoring"
+    )
+    if "signal" in rec and str(rec.attrs.get("modality")) == "continuous":
+        panels.append(
+            "the power spectrum before and after filtering (line noise and drifts removed)"
+        )
+    return "What preprocessing made of it: " + ", ".join(panels[:-1]) + " and " + panels[-1] + "."
+
+
+def _lyapunov_caption(ly_json: dict[str, Any]) -> str:
+    """The caption of the divergence figure: what it draws for this session (no fit line when
+    no lambda_max was found; the fit's slope differs from a lambda_max combined with the
+    local-Jacobian estimate)."""
+    if ly_json.get("lambda_max") is None or ly_json.get("fit_start_time") is None:
+        return (
+            "How fast nearby states of the data separate, and the local slope (right). No "
+            "straight part was found, so no line is fitted and there is no lambda_max "
+            f"(verdict: {escape(ly_json.get('verdict') or '?')}); the tau shown above is a "
+            "default, not ln 2 / lambda_max."
+        )
+    text = (
+        "How fast nearby states of the data separate: the dashed line is fitted to the "
+        "straight part (shaded, found automatically), its slope the divergence estimate of "
+        "lambda_max; tau = ln 2 / lambda_max is the time a perturbation takes to double. "
+        "Right: the local slope, flat where the divergence is exponential."
+    )
+    slope = (ly_json.get("kantz") or {}).get("lambda_max")
+    lam = ly_json.get("lambda_max")
+    if isinstance(slope, int | float) and not np.isclose(float(slope), float(lam)):
+        text += (
+            f" The lambda_max reported ({fmt(lam)} per s, dotted on the right) is not the "
+            f"fit's slope ({fmt(slope)} per s): it combines it with the local-Jacobian "
+            "estimate (see the reason above)."
+        )
+    return text
+
+
+def _spectrum_caption(lambda_data: Any) -> str:
+    """The caption of the model's Lyapunov spectrum figure (the data's line only when drawn)."""
+    text = (
+        "The model's Lyapunov exponents (QR along free runs, error bars: spread over orbits), "
+        "every seed"
+    )
+    if isinstance(lambda_data, int | float):
+        text += (
+            ", against the data's lambda_max (dashed; band: the standard error of the "
+            "divergence slope, lyapunov.json's lambda_std)"
+        )
+    else:
+        text += " (the data's lambda_max is unknown, so no data line is drawn)"
+    return text + ". A flow sampled finely has one exponent near 0."
+
+
+def _growth_caption(growth: xr.Dataset) -> str:
+    """The caption of the gradient-growth figure (lambda_max T only when drawn)."""
+    ref = (
+        ", next to lambda_max T of the data (dashed, lambda_max per step)"
+        if "lambda_T" in growth
+        else " (no lambda_max T line: the data's lambda_max is unknown)"
+    )
+    return (
+        "How the trained model's Jacobian products (left) and the norm of its loss gradient "
+        "(right) grow with the horizon T (steps) on windows of the training part: running "
+        f"freely, and with the forcing it was trained with{ref}. Median over seeds, band: "
+        "their range. Growth like lambda_max T without forcing is the exploding gradient that "
+        "forcing removes."
+    )
+
+
+def _training_caption(train_log: dict[str, Any] | None) -> str:
+    """The caption of the training figure: the validation curve drawn is the selection score
+    when the log has it."""
+    text = (
+        "Left: training loss (forced, mean squared error) per epoch, one line per seed, the "
+        "kept seed bold. "
+    )
+    if train_log and train_log.get("eval_score"):
+        return text + (
+            "Right: the validation score sqrt(D_stsp,val x D_H,val) that kept each seed's "
+            "state (star) and chose the kept seed, lower is better; x: an invalid evaluation "
+            "(free run or predictions outside the data's range)."
+        )
+    return text + (
+        "Right: validation, D_stsp of a free run against the training data, lower is better."
+    )
+
+
+def _lyapunov_verdict_note(ly_json: dict[str, Any]) -> str:
+    """A flag at the top of the page when the data's chaos was not established: an "unclear"
+    or "not chaotic" verdict (or no lambda_max) leaves the VPT without Lyapunov times, the
+    model's lambda_max unconfirmed and the suggested tau a default (or none); "" when
+    chaotic."""
+    verdict = ly_json.get("verdict")
+    if verdict == "chaotic" and ly_json.get("lambda_max") is not None:
+        return ""
+    tau = (
+        " and the suggested tau is a default"
+        if ly_json.get("tau") is not None
+        else " and there is no suggested tau"
+    )
+    return (
+        f'<div class="note"><b>Lyapunov verdict: {escape(verdict or "none")}.</b> The data\'s '
+        "lambda_max could not be established, so the model's lambda_max is not checked "
+        f"against the data, the VPT has no Lyapunov times{tau} "
+        '(see "How chaotic is it?").</div>'
+    )
 
 
 def session_report_html(session_dir: str | os.PathLike[str]) -> str:
@@ -386,7 +592,8 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
         '<a href="#metrics">Metrics</a><a href="#spectrum">Lyapunov spectrum</a>'
         '<a href="../index.html">All sessions</a></nav>'
     )
-    parts.append(_model_notes(m))
+    parts.append(_model_notes(m, model_cfg))
+    parts.append(_lyapunov_verdict_note(ly_json))
 
     # ---- data and preprocessing
     fs = rec.attrs.get("sampling_rate")
@@ -441,20 +648,13 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
         rec,
         pre,
         alt="preprocessing",
-        caption="What preprocessing made of it: the model-ready series (the grey part "
-        "is held out for testing), how much variance the principal components keep, "
-        "and for sampled signals the power spectrum before and after filtering "
-        "(line noise and drifts removed).",
+        caption=_preprocessing_caption(rec, pre),
     )
     parts.append(section("Data and preprocessing", body, "data"))
 
     # ---- lyapunov and tau
     lam = ly_json.get("lambda_max")
-    lam_text = (
-        f"lambda_max = {fmt(lam)} &plusmn; {fmt(ly_json.get('lambda_std'))} per s"
-        if lam is not None
-        else "lambda_max could not be estimated"
-    )
+    lam_text = _lambda_text(ly_json)
     body = (
         f"<p><b>{lam_text}</b> (verdict: {escape(ly_json.get('verdict'))}): "
         f"{escape(ly_json.get('reason', ''))}.</p>"
@@ -479,10 +679,7 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
         F.lyapunov_figure,
         ly,
         alt="lyapunov divergence",
-        caption="How fast nearby states of the data separate: the slope of the straight "
-        "part (shaded, found automatically) is lambda_max; tau = ln 2 / lambda_max is "
-        "the time a perturbation takes to double. Right: the local slope, flat where "
-        "the divergence is exponential.",
+        caption=_lyapunov_caption(ly_json),
     )
     parts.append(section("How chaotic is it? lambda_max and the forcing", body, "lyapunov"))
 
@@ -504,9 +701,7 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
         seeds,
         best,
         alt="training curves",
-        caption="Left: training loss (forced, mean squared error) per epoch, one line "
-        "per seed, the kept seed bold. Right: validation, D_stsp of a free run against "
-        "the training data, lower is better.",
+        caption=_training_caption(train_log),
     )
     from neurodsr.report.candidates import range_check_html, sizes_html
 
@@ -545,7 +740,7 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
         recon,
         alt="attractor",
         caption="The attractor: where data (blue) and free-running model (red) go in "
-        "state space, as 2-D projections and a 3-D view.",
+        "state space, as 2-D projections and a 3-D view" + _attractor_extent(recon) + ".",
     )
     hf_dims = m.get("hf_flagged_dims") or []
     body += _img(
@@ -598,20 +793,11 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
         m.get("lambda_max_data"),
         m.get("lambda_max_data_std"),
         alt="lyapunov spectrum",
-        caption="The model's Lyapunov exponents (QR along free runs, error bars: spread "
-        "over orbits), every seed, against the data's lambda_max (dashed, band: its "
-        "standard error). A flow sampled finely has one exponent near 0.",
+        caption=_spectrum_caption(m.get("lambda_max_data")),
     )
-    ex = recon["lyapunov_spectrum"].values
-    body += table(
-        ["seed"] + [f"lambda_{i + 1} (1/s)" for i in range(ex.shape[1])] + ["Kaplan-Yorke"],
-        [
-            [seeds[e]] + [float(v) for v in ex[e]] + [float(recon["kaplan_yorke"].values[e])]
-            for e in range(len(seeds))
-        ],
-    )
+    body += _spectrum_table(recon, m, seeds)
     if m.get("lyapunov_comparison"):
-        body += f"<p>{escape(m['lyapunov_comparison'])}</p>"
+        body += f"<p>{escape(m['lyapunov_comparison'])}{escape(_diverged_in_median(m))}</p>"
     parts.append(section("Lyapunov spectrum of the model", body, "spectrum"))
 
     # ---- why forcing: growth of Jacobian products and gradients with the horizon
@@ -621,11 +807,7 @@ def session_report_html(session_dir: str | os.PathLike[str]) -> str:
             F.horizon_growth_figure,
             growth,
             alt="gradient growth with the horizon",
-            caption="How the trained model's Jacobian products (left) and the norm of its "
-            "loss gradient (right) grow with the horizon T on windows of the training part: "
-            "running freely, and with the forcing it was trained with, next to lambda_max T "
-            "of the data (dashed). Median over seeds, band: their range. Growth like "
-            "lambda_max T without forcing is the exploding gradient that forcing removes.",
+            caption=_growth_caption(growth),
         )
         parts.append(section("Why forcing: gradient growth with the horizon", body, "growth"))
 
@@ -708,6 +890,19 @@ def _with_reference(row: dict[str, Any], metric: str, reference: str) -> str:
     return text
 
 
+def _lambda_data_cell(row: dict[str, Any]) -> str:
+    """The index's lambda_max of the data; flagged (class "check") where the Lyapunov stage did
+    not find chaos ("none (unclear)", "none (not chaotic)"): the VPT then has no Lyapunov
+    times and the model's lambda_max is not checked against the data."""
+    lam, verdict = row.get("lambda_max_data"), row.get("lyapunov_verdict")
+    if lam is not None or not verdict:
+        return escape(fmt(lam))
+    return (
+        f'<span class="check" title="the data\'s chaos was not established: the model\'s '
+        f'lambda_max is not checked against the data">none ({escape(verdict)})</span>'
+    )
+
+
 def index_html(rows: list[dict[str, Any]], title: str = "neurodsr: all sessions") -> str:
     """The index page: one row per session with key numbers (each column with its unit and
     what is good, as a tooltip and in the legend), its report and, for failures, the stage,
@@ -749,11 +944,7 @@ def index_html(rows: list[dict[str, Any]], title: str = "neurodsr: all sessions"
             f'<a href="#{escape(s)}">{escape(s)}</a>' if r.get("status") != "ok" else escape(s),
             _status_cell(r) + (f" at {escape(r.get('stage'))}" if r.get("stage") else ""),
             escape(r.get("modality") or "-"),
-            escape(
-                fmt(r.get("lambda_max_data"))
-                if r.get("lambda_max_data") is not None or not r.get("lyapunov_verdict")
-                else f"none ({r.get('lyapunov_verdict')})"
-            ),
+            _lambda_data_cell(r),
             escape(r.get("forcing_used") or "-"),
             escape(r.get("tau_suggested_text") or fmt(r.get("tau_suggested"))),
             escape(fmt(r.get("lambda_max_model"))),

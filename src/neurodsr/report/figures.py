@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 __all__ = [
     "attractor_figure",
+    "fit_slope",
     "horizon_growth_figure",
     "lyapunov_figure",
     "lyapunov_spectrum_figure",
@@ -175,6 +176,17 @@ def preprocessing_figure(rec: xr.Dataset, pre: xr.Dataset) -> Figure:
 
 
 # --------------------------------------------------------------------------- lyapunov
+def fit_slope(lag: np.ndarray, fit: np.ndarray) -> float:
+    """Slope (per unit of ``lag``) of the straight line ``fit`` drawn over ``lag`` (NaN outside
+    the fit region); NaN when fewer than two points are finite."""
+    lag = np.asarray(lag, dtype=np.float64)
+    fit = np.asarray(fit, dtype=np.float64)
+    ok = np.isfinite(fit) & np.isfinite(lag)
+    if ok.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(lag[ok], fit[ok], 1)[0])
+
+
 def lyapunov_figure(ly: xr.Dataset) -> Figure:
     """Mean log divergence S(k) against time lag, the straight part used and its slope."""
     lag = np.asarray(ly["time_lag"].values)
@@ -188,16 +200,24 @@ def lyapunov_figure(ly: xr.Dataset) -> Figure:
     start, stop = ly.attrs.get("fit_start_time"), ly.attrs.get("fit_stop_time")
     if np.isfinite(fit).any() and isinstance(start, int | float) and isinstance(stop, int | float):
         ax.axvspan(start, stop, color=PRED_COLOR, alpha=0.25, label="fit region")
+        # the line drawn is the divergence fit: label it with its own slope; the reported
+        # lambda_max can differ (e.g. the geometric mean with the local-Jacobian estimate)
+        slope_fit = fit_slope(lag, fit)
         ax.plot(
             lag,
             fit,
             "--",
             color=MODEL_COLOR,
             lw=1.5,
-            label=f"slope lambda_max = {float(lam):.3g} / s",
+            label=f"fit, slope {slope_fit:.3g} / s",
         )
-        ax2.axhline(float(lam), color=MODEL_COLOR, ls="--", lw=1)
+        ax2.axhline(slope_fit, color=MODEL_COLOR, ls="--", lw=1, label="slope of the fit")
+        if isinstance(lam, int | float) and np.isfinite(lam) and not np.isclose(lam, slope_fit):
+            ax2.axhline(
+                float(lam), color=DATA_COLOR, ls=":", lw=1.2, label=f"reported {float(lam):.3g} / s"
+            )
         ax2.axvspan(start, stop, color=PRED_COLOR, alpha=0.25)
+        ax2.legend(fontsize=7, loc="upper right")
     ax.set_xlabel("time lag (s)")
     ax.set_ylabel("ln distance")
     ax.set_title(
@@ -247,19 +267,36 @@ def training_figure(train_log: dict[str, Any] | None, seeds: list[int], best: in
     ax.legend(fontsize=8)
     if train_log.get("eval_epoch"):
         ev_ep = np.asarray(train_log["eval_epoch"])
-        ev = np.asarray(train_log["eval_dstsp"], dtype=np.float64)
+        # the score that kept each member's state and chose the seed (sqrt(D_stsp,val x
+        # D_H,val), inf where invalid); logs written before it existed have D_stsp only
+        scored = bool(train_log.get("eval_score"))
+        ev = np.asarray(train_log["eval_score" if scored else "eval_dstsp"], dtype=np.float64)
+        kept = list(train_log.get("best_epoch") or [])
+        top = np.nanmax(np.where(np.isfinite(ev), ev, np.nan)) if np.isfinite(ev).any() else 1.0
         for e in range(ev.shape[1]):
+            color = MEMBER_COLORS[e % len(MEMBER_COLORS)]
             ax2.plot(
                 ev_ep,
                 np.where(np.isfinite(ev[:, e]), ev[:, e], np.nan),
                 "o-",
                 ms=3,
-                color=MEMBER_COLORS[e % len(MEMBER_COLORS)],
+                color=color,
                 lw=2.0 if e == best else 0.9,
             )
+            bad = ~np.isfinite(ev[:, e])
+            if bad.any():
+                ax2.plot(ev_ep[bad], np.full(bad.sum(), top), "x", color=color, ms=6)
+            if e < len(kept) and kept[e] in set(ev_ep.tolist()):
+                i = int(np.flatnonzero(ev_ep == kept[e])[0])
+                if np.isfinite(ev[i, e]):
+                    ax2.plot(ev_ep[i], ev[i, e], "*", color=color, ms=12, mec="black", mew=0.6)
         ax2.set_xlabel("epoch")
-        ax2.set_ylabel("validation D_stsp")
-        ax2.set_title("Validation (free run vs training data)", fontsize=10)
+        if scored:
+            ax2.set_ylabel("validation score\nsqrt(D_stsp,val x D_H,val)")
+            ax2.set_title("Validation score (star: the state kept, x: invalid)", fontsize=10)
+        else:
+            ax2.set_ylabel("validation D_stsp")
+            ax2.set_title("Validation (free run vs training data)", fontsize=10)
     else:
         ax2.text(0.5, 0.5, "no validation yet", ha="center", va="center", transform=ax2.transAxes)
     return fig
@@ -294,7 +331,11 @@ def timeseries_figure(rec: xr.Dataset, max_steps: int = 1000) -> Figure:
     return fig
 
 
-def attractor_figure(rec: xr.Dataset, max_points: int = 6000) -> Figure:
+#: Steps of each series the attractor figure draws (the report's caption says so).
+ATTRACTOR_MAX_POINTS: int = 6000
+
+
+def attractor_figure(rec: xr.Dataset, max_points: int = ATTRACTOR_MAX_POINTS) -> Figure:
     """The geometry: 2-D projections (data vs model) and a 3-D view of both."""
     data = np.asarray(rec["data"].values)[:max_points]
     gen = np.asarray(rec["generated"].values)[:max_points]
@@ -451,7 +492,7 @@ def prediction_figure(rec: xr.Dataset, lambda_max: float | None) -> Figure:
             label=f"seed {seeds[e]}",
         )
     ax2.set_xlabel("steps ahead k")
-    ax2.set_ylabel("PE(k), MSE")
+    ax2.set_ylabel("PE(k), MSE (x training variance)")
     ax2.set_title("k-step prediction error per seed", fontsize=10)
     ax2.legend(fontsize=8)
     return fig

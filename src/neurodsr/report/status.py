@@ -72,10 +72,23 @@ def suggested_tau_text(m: dict[str, Any]) -> str:
     """The interval the data suggest for STF (ln 2 / lambda_max), with units, or why there is
     none (e.g. "none: not chaotic")."""
     tau = m.get("tau_suggested")
+    suggested = tau is not None
     if tau is None and m.get("forcing") == "stf":
         tau = m.get("tau")
     if tau is not None and _num(tau) is not None:
-        return _steps(tau, m.get("dt"))
+        text = _steps(tau, m.get("dt"))
+        lam, dt = _num(m.get("lambda_max_data")), _num(m.get("dt"))
+        if not suggested:
+            pass  # the interval trained with, as given: nothing derived to qualify
+        elif lam is None or lam <= 0:
+            # no ln 2 / lambda_max to give: the Lyapunov stage's default interval
+            if m.get("lyapunov_verdict") or "lambda_max_data" in m:
+                text += ", a default (no lambda_max)"
+        elif dt:
+            raw = math.log(2) / (lam * dt)
+            if abs(raw - float(tau)) > max(1.0, 0.05 * raw):
+                text += f", clipped from ln 2 / lambda_max = {raw:.3g} steps"
+        return text
     verdict = m.get("lyapunov_verdict")
     return f"none (verdict: {verdict})" if verdict else "-"
 
@@ -116,8 +129,9 @@ INDEX_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     (
         "tau suggested",
         "steps (s)",
-        "The STF interval the data suggest, tau = ln 2 / lambda_max (used for training only "
-        "with STF).",
+        "The STF interval the data suggest, tau = ln 2 / lambda_max in steps, clipped to the "
+        "Lyapunov stage's range (said where it was), or its default where the data have no "
+        "lambda_max (used for training only with STF).",
         "",
     ),
     (
@@ -127,7 +141,7 @@ INDEX_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
         "Close to the data's.",
     ),
     (
-        "D_stsp",
+        "D_stsp median (IQR)",
         "nats",
         "State-space divergence of the free run from the held-out data, median (IQR) over "
         "seeds; after the slash, the data's own reference (the training part's last samples "
@@ -137,7 +151,7 @@ INDEX_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
         "docs/RESULTS.md section 6): compare it with the session's data reference.",
     ),
     (
-        "D_H",
+        "D_H median (IQR)",
         "0-1",
         "Hellinger distance of smoothed power spectra (the free run's averaged over its "
         "segments of the held-out length), median (IQR) over seeds; after the slash, the "
@@ -147,7 +161,7 @@ INDEX_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ),
     (
         "PE (best)",
-        "x data variance",
+        "x training variance",
         "PE(n), mean squared error of the kept seed's n-step predictions, in units of the "
         "training part's variance.",
         "0 is perfect; 1 is what predicting the mean scores.",
