@@ -202,3 +202,30 @@ def test_spectrum_from_data_in_a_joint_embedding_larger_than_the_attractor() -> 
     # one channel (or no delay embedding): nothing to restrict, all coordinates kept
     one = spectrum_from_data(x[:, 0], 0.01, dim=3)
     assert one.exponents.size == 3
+
+
+def test_a_diverged_member_is_left_out_of_the_data_model_comparison() -> None:
+    """Like the demo's calcium session: the data say 0.306; the seeds 0.018, 0.165 and 0.364,
+    the last of which diverged on the held-out part. With it, 0.306 lies inside the seeds'
+    range and the comparison said "agree"; without it, the models say 0.09 and disagree."""
+    from neurodsr.dynamics.spectrum import LyapunovSpectrum
+    from neurodsr.metrics.evaluate import ModelSpectrum, _lyapunov_comparison
+
+    lams = np.array([0.0181, 0.165, 0.364])
+    ex = lams[:, None]
+    per_step = LyapunovSpectrum(
+        ex, ex[:, None], 0 * ex, np.zeros(3), np.zeros((3, 1)), 100, 10, np.zeros((3, 1), bool)
+    )
+    spec = ModelSpectrum(ex, 0 * ex, np.zeros(3), np.zeros(3, bool), 100, per_step=per_step)
+    args = (spec, 1.0, 0.306, 0.0112, "chaotic")
+    before = _lyapunov_comparison(*args)
+    assert before["lyapunov_agree"] is True and before["lyapunov_left_out"] == []
+    after = _lyapunov_comparison(*args, diverged=[False, False, True], seeds=[10, 11, 12])
+    assert after["lyapunov_agree"] is False and "DISAGREE" in after["lyapunov_comparison"]
+    assert (
+        after["lyapunov_left_out"] == [12] and "seed(s) 12 left out" in after["lyapunov_comparison"]
+    )
+    assert after["lambda_max_model_median"] == pytest.approx(np.median(lams[:2]))
+    # every member diverged: none is left out (the comparison needs some model)
+    every = _lyapunov_comparison(*args, diverged=[True, True, True], seeds=[10, 11, 12])
+    assert every["lyapunov_left_out"] == [] and every["lyapunov_agree"] is True

@@ -619,18 +619,42 @@ def _lyapunov_comparison(
     lam_data: float | None,
     lam_data_std: float | None,
     verdict: str | None,
+    diverged: Sequence[bool] = (),
+    seeds: Sequence[int] = (),
 ) -> dict[str, Any]:
     """The data's and the models' lambda_max side by side
-    (:func:`neurodsr.dynamics.spectrum.compare_lyapunov`), as metrics.json fields."""
+    (:func:`neurodsr.dynamics.spectrum.compare_lyapunov`), as metrics.json fields.
+
+    Members that ``diverged`` on the held-out part are left out of the models' median and
+    range (their exponent describes an orbit that left the data's range, not the
+    reconstruction), unless every member diverged; ``lyapunov_left_out`` names their seeds.
+    """
+    from dataclasses import replace
+
     from neurodsr.dynamics.spectrum import compare_lyapunov
 
     if spec.per_step is None:
         return {}
+    per_step = spec.per_step
+    bad = [e for e, d in enumerate(diverged) if d and e < per_step.exponents.shape[0]]
+    if bad and len(bad) < per_step.exponents.shape[0]:
+        ex = np.array(per_step.exponents, dtype=np.float64, copy=True)
+        ex[bad] = np.nan
+        per_step = replace(per_step, exponents=ex)
+    else:
+        bad = []
     data = {"lambda_max": lam_data, "lambda_std": lam_data_std, "verdict": verdict or "unclear"}
-    cmp = compare_lyapunov(data, spec.per_step, dt)
+    cmp = compare_lyapunov(data, per_step, dt)
+    left_out = [int(seeds[e]) if e < len(seeds) else e for e in bad]
+    statement = cmp.statement
+    if left_out:
+        statement += (
+            f" (seed(s) {', '.join(map(str, left_out))} left out: diverged on the held-out part)"
+        )
     return {
         "lyapunov_agree": cmp.agree,
-        "lyapunov_comparison": cmp.statement,
+        "lyapunov_comparison": statement,
+        "lyapunov_left_out": left_out,
         "lambda_max_model_median": _num(cmp.lambda_model_median),
         "lambda_supported": _num(cmp.lambda_supported),
         "lambda_supported_by": cmp.supported_by,
@@ -841,7 +865,17 @@ def evaluate_fit(
         evaluate_seconds=time.perf_counter() - t_start,
     )
     metrics.update(members.summary())
-    metrics.update(_lyapunov_comparison(spec, dt, lam_data, lambda_max_data_std, lyapunov_verdict))
+    metrics.update(
+        _lyapunov_comparison(
+            spec,
+            dt,
+            lam_data,
+            lambda_max_data_std,
+            lyapunov_verdict,
+            diverged=[bool(m["diverged"]) for m in members.metrics],
+            seeds=seeds,
+        )
+    )
 
     gen_members = fitted.denormalise(members.generated)
     metrics["excluded_dim_names"] = [dims[i] for i in excluded if i < len(dims)]

@@ -401,7 +401,10 @@ def _lambda_text(ly_json: dict[str, Any]) -> str:
 
 def _diverged_in_median(m: dict[str, Any]) -> str:
     """A warning after the data-model comparison of lambda_max when the models' median and
-    range include seeds that diverged on the held-out part; "" otherwise."""
+    range include seeds that diverged on the held-out part (metrics.json written before the
+    comparison left them out, ``lyapunov_left_out``); "" otherwise."""
+    if "lyapunov_left_out" in m:  # the comparison already left diverged seeds out (and says so)
+        return ""
     statuses = m.get("member_status") or []
     seeds = m.get("seeds") or list(range(len(statuses)))
     bad = [
