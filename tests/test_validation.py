@@ -154,6 +154,13 @@ def test_when_every_member_left_the_range_the_report_says_so(many, monkeypatch):
     html = range_check_html(s.to_json())
     assert 'class="bad"' in html and "Every seed left the data" in html
     assert range_check_html({"range_check": {"why": ["", ""]}}) == ""
+    # the verdict (metrics.json, the index, summary.csv) says so too, never a plain "ok"
+    from neurodsr.metrics.evaluate import evaluate_fit
+
+    ev = evaluate_fit(res, res.x, res.n_train, 0.01, max_minutes=0.5)
+    assert ev.metrics["range_check_failed"] == s.range_check["why"][res.best]
+    assert ev.metrics["health"] != "ok"
+    assert any("range check after training" in r for r in ev.metrics["health_reasons"])
 
 
 # --------------------------------------------------------------------------- sizes compete

@@ -559,7 +559,8 @@ def session_health(metrics: Mapping[str, Any]) -> Health:
     """The verdict on a session from its metrics (``metrics.json`` or a summary row).
 
     The kept (best) seed's numbers decide with :func:`member_health`; spurious high-frequency
-    power of its free run (``hf_flagged_dims``) and other seeds that diverged
+    power of its free run (``hf_flagged_dims``), a kept seed that failed the range check after
+    training (``range_check_failed``: then every seed did) and other seeds that diverged
     (``member_status`` or ``n_diverged``) make it "check" at least.
     """
     m = metrics
@@ -587,6 +588,16 @@ def session_health(metrics: Mapping[str, Any]) -> Health:
                 (
                     "the model's power spectrum has far more high-frequency power than the "
                     f"data's in {', '.join(map(str, hf))} (see the power spectra)",
+                ),
+            )
+        )
+    if m.get("range_check_failed"):
+        health = health.worst(
+            Health(
+                "check",
+                (
+                    "every seed's free run or predictions left the data's range in the range "
+                    f"check after training (the kept seed: {m['range_check_failed']})",
                 ),
             )
         )

@@ -884,6 +884,11 @@ def evaluate_fit(
     metrics.update(
         high_frequency_fields(test, gen_members[best][:n_test], 1.0 / dt, dims, excluded=excluded)
     )
+    # the range check training ran on the kept states (fit.json's range_check): when the kept
+    # seed failed it, every seed did, and the verdict must say so (session_health)
+    why = ((fitted.meta or {}).get("range_check") or {}).get("why") or []
+    if best < len(why) and why[best]:
+        metrics["range_check_failed"] = str(why[best])
     health = session_health(metrics)
     metrics.update(
         health=health.status,
