@@ -514,7 +514,9 @@ def table(path: Path) -> str:
                 if not len(v):
                     cells.append("-")
                     continue
-                q1, med, q3 = np.percentile(v, [25, 50, 75])
+                # inf (a diverged run) would turn the interpolated quartiles into nan
+                how = "nearest" if np.isinf(v).any() else "linear"
+                q1, med, q3 = np.percentile(v, [25, 50, 75], method=how)
                 cells.append(
                     f"{med:.3g} [{q1:.3g}, {q3:.3g}]"
                     + ("" if len(v) == len(sel) else f" (n = {len(v)})")
