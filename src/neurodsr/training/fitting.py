@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from neurodsr.errors import InputError
+from neurodsr.metrics.evaluate import scored_length
 from neurodsr.models import make_model
 from neurodsr.models.base import LatentModel
 from neurodsr.provenance import library_versions
@@ -395,10 +396,17 @@ def train_one_size(
 
     # the range check of the kept states, in the N channels the user sees (a model on
     # principal components was validated in PC space during training), with free runs as long
-    # as the held-out part (at least; the evaluation scores one run of 5x that length: the
-    # val_starts runs from several starts cover about as many steps)
+    # as the run the evaluation scores (scored_length: 5x the held-out part, at most 10^5
+    # steps): runs as long as the held-out part passed members whose scored run became
+    # non-finite later (rate64, docs/RESULTS.md section 6, "The quality benchmark scored as
+    # the pipeline scores")
     check_starts = x_val if x_val is not None else x_train
-    check_steps = max(MIN_RUN, cfg.eval_steps // max(1, cfg.val_starts), len(data) - n_train)
+    n_test = len(data) - n_train
+    check_steps = max(
+        MIN_RUN,
+        cfg.eval_steps // max(1, cfg.val_starts),
+        scored_length(n_test) if n_test >= 1 else 0,
+    )
     # the runs' first part as long as before the validation's runs grew (RANGE_RUN) is judged
     # on its own too: longer runs never pass a member the shorter ones failed
     head_steps = max(MIN_RUN, RANGE_RUN, len(data) - n_train)

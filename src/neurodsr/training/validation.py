@@ -42,9 +42,9 @@ sets the range.
 :func:`check_range` is the same range test without the scores, for the states training kept
 (:func:`neurodsr.training.fitting.train_one_size` runs it before a member or a forcing
 candidate is chosen, :mod:`neurodsr.training.select`): ``val_starts`` free runs, each as long
-as the held-out part (the evaluation scores one run of 5x that length,
-:func:`neurodsr.metrics.evaluate.scored_length`, so the check covers about as many steps from
-several starts), judged in the N channels the user sees. Training validates a model on
+as the run the evaluation scores (:func:`neurodsr.metrics.evaluate.scored_length`: 5x the
+held-out part; until session 11 1x, which passed members whose scored run became non-finite
+later), judged in the N channels the user sees. Training validates a model on
 principal components (the PCA observation) in PC space; a run inside the components' range can
 still leave the channels' range (the components combine), and a member can leave it only after
 the validation's runs end: on the 64-channel stand-in of docs/RESULTS.md section 6, 2 of 5 kept
