@@ -139,6 +139,13 @@ def test_pe_that_blew_up_is_never_ok():
         "check"
     )
     assert HEALTH_RULES["pe_check"] < HEALTH_RULES["pe_diverged"]
+    # a geometry far from the data's own reference is "check" (the demo's calcium session:
+    # 9.02 against 2.26); within the perfect model's range (spikes: 2.16 against 1.53) it is not
+    fine = {"PE": 0.1, "frac_outside": 0.0}
+    far = session_health({**fine, "D_stsp": 9.02, "dstsp_data_reference": 2.26})
+    assert far.status == "check" and "4.0 times what the data score" in far.reasons[0]
+    assert session_health({**fine, "D_stsp": 2.16, "dstsp_data_reference": 1.53}).status == "ok"
+    assert session_health({**fine, "D_stsp": 9.0}).status == "ok"  # no reference: no rule
 
 
 def test_near_constant_held_out_channel_cannot_blow_the_metrics_up(two_runs):

@@ -445,6 +445,11 @@ HEALTH_RULES: dict[str, float] = {
     "outside_check": 0.05,  # > 5% of the free run outside the data's range
     "outside_diverged": 0.5,  # most of the free run outside the data's range
     "excursion_diverged": 10.0,  # the free run goes > 10 data stds beyond the data's range
+    # the kept seed's D_stsp above this many times the data's own reference: a perfect model
+    # (an independent run of the true equations) scored 0.30-1.35x it over 40 (system, length,
+    # seed) cells of benchmarks/metric_floor.py and 0.28-1.9x over 6 shorter orbit pairs
+    # (tests/test_metric_floor.py), so 3x is far beyond the metric's own noise
+    "dstsp_reference_check": 3.0,
 }
 
 _STATUS_RANK = {"ok": 0, "check": 1, "diverged": 2}
@@ -461,7 +466,8 @@ class Health:
         ``HEALTH_RULES["pe_diverged"]``, the free run far beyond the data's range) or mostly
         left the data's range; "check": they are
         doubtful (PE(n) worse than predicting the mean, more than 5% of the free run outside
-        the data's range, spurious high-frequency power); "ok": none of these.
+        the data's range, spurious high-frequency power, D_stsp far above the data's own
+        reference); "ok": none of these.
     reasons : tuple of str
         One sentence per rule that fired, numbers included.
     """
@@ -559,7 +565,9 @@ def session_health(metrics: Mapping[str, Any]) -> Health:
     """The verdict on a session from its metrics (``metrics.json`` or a summary row).
 
     The kept (best) seed's numbers decide with :func:`member_health`; spurious high-frequency
-    power of its free run (``hf_flagged_dims``), a kept seed that failed the range check after
+    power of its free run (``hf_flagged_dims``), a D_stsp above
+    ``HEALTH_RULES["dstsp_reference_check"]`` times the data's own reference
+    (``dstsp_data_reference``), a kept seed that failed the range check after
     training (``range_check_failed``: then every seed did) and other seeds that diverged
     (``member_status`` or ``n_diverged``) make it "check" at least.
     """
@@ -588,6 +596,26 @@ def session_health(metrics: Mapping[str, Any]) -> Health:
                 (
                     "the model's power spectrum has far more high-frequency power than the "
                     f"data's in {', '.join(map(str, hf))} (see the power spectra)",
+                ),
+            )
+        )
+    d_stsp, ref = m.get("D_stsp"), m.get("dstsp_data_reference")
+    ratio = HEALTH_RULES["dstsp_reference_check"]
+    if (
+        isinstance(d_stsp, int | float)
+        and isinstance(ref, int | float)
+        and math.isfinite(d_stsp)
+        and math.isfinite(ref)
+        and ref > 0
+        and d_stsp > ratio * ref
+    ):
+        health = health.worst(
+            Health(
+                "check",
+                (
+                    f"the free run's D_stsp ({d_stsp:.3g}) is {d_stsp / ref:.1f} times what the "
+                    f"data score against themselves ({ref:.3g}): its attractor geometry is far "
+                    f"from the data's (a perfect model scores within {ratio:g} times)",
                 ),
             )
         )

@@ -44,8 +44,9 @@ METRIC_HELP: dict[str, tuple[str, str]] = {
         "free-running model spend their time (binned below 6 dims, Gaussian mixtures above).",
         "0 means the same attractor geometry, but even a perfect model scores above 0 on "
         "finite series (its floor falls with the free run's length, scored at 5x the held-out "
-        "part): compare it with 'the data against itself', and sessions only at equal "
-        "n_generate.",
+        "part): compare it with 'the data against itself' (above "
+        f"{HEALTH_RULES['dstsp_reference_check']:g} times it the session is marked check), "
+        "and sessions only at equal n_generate.",
     ),
     "D_H": (
         "Hellinger distance between the smoothed power spectrum of the held-out data and the "
