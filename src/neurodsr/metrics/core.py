@@ -615,7 +615,8 @@ def session_health(metrics: Mapping[str, Any]) -> Health:
                 (
                     f"the free run's D_stsp ({d_stsp:.3g}) is {d_stsp / ref:.1f} times what the "
                     f"data score against themselves ({ref:.3g}): its attractor geometry is far "
-                    f"from the data's (a perfect model scores within {ratio:g} times)",
+                    f"from the data's (marked above {ratio:g} times; a perfect model scored at "
+                    "most about 2 times)",
                 ),
             )
         )
