@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from _sessions import write_session
 from neurodsr.metrics.evaluate import valid_prediction_steps
 from neurodsr.report import SUMMARY_COLUMNS, index_html, summary_csv, write_index
 from neurodsr.report import figures as F
@@ -290,20 +291,11 @@ def test_chromium_renders_the_index_without_errors(tmp_path):
 
 
 # --------------------------------------------------------------------------- issue 14
-def _session(tmp_path: Path, name: str, metrics: dict, lyapunov: dict | None = None) -> None:
-    root = tmp_path / name
-    for f in ("recording.nc", "preprocessed.nc", "models/fit.json", "report.html"):
-        (root / f).parent.mkdir(parents=True, exist_ok=True)
-        (root / f).write_text("{}")
-    (root / "lyapunov.json").write_text(json.dumps(lyapunov or {}))
-    (root / "metrics.json").write_text(json.dumps(metrics))
-
-
 def test_a_session_whose_predictions_blew_up_is_never_green(tmp_path):
     base = {"D_stsp": 0.4, "D_stsp_median": 0.5, "D_stsp_iqr": 0.1, "frac_outside": 0.0}
-    _session(tmp_path, "blown", {**base, "PE": 1.07e10, "diverged": False})
-    _session(tmp_path, "fine", {**base, "PE": 0.1, "diverged": False})
-    _session(tmp_path, "doubt", {**base, "PE": 0.1, "frac_outside": 0.3})
+    write_session(tmp_path, "blown", {**base, "PE": 1.07e10, "diverged": False})
+    write_session(tmp_path, "fine", {**base, "PE": 0.1, "diverged": False})
+    write_session(tmp_path, "doubt", {**base, "PE": 0.1, "frac_outside": 0.3})
     rows = {r["session"]: r for r in summarize_sessions(tmp_path, ["blown", "fine", "doubt"])}
     assert (
         rows["blown"]["status"] == "diverged" and "1.07e+10" in rows["blown"]["health_reasons"][0]
@@ -329,14 +321,14 @@ def test_a_session_whose_predictions_blew_up_is_never_green(tmp_path):
 
 def test_index_shows_the_forcing_used_and_the_suggested_tau_with_units(tmp_path):
     m = {"PE": 0.1, "frac_outside": 0.0, "dt": 0.01}
-    _session(
+    write_session(
         tmp_path,
         "gtf",
         {**m, "forcing": "gtf", "alpha": 0.1, "tau": None},
         {"tau": 77, "verdict": "chaotic", "tau_explanation": "ln 2 / lambda_max"},
     )
-    _session(tmp_path, "stf", {**m, "forcing": "stf", "alpha": None, "tau": 12}, {"tau": 40})
-    _session(
+    write_session(tmp_path, "stf", {**m, "forcing": "stf", "alpha": None, "tau": 12}, {"tau": 40})
+    write_session(
         tmp_path,
         "flat",
         {**m, "forcing": "gtf", "alpha": 0.1},

@@ -8,13 +8,12 @@ sources; each test is built the way tests/test_report.py builds its inputs.
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
+from _sessions import write_session
 from neurodsr.report import (
     _attractor_extent,
     _diverged_in_median,
@@ -32,15 +31,6 @@ from neurodsr.report import (
 from neurodsr.report import figures as F
 from neurodsr.report.status import suggested_tau_text
 from neurodsr.session import summarize_sessions
-
-
-def _session(tmp_path: Path, name: str, metrics: dict, lyapunov: dict | None = None) -> None:
-    root = tmp_path / name
-    for f in ("recording.nc", "preprocessed.nc", "models/fit.json", "report.html"):
-        (root / f).parent.mkdir(parents=True, exist_ok=True)
-        (root / f).write_text("{}")
-    (root / "lyapunov.json").write_text(json.dumps(lyapunov or {}))
-    (root / "metrics.json").write_text(json.dumps(metrics))
 
 
 def _divergence(slope: float, reported: float) -> xr.Dataset:
@@ -119,8 +109,8 @@ def test_the_training_figure_draws_the_score_that_chose_the_seed():
 
 def test_an_unclear_lyapunov_verdict_is_flagged_not_neutral(tmp_path):
     m = {"PE": 0.1, "frac_outside": 0.0, "dt": 0.01, "forcing": "gtf", "alpha": 0.1}
-    _session(tmp_path, "lfp", m, {"tau": 20, "verdict": "unclear", "lambda_max": None})
-    _session(tmp_path, "spk", m, {"tau": 40, "verdict": "chaotic", "lambda_max": 0.699})
+    write_session(tmp_path, "lfp", m, {"tau": 20, "verdict": "unclear", "lambda_max": None})
+    write_session(tmp_path, "spk", m, {"tau": 40, "verdict": "chaotic", "lambda_max": 0.699})
     rows = {r["session"]: r for r in summarize_sessions(tmp_path, ["lfp", "spk"])}
     assert rows["lfp"]["status"] == "ok"  # the verdict on the model is not changed ...
     text = index_html(list(rows.values()))
@@ -138,9 +128,9 @@ def test_an_unclear_lyapunov_verdict_is_flagged_not_neutral(tmp_path):
 def test_the_suggested_tau_says_when_it_is_clipped_or_a_default(tmp_path):
     # demo_spikes: ln 2 / (0.699 / s x 0.01 s) = 99.2 steps, clipped to 40
     m = {"PE": 0.1, "frac_outside": 0.0, "dt": 0.01, "forcing": "gtf", "alpha": 0.1}
-    _session(tmp_path, "spk", m, {"tau": 40, "verdict": "chaotic", "lambda_max": 0.699})
-    _session(tmp_path, "lfp", m, {"tau": 20, "verdict": "unclear", "lambda_max": None})
-    _session(tmp_path, "ok", m, {"tau": 99, "verdict": "chaotic", "lambda_max": 0.699})
+    write_session(tmp_path, "spk", m, {"tau": 40, "verdict": "chaotic", "lambda_max": 0.699})
+    write_session(tmp_path, "lfp", m, {"tau": 20, "verdict": "unclear", "lambda_max": None})
+    write_session(tmp_path, "ok", m, {"tau": 99, "verdict": "chaotic", "lambda_max": 0.699})
     rows = {r["session"]: r for r in summarize_sessions(tmp_path, ["spk", "lfp", "ok"])}
     assert rows["spk"]["tau_suggested_text"] == (
         "40 steps (0.4 s), clipped from ln 2 / lambda_max = 99.2 steps"
@@ -206,7 +196,7 @@ def test_the_index_says_its_d_stsp_and_d_h_are_medians_over_seeds(tmp_path):
     # the session page's D_stsp is the kept seed's (demo_calcium 9.53), the index's the median
     # over seeds (10.9): the same header must not name two numbers
     m = {"PE": 0.1, "frac_outside": 0.0, "D_stsp": 9.53, "D_stsp_median": 10.9}
-    _session(tmp_path, "ca", {**m, "D_stsp_iqr": 1.89})
+    write_session(tmp_path, "ca", {**m, "D_stsp_iqr": 1.89})
     text = index_html(summarize_sessions(tmp_path, ["ca"]))
     assert "D_stsp median (IQR) <small>(nats)</small>" in text
     assert "D_H median (IQR) <small>(0-1)</small>" in text
