@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Callable
 
@@ -65,7 +66,7 @@ def other_build(source: str) -> object:
     return cpp_extension.load(
         name="neurodsr_pl_loop_against",
         sources=[source],
-        extra_cflags=["-O3", "-march=native", "-fopenmp"],
+        extra_cflags=["-O3", f"-march={os.environ.get(fused.ENV_MARCH) or 'native'}", "-fopenmp"],
         build_directory=tempfile.mkdtemp(prefix="neurodsr_against_"),
     )
 

@@ -588,3 +588,47 @@ def test_window_outside_the_series_is_refused():
         m.loss_and_grad(bad, 1, 0.1)
     ok = Windows(win.series, win.starts.clone().fill_(500 - 41), 40)
     assert torch.isfinite(m.loss_and_grad(ok, 1, 0.1)).all()
+
+
+@pytest.mark.parametrize(
+    ("env", "march", "suffix"),
+    [
+        ({}, "native", ""),
+        ({"NEURODSR_MARCH": "haswell"}, "haswell", "_haswell"),
+        ({"NEURODSR_MARCH": "haswell", "NEURODSR_VBYTES": "32"}, "haswell", "_haswell_v32"),
+    ],
+)
+def test_the_build_target_knobs_build_their_own_variant(monkeypatch, tmp_path, env, march, suffix):
+    """NEURODSR_MARCH (the -march= target, for timing the AVX2 build on an AVX-512 machine) and
+    NEURODSR_VBYTES change the compiler flags, and each variant is built under its own name
+    and directory, so that they never load one another's library."""
+    from torch.utils import cpp_extension
+
+    seen = {}
+
+    def record(**kwargs):
+        seen.update(kwargs)
+        raise RuntimeError("not built in this test")
+
+    monkeypatch.setattr(cpp_extension, "load", record)
+    monkeypatch.setattr(fused_module, "_ext", None)
+    monkeypatch.setattr(fused_module, "_build_dir", lambda: tmp_path)
+    for k in ("NEURODSR_MARCH", "NEURODSR_VBYTES", "NEURODSR_COMPILED"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with pytest.warns(RuntimeWarning, match="not built in this test"):
+        assert fused_module.compiled_loop() is None
+    assert f"-march={march}" in seen["extra_cflags"]
+    assert seen["name"].endswith(fused_module._cpu_tag() + suffix)
+    expected_dir = tmp_path / suffix.lstrip("_") if suffix else tmp_path
+    assert seen.get("build_directory") == str(expected_dir) and expected_dir.is_dir()
+
+
+def test_a_bad_build_target_is_refused_with_a_notice(monkeypatch):
+    """A NEURODSR_MARCH that is not a plain target name never reaches the compiler's command
+    line: the torch loop runs, with the one notice naming the variable."""
+    monkeypatch.setattr(fused_module, "_ext", None)
+    monkeypatch.setenv("NEURODSR_MARCH", "native -fplugin=x.so")
+    with pytest.warns(RuntimeWarning, match="NEURODSR_MARCH"):
+        assert fused_module.compiled_loop() is None

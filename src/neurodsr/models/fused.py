@@ -76,6 +76,9 @@ ENV_SWITCH = "NEURODSR_COMPILED"
 #: bytes per SIMD vector of the build (32: 8 float32 lanes, 64: 16); unset: 64 where the CPU
 #: has AVX-512, else 32 (benchmarks compare the two with it; each builds and caches its own)
 ENV_VBYTES = "NEURODSR_VBYTES"
+#: the build's target CPU (``-march=``; unset: native). ``haswell`` builds what an AVX2 machine
+#: without AVX-512 builds, so that its speed can be measured on an AVX-512 one (benchmarks)
+ENV_MARCH = "NEURODSR_MARCH"
 #: False: the torch loop on the CPU too, in this process (benchmarks compare the two this way)
 use_compiled: bool = True
 _ext: Any = None  # the loaded extension, False once it failed to build, None before trying
@@ -140,17 +143,22 @@ def compiled_loop(verbose: bool = False, report: bool = False) -> Any | None:
                 _ninja_on_path()
                 build_dir = _build_dir()
                 kwargs = {} if build_dir is None else {"build_directory": str(build_dir)}
-                flags, suffix = ["-O3", "-march=native", "-fopenmp"], ""
+                march = os.environ.get(ENV_MARCH, "") or "native"
+                if not march.replace("-", "").replace("_", "").isalnum():
+                    raise ValueError(f"{ENV_MARCH}={march!r}: not a -march= target")
+                flags, suffix = ["-O3", f"-march={march}", "-fopenmp"], ""
+                if march != "native":
+                    suffix += "_" + march.replace("-", "_")
                 vbytes = os.environ.get(ENV_VBYTES, "")
                 if vbytes:
                     if vbytes not in ("32", "64"):
                         raise ValueError(f"{ENV_VBYTES}={vbytes!r}: use 32 or 64")
                     flags.append(f"-DNEURODSR_VBYTES={vbytes}")
-                    suffix = f"_v{vbytes}"
-                    if build_dir is not None:  # its own directory (ninja's files are shared)
-                        build_dir = build_dir / f"v{vbytes}"
-                        build_dir.mkdir(exist_ok=True)
-                        kwargs = {"build_directory": str(build_dir)}
+                    suffix += f"_v{vbytes}"
+                if suffix and build_dir is not None:  # its own directory (ninja's files)
+                    build_dir = build_dir / suffix.lstrip("_")
+                    build_dir.mkdir(exist_ok=True)
+                    kwargs = {"build_directory": str(build_dir)}
                 _ext = cpp_extension.load(
                     name=f"neurodsr_pl_loop_{_cpu_tag()}{suffix}",
                     sources=[str(_SOURCE)],
