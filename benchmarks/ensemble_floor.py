@@ -20,7 +20,9 @@ this build called the same way (the extension's ``train`` directly, no Python wr
 
 The build's vector width: ``NEURODSR_VBYTES=32`` (8 float32 lanes) or ``64`` (16 lanes, the
 default where the CPU has AVX-512) before the command builds and caches that variant of the
-compiled loop, so the two can be timed in turn on one machine (benchmarks/README.md).
+compiled loop, so the two can be timed in turn on one machine (benchmarks/README.md);
+``NEURODSR_MARCH=haswell`` builds both this and the ``--against`` extension for AVX2 without
+AVX-512 (what such a machine builds), to time that build on an AVX-512 one.
 
 What it shows: the whole step cannot cost less than this, so ``ratio_to_e1`` at E = 16 bounds
 what "16 members at most k times one member's time" can reach with that loop on this machine
