@@ -83,18 +83,22 @@ UNRESOLVED_TRIED = (
     "On the benchmark's cases of this kind (Lorenz-96 and rate networks of 100-200 units seen "
     "through 1-10 coordinates, a ring of 4 coupled maps; docs/RESULTS.md 5) none of twice the "
     "channels (up to Lorenz-96's full state), two more lags per channel, 5x the samples or a "
-    "2-4x finer sampling decided any of 10, and the finer sampling made 3 'not chaotic': no "
-    "measurement is known to decide it, so treat lambda_max as unknown."
+    "2-4x finer sampling alone decided any of 10, and the finer sampling made 3 'not "
+    "chaotic'; more channels and 5x the samples together decided 1 of 9 (the 10-site "
+    "Lorenz-96 through its full state, 26 % low). No measurement is known to decide it "
+    "reliably, so treat lambda_max as unknown."
 )
 
 #: The same for the cases whose curve has no straight part or disagrees with the local
-#: Jacobians (noise-free: session 8's diagnosis; seed 0).
+#: Jacobians (seeds 0 and 1; noise-free: session 8's diagnosis at seed 0).
 DISAGREE_TRIED = (
     "On the benchmark's cases of this kind (a bursting neuron, a delay system, the forced "
-    "Duffing, hyperchaotic Rössler, Lorenz-84; docs/RESULTS.md 5), 5x the samples, a 4x finer "
-    "sampling or noise-free data each decided at most 1 of 8 and gave a wrong number in 1-2 "
-    "of 8. A longer or finer recording may settle it, but check the number it then gives "
-    "against the trained models' (neurodsr evaluate) before using it."
+    "Duffing, hyperchaotic Rössler, Lorenz-84; 15 over two seeds, docs/RESULTS.md 5) the "
+    "same time span sampled 4x finer decided 4 (within 20 %) and gave a wrong number in 2, "
+    "5x the samples decided 2 (within 30 %) and gave a wrong number in 1, and noise-free "
+    "data (8 cases) decided 1 and gave a wrong number in 2. A finer sampling is the better "
+    "bet, but check the number it gives against the trained models' (neurodsr evaluate) "
+    "before using it."
 )
 
 
@@ -1435,10 +1439,11 @@ def _what_would_decide(
     network seen through 1-10 coordinates), so finer sampling cannot help; nor did more
     channels, more lags or 5x the samples decide any such case (:data:`UNRESOLVED_TRIED`).
     Otherwise (a curve with no straight part, or a slope the local Jacobians do not
-    confirm) the advice was "a longer recording, or less observation noise"; 5x the
-    samples, a 4x finer sampling and noise-free data each decided at most 1 of the
-    benchmark's 8 such cases and gave a wrong number about as often
-    (:data:`DISAGREE_TRIED`), so it no longer promises a decision. The "finer sampling"
+    confirm) the advice was "a longer recording, or less observation noise"; on the
+    benchmark's 15 such cases (two seeds) 5x the samples decided 2 (within 30 %, none
+    within 20 %), noise-free data 1 of 8, and a 4x finer sampling, not advised, 4 (within
+    20 %), each with wrong numbers too (:data:`DISAGREE_TRIED`): the advice now says so and
+    promises no decision. The "finer sampling"
     branch (S(k) saturated within 6 steps, or a mean period under 6 samples) was not
     reached by any unclear case of the benchmark and is untested.
     """
