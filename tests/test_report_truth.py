@@ -165,8 +165,12 @@ def test_the_error_of_lambda_max_is_said_to_be_the_divergence_slopes():
     same = {"lambda_max": 0.799, "lambda_std": 0.0261, "kantz": {"lambda_max": 0.799}}
     assert _lambda_text(same) == "lambda_max = 0.799 &plusmn; 0.0261 per s"
     assert _lambda_text({"lambda_max": None}) == "lambda_max could not be estimated"
-    # the spectrum figure's band around the reported value is that same standard error
-    assert "standard error of the divergence slope" in _spectrum_caption(0.699)
+    # a lyapunov.json that says whose error lambda_std is (lambda_std_of) gives the reported
+    # value's own: propagated to the geometric mean
+    new = {**ly, "lambda_std": 0.0215, "lambda_std_of": "geometric mean"}
+    assert _lambda_text(new) == "lambda_max = 0.699 &plusmn; 0.0215 per s"
+    # the spectrum figure's band around the reported value is lambda_std
+    assert "band: its standard error, lyapunov.json's lambda_std" in _spectrum_caption(0.699)
 
 
 def test_a_diverged_seed_in_the_models_median_is_said():

@@ -70,12 +70,36 @@ ADVICE: dict[str, str] = {
         "BPTT) are safe."
     ),
     "unclear": (
-        "The divergence curve has no straight part: the recording may be too short or too "
-        "noisy, or the embedding unsuitable. Look at the curve (lyapunov.nc); try a longer "
-        "recording, --method kantz, a fixed --delay/--dim, or fewer principal components; "
+        "No lambda_max can be trusted from this recording as it is. Look at the curve "
+        "(lyapunov.nc); a fixed --delay/--dim or fewer principal components may change it; "
         "meanwhile a conservative (short) tau is used. Validate tau on held-out data."
     ),
 }
+
+#: What following the advice did on the benchmark's "unclear" cases of an unresolved attractor
+#: (docs/RESULTS.md 5, "Following the advice of 'unclear'"): said with that advice, so that it
+#: promises no more than was measured.
+UNRESOLVED_TRIED = (
+    "On the benchmark's cases of this kind (Lorenz-96 and rate networks of 100-200 units seen "
+    "through 1-10 coordinates, a ring of 4 coupled maps; docs/RESULTS.md 5) none of twice the "
+    "channels (up to Lorenz-96's full state), two more lags per channel, 5x the samples or a "
+    "2-4x finer sampling alone decided any of 10, and the finer sampling made 3 'not "
+    "chaotic'; more channels and 5x the samples together decided 1 of 9 (the 10-site "
+    "Lorenz-96 through its full state, 26 % low). No measurement is known to decide it "
+    "reliably, so treat lambda_max as unknown."
+)
+
+#: The same for the cases whose curve has no straight part or disagrees with the local
+#: Jacobians (seeds 0 and 1; noise-free: session 8's diagnosis at seed 0).
+DISAGREE_TRIED = (
+    "On the benchmark's cases of this kind (a bursting neuron, a delay system, the forced "
+    "Duffing, hyperchaotic Rössler, Lorenz-84; 15 over two seeds, docs/RESULTS.md 5) the "
+    "same time span sampled 4x finer decided 4 (within 20 %) and gave a wrong number in 2, "
+    "5x the samples decided 2 (within 30 %) and gave a wrong number in 1, and noise-free "
+    "data (8 cases) decided 1 and gave a wrong number in 2. A finer sampling is the better "
+    "bet, but check the number it gives against the trained models' (neurodsr evaluate) "
+    "before using it."
+)
 
 
 def validate_series(x: ArrayLike, *, min_samples: int = 500) -> FloatArray:
@@ -405,7 +429,11 @@ class LyapunovResult:
         Largest Lyapunov exponent per step and per unit time (per step / dt); NaN when no
         straight part was found.
     lambda_std_per_step, lambda_std : float
-        Its standard error (block bootstrap over reference points), same units.
+        The standard error of the reported lambda_max, same units (``lambda_std_of`` says
+        whose): the divergence slope's (bootstrap over reference points), the local
+        Jacobians' (blocks along the orbit) where their value is reported, or, where the
+        geometric mean of the two is reported, one propagated from both (see
+        :func:`_geometric_mean_se`).
     dt : float
         Sampling interval, unit time per step.
     verdict : {"chaotic", "not chaotic", "unclear"}
@@ -451,6 +479,9 @@ class LyapunovResult:
     zero_one : ZeroOneTest or None
         The 0-1 test for chaos (K ~ 1 chaotic or stochastic, ~ 0 regular); None with
         ``zero_one=False``.
+    lambda_std_of : str
+        Whose standard error ``lambda_std`` is: "divergence slope", "local Jacobians",
+        "geometric mean", or "none" where no value is reported.
     """
 
     lambda_max_per_step: float
@@ -479,6 +510,7 @@ class LyapunovResult:
     kantz: dict[str, Any] | None = None
     jacobian: dict[str, Any] | None = None
     zero_one: ZeroOneTest | None = None
+    lambda_std_of: str = "divergence slope"
 
     @property
     def lambda_max(self) -> float:
@@ -502,6 +534,7 @@ class LyapunovResult:
             "lambda_max_per_step": num(self.lambda_max_per_step),
             "lambda_std": num(self.lambda_std),
             "lambda_std_per_step": num(self.lambda_std_per_step),
+            "lambda_std_of": self.lambda_std_of,
             "lyapunov_time": num(1.0 / self.lambda_max) if self.lambda_max > 0 else None,
             "dt": float(self.dt),
             "tau": self.tau,
@@ -922,7 +955,8 @@ def lyapunov_from_data(
         "not chaotic" when there is no exponential divergence (S(k) barely rises, rises like
         a power of k, or its slope is not above 0) or when the surrogates are as
         deterministic as the data (p > 4 ``alpha``: linear noise explains it); "unclear"
-        otherwise, with what would decide (a longer recording, a finer sampling). With the
+        otherwise, with what might decide it and what following that did on the benchmark
+        (:func:`_what_would_decide`; most unclear cases there were not decided by any). With the
         cross-check: a "chaotic" slope stays "chaotic" only if the Jacobian estimate is within
         ``agree_ratio`` of it (lambda_max is then their geometric mean), else "unclear"; an
         "unclear" curve becomes "chaotic" (lambda_max the Jacobian estimate) where the data
@@ -1113,26 +1147,33 @@ def lyapunov_from_data(
         "reason": reason,
     }
     jac_summary: dict[str, Any] | None = None
+    std_of = "divergence slope"
     if cross_check == "jacobian" and verdict != "not chaotic":
         jac_summary, decision = _jacobian_cross_check(
             embedding, dt, theiler=theiler, seed=seed, kantz_verdict=verdict,
-            kantz_lambda=float(lam), steepest=_steepest_slope(slopes, curve, start, dc.saturation),
+            kantz_lambda=float(lam), kantz_std=float(lam_std),
+            steepest=_steepest_slope(slopes, curve, start, dc.saturation),
             sur=sur, alpha=alpha, agree_ratio=agree_ratio, period=period, flat=unresolved,
             noise_reduction=noise_reduction,
         )  # fmt: skip
         if decision is not None:
             verdict, lam_new, lam_std_new, extra = decision
             if lam_new is not None:
-                lam = lam_new
-                lam_std = lam_std if lam_std_new is None else lam_std_new
+                lam, lam_std = lam_new, lam_std_new
+                reported = (jac_summary or {}).get("reported")
+                std_of = "geometric mean" if reported == "geometric mean" else "local Jacobians"
             reason = reason + "; " + extra
+    if not np.isfinite(lam):
+        std_of = "none"  # no value reported
     advice = ADVICE[verdict]
     if verdict == "unclear":
         if unresolved:
             advice = (
-                "What would decide: more of the state observed (more channels, or a larger "
-                "--dim), so that neighbours in the embedding are neighbours on the attractor; "
-                "or a longer recording. " + advice
+                "What would decide: not known. The data are deterministic, but S(k) does not "
+                "grow in this embedding: its neighbours are not neighbours on the attractor "
+                "(a divergence too slow for the horizon, or more dimensions than the "
+                "embedding has). More of the state observed (more channels, or a larger "
+                "--dim) could resolve it in principle. " + UNRESOLVED_TRIED + " " + advice
             )
         else:
             gap0 = float(dc.saturation - curve[start])
@@ -1171,6 +1212,7 @@ def lyapunov_from_data(
         },
         kantz=kantz,
         jacobian=jac_summary,
+        lambda_std_of=std_of,
     )
     return result
 
@@ -1183,6 +1225,7 @@ def _jacobian_cross_check(
     seed: int,
     kantz_verdict: str,
     kantz_lambda: float,
+    kantz_std: float,
     steepest: float,
     sur: SurrogateTest | None,
     alpha: float,
@@ -1195,7 +1238,9 @@ def _jacobian_cross_check(
     as a second, independent measurement of lambda_max, and what it changes.
 
     Returns the Jacobian's summary and None (nothing changes) or ``(verdict, lambda per step
-    or None, its standard error per step or None, the reason's addition)``.
+    or None, the standard error of that lambda per step (NaN: unknown), the reason's
+    addition)``. ``kantz_lambda``, ``kantz_std``: the divergence slope and its bootstrap
+    standard error, per step.
     """
     from neurodsr.dynamics.data_spectrum import spectrum_from_data
 
@@ -1244,10 +1289,11 @@ def _jacobian_cross_check(
             # geometric mean (the mean on the log scale, where their ratio is judged), its
             # standard error the bootstrap one of the slope. Chosen over the Kantz slope, the
             # Jacobian value and the larger of the two on the benchmark's even-indexed systems
-            # (docs/RESULTS.md 5).
+            # (docs/RESULTS.md 5). Its standard error: propagated from both
+            # (_geometric_mean_se), not the slope's alone (that belonged to another number).
             gm = math.sqrt(kantz_lambda * lj)
             return info, (
-                "chaotic", gm, None,
+                "chaotic", gm, _geometric_mean_se(kantz_lambda, kantz_std, lj, se),
                 f"local Jacobians give {sp.lambda_max:.4g} per unit time, within x"
                 f"{agree_ratio:g} of the divergence slope ({kantz_lambda / dt:.4g}); "
                 f"lambda_max is their geometric mean",
@@ -1286,6 +1332,7 @@ def _jacobian_cross_check(
             # or rises much faster or slower) the Jacobians alone were wrong by 40-80 % on
             # the forced Duffing, Lorenz-96 and the 200-unit rate network (docs/RESULTS.md 5)
             info["rule"] = "jacobian"
+            info["reported"] = "jacobian"
             return info, (
                 "chaotic", lj, se,
                 f"the data are more deterministic than all surrogates, and local Jacobians "
@@ -1307,6 +1354,27 @@ def _jacobian_cross_check(
                 "needed)",
             )  # fmt: skip
     return info, None
+
+
+def _geometric_mean_se(a: float, se_a: float, b: float, se_b: float) -> float:
+    """Standard error of g = sqrt(a b), two positive estimates a, b with standard errors
+    se_a, se_b (any common unit); NaN where either is unknown.
+
+    ln g = (ln a + ln b) / 2, so the relative error of g is half that of ln a + ln b. The two
+    come from the same orbit segment (the slope's bootstrap resamples its reference points,
+    the Jacobians' blocks are stretches of it), so their errors need not be independent; for
+    any correlation the standard deviation of a sum is at most the sum of the standard
+    deviations, so se_g = g (se_a / a + se_b / b) / 2 is used: the bound, 1.0-1.4x the
+    independent value 0.5 g sqrt((se_a / a)^2 + (se_b / b)^2). Half the two estimates' gap
+    (|ln a - ln b| / 2, up to 0.2 under the x1.5 agreement) is *not* added: it measures their
+    biases, not the sampling error, and the users that widen an agreement band by this
+    error (:func:`~neurodsr.dynamics.spectrum.compare_lyapunov`) already carry the
+    benchmark's measured accuracy (30 %) for the bias; adding the gap would count it twice.
+    """
+    if not (a > 0 and b > 0 and np.isfinite(se_a) and np.isfinite(se_b)):
+        return float("nan")
+    g = math.sqrt(a * b)
+    return float(g * 0.5 * (abs(se_a) / a + abs(se_b) / b))
 
 
 #: Least 0-1-test K that counts as "chaotic or stochastic" (Gottwald & Melbourne: K ~ 1 chaos,
@@ -1362,29 +1430,41 @@ def _steepest_slope(slopes: FloatArray, curve: FloatArray, start: int, saturatio
 def _what_would_decide(
     curve: FloatArray, start: int, sat_step: int, period: float, n: int, gap: float
 ) -> str:
-    """Which measurement would settle an unclear verdict, from the shape of the curve.
+    """Which measurement would settle an unclear verdict, from the shape of the curve, and
+    what following that advice did on the benchmark (docs/RESULTS.md 5, session 12).
 
     ``gap``: nats between S(start) and saturation. A curve that starts within 1 nat of
     saturation on a finely sampled series (mean period >= 6 samples) did not diverge too
     fast to be followed: its neighbours were never close (Lorenz-96 and the 200-unit rate
-    network seen through 1-10 coordinates, docs/RESULTS.md 5), so finer sampling cannot help.
+    network seen through 1-10 coordinates), so finer sampling cannot help; nor did more
+    channels, more lags or 5x the samples decide any such case (:data:`UNRESOLVED_TRIED`).
+    Otherwise (a curve with no straight part, or a slope the local Jacobians do not
+    confirm) the advice was "a longer recording, or less observation noise"; on the
+    benchmark's 15 such cases (two seeds) 5x the samples decided 2 (within 30 %, none
+    within 20 %), noise-free data 1 of 8, and a 4x finer sampling, not advised, 4 (within
+    20 %), each with wrong numbers too (:data:`DISAGREE_TRIED`): the advice now says so and
+    promises no decision. The "finer sampling"
+    branch (S(k) saturated within 6 steps, or a mean period under 6 samples) was not
+    reached by any unclear case of the benchmark and is untested.
     """
     if gap < 1.0 and period >= 6:
         return (
-            "What would decide: more of the state observed (more channels, or a larger "
-            f"--dim). Nearest neighbours in this embedding start only {gap:.1f} nats below the "
-            "separation of unrelated states, so they are not neighbours on the attractor: it "
-            "has more dimensions than this recording resolves (or the series is mostly "
-            "noise). A longer recording helps only slowly (neighbour distances shrink like "
-            "N^(-1/D) on a D-dimensional attractor); a finer sampling does not help."
+            f"What would decide: not known. Nearest neighbours in this embedding start only "
+            f"{gap:.1f} nats below the separation of unrelated states, so they are not "
+            "neighbours on the attractor: it has more dimensions than this recording resolves "
+            "(or the series is mostly noise). More of the state observed (more channels, or a "
+            "larger --dim) could resolve it in principle; a longer recording helps only "
+            "slowly (neighbour distances shrink like N^(-1/D) on a D-dimensional attractor); "
+            "a finer sampling does not help. " + UNRESOLVED_TRIED
         )
     if sat_step - start < 6 or period < 6:
         return (
             f"What would decide: a finer sampling. S(k) saturates within {sat_step} steps and "
             f"the mean period is {period:.1f} samples, too coarse to follow the divergence; "
-            f"sample at least 2-4x faster."
+            f"sample at least 2-4x faster (a flow; a map cannot be sampled finer)."
         )
     return (
-        f"What would decide: a longer recording (now {n} states; several times more gives "
-        f"closer neighbours and a longer straight part), or less observation noise."
+        f"What would decide: not known (now {n} states). The divergence curve gives no "
+        "confirmed number (no straight part, a slope the local Jacobians do not confirm, or "
+        "an inconclusive surrogate test). " + DISAGREE_TRIED
     )

@@ -382,9 +382,10 @@ def _growth_dataset(recon: xr.Dataset) -> xr.Dataset | None:
 
 
 def _lambda_text(ly_json: dict[str, Any]) -> str:
-    """lambda_max of the data with its error, the error said to be the divergence slope's
-    where the reported value is not that slope (e.g. its geometric mean with the
-    local-Jacobian estimate: the error then belongs to another number). HTML."""
+    """lambda_max of the data with its error. A lyapunov.json with ``lambda_std_of`` gives the
+    error of the reported value itself; an older one gave the divergence slope's even where
+    the value reported is not that slope (e.g. its geometric mean with the local-Jacobian
+    estimate), and that is then said. HTML."""
     lam = ly_json.get("lambda_max")
     if lam is None:
         return "lambda_max could not be estimated"
@@ -392,7 +393,8 @@ def _lambda_text(ly_json: dict[str, Any]) -> str:
     slope = (ly_json.get("kantz") or {}).get("lambda_max")
     if sd is None:
         return f"lambda_max = {fmt(lam)} per s"
-    if isinstance(slope, int | float) and not np.isclose(float(slope), float(lam)):
+    old = "lambda_std_of" not in ly_json
+    if old and isinstance(slope, int | float) and not np.isclose(float(slope), float(lam)):
         return (
             f"lambda_max = {fmt(lam)} per s (&plusmn; {fmt(sd)}: the standard error of the "
             f"divergence slope, {fmt(slope)} per s, not of this combined value)"
@@ -487,8 +489,8 @@ def _spectrum_caption(lambda_data: Any) -> str:
     )
     if isinstance(lambda_data, int | float):
         text += (
-            ", against the data's lambda_max (dashed; band: the standard error of the "
-            "divergence slope, lyapunov.json's lambda_std)"
+            ", against the data's lambda_max (dashed; band: its standard error, "
+            "lyapunov.json's lambda_std)"
         )
     else:
         text += " (the data's lambda_max is unknown, so no data line is drawn)"
