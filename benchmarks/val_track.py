@@ -55,7 +55,17 @@ from neurodsr.api import train_fit
 from neurodsr.metrics.core import fraction_outside
 from neurodsr.metrics.evaluate import free_run_scores, scored_length
 from neurodsr.models.base import LatentModel
-from neurodsr.training.validation import MemberValidation
+from neurodsr.training.config import TrainConfig
+from neurodsr.training.defaults import FIT_DEFAULTS
+from neurodsr.training.fitting import validation_split
+from neurodsr.training.validation import (
+    RANGE_RUN,
+    MemberValidation,
+    _predictions,
+    _range_verdict,
+    free_runs,
+    validation_score,
+)
 from quality import HERE, load_set  # benchmarks/quality.py: the sets, as its rows load them
 
 SETS = [
@@ -96,6 +106,34 @@ def score_states(model: LatentModel, test: np.ndarray, ref: np.ndarray) -> dict[
     return out
 
 
+@torch.no_grad()
+def range_by(
+    model: LatentModel, x_ref: np.ndarray, n_eval: int, n_starts: int, x_range: np.ndarray
+) -> dict[str, list]:
+    """Validation's range verdict on its own runs and predictions (the same starts, lengths
+    and transient as :func:`~neurodsr.training.validation.validate`), judged by the range of
+    ``x_ref`` (what validation does: ``why_ref``, a check of this reproduction) and by the
+    range of the whole training part ``x_range`` (``why_train``; the range check after
+    training judges by it), and the fraction of the runs outside each."""
+    runs = free_runs(model, x_ref, n_eval, n_starts, 200)
+    preds = _predictions(model, x_ref, 20, 10)
+    out: dict[str, list] = {"why_ref": [], "why_train": [], "out_ref": [], "out_train": []}
+    for e in range(model.n_models):
+        for key, rng in (("ref", x_ref), ("train", x_range)):
+            o, _, why = _range_verdict(
+                rng,
+                runs[e],
+                preds[e],
+                margin=0.5,
+                max_outside=0.05,
+                n_pred=20,
+                range_steps=RANGE_RUN,
+            )
+            out[f"why_{key}"].append(why)
+            out[f"out_{key}"].append(o)
+    return out
+
+
 def run_one(set_name: str, repeat: int, args: argparse.Namespace) -> dict[str, Any] | None:
     data = load_set(set_name, args.n)
     if data is None:
@@ -105,7 +143,16 @@ def run_one(set_name: str, repeat: int, args: argparse.Namespace) -> dict[str, A
     n_train = round(0.8 * len(x))
     mu, sd = x[:n_train].mean(0), x[:n_train].std(0)
     sd = np.where(sd > 0, sd, 1.0)  # train_fit's normalisation: the same units as the model
-    test, ref = ((x - mu) / sd)[n_train:], ((clean - mu) / sd)[n_train:]
+    xn = (x - mu) / sd
+    test, ref = xn[n_train:], ((clean - mu) / sd)[n_train:]
+    # the series validation starts its runs from and judges their range by (train()'s x_ref:
+    # the validation part, or the first eval_steps samples without one), and the whole
+    # training part, which the range check after training judges by
+    cfg = TrainConfig()
+    n_val = validation_split(xn[:n_train], FIT_DEFAULTS["val_fraction"], cfg.seq_len)
+    x_ref = xn[n_train - n_val : n_train] if n_val else xn[: min(cfg.eval_steps, n_train)]
+    n_eval = cfg.eval_steps if n_val else len(x_ref)
+    x_range = xn[:n_train]
     track: list[dict[str, Any]] = []
     hook_s = [0.0]
 
@@ -119,6 +166,7 @@ def run_one(set_name: str, repeat: int, args: argparse.Namespace) -> dict[str, A
             "val_dh": list(val.dh),
             "val_why": list(val.why),
             **score_states(model, test, ref),
+            **range_by(model, x_ref, n_eval, cfg.val_starts, x_range),
         }
         track.append(row)
         hook_s[0] += time.perf_counter() - t
@@ -177,6 +225,19 @@ def arrays(row: dict[str, Any]) -> dict[str, np.ndarray]:
     a = {k: np.array([r[k] for r in t], dtype=float) for k in ("val_score", "test_dstsp")}
     a["test_dh"] = np.array([r["test_dh"] for r in t], dtype=float)
     a["test"] = np.vectorize(test_score)(a["test_dstsp"], a["test_dh"])
+    # the validation score had its range been judged by the whole training part: D_stsp and
+    # D_H are computed for runs that stay finite, so only the verdict changes
+    a["val_alt"] = np.array(
+        [
+            [
+                validation_score(d, h)
+                if not w and math.isfinite(d) and math.isfinite(h)
+                else math.inf
+                for d, h, w in zip(r["val_dstsp"], r["val_dh"], r["why_train"], strict=True)
+            ]
+            for r in t
+        ]
+    )
     a["seconds"] = np.array([r["seconds"] for r in t], dtype=float)
     a["epoch"] = np.array([r["epoch"] for r in t])
     return a
@@ -224,7 +285,9 @@ def med_range(vals: list[float]) -> str:
     return f"{fmt(float(np.percentile(v, 50, method=how)))} [{fmt(v.min())}, {fmt(v.max())}]"
 
 
-def analyse(rows: list[dict[str, Any]]) -> str:
+def analyse(rows: list[dict[str, Any]], key: str = "val_score") -> str:
+    """The tables (a)-(c) with validation's score ``key``: "val_score" (what training saw) or
+    "val_alt" (its range judged by the whole training part)."""
     out: list[str] = []
     # (a) per member
     out += [
@@ -245,10 +308,10 @@ def analyse(rows: list[dict[str, Any]]) -> str:
         for r in rs:
             a = arrays(r)
             n_val.append(len(a["epoch"]))
-            n_inv += int(np.isinf(a["val_score"]).sum())
-            n_all += a["val_score"].size
-            for e in range(a["val_score"].shape[1]):
-                v, t = a["val_score"][:, e], a["test"][:, e]
+            n_inv += int(np.isinf(a[key]).sum())
+            n_all += a[key].size
+            for e in range(a[key].shape[1]):
+                v, t = a[key][:, e], a["test"][:, e]
                 rho.append(spearman(v, t))
                 if np.isinf(v).all():
                     continue
@@ -281,7 +344,7 @@ def analyse(rows: list[dict[str, Any]]) -> str:
         cells = []
         sm = summary.setdefault(r["set"], {})
         for p in (None, *PATIENCES):
-            stop, kept, m = replay(a["val_score"], p)
+            stop, kept, m = replay(a[key], p)
             k = kept[m]
             t, d = a["test"][k, m], a["test_dstsp"][k, m]
             sec = a["seconds"][stop]
@@ -323,12 +386,12 @@ def analyse(rows: list[dict[str, Any]]) -> str:
     ]
     for r in rows:
         a = arrays(r)
-        stop, kept, m = replay(a["val_score"], 20)
+        stop, kept, m = replay(a[key], 20)
         if stop == len(a["test"]) - 1:
             out.append(f"| {r['set']} | {r['repeat']} | never (of {len(a['test'])}) | | | | |")
             continue
         before, after = np.min(a["test"][: stop + 1]), np.min(a["test"][stop + 1 :])
-        _, k_off, m_off = replay(a["val_score"], None)
+        _, k_off, m_off = replay(a[key], None)
         t_stop, t_off = a["test"][kept[m], m], a["test"][k_off[m_off], m_off]
         out.append(
             f"| {r['set']} | {r['repeat']} | {stop + 1} (of {len(a['test'])}), "
@@ -340,7 +403,13 @@ def analyse(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         a = arrays(r)
         inv = [re.sub(r"[0-9.]+%", "N%", w) for t in r["track"] for w in t["val_why"] if w]
-        n_inv = np.isinf(a["val_score"]).sum(0).tolist()
+        n_inv = np.isinf(a[key]).sum(0).tolist()
+        # the reproduction of validation's verdict (why_ref) against what it said
+        n_diff = sum(
+            bool(u) != bool(w)
+            for t in r["track"]
+            for u, w in zip(t["why_ref"], t["val_why"], strict=True)
+        )
         out.append(
             f"- {r['set']} #{r['repeat']}: {r['model']} M = {r['latent']}, L = {r['hidden']}, "
             f"{r['observation']}, {r['forcing']} alpha {r['alpha']}, {r['epochs']} epochs in "
@@ -349,6 +418,7 @@ def analyse(rows: list[dict[str, Any]]) -> str:
             f"picked seed {r['seeds'][r['best_member']]} (kept epochs {r['best_epoch']}), "
             f"range check {['ok' if not w else 'failed' for w in r['range_why']]}"
             + (f"; invalid validations per seed {n_inv}: {sorted(set(inv))}" if inv else "")
+            + f"; verdicts reproduced differently: {n_diff}"
         )
     return "\n".join(out)
 
@@ -370,7 +440,10 @@ def main() -> None:
     p.add_argument("--analyse", action="store_true", help="print the tables of --out and exit")
     args = p.parse_args()
     if args.analyse:
-        print(analyse(read(args.out)))
+        rows = read(args.out)
+        print(analyse(rows))
+        print("\n## The same, validation's range judged by the whole training part\n")
+        print(analyse(rows, "val_alt"))
         return
     torch.set_num_threads(1)
     done = {(r["set"], r["repeat"]) for r in read(args.out)}
