@@ -239,11 +239,14 @@ def arrays(row: dict[str, Any]) -> dict[str, np.ndarray]:
         ]
     )
     a["seconds"] = np.array([r["seconds"] for r in t], dtype=float)
+    a["out_train"] = np.array([r["out_train"] for r in t], dtype=float)
     a["epoch"] = np.array([r["epoch"] for r in t])
     return a
 
 
-def replay(val: np.ndarray, patience: int | None) -> tuple[int, np.ndarray, int]:
+def replay(
+    val: np.ndarray, patience: int | None, outside: np.ndarray | None = None
+) -> tuple[int, np.ndarray, int]:
     """The trainer's patience on a track of validation scores (V, E): (index of the last
     validation run, each member's kept index (best validation so far, the first of equals;
     the first when never valid), the member picked: the lowest kept score)."""
@@ -260,7 +263,14 @@ def replay(val: np.ndarray, patience: int | None) -> tuple[int, np.ndarray, int]
         if patience is not None and since >= patience:
             stop = v
             break
-    member = int(np.argmin(best))  # select.best_member: the lowest score, the first of equals
+    # select.best_member: the lowest kept score, the first of equals; when no member was ever
+    # valid, the one whose kept state's runs were least outside the range (``outside`` (V, E):
+    # validation's runs judged by the training part, a stand-in for the range check after
+    # training, which runs the kept states again)
+    if np.isfinite(best).any() or outside is None:
+        member = int(np.argmin(best))
+    else:
+        member = int(np.argmin(outside[kept, np.arange(len(kept))]))
     return stop, kept, member
 
 
@@ -335,8 +345,9 @@ def analyse(rows: list[dict[str, Any]], key: str = "val_score") -> str:
         "",
         "| set | repeat | off: test (D_stsp_5x) | "
         + " | ".join(f"P = {p}: stop s, test (D_stsp_5x)" for p in PATIENCES)
-        + " | best test state of the run (D_stsp_5x) |",
-        "|---|---|---|" + "---|" * len(PATIENCES) + "---|",
+        + " | best test state of the run (D_stsp_5x) | the fit's own pick, after its range "
+        "check (D_stsp_5x) |",
+        "|---|---|---|" + "---|" * len(PATIENCES) + "---|---|",
     ]
     summary: dict[str, dict[str, list[float]]] = {}
     for r in rows:
@@ -344,7 +355,7 @@ def analyse(rows: list[dict[str, Any]], key: str = "val_score") -> str:
         cells = []
         sm = summary.setdefault(r["set"], {})
         for p in (None, *PATIENCES):
-            stop, kept, m = replay(a[key], p)
+            stop, kept, m = replay(a[key], p, a["out_train"])
             k = kept[m]
             t, d = a["test"][k, m], a["test_dstsp"][k, m]
             sec = a["seconds"][stop]
@@ -355,6 +366,9 @@ def analyse(rows: list[dict[str, Any]], key: str = "val_score") -> str:
         cells.append(
             f"{fmt(a['test'][ib])} ({fmt(a['test_dstsp'][ib])}), epoch {a['epoch'][ib[0]]}"
         )
+        fin, b = r["final"], r["best_member"]
+        t_fin = test_score(fin["test_dstsp"][b], fin["test_dh"][b])
+        cells.append(f"seed {r['seeds'][b]}: {fmt(t_fin)} ({fmt(fin['test_dstsp'][b])})")
         out.append(f"| {r['set']} | {r['repeat']} | " + " | ".join(cells) + " |")
     out += [
         "",
@@ -374,6 +388,21 @@ def analyse(rows: list[dict[str, Any]], key: str = "val_score") -> str:
             ]
             cells.append(f"{med_range(rel)}, {med_range(sm[f'saved_{p}'])}")
         out.append(f"| {name} | " + " | ".join(cells) + " |")
+    cells = []
+    for p in PATIENCES:
+        pairs = [
+            (t, o)
+            for sm in summary.values()
+            for t, o in zip(sm[f"test_{p}"], sm["test_None"], strict=True)
+        ]
+        worse = sum(t > 1.1 * o for t, o in pairs)
+        better = sum(t < o / 1.1 for t, o in pairs)
+        saved = [v for sm in summary.values() for v in sm[f"saved_{p}"]]
+        cells.append(
+            f"worse by > 10 % in {worse}, better in {better}, within 10 % in "
+            f"{len(pairs) - worse - better} of {len(pairs)}; saved {med_range(saved)}"
+        )
+    out.append("| all runs | " + " | ".join(cells) + " |")
     # (c) late improvement
     out += [
         "",
@@ -386,12 +415,12 @@ def analyse(rows: list[dict[str, Any]], key: str = "val_score") -> str:
     ]
     for r in rows:
         a = arrays(r)
-        stop, kept, m = replay(a[key], 20)
+        stop, kept, m = replay(a[key], 20, a["out_train"])
         if stop == len(a["test"]) - 1:
             out.append(f"| {r['set']} | {r['repeat']} | never (of {len(a['test'])}) | | | | |")
             continue
         before, after = np.min(a["test"][: stop + 1]), np.min(a["test"][stop + 1 :])
-        _, k_off, m_off = replay(a[key], None)
+        _, k_off, m_off = replay(a[key], None, a["out_train"])
         t_stop, t_off = a["test"][kept[m], m], a["test"][k_off[m_off], m_off]
         out.append(
             f"| {r['set']} | {r['repeat']} | {stop + 1} (of {len(a['test'])}), "
