@@ -453,13 +453,13 @@ def analyse(rows: list[dict[str, Any]], key: str = "val_score") -> str:
     for r in rows:
         a = arrays(r)
         inv = [re.sub(r"[0-9.]+%", "N%", w) for t in r["track"] for w in t["val_why"] if w]
+        inv = [
+            w.replace("run N%", "free run outside").replace("pred N%", "n-step predictions outside")
+            for w in inv
+        ]
         n_inv = np.isinf(a[key]).sum(0).tolist()
         # the reproduction of validation's verdict (why_ref) against what it said
-        n_diff = sum(
-            bool(u) != bool(w)
-            for t in r["track"]
-            for u, w in zip(t["why_ref"], t["val_why"], strict=True)
-        )
+        n_diff = compact(r)["verdicts_differ"]
         out.append(
             f"- {label(r)} #{r['repeat']}: {r['model']} M = {r['latent']}, L = {r['hidden']}, "
             f"{r['observation']}, {r['forcing']} alpha {r['alpha']}, {r['epochs']} epochs in "
@@ -479,10 +479,55 @@ def label(row: dict[str, Any]) -> str:
     return row["set"] if method == "auto" else f"{row['set']} ({method})"
 
 
+def short_why(why: str) -> str:
+    """Why a member was invalid, in a few characters ("run 45%": of its free run outside the
+    range; "pred 12%": of its n-step predictions; "" valid)."""
+    m = re.match(r"([0-9.]+%) of its (free run|[0-9]+-step predictions)", why)
+    if m:
+        return ("run " if m.group(2) == "free run" else "pred ") + m.group(1)
+    return why
+
+
+def compact(row: dict[str, Any]) -> dict[str, Any]:
+    """The row as stored: floats to 4 significant digits, the reasons short, the check of the
+    reproduced verdicts (``why_ref`` against what validation said) as one count, the track
+    column-wise (:func:`expand` undoes it)."""
+
+    def r4(v: Any) -> Any:
+        if isinstance(v, float):
+            return float(f"{v:.4g}") if math.isfinite(v) else v
+        if isinstance(v, list):
+            return [r4(u) for u in v]
+        return v
+
+    track = []
+    n_diff = 0
+    for t in row["track"]:
+        t = dict(t)
+        ref = t.pop("why_ref", None)
+        if ref is not None:
+            n_diff += sum(bool(u) != bool(w) for u, w in zip(ref, t["val_why"], strict=True))
+        for k in ("val_why", "why_train"):
+            t[k] = [short_why(w) for w in t[k]]
+        track.append({k: r4(v) for k, v in t.items()})
+    # column-wise: one key per quantity, not per validation
+    columns = {k: [t[k] for t in track] for k in track[0]} if track else {}
+    return {**row, "verdicts_differ": row.get("verdicts_differ", 0) + n_diff, "track": columns}
+
+
+def expand(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored row with its track as a list of validations again (as run_one returns it)."""
+    t = row["track"]
+    if isinstance(t, dict):
+        n = len(next(iter(t.values()), []))
+        row = {**row, "track": [{k: v[i] for k, v in t.items()} for i in range(n)]}
+    return row
+
+
 def read(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [expand(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
 
 
 def main() -> None:
@@ -514,7 +559,7 @@ def main() -> None:
             if row is None:
                 continue
             with args.out.open("a") as f:
-                f.write(json.dumps(row, default=float) + "\n")
+                f.write(json.dumps(compact(row), default=float) + "\n")
             a = arrays(row)
             print(
                 f"{s} #{repeat}: {row['epochs']} epochs, {len(a['epoch'])} validations, "
