@@ -429,3 +429,26 @@ def test_on_validate_time_is_not_counted_against_the_budget(lorenz_z):
     # the hook slept longer than the 0.6 s budget, yet training ran its budget
     assert len(calls) >= 4 and wall > 0.25 * len(calls)
     assert 0.6 < tlog.seconds[-1] < wall - 0.2 * len(calls)
+
+
+def test_train_fit_passes_on_validate_to_the_trainer():
+    """train_fit hands the hook to train() (it is not a TrainConfig setting): one call per
+    validation of the fit, with the members' validation scores the log records."""
+    from neurodsr.api import train_fit
+    from neurodsr.dynamics.systems import lorenz63
+
+    calls: list[tuple[int, list[float]]] = []
+    x = lorenz63(3000, dt=0.01, seed=3).values
+    res = train_fit(
+        x,
+        0.01,
+        seeds=2,
+        hidden=8,
+        max_minutes=None,
+        patience=None,
+        on_validate=lambda epoch, model, val, seconds: calls.append((epoch, list(val.score))),
+        **{**QUICK, "epochs": 6, "eval_every": 3, "eval_steps": 500, "seq_len": 50},
+    )
+    assert [c[0] for c in calls] == res.log.eval_epoch == [2, 5]
+    assert [c[1] for c in calls] == res.log.eval_score
+    assert "on_validate" not in res.summary.train
