@@ -380,3 +380,75 @@ def test_windows_by_start_train_as_the_copied_windows(name):
         assert torch.equal(a, b)
     w = WindowSampler(x, 30, [0, 1]).sample_windows(8)
     assert w.starts.shape == (2, 8) and w.tensor().shape == (31, 2, 8, 3)
+
+
+def test_on_validate_sees_every_validation_and_changes_nothing(lorenz_z):
+    """The hook is called once per validation with the current state and that state's
+    validation; a run with a hook that runs the model trains exactly as one without."""
+    cfg = TrainConfig(tau=10, epochs=20, patience=None, keep_best=False, **QUICK)
+    plain = make_model("shplrnn", 3, 3, seeds=[0, 1], hidden_dim=16)
+    hooked = make_model("shplrnn", 3, 3, seeds=[0, 1], hidden_dim=16)
+    seen: list[tuple[int, list[float], dict, float]] = []
+
+    def hook(epoch, model, val, seconds):
+        z0 = model.init_state(torch.zeros(model.n_models, 1, 3))
+        model.generate(z0, 200)  # what val_track does with the state: a free run
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        seen.append((epoch, list(val.score), state, seconds))
+
+    log_plain = train(plain, lorenz_z[:3000], cfg)
+    log_hooked = train(hooked, lorenz_z[:3000], cfg, on_validate=hook)
+    assert [s[0] for s in seen] == log_hooked.eval_epoch == [4, 9, 14, 19]
+    assert [s[1] for s in seen] == log_hooked.eval_score == log_plain.eval_score
+    assert [s[3] for s in seen] == [log_hooked.seconds[e] for e in log_hooked.eval_epoch]
+    for k, v in plain.state_dict().items():
+        torch.testing.assert_close(hooked.state_dict()[k], v, rtol=0, atol=0)
+        torch.testing.assert_close(seen[-1][2][k], v, rtol=0, atol=0)  # the current state
+    assert not torch.equal(seen[0][2]["A"], seen[-1][2]["A"])  # a new state each time
+
+
+def test_on_validate_time_is_not_counted_against_the_budget(lorenz_z):
+    import time
+
+    model = make_model("shplrnn", 3, 3, seeds=[0], hidden_dim=8)
+    calls = []
+
+    def slow(epoch, model, val, seconds):
+        calls.append(seconds)
+        time.sleep(0.25)
+
+    t0 = time.perf_counter()
+    tlog = train(
+        model,
+        lorenz_z[:3000],
+        TrainConfig(tau=20, epochs=10_000, max_minutes=0.01, patience=None, **QUICK),
+        on_validate=slow,
+    )
+    wall = time.perf_counter() - t0
+    assert "time budget" in tlog.stopped
+    # the hook slept longer than the 0.6 s budget, yet training ran its budget
+    assert len(calls) >= 4 and wall > 0.25 * len(calls)
+    assert 0.6 < tlog.seconds[-1] < wall - 0.2 * len(calls)
+
+
+def test_train_fit_passes_on_validate_to_the_trainer():
+    """train_fit hands the hook to train() (it is not a TrainConfig setting): one call per
+    validation of the fit, with the members' validation scores the log records."""
+    from neurodsr.api import train_fit
+    from neurodsr.dynamics.systems import lorenz63
+
+    calls: list[tuple[int, list[float]]] = []
+    x = lorenz63(3000, dt=0.01, seed=3).values
+    res = train_fit(
+        x,
+        0.01,
+        seeds=2,
+        hidden=8,
+        max_minutes=None,
+        patience=None,
+        on_validate=lambda epoch, model, val, seconds: calls.append((epoch, list(val.score))),
+        **{**QUICK, "epochs": 6, "eval_every": 3, "eval_steps": 500, "seq_len": 50},
+    )
+    assert [c[0] for c in calls] == res.log.eval_epoch == [2, 5]
+    assert [c[1] for c in calls] == res.log.eval_score
+    assert "on_validate" not in res.summary.train

@@ -335,6 +335,8 @@ def train_one_size(
     options = {
         k: train_options.pop(k, D[k]) for k in ("alpha", "epochs", "max_minutes", "patience")
     }
+    # a callable for the trainer, not a setting (benchmarks/val_track.py): see train()
+    on_validate = train_options.pop("on_validate", None)
     forcing_value, forcing_source = choose_forcing(forcing, tau)
     cfg = TrainConfig(
         forcing="gtf" if forcing_value == "select" else forcing_value, **options, **train_options
@@ -390,7 +392,9 @@ def train_one_size(
             run_cfg.alpha,
             resolve_device(run_cfg.device),
         )
-        tlog = train(net, x_fit_m, run_cfg, x_val=x_val_m, checkpoint_dir=ckpt)
+        tlog = train(
+            net, x_fit_m, run_cfg, x_val=x_val_m, checkpoint_dir=ckpt, on_validate=on_validate
+        )
         net.eval()
         return net, tlog
 

@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from neurodsr.errors import InputError, TrainingError
 from neurodsr.fileio import atomic_path
 from neurodsr.models.base import LatentModel, Windows, as_tensor
 from neurodsr.training.config import TrainConfig
-from neurodsr.training.validation import validate
+from neurodsr.training.validation import MemberValidation, validate
 
 __all__ = [
     "KeepBest",
@@ -470,6 +471,7 @@ def train(
     *,
     x_val: np.ndarray | None = None,
     checkpoint_dir: str | Path | None = None,
+    on_validate: Callable[[int, LatentModel, MemberValidation, float], None] | None = None,
 ) -> TrainLog:
     """Train ``model`` (in place) on a normalised series with forcing.
 
@@ -490,6 +492,13 @@ def train(
         Where to write ``checkpoint.pt``; a checkpoint there from a run with the same model,
         settings and data is resumed (:func:`run_id`), with the time it already spent counted
         against ``config.max_minutes``. One that cannot be read is warned about and replaced.
+    on_validate : callable, optional
+        Called after every validation as ``on_validate(epoch, model, validation, seconds)``
+        with the model in its current (not the kept) state, the
+        :class:`~neurodsr.training.validation.MemberValidation` of that state and the training
+        seconds so far. It must leave the model as it is (e.g. score it on other data:
+        ``benchmarks/val_track.py``); the time it takes is not counted against
+        ``config.max_minutes``, nor in the log's seconds or the learning-rate schedule.
 
     Returns
     -------
@@ -562,9 +571,10 @@ def train(
             torch.save(state, tmp)
 
     t0 = time.perf_counter()
+    hooked = [0.0]  # seconds spent in on_validate (not training time)
 
     def elapsed() -> float:
-        return spent + time.perf_counter() - t0
+        return spent + time.perf_counter() - t0 - hooked[0]
 
     # ---- the loop
     good_model, good_opt = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())
@@ -650,6 +660,10 @@ def train(
             tlog.eval_dh.append(val.dh)
             tlog.eval_score.append(val.score)
             tlog.eval_invalid.append(val.why)
+            if on_validate is not None:
+                t_hook = time.perf_counter()
+                on_validate(epoch, model, val, now)
+                hooked[0] += time.perf_counter() - t_hook
             if best.update(model, val.score, epoch, tlog):
                 since_best = 0
             else:
