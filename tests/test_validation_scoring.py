@@ -204,3 +204,20 @@ def test_the_kept_states_range_check_judges_the_runs_first_part_too(two_runs, mo
     assert whole.valid == [True, True]  # 2.5 % of the whole runs: diluted
     head = check_range(net, x_val, 4 * RANGE_RUN, x_range=data, n_starts=2, range_steps=RANGE_RUN)
     assert head.valid == [True, False] and head.outside[1] == pytest.approx(0.1, abs=0.01)
+
+
+def test_the_range_is_the_score_references_not_the_narrower_validation_series(two_runs):
+    """Validation judges the runs' range against the data they are scored against (the whole
+    training part in training, as the range check after training does), not against the
+    validation series alone: a recording's validation part covers less than the data's range
+    (the shared EEG's test part lay 25 % outside it), and a run of the true system must pass."""
+    data, other = two_runs
+    # a validation series from one lobe's part of the orbit: narrower than the data
+    narrow = data[:4000][data[:4000, 0] > 0.3]
+    run = other[5000:10000]
+    alone = score_runs(narrow, run)
+    assert not alone.valid and "outside the data's range" in alone.why
+    judged = score_runs(narrow, run, x_score=data)
+    assert judged.valid and judged.outside <= 0.05
+    # and a run that leaves the training part's range is still invalid
+    assert not score_runs(narrow, run * 3.0, x_score=data).valid

@@ -74,11 +74,12 @@ class TrainConfig:
     val_starts : int
         Number of free runs per validation, each from a different data state.
     val_reference : {"training", "validation"}
-        What the validation's free runs are scored against: the whole training part (the
-        fitting part and the validation series) or the validation series alone (before
-        issue 12 item 4). Either way the runs start from the validation series' states and
-        must stay in its range, and no held-out data is used (docs/RESULTS.md section 6,
-        "Validation's floor and its ranking").
+        What the validation's free runs are scored against, and whose range they must stay
+        in: the whole training part (the fitting part and the validation series; its range
+        since session 12, the validation series' before) or the validation series alone
+        (before issue 12 item 4). Either way the runs start from the validation series'
+        states, and no held-out data is used (docs/RESULTS.md section 6, "Validation's floor
+        and its ranking", "Does validation keep the right state?").
     val_dh : {"segments", "runs"}
         How validation computes D_H (:func:`neurodsr.training.validation.score_runs`): from
         spectra averaged over segments, or per run against the reference's first samples.

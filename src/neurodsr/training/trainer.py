@@ -456,7 +456,8 @@ def _score_reference(
 ) -> np.ndarray | None:
     """The states validation scores the free runs against (None: the validation series):
     with ``reference="training"`` the whole training part, ``x_train`` followed by ``x_val``
-    (time, N); the runs still start from the validation series and must stay in its range."""
+    (time, N), whose range the runs must stay in too; the runs still start from the validation
+    series."""
     if reference == "validation":
         return None
     xt = x_train.detach().cpu().numpy() if isinstance(x_train, Tensor) else x_train
@@ -484,8 +485,8 @@ def train(
     config : TrainConfig
     x_val : array, shape (time, N), optional
         Normalised validation series (:func:`~neurodsr.training.validation.validate`: the
-        free runs start from its states and must stay in its range; they are scored against
-        ``x_train`` followed by ``x_val`` with ``config.val_reference="training"``, against
+        free runs start from its states; they are scored against, and must stay in the range
+        of, ``x_train`` followed by ``x_val`` with ``config.val_reference="training"``, and
         ``x_val`` alone with "validation"); default: the first ``eval_steps`` samples of
         ``x_train`` (scored against the whole of ``x_train`` with "training").
     checkpoint_dir : path, optional

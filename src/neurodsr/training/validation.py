@@ -19,7 +19,12 @@ run that looks fine. :func:`validate` therefore
   report) is lower than the test's D_H on the same runs and not comparable with it
   (docs/RESULTS.md section 6, "One definition of D_H");
 - checks the member's n-step predictions from data states (every ``pred_stride``-th state)
-  and its free runs for leaving the validation series' range: a member with a non-finite
+  and its free runs for leaving the data's range, that of the score reference (the whole
+  training part, as the range check after training judges it; until session 12 the
+  validation series' own, which on recordings is narrower than the data: 25 % of the shared
+  EEG's test part and 58 % of the temperature's lay outside it, and nearly every member was
+  invalid at every validation, docs/RESULTS.md section 6, "Does validation keep the right
+  state?"): a member with a non-finite
   value, or with more than ``max_outside`` of its predictions or free-run points outside that
   range (+- ``margin`` standard deviations per dim), is *invalid*: its score is inf, so it is
   never chosen as a best state nor as the best member. The free runs are judged both whole and
@@ -36,8 +41,7 @@ used) and no leak of the fit in the sense that matters here: the training loss i
 forced one-step (GTF) or interval (STF) prediction error on windows, while the score compares
 the long-run statistics (state density, spectra) of *free* runs with the data's; a model that
 has memorised windows does not reproduce their invariant density by free-running. The
-validation series is held out from the windows as before, and it still starts the runs and
-sets the range.
+validation series is held out from the windows as before, and it still starts the runs.
 
 :func:`check_range` is the same range test without the scores, for the states training kept
 (:func:`neurodsr.training.fitting.train_one_size` runs it before a member or a forcing
@@ -190,15 +194,16 @@ def score_runs(
     Parameters
     ----------
     x_ref : array (time, N)
-        The normalised validation series: the range (+- ``margin`` std per dim) the runs and
-        predictions must stay in, and the score reference when ``x_score`` is None.
+        The normalised validation series: the score reference, and the range (+- ``margin``
+        std per dim) the runs and predictions must stay in, when ``x_score`` is None.
     runs : array (K, T, N) or (T, N)
         Free runs (after their transient), model units.
     preds : array (S, N), optional
         n-step predictions from data states (none: not checked).
     x_score : array (time, N), optional
-        The states the runs are scored against (D_stsp of their union, D_H); default
-        ``x_ref``. :func:`validate` in training gives the whole training part.
+        The states the runs are scored against (D_stsp of their union, D_H) and whose range
+        they must stay in; default ``x_ref``. :func:`validate` in training gives the whole
+        training part.
     dh : {"segments", "runs"}
         D_H from averaged spectra (:func:`segment_spectrum_distance`), or the mean over runs
         of each run's D_H against ``x_score``'s first T samples (before issue 12 item 4).
@@ -224,7 +229,7 @@ def score_runs(
     x_score = x_ref if x_score is None else np.asarray(x_score, dtype=np.float64)
     preds = np.empty((0, n_dim)) if preds is None else np.asarray(preds, dtype=np.float64)
     outside, pred_out, why = _range_verdict(
-        x_ref,
+        x_score,
         runs,
         preds,
         margin=margin,
@@ -279,7 +284,8 @@ def validate(
         Free runs, started from data states evenly spaced over ``x_ref`` (fewer when
         ``n_steps`` would give runs shorter than ``MIN_RUN`` = 500 steps).
     x_score : array (time, N), optional
-        The states the runs are scored against (default ``x_ref``; training gives the whole
+        The states the runs are scored against and whose range (+- ``margin`` std per dim)
+        they and the predictions must stay in (default ``x_ref``; training gives the whole
         training part, :class:`~neurodsr.training.config.TrainConfig`'s ``val_reference``).
     dh : {"segments", "runs"}
         How D_H is computed (:func:`score_runs`).
