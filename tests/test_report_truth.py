@@ -156,9 +156,9 @@ def test_the_spectrum_table_marks_a_diverged_seed():
     assert '<span class="diverged">diverged</span>' in text and "1 (kept)" in text
 
 
-def test_the_error_of_lambda_max_is_said_to_be_the_divergence_slopes():
-    # demo_spikes: 0.699 reported (geometric mean of 0.799 and the Jacobians' 0.611), but
-    # lambda_std = 0.026 is the Kantz slope's standard error
+def test_the_error_shown_with_lambda_max_is_said_whose_it_is():
+    # an older lyapunov.json (no lambda_std_of), demo_spikes: 0.699 reported (geometric mean of
+    # 0.799 and the Jacobians' 0.611), but lambda_std = 0.026 is the Kantz slope's error
     ly = {"lambda_max": 0.699, "lambda_std": 0.0261, "kantz": {"lambda_max": 0.799}}
     text = _lambda_text(ly)
     assert "0.699 per s" in text and "standard error of the divergence slope, 0.799" in text
