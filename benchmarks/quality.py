@@ -407,17 +407,27 @@ def run_esn(x_train: np.ndarray, args, seed: int):
 
 
 # --------------------------------------------------------------------------- main
+def split_normalised(
+    x: np.ndarray, clean: np.ndarray
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """The benchmark's split and units: the first 80 % trains, the rest is the test part;
+    both series z-scored by the training part's mean and std per dim (train_fit's
+    normalisation, so scores are in the model's units). Returns (n_train, xn, test, ref):
+    the normalised series (time, N), its test part and the clean series' test part."""
+    n_train = round(0.8 * len(x))
+    mu, sd = x[:n_train].mean(0), x[:n_train].std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    xn = (x - mu) / sd
+    return n_train, xn, xn[n_train:], ((clean - mu) / sd)[n_train:]
+
+
 def run_one(set_name: str, method: str, repeat: int, args) -> dict[str, Any] | None:
     data = load_set(set_name, args.n)
     if data is None:
         print(f"skip {set_name}: {SHARED} has no such file")
         return None
     x, clean, dt = data
-    n_train = round(0.8 * len(x))
-    mu, sd = x[:n_train].mean(0), x[:n_train].std(0)
-    sd = np.where(sd > 0, sd, 1.0)
-    xn, cn = (x - mu) / sd, (clean - mu) / sd
-    test, ref = xn[n_train:], cn[n_train:]
+    n_train, xn, test, ref = split_normalised(x, clean)
     seed = 1000 * repeat
     if method == "esn":
         esn, seconds, info = run_esn(xn[:n_train], args, seed)

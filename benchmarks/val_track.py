@@ -66,7 +66,11 @@ from neurodsr.training.validation import (
     free_runs,
     validation_score,
 )
-from quality import HERE, load_set  # benchmarks/quality.py: the sets, as its rows load them
+from quality import (
+    HERE,
+    load_set,
+    split_normalised,
+)  # benchmarks/quality.py: the sets, as its rows load them
 
 SETS = [
     "shared:eeg_delay_embedded_10d",
@@ -123,9 +127,9 @@ def range_by(
 ) -> dict[str, list]:
     """Validation's range verdict on its own runs and predictions (the same starts, lengths
     and transient as :func:`~neurodsr.training.validation.validate`), judged by the range of
-    ``x_ref`` (what validation does: ``why_ref``, a check of this reproduction) and by the
-    range of the whole training part ``x_range`` (``why_train``; the range check after
-    training judges by it), and the fraction of the runs outside each."""
+    ``x_ref`` (``why_ref``: what validation did before 69c83c8) and by the range of the whole
+    training part ``x_range`` (``why_train``: what validation does since, and the range check
+    after training), and the fraction of the runs outside each."""
     runs = free_runs(model, x_ref, n_eval, n_starts, 200)
     preds = _predictions(model, x_ref, 20, 10)
     out: dict[str, list] = {"why_ref": [], "why_train": [], "out_ref": [], "out_train": []}
@@ -155,14 +159,10 @@ def run_one(
         print(f"skip {set_name}: no such shared file")
         return None
     x, clean, dt = data
-    n_train = round(0.8 * len(x))
-    mu, sd = x[:n_train].mean(0), x[:n_train].std(0)
-    sd = np.where(sd > 0, sd, 1.0)  # train_fit's normalisation: the same units as the model
-    xn = (x - mu) / sd
-    test, ref = xn[n_train:], ((clean - mu) / sd)[n_train:]
-    # the series validation starts its runs from and judges their range by (train()'s x_ref:
-    # the validation part, or the first eval_steps samples without one), and the whole
-    # training part, which the range check after training judges by
+    n_train, xn, test, ref = split_normalised(x, clean)
+    # the series validation starts its runs from (train()'s x_ref: the validation part, or
+    # the first eval_steps samples without one), and the whole training part, whose range
+    # validation (since 69c83c8; before: x_ref's) and the range check after training judge by
     cfg = TrainConfig()
     opts: dict[str, Any] = {}
     if method == "fixed":
@@ -458,7 +458,7 @@ def analyse(rows: list[dict[str, Any]], key: str = "val_score") -> str:
             for w in inv
         ]
         n_inv = np.isinf(a[key]).sum(0).tolist()
-        # the reproduction of validation's verdict (why_ref) against what it said
+        # the reproduction of validation's verdict against what it said
         n_diff = compact(r)["verdicts_differ"]
         out.append(
             f"- {label(r)} #{r['repeat']}: {r['model']} M = {r['latent']}, L = {r['hidden']}, "
@@ -490,8 +490,9 @@ def short_why(why: str) -> str:
 
 def compact(row: dict[str, Any]) -> dict[str, Any]:
     """The row as stored: floats to 4 significant digits, the reasons short, the check of the
-    reproduced verdicts (``why_ref`` against what validation said) as one count, the track
-    column-wise (:func:`expand` undoes it)."""
+    reproduced verdicts (``why_train``, the training part's range that validation judges by
+    since 69c83c8, against what validation said) as one count, the track column-wise
+    (:func:`expand` undoes it). Rows stored before 69c83c8 counted ``why_ref`` instead."""
 
     def r4(v: Any) -> Any:
         if isinstance(v, float):
@@ -504,9 +505,9 @@ def compact(row: dict[str, Any]) -> dict[str, Any]:
     n_diff = 0
     for t in row["track"]:
         t = dict(t)
-        ref = t.pop("why_ref", None)
-        if ref is not None:
-            n_diff += sum(bool(u) != bool(w) for u, w in zip(ref, t["val_why"], strict=True))
+        if t.pop("why_ref", None) is not None:  # a fresh row (a stored one keeps the count)
+            pairs = zip(t["why_train"], t["val_why"], strict=True)
+            n_diff += sum(bool(u) != bool(w) for u, w in pairs)
         for k in ("val_why", "why_train"):
             t[k] = [short_why(w) for w in t[k]]
         track.append({k: r4(v) for k, v in t.items()})
