@@ -29,6 +29,12 @@ From the tracks (``--analyse``, no new fits):
     test score of the picked state and the training time saved;
 (c) whether the test score still improves after the point patience 20 would stop.
 
+``--variant KEY=VALUE[,KEY=VALUE]`` (repeatable) trains the fit with train_fit's settings
+overridden (``alpha=0.03``, ``lr=1e-3``, ``model=clipped_shplrnn``, ``hidden=200``,
+``latent_reg=0.1``, ...); the row's ``variant`` ("" the default) is part of the resume key,
+the tables are grouped by it and a last table compares each variant's pick with the
+default's (docs/RESULTS.md section 6, session 13). ``--out`` may end in .jsonl.gz.
+
 The test score of a state is sqrt(D_stsp_5x x D_H_5x) (validation's form on the test part;
 inf for a run that is not finite); D_stsp_5x alone is reported too.
 
