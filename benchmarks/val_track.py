@@ -29,6 +29,12 @@ From the tracks (``--analyse``, no new fits):
     test score of the picked state and the training time saved;
 (c) whether the test score still improves after the point patience 20 would stop.
 
+``--variant KEY=VALUE[,KEY=VALUE]`` (repeatable) trains the fit with train_fit's settings
+overridden (``alpha=0.03``, ``lr=1e-3``, ``model=clipped_shplrnn``, ``hidden=200``,
+``latent_reg=0.1``, ...); the row's ``variant`` ("" the default) is part of the resume key,
+the tables are grouped by it and a last table compares each variant's pick with the
+default's (docs/RESULTS.md section 6, session 13). ``--out`` may end in .jsonl.gz.
+
 The test score of a state is sqrt(D_stsp_5x x D_H_5x) (validation's form on the test part;
 inf for a run that is not finite); D_stsp_5x alone is reported too.
 
@@ -40,12 +46,13 @@ inf for a run that is not finite); D_stsp_5x alone is reported too.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -92,6 +99,38 @@ FIXED = dict(
     val_fraction=0.0,
     epochs=1000,
 )  # "near the test's best": within 10 % of the best test score over the states
+
+
+# --------------------------------------------------------------------------- variants
+def _value(text: str) -> int | float | str | None:
+    """A variant's value: int, else float, else "none" -> None, else the string."""
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return None if text.lower() == "none" else text
+
+
+def parse_variant(spec: str) -> dict[str, Any]:
+    """``"alpha=0.3,lr=1e-3"`` -> ``{"alpha": 0.3, "lr": 0.001}``: overrides of
+    :func:`~neurodsr.api.train_fit`'s settings (its own and TrainConfig's); "" or "default":
+    none. Values are parsed as int, float, None ("none") or str."""
+    if spec in ("", "default"):
+        return {}
+    out: dict[str, Any] = {}
+    for item in spec.split(","):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--variant {spec!r}: expected key=value[,key=value...]")
+        out[key.strip()] = _value(value.strip())
+    return out
+
+
+def variant_label(spec: str) -> str:
+    """The variant as stored (``variant`` of a row): its settings sorted by key, "" for the
+    default."""
+    return ",".join(f"{k}={v}" for k, v in sorted(parse_variant(spec).items()))
 
 
 # --------------------------------------------------------------------------- scoring
@@ -150,10 +189,15 @@ def range_by(
 
 
 def run_one(
-    set_name: str, repeat: int, args: argparse.Namespace, method: str = "auto"
+    set_name: str,
+    repeat: int,
+    args: argparse.Namespace,
+    method: str = "auto",
+    variant: str = "",
 ) -> dict[str, Any] | None:
     """One fit and its track: ``method`` "auto" (the pipeline's automatic choices, patience
-    off) or "fixed" (quality.py's fixed default, :data:`FIXED`)."""
+    off) or "fixed" (quality.py's fixed default, :data:`FIXED`), with the settings of
+    ``variant`` (:func:`parse_variant`: "key=value,..." overriding train_fit's; "" none)."""
     data = load_set(set_name, args.n)
     if data is None:
         print(f"skip {set_name}: no such shared file")
@@ -167,6 +211,8 @@ def run_one(
     opts: dict[str, Any] = {}
     if method == "fixed":
         opts = {**FIXED, "latent": x.shape[1]}
+    overrides = parse_variant(variant)
+    opts = {**opts, **overrides}
     val_fraction = opts.get("val_fraction", FIT_DEFAULTS["val_fraction"])
     n_val = validation_split(xn[:n_train], val_fraction, cfg.seq_len)
     x_ref = xn[n_train - n_val : n_train] if n_val else xn[: min(cfg.eval_steps, n_train)]
@@ -185,7 +231,13 @@ def run_one(
             "val_dh": list(val.dh),
             "val_why": list(val.why),
             **score_states(model, test, ref),
-            **range_by(model, x_ref, n_eval, cfg.val_starts, x_range),
+            **(
+                range_by(model, x_ref, n_eval, cfg.val_starts, x_range)
+                if args.range_replay
+                # validation judges by the training part's range since 69c83c8: its own
+                # verdicts and fractions are the "train" columns (no replay of the old one)
+                else {"why_train": list(val.why), "out_train": list(val.outside)}
+            ),
         }
         track.append(row)
         hook_s[0] += time.perf_counter() - t
@@ -212,6 +264,8 @@ def run_one(
     return {
         "set": set_name,
         "method": method,
+        "variant": variant,
+        "overrides": overrides,
         "repeat": repeat,
         "budget_min": args.max_minutes,
         "seeds": list(s.seeds),
@@ -232,6 +286,8 @@ def run_one(
         "epochs": s.epochs_run,
         "stopped": s.stopped,
         "train_seconds": float(s.train_seconds),
+        "lr": fit.summary.train.get("lr"),
+        "latent_reg": fit.summary.train.get("latent_reg"),
         "hook_seconds": hook_s[0],
         "wall_seconds": wall,
         "final": final,
@@ -473,10 +529,66 @@ def analyse(rows: list[dict[str, Any]], key: str = "val_score") -> str:
     return "\n".join(out)
 
 
+def variants_table(rows: list[dict[str, Any]]) -> str:
+    """Per set and variant, median [min, max] over repeats: the fit's own pick (after its range
+    check; the kept state of the chosen member) on test (D_stsp_5x, D_H_5x, fraction of its run
+    outside the test part's range, runs not finite), the invalid member-validations, the epoch
+    of the run's best test state (any member, any validation), and the epochs trained; "vs
+    default": in how many repeats the pick's D_stsp_5x (D_H_5x) is lower than the default
+    variant's pick of the same set and repeat."""
+    out = [
+        "| set | variant | repeats | pick D_stsp_5x | pick D_H_5x | pick outside | pick not "
+        "finite | vs default: D_stsp_5x, D_H_5x lower | invalid validations | best test state: "
+        "epoch | best test state: D_stsp_5x | epochs trained |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    default: dict[tuple[str, str, int], tuple[float, float]] = {}
+    for r in rows:
+        if not r.get("variant", ""):
+            b = r["best_member"]
+            key = (r["set"], r.get("method", "auto"), r["repeat"])
+            default[key] = (r["final"]["test_dstsp"][b], r["final"]["test_dh"][b])
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        name = r["set"] if r.get("method", "auto") == "auto" else f"{r['set']} ({r['method']})"
+        groups.setdefault((name, r.get("variant", "")), []).append(r)
+    for (name, variant), rs in groups.items():
+        d, h, o, ep_best, d_best, epochs = [], [], [], [], [], []
+        n_inv = n_all = n_nonfinite = n_pair = d_lower = h_lower = 0
+        for r in rs:
+            b, fin = r["best_member"], r["final"]
+            d.append(float(fin["test_dstsp"][b]))
+            h.append(float(fin["test_dh"][b]))
+            ref = default.get((r["set"], r.get("method", "auto"), r["repeat"]))
+            if ref is not None and r.get("variant", ""):
+                n_pair += 1
+                d_lower += d[-1] < ref[0]
+                h_lower += h[-1] < ref[1]
+            o.append(float(fin["test_outside"][b]))
+            n_nonfinite += not math.isfinite(d[-1])
+            a = arrays(r)
+            n_inv += int(np.isinf(a["val_score"]).sum())
+            n_all += a["val_score"].size
+            ib = np.unravel_index(np.argmin(a["test"]), a["test"].shape)
+            ep_best.append(float(a["epoch"][ib[0]]))
+            d_best.append(float(a["test_dstsp"][ib]))
+            epochs.append(float(r["epochs"]))
+        out.append(
+            f"| {name} | {variant or 'default'} | {len(rs)} | {med_range(d)} | {med_range(h)} "
+            f"| {med_range(o)} | {n_nonfinite}/{len(rs)} | "
+            + (f"{d_lower}/{n_pair}, {h_lower}/{n_pair}" if n_pair else "-")
+            + f" | {n_inv}/{n_all} | "
+            f"{med_range(ep_best)} | {med_range(d_best)} | {med_range(epochs)} |"
+        )
+    return "\n".join(out)
+
+
 def label(row: dict[str, Any]) -> str:
-    """The set's name, with the method when it is not "auto"."""
-    method = row.get("method", "auto")
-    return row["set"] if method == "auto" else f"{row['set']} ({method})"
+    """The set's name, with the method when it is not "auto" and the variant when it is not
+    the default (rows stored before variants: the default)."""
+    method, variant = row.get("method", "auto"), row.get("variant", "")
+    name = row["set"] if method == "auto" else f"{row['set']} ({method})"
+    return f"{name} [{variant}]" if variant else name
 
 
 def short_why(why: str) -> str:
@@ -525,10 +637,20 @@ def expand(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _open(path: Path, mode: str) -> IO[str]:
+    """The rows' file as text: gzip-compressed when its name ends in .gz (appending adds a
+    gzip member, which reading joins)."""
+    if path.suffix == ".gz":
+        return gzip.open(path, mode + "t", encoding="utf-8")
+    return path.open(mode, encoding="utf-8")
+
+
 def read(path: Path) -> list[dict[str, Any]]:
+    """The stored rows of ``path`` (.jsonl, or .jsonl.gz), their tracks expanded."""
     if not path.exists():
         return []
-    return [expand(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+    with _open(path, "r") as f:
+        return [expand(json.loads(line)) for line in f if line.strip()]
 
 
 def main() -> None:
@@ -541,7 +663,25 @@ def main() -> None:
     p.add_argument("--ensemble", type=int, default=3, help="seeds per fit")
     p.add_argument("--max-minutes", type=float, default=2.0, help="budget per fit")
     p.add_argument("--n", type=int, default=20_000, help="samples of the simulated sets")
-    p.add_argument("--out", type=Path, default=HERE / "val_track.jsonl")
+    p.add_argument(
+        "--out", type=Path, default=HERE / "val_track.jsonl", help="rows (.jsonl or .jsonl.gz)"
+    )
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=None,
+        metavar="KEY=VALUE[,KEY=VALUE]",
+        help="overrides of train_fit's settings for one variant (repeatable; 'default' or '' "
+        "for none), e.g. --variant default --variant alpha=0.3 --variant model=clipped_shplrnn "
+        "--variant hidden=200,lr=1e-3; values parsed as int/float/str",
+    )
+    p.add_argument(
+        "--no-range-replay",
+        dest="range_replay",
+        action="store_false",
+        help="do not rerun validation's runs in the hook to judge them by the old range (the "
+        "validation series'); the stored range columns are then validation's own verdicts",
+    )
     p.add_argument("--analyse", action="store_true", help="print the tables of --out and exit")
     args = p.parse_args()
     if args.analyse:
@@ -549,25 +689,35 @@ def main() -> None:
         print(analyse(rows))
         print("\n## The same, validation's range judged by the whole training part\n")
         print(analyse(rows, "val_alt"))
+        print("\n## Variants: the fit's own pick\n")
+        print(variants_table(rows))
         return
     torch.set_num_threads(1)
-    done = {(r["set"], r.get("method", "auto"), r["repeat"]) for r in read(args.out)}
+    variants = [variant_label(v) for v in (args.variant or [""])]
+    done = {
+        (r["set"], r.get("method", "auto"), r.get("variant", ""), r["repeat"])
+        for r in read(args.out)
+    }
     for repeat in range(args.repeats):
         for s in args.sets:
-            if (s, args.method, repeat) in done:
-                continue
-            row = run_one(s, repeat, args, args.method)
-            if row is None:
-                continue
-            with args.out.open("a") as f:
-                f.write(json.dumps(compact(row), default=float) + "\n")
-            a = arrays(row)
-            print(
-                f"{s} #{repeat}: {row['epochs']} epochs, {len(a['epoch'])} validations, "
-                f"{row['train_seconds']:.0f} s (+{row['hook_seconds']:.0f} s scoring)",
-                flush=True,
-            )
-    print(analyse(read(args.out)))
+            for v in variants:
+                if (s, args.method, v, repeat) in done:
+                    continue
+                row = run_one(s, repeat, args, args.method, v)
+                if row is None:
+                    continue
+                with _open(args.out, "a") as f:
+                    f.write(json.dumps(compact(row), default=float) + "\n")
+                a = arrays(row)
+                b = row["best_member"]
+                print(
+                    f"{s} [{v}] #{repeat}: {row['epochs']} epochs, {len(a['epoch'])} "
+                    f"validations, {row['train_seconds']:.0f} s (+{row['hook_seconds']:.0f} s "
+                    f"scoring, {row['wall_seconds']:.0f} s wall); pick D_stsp_5x "
+                    f"{row['final']['test_dstsp'][b]:.3g}, D_H_5x {row['final']['test_dh'][b]:.3g}",
+                    flush=True,
+                )
+    print(variants_table(read(args.out)))
 
 
 if __name__ == "__main__":
