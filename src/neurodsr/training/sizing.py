@@ -17,8 +17,10 @@ The rule (``model="auto"``, the default), for N observed dims and T training sam
   leading k principal components with the identity observation there, M = k, and reads out
   the N channels through the PCA loadings; k is the smallest number of components that
   explain 90 % of the (z-scored) training variance, in [min(4, N), 32] and at most T / 300;
-  L = clip(10 k, 64, 256) (not swept). The unclipped shPLRNN because the compiled training
-  loop serves its identity observation and the clipped shPLRNN has none. With a budget of at
+  L = clip(10 k, 64, 256) (not swept). The unclipped shPLRNN, as below 32 dims: the clipped
+  shPLRNN (which also trains in the compiled loop with the identity observation) scored
+  better on the two shared recordings but worse on Rössler and the noisy Lorenz-63 at M = N
+  (docs/RESULTS.md section 6, session 13), so it is not the rule's. With a budget of at
   least ``SIZE_COMPETITION_MINUTES`` (10) this size and M = N compete by validation
   (:func:`neurodsr.api.train_fit`).
 - In every case L is lowered so that the parameters (about 2 M L) stay below a tenth of the
