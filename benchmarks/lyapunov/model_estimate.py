@@ -47,7 +47,7 @@ import torch
 
 from neurodsr.api import train_fit
 from neurodsr.dynamics.embedding import embed_for_lyapunov
-from neurodsr.dynamics.zoo import CONTROLS
+from neurodsr.dynamics.zoo import CONTROLS, SYSTEMS
 from neurodsr.metrics.evaluate import _lyapunov_comparison, evaluate_fit
 from neurodsr.preprocess.common import delay_embed
 
@@ -117,8 +117,13 @@ GROUPS: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def case_key(system: str, view: str) -> str:
-    return f"{system}|{view}|{N}|{SEED}"
+def case_key(system: str, view: str, fit_seed: int = 0, forcing: str = "auto") -> str:
+    """A result's key: the case, the ensemble's first seed and the forcing option."""
+    return f"{system}|{view}|{N}|{SEED}|{fit_seed}|{forcing}"
+
+
+def row_key(r: dict[str, Any]) -> str:
+    return case_key(r["system"], r["view"], r.get("fit_seed", 0), r.get("forcing_option", "auto"))
 
 
 def data_row(system: str, view: str) -> dict[str, Any] | None:
@@ -174,13 +179,26 @@ def classify_data(r: dict[str, Any] | None, ref: float | None) -> str:
     return bench.classify(r, refs)
 
 
-def run_case(system: str, view: str, minutes: float, seeds: int) -> dict[str, Any]:
+def run_case(
+    system: str, view: str, minutes: float, seeds: int, fit_seed: int = 0, forcing: str = "auto"
+) -> dict[str, Any]:
+    """Fit and score one case (see the module docstring); ``fit_seed`` is the ensemble's first
+    seed, ``forcing`` train_fit's forcing option (default "auto", the pipeline's)."""
     c = {"system": system, "view": view, "n": N, "seed": SEED}
     x, dt = bench.series(c)
     n_train_raw = round(0.8 * len(x))
     xm, how = embed_if_one_channel(np.asarray(x, dtype=np.float64), n_train_raw)
     t0 = time.perf_counter()
-    fit = train_fit(xm, dt, seeds=seeds, seed=0, max_minutes=minutes, progress=False, threads=1)
+    fit = train_fit(
+        xm,
+        dt,
+        seeds=seeds,
+        seed=fit_seed,
+        forcing=forcing,
+        max_minutes=minutes,
+        progress=False,
+        threads=1,
+    )
     t_fit = time.perf_counter() - t0
     ly = fit.lyapunov
     t1 = time.perf_counter()
@@ -218,6 +236,8 @@ def run_case(system: str, view: str, minutes: float, seeds: int) -> dict[str, An
         "embedding": how,
         "budget_min": minutes,
         "n_seeds": seeds,
+        "fit_seed": fit_seed,
+        "forcing_option": forcing,
         "lambda_members": members,
         "lambda_orbit_std": [float(v) for v in ev.spectrum.std[:, 0]],
         "lambda_median": float(np.median(finite)) if finite else None,
@@ -296,9 +316,9 @@ def load(path: Path) -> dict[str, dict[str, Any]]:
         for line in path.read_text().splitlines():
             if line.strip():
                 r = json.loads(line)
-                if "error" in r and case_key(r["system"], r["view"]) in done:
+                if "error" in r and row_key(r) in done:
                     continue
-                done[case_key(r["system"], r["view"])] = r
+                done[row_key(r)] = r
     return done
 
 
@@ -343,16 +363,21 @@ def _within(c: dict[str, int], who: str, n: int) -> str:
 
 
 def tallies(rows: list[dict[str, Any]], cls: list[dict[str, Any]]) -> list[str]:
-    """The tallies under the table: all chaotic cases, those the data leave unclear or get
-    wrong, the controls."""
-    groups: dict[str, list[dict[str, Any]]] = {"chaotic": [], "data unclear": [],
-                                               "data wrong": [], "controls": []}  # fmt: skip
+    """The tallies under the table: all chaotic cases, those the data get right (within 30 %),
+    leave unclear or get wrong, the maps, the flows (and the delay system), the controls."""
+    groups: dict[str, list[dict[str, Any]]] = {"chaotic": [], "data right": [],
+                                               "data unclear": [], "data wrong": [],
+                                               "maps": [], "flows": [],
+                                               "controls": []}  # fmt: skip
     for r, c in zip(rows, cls, strict=True):
         if r["system"] in CONTROLS:
             groups["controls"].append(c)
             continue
         groups["chaotic"].append(c)
-        if c["data"] == "unclear":
+        groups["maps" if SYSTEMS[r["system"]].kind == "map" else "flows"].append(c)
+        if c["data"] in ("ok20", "ok30"):
+            groups["data right"].append(c)
+        elif c["data"] == "unclear":
             groups["data unclear"].append(c)
         elif c["data"] in ("off", "missed"):
             groups["data wrong"].append(c)
@@ -437,14 +462,49 @@ def table(done: dict[str, dict[str, Any]]) -> str:
     return "\n".join([*lines, "", *tallies(rows, cls)])
 
 
+def variants(done: dict[str, dict[str, Any]]) -> str:
+    """Rows fitted with another first seed or forcing option, beside the default fit of the
+    same case (model median per unit time, its error against the reference)."""
+    refs = json.loads(bench.REFS.read_text())
+    lines = [
+        "| system | view | variant | model seeds | model median | default fit's median | data |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in done.values():
+        if "error" in r or (r.get("fit_seed", 0), r.get("forcing_option", "auto")) == (0, "auto"):
+            continue
+        ref = refs.get(r["system"], {}).get("lambda_max") if r["system"] not in CONTROLS else None
+        base = done.get(case_key(r["system"], r["view"]))
+        var = f"seeds {r['fit_seed']}-{r['fit_seed'] + r['n_seeds'] - 1}"
+        if r.get("forcing_option", "auto") != "auto":
+            var += f", forcing {r['forcing_option']} ({r['fit']['forcing']}"
+            var += f" alpha {r['fit']['alpha']})" if r["fit"]["forcing"] == "gtf" else ")"
+        d = r["data_bench"] or {}
+        dtxt = str(d.get("verdict"))
+        if d.get("verdict") == "chaotic" and d.get("lambda") is not None:
+            dtxt = f"{d['lambda']:.3g}{_pct(d['lambda'], ref)}"
+        bmed = base["lambda_median"] if base else None
+        lines.append(
+            f"| {r['system']} | {r['view']} | {var} | "
+            f"{', '.join(_fmt(v) for v in r['lambda_members'])} | "
+            f"{_fmt(r['lambda_median'])}{_pct(r['lambda_median'], ref)} | "
+            f"{_fmt(bmed)}{_pct(bmed, ref)} | {dtxt} |"
+        )
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--groups", default="main", help=f"comma-separated of {list(GROUPS)}")
     p.add_argument("--only", default=None, help="comma-separated system names")
     p.add_argument("--max-minutes", type=float, default=1.0, help="training budget per fit")
     p.add_argument("--seeds", type=int, default=3, help="seeds (one ensemble)")
+    p.add_argument("--fit-seed", type=int, default=0, help="the ensemble's first seed")
+    p.add_argument("--forcing", default="auto", help="train_fit's forcing option")
     p.add_argument("--results", default=str(OUT))
-    p.add_argument("--table", action="store_true", help="only print the table")
+    p.add_argument(
+        "--table", action="store_true", help="only print the table (of --fit-seed, --forcing)"
+    )
     args = p.parse_args(argv)
     path = Path(args.results)
     if not args.table:
@@ -453,23 +513,37 @@ def main(argv: list[str] | None = None) -> int:
             keep = set(args.only.split(","))
             todo = [k for k in todo if k[0] in keep]
         for system, view in todo:
-            if case_key(system, view) in load(path):
+            k = case_key(system, view, args.fit_seed, args.forcing)
+            if k in load(path):
                 continue
             t0 = time.perf_counter()
             try:
-                r = run_case(system, view, args.max_minutes, args.seeds)
+                r = run_case(
+                    system, view, args.max_minutes, args.seeds, args.fit_seed, args.forcing
+                )
             except Exception as err:
                 traceback.print_exc()
                 r = {"system": system, "view": view, "n": N, "seed": SEED,
+                     "fit_seed": args.fit_seed, "forcing_option": args.forcing,
                      "error": f"{type(err).__name__}: {err}"[:300]}  # fmt: skip
             append(r, path)
             print(
-                f"{case_key(system, view)}: model {r.get('lambda_members')} data "
+                f"{k}: model {r.get('lambda_members')} data "
                 f"{(r.get('data_bench') or {}).get('lambda')} "
                 f"({time.perf_counter() - t0:.0f} s)",
                 flush=True,
             )
-    print(table(load(path)))
+    done = load(path)
+    chosen = {
+        k: r
+        for k, r in done.items()
+        if (r.get("fit_seed", 0), r.get("forcing_option", "auto")) == (args.fit_seed, args.forcing)
+    }
+    print(table(chosen))
+    other = variants(done)
+    if other:
+        print("\nOther seeds and forcing options, beside the default fit:\n")
+        print(other)
     return 0
 
 
