@@ -283,6 +283,7 @@ def run_case(
             "hidden": s.model.get("hidden_dim"),
             "forcing": s.forcing,
             "alpha": s.alpha,
+            "tau": s.tau,
             "epochs": s.epochs_run,
             "stopped": s.stopped,
             "best_seed": s.best_seed,
