@@ -26,7 +26,8 @@ the health verdict; seconds.
 
     OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python benchmarks/lyapunov/model_estimate.py
     .venv/bin/python benchmarks/lyapunov/model_estimate.py --groups extra,one
-    .venv/bin/python benchmarks/lyapunov/model_estimate.py --table
+    .venv/bin/python benchmarks/lyapunov/model_estimate.py --table [--fit-seed 3] [--forcing select]
+    .venv/bin/python benchmarks/lyapunov/model_estimate.py --combined  # one row per case
 """
 
 from __future__ import annotations
@@ -463,6 +464,67 @@ def table(done: dict[str, dict[str, Any]]) -> str:
     return "\n".join([*lines, "", *tallies(rows, cls)])
 
 
+def _model_cell(r: dict[str, Any] | None, refs: dict[str, Any]) -> str:
+    """The model median with its error (bold where off, 'not chaotic' or a chaotic control),
+    the seeds' range in brackets."""
+    if r is None:
+        return ""
+    c = classes(r, refs)
+    med = r["lambda_median"]
+    numbered = c["model"] in ("ok20", "ok30", "off")
+    txt = f"{_fmt(med)}{_pct(med, c['ref']) if numbered else ''}"
+    if not numbered:
+        txt += f" [{c['model']}]"
+    wrong = ("chaotic",) if c["ref"] is None else ("off", "not chaotic", "none")
+    if c["model"] in wrong:
+        txt = f"**{txt}**"
+    return f"{txt} [{_fmt(r['lambda_min'])}, {_fmt(r['lambda_max'])}]"
+
+
+def combined(done: dict[str, dict[str, Any]]) -> str:
+    """One row per case: the data estimate, the model median of each ensemble (seeds 0-2 and
+    3-5, the pipeline's forcing) and of seeds 0-2 with ``forcing="select"``, and what the
+    pipeline supports (compare_lyapunov on the benchmark's data estimate) for each ensemble."""
+    refs = json.loads(bench.REFS.read_text())
+    order = [k for g in GROUPS.values() for k in g]
+    lines = [
+        "| system | view | reference | data (benchmark) | model, seeds 0-2 [range] "
+        "| model, seeds 3-5 [range] | model, forcing select, seeds 0-2 | supported (0-2 / 3-5) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for system, view in order:
+        base = done.get(case_key(system, view))
+        if base is None or "error" in base:
+            continue
+        other = done.get(case_key(system, view, 3))
+        sel = done.get(case_key(system, view, 0, "select"))
+        c = classes(base, refs)
+        d = base["data_bench"] or {}
+        dtxt = str(d.get("verdict", "-"))
+        if d.get("verdict") == "chaotic" and d.get("lambda") is not None:
+            dtxt = f"{d['lambda']:.3g}{_pct(d['lambda'], c['ref'])}"
+        if c["data"] in ("off", "missed", "WRONG"):
+            dtxt = f"**{dtxt}**"
+        sup = []
+        for r in (base, other):
+            if r is None or "error" in r:
+                sup.append("")
+                continue
+            ps = r["pipeline_bench"]
+            lam = ps.get("lambda_supported")
+            by = str(ps.get("lambda_supported_by"))
+            sup.append(by if lam is None else f"{by} {_fmt(lam)}{_pct(lam, c['ref'])}")
+        emb = base["embedding"]
+        vtxt = view + (f" (delay {emb['delay']} x {emb['dim']})" if emb.get("embedded") else "")
+        ref = c["ref"]
+        lines.append(
+            f"| {system} | {vtxt} | {'not chaotic' if ref is None else f'{ref:.4g}'} | {dtxt} | "
+            f"{_model_cell(base, refs)} | {_model_cell(other, refs)} | "
+            f"{_model_cell(sel, refs)} | {' / '.join(sup)} |"
+        )
+    return "\n".join(lines)
+
+
 def variants(done: dict[str, dict[str, Any]]) -> str:
     """Rows fitted with another first seed or forcing option, beside the default fit of the
     same case (model median per unit time, its error against the reference)."""
@@ -504,6 +566,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--forcing", default="auto", help="train_fit's forcing option")
     p.add_argument("--results", default=str(OUT))
     p.add_argument(
+        "--combined", action="store_true", help="only print one row per case, every variant"
+    )
+    p.add_argument(
         "--table", action="store_true", help="only print the table (of --fit-seed, --forcing)"
     )
     args = p.parse_args(argv)
@@ -535,6 +600,9 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     done = load(path)
+    if args.combined:
+        print(combined(done))
+        return 0
     chosen = {
         k: r
         for k, r in done.items()
