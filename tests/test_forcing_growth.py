@@ -28,6 +28,12 @@ def test_trained_forcing_from_fit_metadata():
     tau, _, note = trained_forcing({"forcing": "gtf", "alpha": "adaptive"})
     assert tau is None and "adaptive" in note
     assert trained_forcing({"forcing": "none"})[0] is None
+    # the fixed GTF strength the data-model comparison is told about (none for STF, adaptive)
+    from neurodsr.metrics.evaluate import _gtf_alpha
+
+    assert _gtf_alpha({"forcing": "gtf", "alpha": 0.1}) == 0.1
+    assert _gtf_alpha({"forcing": "stf", "tau": 1}) is None
+    assert _gtf_alpha({"forcing": "gtf", "alpha": "adaptive"}) is None and _gtf_alpha(None) is None
 
 
 def test_growth_is_stored_and_forcing_bounds_it(scored):

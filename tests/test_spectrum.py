@@ -141,6 +141,34 @@ def test_compare_lyapunov_agreement_and_disagreement() -> None:
     assert spread.lambda_supported is None and spread.supported_by == "none"
 
 
+def test_a_disagreement_under_too_weak_gtf_names_the_forcing() -> None:
+    """A map (lambda_max 0.42 per step, Henon) whose models trained at GTF alpha 0.1 came out
+    not chaotic: 1 - exp(-0.42) = 0.34 > 0.1, so the statement says the forcing was too weak;
+    at alpha 0.5, or on a flow where 0.1 suffices, it does not."""
+    from neurodsr.dynamics.spectrum import LyapunovSpectrum, compare_lyapunov
+
+    def spec(lams: list[float]) -> LyapunovSpectrum:
+        ex = np.array(lams)[:, None]
+        e = len(lams)
+        return LyapunovSpectrum(
+            ex, ex[:, None], 0 * ex, np.zeros(e), np.zeros((e, 1)), 100, 10,
+            np.zeros((e, 1), bool),
+        )  # fmt: skip
+
+    henon = {"lambda_max": 0.42, "lambda_std": 0.01, "verdict": "chaotic"}
+    weak = compare_lyapunov(henon, spec([-0.1, -0.45, -0.05]), dt=1.0, alpha=0.1)
+    assert weak.agree is False and "alpha = 0.1 is below 1 - exp(-lambda_max dt) = 0.34" in (
+        weak.statement
+    )
+    assert weak.lambda_supported == pytest.approx(0.42) and weak.supported_by == "data"
+    for alpha in (None, 0.5):  # not GTF / strong enough: the plain disagreement
+        plain = compare_lyapunov(henon, spec([-0.1, -0.45, -0.05]), dt=1.0, alpha=alpha)
+        assert plain.agree is False and "below 1 - exp" not in plain.statement
+    lorenz = {"lambda_max": 0.9, "lambda_std": 0.05, "verdict": "chaotic"}
+    flow = compare_lyapunov(lorenz, spec([0.002, 0.003, 0.0025]), dt=0.01, alpha=0.1)
+    assert flow.agree is False and "below 1 - exp" not in flow.statement
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_spectrum_from_data_henon_and_lorenz(seed: int) -> None:
     from neurodsr.dynamics.data_spectrum import spectrum_from_data

@@ -12,6 +12,7 @@ whatever the model's dtype.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -309,6 +310,7 @@ def compare_lyapunov(
     *,
     rtol: float = 0.3,
     zero_tol: float = 0.001,
+    alpha: float | None = None,
 ) -> LyapunovComparison:
     """Compare lambda_max of the data with the trained models' lambda_max.
 
@@ -328,6 +330,13 @@ def compare_lyapunov(
     zero_tol : float
         Per step: a model exponent below this counts as "not chaotic" (QR over 10^4 steps
         resolves exponents near 0 to about this; Lorenz-63 at dt 0.01 has 0.009 per step).
+    alpha : float, optional
+        The GTF strength the models were trained with (None: not GTF, or not known). Where the
+        data are chaotic, the models' exponent is the lower and disagrees, and alpha is below
+        1 - exp(-lambda_max dt), the statement names the likely cause: a forced step then
+        still lets a deviation grow, (1 - alpha) exp(lambda_max dt) > 1, so training's
+        gradients explode (on the Lyapunov benchmark, alpha 0.1 left the models of all 6 maps
+        not chaotic or 37-99 % low, docs/RESULTS.md section 5, session 13).
 
     Returns
     -------
@@ -361,6 +370,16 @@ def compare_lyapunov(
             f"(+- {sd_d or 0:.2g}), {models}; the forcing follows the data estimate, whose "
             "accuracy is benchmarked; check the reconstruction"
         )
+        needed = 1.0 - math.exp(-lam_d * dt)
+        if alpha is not None and med < lam_d and 0 < alpha < needed:
+            text += (
+                f". The GTF strength alpha = {alpha:g} is below 1 - exp(-lambda_max dt) = "
+                f"{needed:.2g}, the least that stops a deviation from growing over a forced "
+                "step, so training was likely unstable (the log says 'non-finite loss or "
+                "gradient'): train with a stronger alpha, or forcing 'select', whose "
+                "candidates follow lambda_max (on the Lyapunov benchmark it gave the models' "
+                "exponent within 20 % on 6 of 6 maps, where alpha 0.1 gave none)"
+            )
         return LyapunovComparison(False, text, lam_d, sd_d, verdict, med, lo, hi, lam_d, "data")
     if verdict == "not chaotic":
         agree = not model_chaotic

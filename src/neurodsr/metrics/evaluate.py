@@ -533,6 +533,12 @@ def trained_forcing(meta: dict[str, Any]) -> tuple[int | None, float, str]:
     return None, 1.0, f"trained with forcing '{forcing}': no forced curve"
 
 
+def _gtf_alpha(meta: dict[str, Any] | None) -> float | None:
+    """The fixed GTF strength a fit trained with (None: STF, no forcing, adaptive)."""
+    tau, alpha, _ = trained_forcing(meta or {})
+    return alpha if tau == 1 and alpha < 1 else None
+
+
 def forcing_growth(
     fitted: FittedModel,
     x_train: np.ndarray,
@@ -621,6 +627,7 @@ def _lyapunov_comparison(
     verdict: str | None,
     diverged: Sequence[bool] = (),
     seeds: Sequence[int] = (),
+    alpha: float | None = None,
 ) -> dict[str, Any]:
     """The data's and the models' lambda_max side by side
     (:func:`neurodsr.dynamics.spectrum.compare_lyapunov`), as metrics.json fields.
@@ -628,6 +635,8 @@ def _lyapunov_comparison(
     Members that ``diverged`` on the held-out part are left out of the models' median and
     range (their exponent describes an orbit that left the data's range, not the
     reconstruction), unless every member diverged; ``lyapunov_left_out`` names their seeds.
+    ``alpha``: the GTF strength the models trained with (None: not GTF), so that a
+    disagreement can name forcing too weak for the data's exponent.
     """
     from dataclasses import replace
 
@@ -644,7 +653,7 @@ def _lyapunov_comparison(
     else:
         bad = []
     data = {"lambda_max": lam_data, "lambda_std": lam_data_std, "verdict": verdict or "unclear"}
-    cmp = compare_lyapunov(data, per_step, dt)
+    cmp = compare_lyapunov(data, per_step, dt, alpha=alpha)
     left_out = [int(seeds[e]) if e < len(seeds) else e for e in bad]
     statement = cmp.statement
     if left_out:
@@ -874,6 +883,7 @@ def evaluate_fit(
             lyapunov_verdict,
             diverged=[bool(m["diverged"]) for m in members.metrics],
             seeds=seeds,
+            alpha=_gtf_alpha(fitted.meta),
         )
     )
 
