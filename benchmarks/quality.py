@@ -457,6 +457,7 @@ def run_one(set_name: str, method: str, repeat: int, args) -> dict[str, Any] | N
         "repeat": repeat,
         "seconds": seconds,
         "budget_min": args.max_minutes,
+        "ensemble": None if method == "esn" else args.ensemble,  # seeds per fit (per candidate)
         **score(free, predict, test, ref),
         # the pipeline's definitions (neurodsr.metrics.evaluate.free_run_scores): D_stsp of
         # the 5x run, D_H of its spectrum averaged over segments of the test part's length
@@ -512,11 +513,21 @@ def table(path: Path) -> str:
         "| set | method | n | " + " | ".join(f"{k} median [IQR]" for k in keys) + " |",
         "|---|---|---|" + "---|" * len(keys),
     ]
+    # rows with a --ensemble other than the default are their own group ("select x1": one
+    # seed per candidate); rows before session 14 carry no ensemble (the default, 3)
+    groups = dict.fromkeys(
+        (m, r.get("ensemble") or 3) for m in METHODS for r in rows if r["method"] == m
+    )
     for s in dict.fromkeys(r["set"] for r in rows):
-        for m in METHODS:
-            sel = [r for r in rows if r["set"] == s and r["method"] == m]
+        for m, k_ens in groups:
+            sel = [
+                r
+                for r in rows
+                if r["set"] == s and r["method"] == m and (r.get("ensemble") or 3) == k_ens
+            ]
             if not sel:
                 continue
+            label = m if k_ens == 3 or m == "esn" else f"{m} x{k_ens}"
             cells = []
             for k in keys:
                 v = np.array([r.get(k) for r in sel], dtype=float)
@@ -531,7 +542,7 @@ def table(path: Path) -> str:
                     f"{med:.3g} [{q1:.3g}, {q3:.3g}]"
                     + ("" if len(v) == len(sel) else f" (n = {len(v)})")
                 )
-            lines.append(f"| {s} | {m} | {len(sel)} | " + " | ".join(cells) + " |")
+            lines.append(f"| {s} | {label} | {len(sel)} | " + " | ".join(cells) + " |")
     chosen = [
         f"{r['set']} {r['method']} #{r['repeat']}: {r.get('model')} M = {r.get('latent')}, "
         f"L = {r.get('hidden')}, {r.get('observation')}"
