@@ -234,14 +234,31 @@ def test_tau_auto_on_a_recording_too_short_for_lyapunov_falls_back_and_says_why(
     assert res.meta["tau"] == 20 and "No Lyapunov estimate" in res.meta["tau_reason"]
 
 
-def test_default_forcing_is_the_benchmarked_gtf():
-    # docs/RESULTS.md section 6: fixed GTF beat the candidate grid, so the grid is opt-in
+def test_default_forcing_follows_the_data_verdict_and_an_alpha_given_is_gtf_at_it():
+    # docs/RESULTS.md section 6 (session 14): chaotic data train the candidates their
+    # lambda_max proposes, chosen by validation; other data GTF 0.1; an alpha given without a
+    # forcing trains GTF at it
+    from neurodsr.session import LyapunovSummary
+
     x = lorenz63(3000, dt=0.01, seed=3).values
-    res = train_fit(x, 0.01, seeds=1, hidden=8, max_minutes=None, patience=None, **QUICK)
-    s = res.summary
-    assert (s.forcing, s.alpha, s.candidates) == ("gtf", 0.1, [])
-    assert s.sources["forcing"].startswith("auto: GTF")
+    chaotic = LyapunovSummary(lambda_max=0.9, verdict="chaotic", tau=77)
+    opts = dict(seeds=1, hidden=8, max_minutes=None, patience=None, **QUICK)
+    s = train_fit(x, 0.01, lyapunov=chaotic, **opts).summary
+    assert s.sources["forcing"].startswith("auto: the data are chaotic (lambda_max = 0.9)")
+    assert len(s.candidates) >= 4 and s.forcing in ("gtf", "stf")
+    assert "tau*" in s.candidates_reason and s.forcing_reason.startswith("Chosen by validation")
     assert (s.model["name"], s.model["latent_dim"]) == ("shplrnn", 3)
+    for verdict in ("unclear", "not chaotic"):
+        calm = LyapunovSummary(lambda_max=None, verdict=verdict, tau=200)
+        c = train_fit(x, 0.01, lyapunov=calm, **opts).summary
+        assert (c.forcing, c.alpha, c.candidates) == ("gtf", 0.1, [])
+        assert (
+            c.sources["forcing"].startswith("auto: GTF alpha = 0.1")
+            and verdict in (c.sources["forcing"])
+        )
+    g = train_fit(x, 0.01, alpha=0.3, lyapunov=chaotic, **opts).summary
+    assert (g.forcing, g.alpha, g.candidates) == ("gtf", 0.3, [])
+    assert g.sources["forcing"] == "auto: alpha = 0.3 given"
 
 
 def test_select_forcing_chooses_among_candidates_and_still_compares_lyapunov_exponents():
@@ -284,6 +301,30 @@ def test_a_tau_that_gtf_cannot_use_is_said_not_dropped(lorenz_raw, caplog):
     assert res.summary.forcing == "gtf" and res.summary.tau is None
     assert "tau = 20 was given but GTF does not use it" in res.summary.forcing_reason
     assert any("GTF does not use it" in r.message for r in caplog.records)
+
+
+def test_forcing_auto_resolves_from_what_was_given_and_says_what_is_unused():
+    from neurodsr.session import LyapunovSummary
+    from neurodsr.training.resolve import choose_forcing, unused_settings
+
+    chaotic = LyapunovSummary(lambda_max=0.9, verdict="chaotic")
+    assert choose_forcing("auto", "auto")[0] == "auto"  # nothing given: the data decide
+    assert choose_forcing("auto", "auto", None, chaotic, 0.01)[0] == "select"
+    assert choose_forcing("auto", "auto", None, LyapunovSummary(), 0.01)[0] == "gtf"
+    assert (
+        choose_forcing("select", 12, 0.2)[0] == "select" and choose_forcing("gtf", 12)[0] == "gtf"
+    )
+    assert choose_forcing("auto", 12) == ("stf", "auto: tau = 12 given")
+    assert choose_forcing("auto", None)[0] == "none"
+    assert choose_forcing("auto", "auto", 0.2) == ("gtf", "auto: alpha = 0.2 given")
+    assert choose_forcing("auto", 12, 0.2)[0] == "stf"  # tau wins; alpha is said unused:
+    assert unused_settings("stf", 12, 0.2) == (
+        "alpha = 0.2 given but STF does not use it (forcing='gtf' does)."
+    )
+    assert "alpha = 0.2 and tau = 12 given but the candidate grid" in unused_settings(
+        "select", 12, 0.2
+    )
+    assert unused_settings("gtf", "auto", 0.2) == unused_settings("select", "auto", None) == ""
 
 
 def test_tau_auto_takes_the_lyapunov_stage_tau_and_says_so(lorenz_raw):

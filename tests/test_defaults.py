@@ -15,7 +15,7 @@ from neurodsr.api import fit, train_fit
 from neurodsr.cli import build_parser
 from neurodsr.dynamics.tau import choose_tau, estimate_tau
 from neurodsr.training import TrainConfig
-from neurodsr.training.defaults import EVALUATE_DEFAULTS, FIT_DEFAULTS
+from neurodsr.training.defaults import EVALUATE_DEFAULTS, FIT_DEFAULTS, GTF_ALPHA
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
@@ -80,9 +80,11 @@ def test_api_defaults_are_the_table(fn):
 
 def test_train_config_defaults_are_the_table():
     fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    # TrainConfig holds what is trained: forcing and tau are resolved by fit ("auto" -> a
-    # forcing and a number of steps) and the budget is passed in by fit, so these three are
-    # the trainer's own (gtf, 30 steps for a bare STF config, no budget)
+    # TrainConfig holds what is trained: forcing, tau and alpha are resolved by fit ("auto" ->
+    # a forcing, a number of steps, an unset alpha -> GTF_ALPHA) and the budget is passed in
+    # by fit, so these four are the trainer's own (gtf, 30 steps for a bare STF config, 0.1,
+    # no budget)
     assert fields["forcing"] == "gtf" and fields["tau"] == 30 and fields["max_minutes"] is None
-    for key in set(fields) & set(FIT_DEFAULTS) - {"forcing", "tau", "max_minutes"}:
+    assert FIT_DEFAULTS["alpha"] is None and fields["alpha"] == GTF_ALPHA == 0.1
+    for key in set(fields) & set(FIT_DEFAULTS) - {"forcing", "tau", "alpha", "max_minutes"}:
         assert fields[key] == FIT_DEFAULTS[key], key

@@ -61,8 +61,9 @@ def _default_sigint() -> None:
 
 
 def _interrupt(cmd: list[str], sig: int, ready: Path | None) -> tuple[int, str]:
-    """Run ``cmd``; once ``ready`` exists (or, without it, once training has started, as its
-    log line says) send ``sig``; return the exit status and stderr."""
+    """Run ``cmd``; once a checkpoint.pt exists under the folder ``ready`` (or, without it,
+    once training has started, as its log line says) send ``sig``; return the exit status and
+    stderr."""
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
@@ -77,7 +78,9 @@ def _interrupt(cmd: list[str], sig: int, ready: Path | None) -> tuple[int, str]:
     try:
         while time.monotonic() - t0 < 120 and proc.poll() is None:
             started = any("fitting" in line for line in lines)
-            if (ready is not None and ready.is_file()) or (ready is None and started):
+            if (ready is not None and any(ready.rglob("checkpoint.pt"))) or (
+                ready is None and started
+            ):
                 time.sleep(1.0)
                 proc.send_signal(sig)
                 break
@@ -90,18 +93,24 @@ def _interrupt(cmd: list[str], sig: int, ready: Path | None) -> tuple[int, str]:
     return proc.returncode, "".join(lines)
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_interrupted_fit_says_one_line_and_resumes(tmp_path, sig, code):
+@pytest.mark.parametrize(
+    "sig, code, forcing",
+    [(signal.SIGINT, 130, "gtf"), (signal.SIGTERM, 143, "gtf"), (signal.SIGINT, 130, "auto")],
+)
+def test_interrupted_fit_says_one_line_and_resumes(tmp_path, sig, code, forcing):
+    # auto on this chaotic series: the forcing candidates, whose checkpoint is in a subfolder
     ckpt = tmp_path / "checkpoints"
     cmd = _fit_cmd(
         tmp_path,
         *_RUNS_ON,
+        "--forcing",
+        forcing,
         "--checkpoint-dir",
         str(ckpt),
         "--checkpoint-every",
         "1",
     )
-    rc, err = _interrupt(cmd, sig, ckpt / "checkpoint.pt")
+    rc, err = _interrupt(cmd, sig, ckpt)
     assert rc == code, err[-3000:]
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     last = err.strip().splitlines()[-1]
@@ -111,7 +120,9 @@ def test_interrupted_fit_says_one_line_and_resumes(tmp_path, sig, code):
     )
     out = tmp_path / "out"
     assert not out.exists() or not any(out.iterdir())  # nothing, not even a temporary
-    assert {p.name for p in ckpt.iterdir()} == {"checkpoint.pt"}
+    assert [p.relative_to(ckpt).as_posix() for p in ckpt.rglob("*") if p.is_file()] == [
+        "checkpoint.pt" if forcing == "gtf" else "candidates/checkpoint.pt"
+    ]
 
 
 def test_interrupt_before_any_checkpoint_says_a_rerun_starts_afresh(tmp_path):

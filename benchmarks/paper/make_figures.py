@@ -2,9 +2,10 @@
 
 Reads ``benchmarks/paper/results/sweep_*.jsonl``, ``gtf_*.jsonl``, ``long_*.jsonl`` and
 ``real_data.jsonl*`` (one line per trained member) and writes the summaries
-``benchmarks/paper/results/*_summary.csv``, ``docs/figures/*.png`` and ``docs/RESULTS.md``
-(hand-written prose from
-``benchmarks/paper/RESULTS_template.md`` with the tables filled in).
+``benchmarks/paper/results/*_summary.csv``, ``docs/figures/*.png`` and sections 1-2 of
+``docs/RESULTS.md`` (hand-written prose from ``benchmarks/paper/RESULTS_template.md`` with the
+tables filled in). Everything from ``KEEP_FROM`` on (section 3, the defaults, and the later
+sections of other benchmarks) is written by hand in docs/RESULTS.md itself and kept as it is.
 
     .venv/bin/python benchmarks/paper/make_figures.py
 """
@@ -26,6 +27,8 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 ROOT = HERE.parents[1]
+#: Where the hand-written part of docs/RESULTS.md begins (kept by main(); not in the template)
+KEEP_FROM = "## 3. The defaults, and what was applied"
 RES = HERE / "results"
 FIG = ROOT / "docs" / "figures"
 OUT_OF_RANGE = 0.05  # a member whose free run leaves the data's range more than this is flagged
@@ -363,7 +366,11 @@ def main() -> None:
     template = (HERE / "RESULTS_template.md").read_text()
     for k, v in fills.items():
         template = template.replace("{{" + k + "}}", v)
-    (ROOT / "docs" / "RESULTS.md").write_text(template)
+    page = ROOT / "docs" / "RESULTS.md"
+    kept = page.read_text() if page.exists() else ""
+    if KEEP_FROM in kept:  # the hand-written sections stay; this script owns sections 1-2
+        template = template.rstrip("\n") + "\n\n" + kept[kept.index(KEEP_FROM) :]
+    page.write_text(template)
     print("wrote docs/RESULTS.md,", ", ".join(p.name for p in sorted(FIG.glob("*.png"))))
 
 

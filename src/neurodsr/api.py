@@ -389,14 +389,17 @@ def fit(
         used for training, but "auto" still estimates the data's lambda_max, which the
         trained model's is compared with.
     forcing : {"auto", "select", "gtf", "stf", "none"}
-        auto (default): STF when ``tau`` is a number of steps, plain BPTT when it is None, else
-        GTF. select: STF intervals and GTF alphas proposed by the data's lambda_max are trained
-        together and the one with the best validation score wins (opt-in: docs/RESULTS.md
-        section 6). gtf: generalized teacher forcing, every step, strength ``alpha``. stf: sparse
-        teacher forcing every ``tau`` steps. none: plain BPTT. GTF with alpha = 0.1 is the
-        default because it was the most robust choice in docs/RESULTS.md: as good as the best
-        STF interval on Lorenz-63 and Rössler, best or tied-best on every recording, and
-        independent of a Lyapunov estimate that short or smoothed recordings do not support.
+        auto (default): STF when ``tau`` is a number of steps, plain BPTT when it is None, GTF
+        when ``alpha`` is given; else, where the data's Lyapunov verdict is "chaotic", the
+        candidates of "select", and GTF at alpha 0.1 where it is not. select: STF intervals
+        and GTF alphas proposed by the data's lambda_max (:mod:`neurodsr.training.candidates`;
+        a fallback range where the estimate is not "chaotic") are trained together, ``seeds``
+        members each, as one ensemble, and the one with the best validation score wins,
+        whatever ``tau`` and ``alpha`` say. gtf: generalized teacher forcing, every step,
+        strength ``alpha`` (0.1 when unset). stf: sparse teacher forcing every ``tau`` steps.
+        none: plain BPTT. Why: docs/RESULTS.md section 6 (session 14; the candidates from
+        lambda_max against GTF 0.1 at the default budget) and section 5 (maps, where GTF 0.1
+        is too weak to train).
     model : str
         auto (default: sized from the data, :func:`neurodsr.training.sizing.size_model`; the
         shPLRNN with M = N, L = 50 below 32 dims and for delay embeddings, else on the leading
@@ -433,9 +436,11 @@ def fit(
         refit_on_mismatch (with tau="auto" and STF: when the best member's lambda_max and the
         data's differ by more than a factor of two, refit once with the model's tau),
         checkpoint_dir (a rerun with the same settings resumes); and any
-        :class:`~neurodsr.training.TrainConfig` field: alpha (GTF strength in [0, 1], 0.1, or
-        "adaptive"), epochs (1000), max_minutes (training budget, 2.5; None: none), device
-        ("auto"), seq_len, batch_size, lr, grad_clip, progress, ...
+        :class:`~neurodsr.training.TrainConfig` field: alpha (GTF strength in [0, 1] or
+        "adaptive"; unset: 0.1 where GTF trains; given with forcing "auto": GTF at it),
+        epochs (an upper bound, 100 000), max_minutes (training budget, 5; None: none),
+        patience (20 validations), device ("auto"), seq_len, batch_size, lr, grad_clip,
+        progress, ...
 
     Returns
     -------

@@ -69,7 +69,8 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 def interrupted_message(args: argparse.Namespace) -> str:
     """The one line printed when a stage is interrupted: whether a rerun resumes."""
     ckpt = getattr(args, "checkpoint_dir", None)
-    if ckpt is not None and (Path(ckpt) / "checkpoint.pt").is_file():
+    # the forcing candidates and the competing sizes keep theirs in subfolders of the one given
+    if ckpt is not None and any(Path(ckpt).rglob("checkpoint.pt")):
         return f"interrupted; rerun resumes from the checkpoint in {ckpt}"
     if getattr(args, "command", None) == "fit":
         return (

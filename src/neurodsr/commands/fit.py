@@ -113,13 +113,23 @@ TRAIN_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
         "forcing",
         dict(
             choices=["auto", "select", "gtf", "stf", "none"],
-            help="auto (default): stf when --tau is a number, none when --tau none, else "
-            "gtf; select: STF/GTF candidates from lambda_max chosen by validation; "
-            "gtf: every step with strength --alpha; stf: full forcing every --tau steps; "
-            "none: plain BPTT",
+            help="auto (default): stf when --tau is a number, none when --tau none, gtf when "
+            "--alpha is given; else, where the data are chaotic, the STF/GTF candidates "
+            "proposed by lambda_max, trained as one ensemble and chosen by validation, and "
+            "gtf at 0.1 where not; select: the candidates (a fallback range without a "
+            "lambda_max) whatever --tau, --alpha and the verdict say; gtf: every step with "
+            "strength --alpha (default 0.1); stf: full forcing every --tau steps; none: "
+            "plain BPTT",
         ),
     ),
-    ("alpha", dict(type=_alpha, help="GTF strength or 'adaptive'")),
+    (
+        "alpha",
+        dict(
+            type=_alpha,
+            help="GTF strength in [0, 1] or 'adaptive' (given without --forcing: GTF at it; "
+            "unset: 0.1 where GTF trains)",
+        ),
+    ),
     ("epochs", dict(type=int, help="upper bound on epochs")),
     ("seq_len", dict(type=int, help="training window, steps")),
     ("batch_size", dict(type=int)),

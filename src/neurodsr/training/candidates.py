@@ -42,6 +42,7 @@ __all__ = [
     "member_forcing",
     "pick_winner",
     "propose_candidates",
+    "proposes_from_lambda",
 ]
 
 STF_FRACTIONS = (0.25, 0.5, 1.0)
@@ -96,6 +97,14 @@ class Candidate:
         return d
 
 
+def proposes_from_lambda(lambda_max: float | None, dt: float, verdict: str) -> bool:
+    """Whether the data's exponent proposes the candidates (verdict "chaotic" and a finite
+    positive lambda_max), not the fallback range. ``forcing="auto"`` trains the candidates
+    only then (:func:`neurodsr.training.resolve.choose_forcing`)."""
+    lam = None if lambda_max is None else float(lambda_max) * float(dt)
+    return verdict == "chaotic" and lam is not None and math.isfinite(lam) and lam > 0
+
+
 def propose_candidates(
     lambda_max: float | None, dt: float, verdict: str, seq_len: int
 ) -> tuple[list[Candidate], str]:
@@ -113,7 +122,7 @@ def propose_candidates(
         Training window, steps (the largest useful STF interval).
     """
     lam = None if lambda_max is None else float(lambda_max) * float(dt)
-    if verdict != "chaotic" or lam is None or not math.isfinite(lam) or lam <= 0:
+    if not proposes_from_lambda(lambda_max, dt, verdict):
         why = (
             f"lambda_max verdict {verdict!r}"
             + ("" if lam is None or not math.isfinite(lam) else f" (lambda = {lam:.3g}/step)")

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from neurodsr.training.defaults import FIT_DEFAULTS
+from neurodsr.training.defaults import FIT_DEFAULTS, GTF_ALPHA
 
 __all__ = ["TrainConfig"]
 
@@ -106,7 +106,7 @@ class TrainConfig:
 
     forcing: str = "gtf"
     tau: int | None = 30
-    alpha: float | list[float] | str = FIT_DEFAULTS["alpha"]
+    alpha: float | list[float] | str = GTF_ALPHA
     seq_len: int = FIT_DEFAULTS["seq_len"]
     batch_size: int = FIT_DEFAULTS["batch_size"]
     batches_per_epoch: int = 20

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["EVALUATE_DEFAULTS", "FIT_DEFAULTS"]
+__all__ = ["EVALUATE_DEFAULTS", "FIT_DEFAULTS", "GTF_ALPHA"]
+
+#: GTF's strength where GTF trains and no alpha was given (``forcing="gtf"``, or "auto" on
+#: data that are not chaotic; TrainConfig's default).
+GTF_ALPHA = 0.1
 
 #: Defaults of fitting: the workflow's ``train`` section (and ``lyapunov.tau``).
 FIT_DEFAULTS: dict[str, Any] = {
@@ -29,11 +33,14 @@ FIT_DEFAULTS: dict[str, Any] = {
     # with pca: a number of components, or the share of the variance they explain (0-1);
     # None: the rule (90 % of the variance, 4-32 components)
     "components": None,
-    # auto: STF when tau is a number of steps, plain BPTT when tau is none, else GTF (alpha);
-    # select: candidates (STF intervals and GTF alphas proposed by the data's lambda_max)
-    # chosen by validation (docs/RESULTS.md section 6: opt-in until the full benchmark)
+    # auto: STF when tau is a number of steps, plain BPTT when tau is none, GTF when alpha is
+    # given; else on chaotic data the candidates (STF intervals and GTF alphas proposed by the
+    # data's lambda_max) chosen by validation, on other data GTF at GTF_ALPHA (docs/RESULTS.md
+    # section 6, session 14); select: the candidates (or the fallback range) whatever else is
+    # given; gtf: alpha (GTF_ALPHA when unset)
     "forcing": "auto",
-    "alpha": 0.1,
+    # GTF strength in [0, 1] or "adaptive"; None: unset (GTF_ALPHA where GTF trains)
+    "alpha": None,
     "seeds": 3,
     "seed": 0,
     # an upper bound: the budget (max_minutes) or patience ends training first

@@ -43,7 +43,7 @@ from neurodsr.session import FitSummary, LyapunovSummary
 from neurodsr.training import sizing
 from neurodsr.training.candidates import Candidate, propose_candidates
 from neurodsr.training.config import TrainConfig
-from neurodsr.training.defaults import FIT_DEFAULTS
+from neurodsr.training.defaults import FIT_DEFAULTS, GTF_ALPHA
 from neurodsr.training.projection import PCAProjection, ProjectedModel, explained_variance, fit_pca
 from neurodsr.training.resolve import (
     TauChoice,
@@ -51,6 +51,7 @@ from neurodsr.training.resolve import (
     choose_tau,
     forcing_reason,
     tau_from_model,
+    unused_settings,
 )
 from neurodsr.training.select import (
     best_member,
@@ -332,14 +333,19 @@ def train_one_size(
 ) -> TrainingResult:
     """:func:`neurodsr.api.train_fit` for one size (every argument given) on a checked series
     ``data`` (time, N); the steps are in this module's docstring."""
-    options = {
-        k: train_options.pop(k, D[k]) for k in ("alpha", "epochs", "max_minutes", "patience")
-    }
+    keys = ("alpha", "epochs", "max_minutes", "patience")
+    options = {k: train_options.pop(k, D[k]) for k in keys}
     # a callable for the trainer, not a setting (benchmarks/val_track.py): see train()
     on_validate = train_options.pop("on_validate", None)
-    forcing_value, forcing_source = choose_forcing(forcing, tau)
+    # "auto" with nothing given is decided by the data's Lyapunov verdict, below
+    forcing_value, forcing_source = choose_forcing(forcing, tau, options["alpha"])
+    alpha_given = options["alpha"]
+    if alpha_given is None:  # unset: GTF's default strength where GTF trains
+        options["alpha"] = GTF_ALPHA
     cfg = TrainConfig(
-        forcing="gtf" if forcing_value == "select" else forcing_value, **options, **train_options
+        forcing="gtf" if forcing_value in ("select", "auto") else forcing_value,
+        **options,
+        **train_options,
     )
     n_train = split(data, test_fraction, n_train, cfg.seq_len + 1, n_pred + 2)
     train_raw = data[:n_train]
@@ -363,6 +369,13 @@ def train_one_size(
     x_val_m = proj.transform(x_val) if proj and x_val is not None else x_val
 
     tau_choice = choose_tau(tau, x_train, dt, lyapunov=lyapunov, seed=seed)
+    if forcing_value == "auto":
+        forcing_value, forcing_source = choose_forcing(
+            forcing, tau, alpha_given, tau_choice.lyapunov or LyapunovSummary(), dt
+        )
+    unused = unused_settings(forcing_value, tau, alpha_given)
+    if unused:  # said in the log and in the forcing reason, never dropped silently
+        log.warning("%s", unused)
     if forcing_value == "gtf" and tau not in ("auto", None):
         log.warning("tau = %s was given, but GTF does not use it (use forcing='stf')", tau)
     seed_list = list(range(seed, seed + int(seeds))) if isinstance(seeds, int) else list(seeds)
@@ -472,6 +485,8 @@ def train_one_size(
             f"Chosen by validation among {len(candidates)} candidates ({candidates_reason}): "
             f"{selection_reason}. {reason}"
         )
+    if unused:
+        reason += " " + unused
     summary = FitSummary(
         model=net.config(),
         train=cfg.to_dict(),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -19,9 +20,18 @@ from neurodsr.errors import InputError
 from neurodsr.metrics.evaluate import model_spectrum
 from neurodsr.models.base import LatentModel
 from neurodsr.session import LyapunovSummary
+from neurodsr.training.candidates import proposes_from_lambda
 from neurodsr.training.config import TrainConfig
+from neurodsr.training.defaults import GTF_ALPHA
 
-__all__ = ["TauChoice", "choose_forcing", "choose_tau", "forcing_reason", "tau_from_model"]
+__all__ = [
+    "TauChoice",
+    "choose_forcing",
+    "choose_tau",
+    "forcing_reason",
+    "tau_from_model",
+    "unused_settings",
+]
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +118,27 @@ def _estimate_tau(x_train: np.ndarray, dt: float, seed: int) -> TauChoice:
     )
 
 
-def choose_forcing(forcing: str, tau_given: int | str | None) -> tuple[str, str]:
-    """The forcing to train with and where it came from. ``"auto"``: STF when tau was given as
-    a number of steps, plain BPTT when it was given as None, else GTF (alpha 0.1 by default).
-    ``"select"``: candidates proposed by the data's lambda_max (STF intervals and GTF alphas)
-    compete by validation (:mod:`neurodsr.training.candidates`)."""
+def choose_forcing(
+    forcing: str,
+    tau_given: int | str | None,
+    alpha_given: float | str | None = None,
+    lyapunov: LyapunovSummary | None = None,
+    dt: float = 1.0,
+) -> tuple[str, str]:
+    """The forcing to train with and where it came from.
+
+    ``"auto"``: STF when tau was given as a number of steps, plain BPTT when it was given as
+    None, GTF when an alpha was given; with none of these the data decide: where their
+    Lyapunov verdict is "chaotic" (``lyapunov``, lambda_max per time unit of ``dt``) the
+    candidates its lambda_max proposes (``"select"``), else GTF at alpha 0.1; without
+    ``lyapunov`` (not estimated yet) ``("auto", ...)``, to be resolved once it is.
+    ``"select"``: the candidates (STF intervals and GTF alphas from lambda_max, or the
+    fallback range) compete by validation (:mod:`neurodsr.training.candidates`), whatever
+    tau and alpha say. Why auto is this rule: docs/RESULTS.md section 6 (session 14): the
+    candidates from lambda_max beat GTF 0.1 on Lorenz-63 and Rössler at the default budget
+    (and on maps, where GTF 0.1 cannot train, section 5), while the fallback range tied or
+    lost (the EEG, the temperature, rate64's D_H).
+    """
     if forcing == "select":
         return "select", "select: candidates from lambda_max, chosen by validation"
     if forcing != "auto":
@@ -121,9 +147,36 @@ def choose_forcing(forcing: str, tau_given: int | str | None) -> tuple[str, str]
         return "none", "auto: tau = None given"
     if tau_given != "auto":
         return "stf", f"auto: tau = {tau_given} given"
-    # GTF at alpha 0.1 beat the candidate grid on every set of the reduced quality benchmark
-    # (docs/RESULTS.md section 6), so the grid is opt-in until the full benchmark says more
-    return "gtf", "auto: GTF, the benchmarked default (docs/RESULTS.md); forcing='select' competes"
+    if alpha_given is not None:
+        return "gtf", f"auto: alpha = {alpha_given} given"
+    if lyapunov is None:
+        return "auto", "auto: to be decided by the data's Lyapunov verdict"
+    if proposes_from_lambda(lyapunov.lambda_max, dt, lyapunov.verdict):
+        return "select", (
+            f"auto: the data are chaotic (lambda_max = {lyapunov.lambda_max:.3g}): candidates "
+            "from it, chosen by validation"
+        )
+    return "gtf", (
+        f"auto: GTF alpha = {GTF_ALPHA:g}, the benchmarked default, because the data's "
+        f"Lyapunov verdict is {lyapunov.verdict!r} (no lambda_max to propose candidates; "
+        "forcing='select' trains the fallback range)"
+    )
+
+
+def unused_settings(forcing: str, tau_given: int | str | None, alpha_given: Any) -> str:
+    """A sentence naming what was given but the resolved ``forcing`` does not use ("" when
+    everything given is used): alpha under STF or plain BPTT, tau (a number) or alpha under
+    the candidate grid. GTF's unused tau is :func:`forcing_reason`'s."""
+    unused = []
+    if alpha_given is not None and forcing in ("stf", "none", "select"):
+        unused.append(f"alpha = {alpha_given}")
+    if forcing == "select" and tau_given not in ("auto", None):
+        unused.append(f"tau = {tau_given}")
+    if not unused:
+        return ""
+    what = {"stf": "STF", "none": "plain BPTT", "select": "the candidate grid"}[forcing]
+    fix = "forcing='gtf'" if forcing != "select" else "forcing='gtf' or 'stf'"
+    return f"{' and '.join(unused)} given but {what} does not use it ({fix} does)."
 
 
 def forcing_reason(cfg: TrainConfig, tau: TauChoice, tau_given: int | str | None) -> str:
