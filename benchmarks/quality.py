@@ -25,13 +25,18 @@ Data sets (all z-scored with the training part's statistics, the last 20 % held 
   (Until this change it was g = 2 with dt = 0.1, which an ESN predicted to D_stsp 3e-4:
   far too regular to be evidence.)
 
-Methods (the first three: the whole pipeline's choices; the last three: the model sizes for
-many channels compared side by side, same forcing, budget and validation, docs/RESULTS.md
-section 6):
+Methods (the first five: the whole pipeline's choices and a baseline; the last three: the
+model sizes for many channels compared side by side, same forcing, budget and validation,
+docs/RESULTS.md section 6):
 
 - ``fixed``: today's fixed default (GTF alpha 0.1, shPLRNN, M = N, L = 50, identity
   observation, validated on the training part),
-- ``auto``: :func:`neurodsr.api.train_fit` with nothing set but dt and the budget,
+- ``auto``: :func:`neurodsr.api.train_fit` with nothing set but dt and the budget (since
+  session 14 the forcing follows the data's verdict: the candidates on chaotic data, GTF 0.1
+  elsewhere; before it, GTF 0.1 everywhere: those rows are labelled ``gtf`` in
+  ``quality_forcing.jsonl``),
+- ``gtf``: the same with ``forcing="gtf"`` (alpha 0.1, the sizing rule): the default before
+  session 14,
 - ``select``: ``train_fit(forcing="select", model="auto")``: the forcing candidates from
   lambda_max, all candidates x seeds as one ensemble with the whole budget, the winner chosen
   by validation, and the sizing rule,
@@ -118,7 +123,7 @@ SETS = [
     "rate64",
     *(f"shared:{k}" for k in SHARED_DT),
 ]
-METHODS = ("fixed", "auto", "select", "esn", "size_identity", "size_affine", "size_pca")
+METHODS = ("fixed", "auto", "gtf", "select", "esn", "size_identity", "size_affine", "size_pca")
 SIZE_METHODS = ("size_identity", "size_affine", "size_pca")
 N_PRED, VPT_THRESHOLD, VPT_HORIZON = 20, 0.5, 500
 
@@ -258,6 +263,8 @@ def run_neurodsr(method: str, x: np.ndarray, dt: float, n_train: int, args, seed
         )
     if method == "select":  # the candidate grid (one ensemble) and the sizing rule
         opts.update(forcing="select", model="auto")
+    if method == "gtf":  # GTF 0.1 and the sizing rule: the default before session 14
+        opts.update(forcing="gtf", model="auto")
     if method == "fixed":  # today's default before issue 12
         opts.update(
             forcing="gtf",

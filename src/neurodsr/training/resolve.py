@@ -136,7 +136,7 @@ def choose_forcing(
     fallback range) compete by validation (:mod:`neurodsr.training.candidates`), whatever
     tau and alpha say. Why auto is this rule: docs/RESULTS.md section 6 (session 14): at the
     default budget the candidates from lambda_max predicted better than GTF 0.1 on Lorenz-63
-    and Rössler (PE(20) lower in 3 of 3 repeats each) with the attractor scores within the
+    and Rössler (PE(20) lower in 4 of 5 repeats each) with the attractor scores within the
     seed spread, and on maps GTF 0.1 is too weak to train (section 5), while the fallback
     range tied or lost (the EEG, the temperature, rate64's D_H).
     """
