@@ -7,7 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from neurodsr.dynamics.spectrum import kaplan_yorke_dimension, lyapunov_spectrum
+from neurodsr.dynamics.spectrum import (
+    LyapunovSpectrum,
+    kaplan_yorke_dimension,
+    lyapunov_spectrum,
+)
 
 DT = 0.01
 
@@ -111,16 +115,18 @@ def test_leading_exponents_only_and_time_budget() -> None:
     assert info["lambda_max_min"] <= info["lambda_max_median"] <= info["lambda_max_max"]
 
 
-def test_compare_lyapunov_agreement_and_disagreement() -> None:
-    from neurodsr.dynamics.spectrum import LyapunovSpectrum, compare_lyapunov
+def spec(lams: list[float]) -> LyapunovSpectrum:
+    """A spectrum of one exponent per member, ``lams`` per step (compare_lyapunov's input)."""
+    ex = np.array(lams)[:, None]
+    e = len(lams)
+    return LyapunovSpectrum(
+        ex, ex[:, None], 0 * ex, np.zeros(e), np.zeros((e, 1)), 100, 10,
+        np.zeros((e, 1), bool),
+    )  # fmt: skip
 
-    def spec(lams: list[float]) -> LyapunovSpectrum:
-        ex = np.array(lams)[:, None]
-        e = len(lams)
-        return LyapunovSpectrum(
-            ex, ex[:, None], 0 * ex, np.zeros(e), np.zeros((e, 1)), 100, 10,
-            np.zeros((e, 1), bool),
-        )  # fmt: skip
+
+def test_compare_lyapunov_agreement_and_disagreement() -> None:
+    from neurodsr.dynamics.spectrum import compare_lyapunov
 
     data = {"lambda_max": 0.9, "lambda_std": 0.05, "verdict": "chaotic"}
     ok = compare_lyapunov(data, spec([0.0085, 0.0095, 0.0090]), dt=0.01)
@@ -145,15 +151,7 @@ def test_a_disagreement_under_too_weak_gtf_names_the_forcing() -> None:
     """A map (lambda_max 0.42 per step, Henon) whose models trained at GTF alpha 0.1 came out
     not chaotic: 1 - exp(-0.42) = 0.34 > 0.1, so the statement says the forcing was too weak;
     at alpha 0.5, or on a flow where 0.1 suffices, it does not."""
-    from neurodsr.dynamics.spectrum import LyapunovSpectrum, compare_lyapunov
-
-    def spec(lams: list[float]) -> LyapunovSpectrum:
-        ex = np.array(lams)[:, None]
-        e = len(lams)
-        return LyapunovSpectrum(
-            ex, ex[:, None], 0 * ex, np.zeros(e), np.zeros((e, 1)), 100, 10,
-            np.zeros((e, 1), bool),
-        )  # fmt: skip
+    from neurodsr.dynamics.spectrum import compare_lyapunov
 
     henon = {"lambda_max": 0.42, "lambda_std": 0.01, "verdict": "chaotic"}
     weak = compare_lyapunov(henon, spec([-0.1, -0.45, -0.05]), dt=1.0, alpha=0.1)
