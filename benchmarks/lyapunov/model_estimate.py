@@ -37,6 +37,7 @@ import fcntl
 import json
 import math
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -57,6 +58,9 @@ sys.path.insert(0, str(HERE))
 import run as bench  # noqa: E402  (benchmarks/lyapunov/run.py: the case generator)
 
 OUT = HERE / "model_estimate.jsonl"
+GIT = subprocess.run(
+    ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True
+).stdout.strip()
 # the pipeline's comparison fields (metrics.json) stored per row, as the fit made them and
 # again against the benchmark's data estimate
 COMPARISON_KEYS = (
@@ -128,25 +132,35 @@ GROUPS: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def case_key(system: str, view: str, fit_seed: int = 0, forcing: str = "auto") -> str:
-    """A result's key: the case, the ensemble's first seed and the forcing option."""
-    return f"{system}|{view}|{N}|{SEED}|{fit_seed}|{forcing}"
+def case_key(
+    system: str, view: str, fit_seed: int = 0, forcing: str = "auto", data_seed: int = SEED
+) -> str:
+    """A result's key: the case, the data realisation, the ensemble's first seed and the
+    forcing option."""
+    return f"{system}|{view}|{N}|{data_seed}|{fit_seed}|{forcing}"
 
 
 def row_key(r: dict[str, Any]) -> str:
-    return case_key(r["system"], r["view"], r.get("fit_seed", 0), r.get("forcing_option", "auto"))
+    return case_key(
+        r["system"],
+        r["view"],
+        r.get("fit_seed", 0),
+        r.get("forcing_option", "auto"),
+        r.get("seed", SEED),
+    )
 
 
-def data_row(system: str, view: str) -> dict[str, Any] | None:
+def data_row(system: str, view: str, data_seed: int = SEED) -> dict[str, Any] | None:
     """The benchmark's neurodsr row of this case as ``run.py --table`` picks it (the current
-    estimator version where there is one, else the latest in the file)."""
+    estimator version where there is one, else the latest in the file); None where the
+    benchmark has no row for this data realisation."""
     pick = None
     for r in bench.load_results().values():
         if (r["system"], r["view"], r["n"], r.get("seed", 0), r["method"]) != (
             system,
             view,
             N,
-            SEED,
+            data_seed,
             "neurodsr",
         ):
             continue
@@ -191,11 +205,18 @@ def classify_data(r: dict[str, Any] | None, ref: float | None) -> str:
 
 
 def run_case(
-    system: str, view: str, minutes: float, seeds: int, fit_seed: int = 0, forcing: str = "auto"
+    system: str,
+    view: str,
+    minutes: float,
+    seeds: int,
+    fit_seed: int = 0,
+    forcing: str = "auto",
+    data_seed: int = SEED,
 ) -> dict[str, Any]:
     """Fit and score one case (see the module docstring); ``fit_seed`` is the ensemble's first
-    seed, ``forcing`` train_fit's forcing option (default "auto", the pipeline's)."""
-    c = {"system": system, "view": view, "n": N, "seed": SEED}
+    seed, ``forcing`` train_fit's forcing option (default "auto", the pipeline's),
+    ``data_seed`` the realisation (orbit and noise) of run.py's series."""
+    c = {"system": system, "view": view, "n": N, "seed": data_seed}
     x, dt = bench.series(c)
     n_train_raw = round(0.8 * len(x))
     xm, how = embed_if_one_channel(np.asarray(x, dtype=np.float64), n_train_raw)
@@ -225,7 +246,7 @@ def run_case(
     )
     t_ev = time.perf_counter() - t1
     m = ev.metrics
-    row = data_row(system, view)
+    row = data_row(system, view, data_seed)
     # the pipeline's comparison again, with the benchmark's data estimate (its standard error
     # is not in results.jsonl: None, so the band is the 30 % alone)
     cmp_bench = _lyapunov_comparison(
@@ -290,6 +311,8 @@ def run_case(
         "seconds_fit": t_fit,
         "seconds_evaluate": t_ev,
         "torch_threads": torch.get_num_threads(),
+        "estimator_version": bench.VERSION,
+        "git": GIT,
     }
 
 
@@ -529,6 +552,8 @@ def variants(done: dict[str, dict[str, Any]]) -> str:
         ref = refs.get(r["system"], {}).get("lambda_max") if r["system"] not in CONTROLS else None
         base = done.get(case_key(r["system"], r["view"]))
         var = f"seeds {r['fit_seed']}-{r['fit_seed'] + r['n_seeds'] - 1}"
+        if r.get("seed", SEED) != SEED:
+            var += f", data seed {r['seed']}"
         if r.get("forcing_option", "auto") != "auto":
             var += f", forcing {r['forcing_option']} ({r['fit']['forcing']}"
             var += f" alpha {r['fit']['alpha']})" if r["fit"]["forcing"] == "gtf" else ")"
@@ -546,6 +571,60 @@ def variants(done: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
+def supported(done: dict[str, dict[str, Any]], forcing: str) -> str:
+    """Which number to report where data and models agree: the fit's own data estimate (on
+    its training part, what the pipeline compares with), the models' median, or their
+    geometric mean, against the reference. Every finished chaotic case trained with
+    ``forcing``, over every data realisation and ensemble; the tally counts the cases where
+    the pipeline's comparison says "data and model" agree."""
+    refs = json.loads(bench.REFS.read_text())
+    lines = [
+        "| system | view | data seed | fit seeds | reference | data (fit's) | models' median "
+        "| geometric mean | pipeline says | forcing won |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    errs: dict[str, list[float]] = {"data": [], "model": [], "geo": []}
+    closer = 0
+    for r in sorted(done.values(), key=lambda r: (r["system"], r["view"], r.get("seed", 0))):
+        if "error" in r or r["system"] in CONTROLS or r.get("forcing_option") != forcing:
+            continue
+        ref = refs[r["system"]]["lambda_max"]
+        d = r["data_fit"] or {}
+        p = r["pipeline"]
+        lam_d = d.get("lambda") if d.get("verdict") == "chaotic" else None
+        lam_m = p.get("lambda_max_model_median")
+        ok = lam_d is not None and lam_m is not None and lam_d > 0 and lam_m > 0
+        geo = math.sqrt(lam_d * lam_m) if ok else None
+        agree = p.get("lambda_supported_by") == "data and model"
+        if agree and ok:
+            for k, v in (("data", lam_d), ("model", lam_m), ("geo", geo)):
+                errs[k].append(abs(v / ref - 1))
+            closer += abs(lam_m / ref - 1) < abs(lam_d / ref - 1)
+        f = r["fit"]
+        won = f["forcing"] + (f" {f['alpha']:.3g}" if f["forcing"] == "gtf" else f" {f.get('tau')}")
+        lines.append(
+            f"| {r['system']} | {r['view']} | {r.get('seed', 0)} | {r['fit_seed']}-"
+            f"{r['fit_seed'] + r['n_seeds'] - 1} | {ref:.4g} | "
+            f"{d.get('verdict') if lam_d is None else _fmt(lam_d) + _pct(lam_d, ref)} | "
+            f"{_fmt(lam_m)}{_pct(lam_m, ref)} | {_fmt(geo)}{_pct(geo, ref)} | "
+            f"{p.get('lambda_supported_by')} | {won} |"
+        )
+    n = len(errs["data"])
+    out = [*lines, ""]
+    if n:
+        out.append(f"Where the pipeline says data and models agree ({n} fits):")
+        for k, name in (("data", "data"), ("model", "models' median"), ("geo", "geometric mean")):
+            e = np.asarray(errs[k])
+            out.append(
+                f"- {name}: within 20 % {int((e <= 0.2).sum())}/{n}, within 30 % "
+                f"{int((e <= 0.3).sum())}/{n}, median |error| {100 * np.median(e):.1f} %, "
+                f"IQR [{100 * np.percentile(e, 25):.1f}, {100 * np.percentile(e, 75):.1f}] %, "
+                f"max {100 * e.max():.0f} %"
+            )
+        out.append(f"- the models' median closer to the reference than the data in {closer}/{n}")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--groups", default="main", help=f"comma-separated of {list(GROUPS)}")
@@ -554,6 +633,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=3, help="seeds (one ensemble)")
     p.add_argument("--fit-seed", type=int, default=0, help="the ensemble's first seed")
     p.add_argument("--forcing", default="auto", help="train_fit's forcing option")
+    p.add_argument(
+        "--data-seed", type=int, default=SEED, help="the series' realisation (orbit, noise)"
+    )
+    p.add_argument(
+        "--supported",
+        action="store_true",
+        help="only print the data, the models' median and their geometric mean where the "
+        "pipeline says they agree, over every ensemble trained with --forcing",
+    )
     p.add_argument("--results", default=str(OUT))
     p.add_argument(
         "--combined", action="store_true", help="only print one row per case, every variant"
@@ -569,17 +657,23 @@ def main(argv: list[str] | None = None) -> int:
             keep = set(args.only.split(","))
             todo = [k for k in todo if k[0] in keep]
         for system, view in todo:
-            k = case_key(system, view, args.fit_seed, args.forcing)
+            k = case_key(system, view, args.fit_seed, args.forcing, args.data_seed)
             if k in load(path):
                 continue
             t0 = time.perf_counter()
             try:
                 r = run_case(
-                    system, view, args.max_minutes, args.seeds, args.fit_seed, args.forcing
+                    system,
+                    view,
+                    args.max_minutes,
+                    args.seeds,
+                    args.fit_seed,
+                    args.forcing,
+                    args.data_seed,
                 )
             except Exception as err:
                 traceback.print_exc()
-                r = {"system": system, "view": view, "n": N, "seed": SEED,
+                r = {"system": system, "view": view, "n": N, "seed": args.data_seed,
                      "fit_seed": args.fit_seed, "forcing_option": args.forcing,
                      "error": f"{type(err).__name__}: {err}"[:300]}  # fmt: skip
             append(r, path)
@@ -593,10 +687,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.combined:
         print(combined(done))
         return 0
+    if args.supported:
+        print(supported(done, args.forcing))
+        return 0
     chosen = {
         k: r
         for k, r in done.items()
-        if (r.get("fit_seed", 0), r.get("forcing_option", "auto")) == (args.fit_seed, args.forcing)
+        if (r.get("fit_seed", 0), r.get("forcing_option", "auto"), r.get("seed", SEED))
+        == (args.fit_seed, args.forcing, args.data_seed)
     }
     print(table(chosen))
     other = variants(done)
