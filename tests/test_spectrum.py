@@ -167,6 +167,26 @@ def test_a_disagreement_under_too_weak_gtf_names_the_forcing() -> None:
     assert flow.agree is False and "below 1 - exp" not in flow.statement
 
 
+def test_agreement_under_the_candidates_supports_the_geometric_mean() -> None:
+    """Data and models agree: with the candidates' forcing the supported exponent is the
+    geometric mean of the data's value and the models' median (the benchmark's better number,
+    docs/RESULTS.md section 5, session 16); without it, the data's value as before."""
+    from neurodsr.dynamics.spectrum import compare_lyapunov
+
+    data = {"lambda_max": 0.80, "lambda_std": 0.02, "verdict": "chaotic"}
+    models = spec([0.0088, 0.0090, 0.0092])  # per step at dt 0.01: 0.90 per unit time
+    plain = compare_lyapunov(data, models, dt=0.01)
+    assert plain.agree and plain.lambda_supported == pytest.approx(0.80)
+    assert "geometric mean" not in plain.statement
+    both = compare_lyapunov(data, models, dt=0.01, candidates=True)
+    assert both.agree and both.supported_by == "data and model"
+    assert both.lambda_supported == pytest.approx((0.80 * 0.90) ** 0.5)
+    assert f"geometric mean, {(0.80 * 0.90) ** 0.5:.3g}" in both.statement
+    # a disagreement keeps the data's value whatever the forcing
+    apart = compare_lyapunov(data, spec([0.002, 0.0021, 0.0022]), dt=0.01, candidates=True)
+    assert apart.agree is False and apart.lambda_supported == pytest.approx(0.80)
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_spectrum_from_data_henon_and_lorenz(seed: int) -> None:
     from neurodsr.dynamics.data_spectrum import spectrum_from_data

@@ -628,6 +628,7 @@ def _lyapunov_comparison(
     diverged: Sequence[bool] = (),
     seeds: Sequence[int] = (),
     alpha: float | None = None,
+    candidates: bool = False,
 ) -> dict[str, Any]:
     """The data's and the models' lambda_max side by side
     (:func:`neurodsr.dynamics.spectrum.compare_lyapunov`), as metrics.json fields.
@@ -636,7 +637,8 @@ def _lyapunov_comparison(
     range (their exponent describes an orbit that left the data's range, not the
     reconstruction), unless every member diverged; ``lyapunov_left_out`` names their seeds.
     ``alpha``: the GTF strength the models trained with (None: not GTF), so that a
-    disagreement can name forcing too weak for the data's exponent.
+    disagreement can name forcing too weak for the data's exponent. ``candidates``: whether
+    the models trained with the candidates from lambda_max (see ``compare_lyapunov``).
     """
     from dataclasses import replace
 
@@ -653,7 +655,7 @@ def _lyapunov_comparison(
     else:
         bad = []
     data = {"lambda_max": lam_data, "lambda_std": lam_data_std, "verdict": verdict or "unclear"}
-    cmp = compare_lyapunov(data, per_step, dt, alpha=alpha)
+    cmp = compare_lyapunov(data, per_step, dt, alpha=alpha, candidates=candidates)
     left_out = [int(seeds[e]) if e < len(seeds) else e for e in bad]
     statement = cmp.statement
     if left_out:
@@ -884,6 +886,7 @@ def evaluate_fit(
             diverged=[bool(m["diverged"]) for m in members.metrics],
             seeds=seeds,
             alpha=_gtf_alpha(fitted.meta),
+            candidates=bool((fitted.meta or {}).get("candidates")),
         )
     )
 
